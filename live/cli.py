@@ -1,0 +1,107 @@
+"""`twinspace-live serve` and `twinspace-live token`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import uvloop
+from aiohttp import web
+
+from . import logs
+from .app import build
+from .config import Config
+from .tokens import mint
+
+log = logging.getLogger(__name__)
+
+DEMO_SPACE = "demo"
+DEMO_ROOM = "lobby"
+SHUTDOWN_GRACE_S = 10.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="twinspace-live")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--redis", default=None, help="redis://… (or LIVE_REDIS_URL)")
+    serve.add_argument("--log-level", default="INFO")
+    tok = sub.add_parser("token", help="print a signed token for demos and tests")
+    tok.add_argument("--space", required=True)
+    tok.add_argument("--role", required=True, choices=["teacher", "student", "visitor"])
+    tok.add_argument("--name", required=True)
+    tok.add_argument("--sub", required=True)
+    tok.add_argument("--ttl", type=int, default=3600)
+    tok.add_argument("--lang", default=None)
+    tok.add_argument("--school", default=None)
+    args = parser.parse_args(argv)
+
+    try:
+        cfg = Config.from_env()
+    except ValueError as exc:
+        print(f"twinspace-live: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "token":
+        if not cfg.jwt_secret:
+            print("twinspace-live: set LIVE_JWT_SECRET to the service's secret", file=sys.stderr)
+            return 2
+        print(mint(cfg.jwt_secret, space=args.space, role=args.role, name=args.name,
+                   sub=args.sub, ttl=args.ttl, lang=args.lang, school=args.school))
+        return 0
+
+    cfg.host = args.host or cfg.host
+    cfg.port = cfg.port if args.port is None else args.port
+    cfg.redis_url = args.redis or cfg.redis_url
+    logs.setup(args.log_level)
+    uvloop.run(_serve(cfg))
+    return 0
+
+
+async def _serve(cfg: Config) -> None:
+    svc = build(cfg)
+    runner = web.AppRunner(svc.app, handle_signals=False, access_log=None,
+                           shutdown_timeout=SHUTDOWN_GRACE_S)
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _banner(cfg)
+    await stop.wait()
+    log.info("stopping", extra={"proc": svc.proc_id})
+    await site.stop()  # no new connections
+    with contextlib.suppress(Exception):
+        # tell clients to reconnect elsewhere; in-flight handlers finish first
+        await asyncio.wait_for(svc.sio.shutdown(), SHUTDOWN_GRACE_S)
+    await runner.cleanup()
+
+
+def _banner(cfg: Config) -> None:
+    base = cfg.public_url or f"http://{'localhost' if cfg.host in ('0.0.0.0', '::') else cfg.host}:{cfg.port}"
+    store = f"redis ({cfg.redis_url})" if cfg.redis_url else "in-memory (one process)"
+    lines = [f"twinspace-live serving on {base}  store: {store}"]
+    if cfg.secret_generated:
+        lines.append("dev mode: LIVE_JWT_SECRET not set; a secret was generated for this run:")
+        lines.append(f"  LIVE_JWT_SECRET={cfg.jwt_secret}")
+        teacher = mint(cfg.jwt_secret, space=DEMO_SPACE, role="teacher", name="Ms Teacher",
+                       sub="teacher-1", ttl=12 * 3600)
+        student = mint(cfg.jwt_secret, space=DEMO_SPACE, role="student", name="Pupil Ana",
+                       sub="student-1", ttl=12 * 3600)
+        lines += [
+            "demo links (open each in its own browser window):",
+            f"  teacher chat:  {base}/embed/chat?room={DEMO_ROOM}#token={teacher}",
+            f"  student chat:  {base}/embed/chat?room={DEMO_ROOM}#token={student}",
+        ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The Socket.IO edge: authenticate, parse payloads, call the domain, ack.
+
+Every client event is answered `{ok: true, ...}` or `{ok: false, error}`;
+domain errors become error acks here, in `_dispatch`, and nowhere else. An
+unexpected exception is logged with ids only and answered `unavailable`: it
+never reaches the event loop or other members.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+from rooms.errors import LiveError, Unavailable
+from rooms.identity import Identity
+from rooms.service import RoomService, Session
+
+from .metrics import Metrics
+from .tokens import TokenRefused, Verifier
+from .wire import Fields
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Fields], Awaitable[dict[str, Any] | None]]
+
+
+class SocketBus:
+    """`rooms.service.RoomBus` over a python-socketio server (and its manager)."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self.sio = sio
+
+    async def emit(self, room_key: str, event: str, payload: dict[str, Any],
+                   skip: str | None = None) -> None:
+        await self.sio.emit(event, payload, room=room_key, skip_sid=skip)
+
+    async def deliver(self, room_key: str, event: str, payload: dict[str, Any],
+                      skip: str | None = None) -> None:
+        """`rooms.store.Fanout` for the in-memory store: this process only."""
+        await self.sio.emit(event, payload, room=room_key, skip_sid=skip)
+
+    async def attach(self, conn: str, room_key: str) -> None:
+        await self.sio.enter_room(conn, room_key)
+
+    async def detach(self, conn: str, room_key: str) -> None:
+        await self.sio.leave_room(conn, room_key)
+
+
+class Edge:
+    def __init__(self, sio: socketio.AsyncServer, service: RoomService, verifier: Verifier,
+                 metrics: Metrics) -> None:
+        self.sio = sio
+        self.service = service
+        self.verifier = verifier
+        self.metrics = metrics
+        self.sessions: dict[str, Session] = {}
+        self.handlers: dict[str, Handler] = {}
+        sio.on("connect", self.on_connect)
+        sio.on("disconnect", self.on_disconnect)
+        self._chat_events()
+
+    # -- connection -------------------------------------------------------------
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            who = self.verifier.verify(token)
+        except TokenRefused as refusal:
+            self.metrics.refused.labels(refusal.code).inc()
+            raise socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_wire())
+        self.sessions[sid] = Session(sid, who)
+        self.metrics.connections.inc()
+        log.info("connected", extra={"conn": sid, "user": who.sub, "space": who.space})
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        s = self.sessions.pop(sid, None)
+        if s is None:
+            return
+        self.metrics.connections.dec()
+        await self.service.disconnect(s)
+        log.info("disconnected", extra={"conn": sid, "user": s.who.sub})
+
+    def identity(self, sid: str) -> Identity | None:
+        s = self.sessions.get(sid)
+        return s.who if s else None
+
+    # -- events -----------------------------------------------------------------
+    def on(self, event: str, handler: Handler) -> None:
+        self.handlers[event] = handler
+
+        async def entry(sid: str, *args: Any) -> dict[str, Any]:
+            return await self._dispatch(event, handler, sid, args[0] if args else None)
+
+        self.sio.on(event, entry)
+
+    async def _dispatch(self, event: str, handler: Handler, sid: str, data: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        ok = "false"
+        try:
+            s = self.sessions.get(sid)
+            if s is None:
+                raise Unavailable("the connection is closing")
+            result = await handler(s, Fields(data))
+            ok = "true"
+            return {"ok": True, **(result or {})}
+        except LiveError as err:
+            self.metrics.errors.labels(event, err.code).inc()
+            return {"ok": False, "error": err.to_wire()}
+        except Exception:
+            log.exception("handler failed", extra={"event": event, "conn": sid})
+            self.metrics.errors.labels(event, "unavailable").inc()
+            return {"ok": False, "error": Unavailable("internal error, try again").to_wire()}
+        finally:
+            self.metrics.acks.labels(event, ok).observe(time.perf_counter() - started)
+
+    def _chat_events(self) -> None:
+        svc = self.service
+
+        async def join(s: Session, f: Fields) -> dict[str, Any]:
+            return await svc.join(s, f.raw("room"))
+
+        async def leave(s: Session, f: Fields) -> None:
+            await svc.leave(s, f.raw("room"))
+
+        async def send(s: Session, f: Fields) -> dict[str, Any]:
+            msg = await svc.send(s, f.raw("room"), f.str("text", max_len=1 << 20),
+                                 f.str("cid", max_len=1000))
+            self.metrics.messages.inc()
+            return {"message": msg.to_wire()}
+
+        async def history(s: Session, f: Fields) -> dict[str, Any]:
+            return await svc.history(s, f.raw("room"), f.message_id("before", optional=True),
+                                     f.message_id("after", optional=True),
+                                     f.int("limit", optional=True, lo=1, hi=100))
+
+        async def delete(s: Session, f: Fields) -> None:
+            await svc.delete(s, f.raw("room"), f.message_id("id"))
+
+        async def typing(s: Session, f: Fields) -> None:
+            await svc.typing(s, f.raw("room"), f.bool("typing"))
+
+        async def hand(s: Session, f: Fields) -> None:
+            user = f.str("user", optional=True, max_len=128)
+            await svc.hand(s, f.raw("room"), f.bool("raised"), user)
+
+        for name, h in {
+            "join": join, "leave": leave, "chat:send": send, "chat:history": history,
+            "chat:delete": delete, "typing": typing, "hand": hand,
+        }.items():
+            self.on(name, h)

@@ -1,0 +1,90 @@
+"""HTTP: health, readiness, metrics, pages and static files (contract §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from .config import Config
+from .metrics import Metrics
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC = ROOT / "static"
+DIST = STATIC / "dist"
+
+Ping = Callable[[], Awaitable[bool]]
+
+
+class Origins:
+    """The origins allowed to embed pages and open Socket.IO connections."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.extra = set(cfg.allowed_origins)
+
+    def allowed(self, origin: str | None, host_origin: str | None) -> bool:
+        if not origin:
+            return True  # not a cross-origin browser request
+        return origin == host_origin or origin in self.extra
+
+    def frame_ancestors(self) -> str:
+        return " ".join(["'self'", *sorted(self.extra)])
+
+
+def own_origin(request: web.BaseRequest) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def security_headers(origins: Origins) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        resp = await handler(request)
+        if request.path.startswith("/socket.io"):
+            return resp
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        ctype = resp.headers.get("Content-Type", "")
+        if ctype.startswith("text/html"):
+            resp.headers["Content-Security-Policy"] = (
+                "default-src 'self'; script-src 'self'; style-src 'self'; "
+                "img-src 'self' data:; media-src 'self' blob: mediastream:; "
+                "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; "
+                f"form-action 'none'; frame-ancestors {origins.frame_ancestors()}"
+            )
+        origin = request.headers.get("Origin")
+        if request.path.startswith("/static/") and origin and origins.allowed(origin, own_origin(request)):
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Vary"] = "Origin"
+        return resp
+
+    return middleware
+
+
+def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> None:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def readyz(_: web.Request) -> web.Response:
+        up = await ping()
+        metrics.store_up.set(1 if up else 0)
+        return web.json_response({"ok": up}, status=200 if up else 503)
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(),
+                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    def page(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def view(_: web.Request) -> web.StreamResponse:
+            if not path.exists():
+                raise web.HTTPNotFound(text="page not built: run the README's run command")
+            return web.FileResponse(path, headers={"Cache-Control": "no-cache",
+                                                   "Content-Type": "text/html; charset=utf-8"})
+        return view
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/embed/chat", page(STATIC / "embed" / "chat.html"))
+    DIST.mkdir(parents=True, exist_ok=True)
+    app.router.add_static("/static/", DIST, show_index=False, append_version=False)

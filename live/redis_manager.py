@@ -1,0 +1,169 @@
+"""python-socketio's Redis manager, spoken in msgpack on per-room channels.
+
+Why not the stock `AsyncRedisManager`: it sends JSON on one channel that every
+process decodes, and its acks break on binary values. This subclass keeps its
+machinery (host ids, cross-process callbacks, disconnects, room enter/leave)
+and overrides only `_publish` and `_listen`:
+- every frame is msgpack, never pickle or JSON;
+- a room's emits go on the room's sharded channel (SPUBLISH), and a process
+  subscribes (SSUBSCRIBE) to a room only while it has members in it;
+- `enter_room` returns once the room's subscription is confirmed, so a member
+  who then reads history cannot miss a message published in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import socketio
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from rooms.bus import CONTROL_CHANNEL, pack, room_channel, room_of_channel, unpack
+from rooms.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_TIMEOUT = 3.0
+
+
+class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    name = "live-redis"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, channel=CONTROL_CHANNEL)
+        self._pub: Redis = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._sub: Redis | None = None
+        self._ps: Any = None
+        self._wanted: set[str] = set()  # room channels this process needs
+        self._confirmed: set[str] = set()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._resubscribe = asyncio.Event()
+
+    # -- publishing ---------------------------------------------------------
+    async def _publish(self, data: dict[str, Any]) -> None:
+        room = data.get("room") if data.get("method") == "emit" else None
+        try:
+            if isinstance(room, str):
+                await self._pub.spublish(room_channel(room), pack(data))
+            else:
+                await self._pub.publish(self.channel, pack(data))
+        except RedisError:
+            # members on other processes miss this event; they catch up from history
+            log.warning("bus publish failed", extra={"method": data.get("method"), "room": room})
+
+    # -- room subscriptions -------------------------------------------------
+    async def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        if room != sid and self.is_connected(sid, namespace) and "/" in str(room):
+            await self._subscribed(room_channel(room))
+
+    def basic_leave_room(self, sid: str, namespace: str, room: str) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        if isinstance(room, str) and "/" in room and room not in self.rooms.get(namespace, {}):
+            channel = room_channel(room)
+            if channel in self._wanted:
+                self._wanted.discard(channel)
+                self._confirmed.discard(channel)
+                if self._ps is not None:
+                    asyncio.ensure_future(self._unsubscribe(channel))
+
+    async def _unsubscribe(self, channel: str) -> None:
+        try:
+            if channel not in self._wanted:
+                await self._ps.sunsubscribe(channel)
+        except (RedisError, OSError, AttributeError):
+            pass  # the connection is gone; it resubscribes to _wanted only
+
+    async def _subscribed(self, channel: str) -> None:
+        if channel in self._confirmed:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(channel, []).append(fut)
+        first = channel not in self._wanted
+        self._wanted.add(channel)
+        try:
+            if first and self._ps is not None and self._ps.connection is not None:
+                await self._ps.ssubscribe(channel)
+            await asyncio.wait_for(fut, SUBSCRIBE_TIMEOUT)
+        except (TimeoutError, RedisError, OSError) as exc:
+            waiters = self._waiters.get(channel, [])
+            if fut in waiters:
+                waiters.remove(fut)
+            raise Unavailable() from exc
+
+    def _confirm(self, channel: str) -> None:
+        self._confirmed.add(channel)
+        for fut in self._waiters.pop(channel, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- listening ------------------------------------------------------------
+    async def _listen(self) -> AsyncIterator[dict[str, Any]]:
+        retry = 0.2
+        while True:
+            try:
+                self._sub = Redis.from_url(self.redis_url, socket_connect_timeout=2.0,
+                                           health_check_interval=5)
+                self._ps = self._sub.pubsub(ignore_subscribe_messages=False)
+                self._confirmed.clear()
+                await self._ps.subscribe(self.channel)
+                if self._wanted:
+                    await self._ps.ssubscribe(*self._wanted)
+                retry = 0.2
+                async for message in self._ps.listen():
+                    kind = message.get("type")
+                    channel = message.get("channel")
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    if kind == "ssubscribe":
+                        self._confirm(channel)
+                    elif kind in ("message", "smessage"):
+                        frame = self._decode(message.get("data"), channel)
+                        if frame is not None:
+                            yield frame
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("bus connection lost; reconnecting", extra={"retry_s": retry})
+            finally:
+                await self._close_sub()
+            await asyncio.sleep(retry)
+            retry = min(retry * 2, 5.0)
+
+    def _decode(self, raw: Any, channel: str) -> dict[str, Any] | None:
+        try:
+            frame = unpack(raw)
+        except Exception:
+            log.warning("undecodable bus frame", extra={"channel": channel})
+            return None
+        if not isinstance(frame, dict):
+            return None
+        room = room_of_channel(channel)
+        if room is not None and frame.get("room") != room:
+            return None  # a frame must speak only of its own channel's room
+        return frame
+
+    async def _close_sub(self) -> None:
+        ps, sub = self._ps, self._sub
+        self._ps = self._sub = None
+        try:
+            if ps is not None:
+                await ps.aclose()
+            if sub is not None:
+                await sub.aclose()
+        except Exception:
+            pass
+
+    async def close(self) -> None:
+        await self._close_sub()
+        await self._pub.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._pub.ping())
+        except (RedisError, OSError):
+            return False

@@ -1,0 +1,100 @@
+"""Signed tokens (contract §1): verified on connect and on every teacher call."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import jwt
+
+from rooms.identity import SPACE_ID, Identity, Role
+
+AUDIENCE = "twinspace-live"
+REQUIRED = ["sub", "name", "role", "space", "aud", "exp", "iat"]
+LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_TOKEN = 8192
+
+
+class TokenRefused(Exception):
+    """Refusal with no hint of which users or rooms exist."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_wire(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+UNAUTHORIZED = ("unauthorized", "the token is missing or not valid")
+
+
+class Verifier:
+    def __init__(self, secret: str, public_key: str | None = None, leeway: float = 5.0) -> None:
+        self._keys: list[tuple[Any, list[str]]] = [(secret, ["HS256"])]
+        if public_key:
+            # asymmetric tokens are checked only against the public key, never as HMAC
+            self._keys.insert(0, (public_key, ["EdDSA", "RS256"]))
+        self._leeway = leeway
+
+    def verify(self, token: object) -> Identity:
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
+            raise TokenRefused(*UNAUTHORIZED)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenRefused(*UNAUTHORIZED) from None
+        alg = header.get("alg")
+        for key, algs in self._keys:
+            if alg not in algs:
+                continue
+            try:
+                claims = jwt.decode(
+                    token, key, algorithms=algs, audience=AUDIENCE, leeway=self._leeway,
+                    options={"require": REQUIRED},
+                )
+            except jwt.ExpiredSignatureError:
+                raise TokenRefused("expired", "the token has expired") from None
+            except jwt.PyJWTError:
+                raise TokenRefused(*UNAUTHORIZED) from None
+            return identity_of(claims)
+        raise TokenRefused(*UNAUTHORIZED)
+
+
+def identity_of(claims: dict[str, Any]) -> Identity:
+    sub, name, role, space = (claims.get(k) for k in ("sub", "name", "role", "space"))
+    school, lang = claims.get("school"), claims.get("lang")
+    ok = (
+        isinstance(sub, str) and 0 < len(sub) <= 128 and not CONTROL.search(sub)
+        and isinstance(name, str) and 0 < len(name.strip()) and len(name) <= 80
+        and not CONTROL.search(name)
+        and role in {r.value for r in Role}
+        and isinstance(space, str) and SPACE_ID.fullmatch(space) is not None
+        and (school is None or (isinstance(school, str) and 0 < len(school) <= 128))
+        and (lang is None or (isinstance(lang, str) and LANG.fullmatch(lang) is not None))
+        and isinstance(claims.get("iat"), int | float)
+    )
+    if not ok:
+        raise TokenRefused(*UNAUTHORIZED)
+    assert isinstance(sub, str) and isinstance(name, str) and isinstance(space, str)
+    return Identity(sub, name.strip(), Role(role), space,
+                    school if isinstance(school, str) else None,
+                    lang if isinstance(lang, str) else None)
+
+
+def mint(secret: str, *, space: str, role: str, name: str, sub: str, ttl: int = 3600,
+         lang: str | None = None, school: str | None = None, now: float | None = None) -> str:
+    """A token for demos and tests (`twinspace-live token`)."""
+    iat = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "sub": sub, "name": name, "role": role, "space": space,
+        "aud": AUDIENCE, "iat": iat, "exp": iat + ttl,
+    }
+    if lang:
+        claims["lang"] = lang
+    if school:
+        claims["school"] = school
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,79 @@
+"""One error hierarchy for the whole service.
+
+Each error carries the wire `code` of contract §2 ("Acks"); the Socket.IO edge
+turns any `LiveError` into `{ok: false, error: {code, message}}` in one place.
+Messages are short, in English, and never contain user content.
+"""
+
+from __future__ import annotations
+
+
+class LiveError(Exception):
+    code = "bad_request"
+    default_message = "bad request"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def to_wire(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class BadRequest(LiveError):
+    code = "bad_request"
+    default_message = "bad request"
+
+
+class Forbidden(LiveError):
+    code = "forbidden"
+    default_message = "not allowed for your role"
+
+
+class NotFound(LiveError):
+    code = "not_found"
+    default_message = "not found"
+
+
+class NotJoined(LiveError):
+    code = "not_joined"
+    default_message = "join the room first"
+
+
+class RateLimited(LiveError):
+    code = "rate_limited"
+    default_message = "too many requests, slow down"
+
+
+class RoomLocked(LiveError):
+    code = "room_locked"
+    default_message = "the room is locked"
+
+
+class Banned(LiveError):
+    code = "banned"
+    default_message = "you may not enter this room for now"
+
+
+class Muted(LiveError):
+    code = "muted"
+    default_message = "you are muted in this room"
+
+
+class TooLarge(LiveError):
+    code = "too_large"
+    default_message = "too large"
+
+
+class Unavailable(LiveError):
+    code = "unavailable"
+    default_message = "the service cannot store this right now, try again"
+
+
+ERROR_CODES = tuple(
+    cls.code
+    for cls in (
+        BadRequest, Forbidden, NotFound, NotJoined, RateLimited,
+        RoomLocked, Banned, Muted, TooLarge, Unavailable,
+    )
+)

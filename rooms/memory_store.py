@@ -1,0 +1,157 @@
+"""The in-process store: one process, data kept in memory (the default)."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from .clock import Clock
+from .identity import RoomRef
+from .message import Appended, Author, Message, Page, sort_key
+from .presence import Departure, Member, members_by_user
+from .store import Fanout, Store, clamp_limit
+
+
+@dataclass
+class _Room:
+    keys: list[tuple[int, int]] = field(default_factory=list)
+    messages: dict[str, Message] = field(default_factory=dict)
+    cids: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)  # -> (id, expiry)
+    last: tuple[int, int] = (0, 0)
+    conns: dict[str, Member] = field(default_factory=dict)
+
+
+class MemoryStore(Store):
+    def __init__(self, clock: Clock, fanout: Fanout, retention_ms: int) -> None:
+        super().__init__(retention_ms)
+        self._clock = clock
+        self._fanout = fanout
+        self._rooms: dict[str, _Room] = {}
+
+    def _room(self, room: RoomRef) -> _Room:
+        return self._rooms.setdefault(room.key, _Room())
+
+    def _drop_if_empty(self, key: str) -> None:
+        r = self._rooms.get(key)
+        if r is not None and not r.messages and not r.conns and not r.cids:
+            del self._rooms[key]
+
+    async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
+        r = self._room(room)
+        now = self._clock.now_ms()
+        known = r.cids.get((author.id, cid))
+        if known is not None and known[1] > now:
+            existing = r.messages.get(known[0])
+            if existing is None:  # deleted since: the first message is gone for everyone
+                ms, _ = sort_key(known[0])
+                existing = Message(known[0], room.name, cid, author, text, ms)
+            return Appended(existing, False)
+        ms = max(now, r.last[0])
+        seq = r.last[1] + 1 if ms == r.last[0] else 0
+        r.last = (ms, seq)
+        msg = Message(f"{ms}-{seq}", room.name, cid, author, text, ms)
+        r.keys.append((ms, seq))
+        r.messages[msg.id] = msg
+        r.cids[(author.id, cid)] = (msg.id, ms + self.retention_ms)
+        await self._fanout.deliver(room.key, "chat:message", msg.to_wire())
+        return Appended(msg, True)
+
+    async def history(
+        self,
+        room: RoomRef,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        limit = clamp_limit(limit)
+        r = self._rooms.get(room.key)
+        if r is None:
+            return Page([], False)
+        horizon = (self._clock.now_ms() - self.retention_ms, 0)
+        keys = r.keys[bisect.bisect_left(r.keys, horizon):]
+        if after is not None:
+            start = bisect.bisect_right(keys, sort_key(after))
+            chosen = keys[start : start + limit]
+            more = start + limit < len(keys)
+        else:
+            end = len(keys) if before is None else bisect.bisect_left(keys, sort_key(before))
+            start = max(0, end - limit)
+            chosen = keys[start:end]
+            more = start > 0
+        return Page([r.messages[f"{ms}-{seq}"] for ms, seq in chosen], more)
+
+    async def get(self, room: RoomRef, message_id: str) -> Message | None:
+        r = self._rooms.get(room.key)
+        if r is None:
+            return None
+        msg = r.messages.get(message_id)
+        if msg is None or msg.ts <= self._clock.now_ms() - self.retention_ms:
+            return None
+        return msg
+
+    async def delete(self, room: RoomRef, message_id: str) -> bool:
+        r = self._rooms.get(room.key)
+        if r is None or message_id not in r.messages:
+            return False
+        del r.messages[message_id]
+        r.keys.remove(sort_key(message_id))
+        self._drop_if_empty(room.key)
+        return True
+
+    async def sweep(self) -> int:
+        now = self._clock.now_ms()
+        horizon = (now - self.retention_ms, 0)
+        removed = 0
+        for key, r in list(self._rooms.items()):
+            cut = bisect.bisect_left(r.keys, horizon)
+            for ms, seq in r.keys[:cut]:
+                del r.messages[f"{ms}-{seq}"]
+            removed += cut
+            del r.keys[:cut]
+            r.cids = {k: v for k, v in r.cids.items() if v[1] > now}
+            self._drop_if_empty(key)
+        return removed
+
+    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
+        r = self._room(room)
+        first = all(m.id != member.id for m in r.conns.values())
+        r.conns[conn] = member
+        return first
+
+    async def leave(self, room: RoomRef, conn: str) -> Departure | None:
+        r = self._rooms.get(room.key)
+        if r is None or conn not in r.conns:
+            return None
+        gone = r.conns.pop(conn)
+        last = all(m.id != gone.id for m in r.conns.values())
+        self._drop_if_empty(room.key)
+        return Departure(room.key, gone.id, last)
+
+    async def members(self, room: RoomRef) -> list[Member]:
+        r = self._rooms.get(room.key)
+        return members_by_user(list(r.conns.values())) if r else []
+
+    async def set_hand(self, room: RoomRef, user: str, at: int | None) -> Member | None:
+        r = self._rooms.get(room.key)
+        if r is None:
+            return None
+        found: Member | None = None
+        for conn, m in r.conns.items():
+            if m.id == user:
+                r.conns[conn] = found = m.with_hand(at)
+        return found
+
+    async def heartbeat(self) -> list[Departure]:
+        return []  # one process: its entries die with it
+
+    async def rooms(self, space: str) -> dict[str, list[Member]]:
+        out: dict[str, list[Member]] = {}
+        for key, r in self._rooms.items():
+            ref = RoomRef.from_key(key)
+            if ref.space == space and r.conns:
+                out[ref.name] = members_by_user(list(r.conns.values()))
+        return out
+
+    async def ping(self) -> bool:
+        return True

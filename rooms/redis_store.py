@@ -1,0 +1,329 @@
+"""History, presence and idempotency in Redis.
+
+Keys of a room share the hash tag `{space/room}`:
+- `live:{R}:msgs`   Stream of messages; entry field `m` = msgpack {c, u, t};
+                    ids are Redis Stream ids (they sort in send order);
+- `live:{R}:cid:<user>:<cid>` -> message id, for idempotent sends;
+- `live:{R}:conns`  hash connection -> msgpack {m: member, at, p: process};
+- `live:{R}:users`  hash user -> number of connections.
+Shared keys: `live:retention` (zset room -> oldest message ms),
+`live:space:<S>:rooms` (zset of rooms with members), `live:procs` (zset of
+process ids -> last heartbeat), `live:proc:<P>:conns` (set of `R\\0conn`).
+Every key has an expiry; a room with no messages left holds no data.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from .bus import emit_frame_parts, pack, room_channel, unpack
+from .clock import Clock
+from .errors import Unavailable
+from .identity import RoomRef
+from .message import Appended, Author, Message, Page
+from .presence import Departure, Member, members_by_user
+from .store import Store, clamp_limit
+
+log = logging.getLogger(__name__)
+
+RETENTION_INDEX = "live:retention"
+PROCS = "live:procs"
+PRESENCE_TTL_MS = 60_000
+PROC_DEAD_MS = 15_000
+
+# KEYS: stream, cid key, retention index. ARGV: retention ms, channel, entry,
+# frame prefix, frame mid, frame suffix, room key.
+APPEND = """
+local prev = redis.call('GET', KEYS[2])
+if prev then
+  local e = redis.call('XRANGE', KEYS[1], prev, prev)
+  if #e > 0 then return {0, prev, e[1][2][2]} end
+  return {0, prev, false}
+end
+local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
+local ms = tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
+local ttl = tonumber(ARGV[1])
+redis.call('SET', KEYS[2], id, 'PX', ttl)
+redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', ms + ttl))
+redis.call('ZADD', KEYS[3], 'NX', ms, ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('SPUBLISH', ARGV[2], ARGV[4] .. cmsgpack.pack(ms) .. ARGV[5] .. cmsgpack.pack(id) .. ARGV[6])
+return {1, id, false}
+"""
+
+# KEYS: stream, retention index. ARGV: horizon ms, room key.
+# Trims what is past the horizon and re-files the room under its oldest message.
+TRIM = """
+local n = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+else
+  local ms = tonumber(string.sub(first[1][1], 1, string.find(first[1][1], '-', 1, true) - 1))
+  redis.call('ZADD', KEYS[2], ms, ARGV[2])
+end
+return n
+"""
+
+
+def _k(room_key: str, what: str) -> str:
+    return f"live:{{{room_key}}}:{what}"
+
+
+class RedisStore(Store):
+    def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
+        super().__init__(retention_ms)
+        self._r = redis
+        self._clock = clock
+        self.proc_id = proc_id
+        self._append = redis.register_script(APPEND)
+        self._trim = redis.register_script(TRIM)
+        self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
+
+    # -- history -------------------------------------------------------
+    async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
+        entry = pack({"c": cid, "u": [author.id, author.name, author.role], "t": text})
+        payload = {"room": room.name, "cid": cid, "user": author.to_wire(), "text": text}
+        prefix, mid, suffix = emit_frame_parts("chat:message", room.key, payload, ("ts", "id"))
+        keys = [_k(room.key, "msgs"), _k(room.key, f"cid:{author.id}:{cid}"), RETENTION_INDEX]
+        args = [self.retention_ms, room_channel(room.key), entry, prefix, mid, suffix, room.key]
+        try:
+            created, mid_, raw = await self._append(keys=keys, args=args)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        message_id = mid_.decode()
+        if raw:
+            return Appended(self._decode(room, message_id, raw), bool(created))
+        ms = int(message_id.split("-")[0])
+        return Appended(Message(message_id, room.name, cid, author, text, ms), bool(created))
+
+    @staticmethod
+    def _decode(room: RoomRef, message_id: str, raw: bytes) -> Message:
+        e = unpack(raw)
+        uid, name, role = e["u"]
+        ms = int(message_id.split("-")[0])
+        return Message(message_id, room.name, e["c"], Author(uid, name, role), e["t"], ms)
+
+    def _entries(self, room: RoomRef, rows: list[Any]) -> list[Message]:
+        out = []
+        for rid, fields in rows:
+            rid = rid.decode()
+            raw = fields.get(b"m")
+            if raw is not None:
+                out.append(self._decode(room, rid, raw))
+        return out
+
+    def _horizon(self) -> int:
+        return self._clock.now_ms() - self.retention_ms
+
+    async def history(
+        self,
+        room: RoomRef,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page:
+        limit = clamp_limit(limit)
+        key = _k(room.key, "msgs")
+        floor = f"{self._horizon() + 1}-0"
+        try:
+            if after is not None:
+                start = f"({after}" if _sorts_after(after, floor) else floor
+                rows = await self._r.xrange(key, min=start, max="+", count=limit + 1)
+                msgs = self._entries(room, rows)
+                return Page(msgs[:limit], len(msgs) > limit)
+            top = "+" if before is None else f"({before}"
+            rows = await self._r.xrevrange(key, max=top, min=floor, count=limit + 1)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        msgs = self._entries(room, rows)
+        more = len(msgs) > limit
+        return Page(list(reversed(msgs[:limit])), more)
+
+    async def get(self, room: RoomRef, message_id: str) -> Message | None:
+        try:
+            rows = await self._r.xrange(_k(room.key, "msgs"), min=message_id, max=message_id)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        msgs = self._entries(room, rows)
+        if not msgs or msgs[0].ts <= self._horizon():
+            return None
+        return msgs[0]
+
+    async def delete(self, room: RoomRef, message_id: str) -> bool:
+        try:
+            n = await self._r.xdel(_k(room.key, "msgs"), message_id)
+            if n:
+                await self._trim(keys=[_k(room.key, "msgs"), RETENTION_INDEX],
+                                 args=[self._horizon() + 1, room.key])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return bool(n)
+
+    async def sweep(self) -> int:
+        horizon = self._horizon()
+        removed = 0
+        try:
+            due = await self._r.zrangebyscore(RETENTION_INDEX, "-inf", horizon)
+            for raw in due:
+                room_key = raw.decode()
+                removed += int(
+                    await self._trim(keys=[_k(room_key, "msgs"), RETENTION_INDEX],
+                                     args=[horizon + 1, room_key])
+                )
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return removed
+
+    # -- presence ------------------------------------------------------
+    def _space_rooms(self, space: str) -> str:
+        return f"live:space:{space}:rooms"
+
+    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
+        now = self._clock.now_ms()
+        rec = pack({"m": member.to_record(), "at": now, "p": self.proc_id})
+        mine = f"live:proc:{self.proc_id}:conns"
+        try:
+            async with self._r.pipeline(transaction=True) as p:
+                p.hset(_k(room.key, "conns"), conn, rec)
+                p.hincrby(_k(room.key, "users"), member.id, 1)
+                p.pexpire(_k(room.key, "conns"), PRESENCE_TTL_MS)
+                p.pexpire(_k(room.key, "users"), PRESENCE_TTL_MS)
+                p.sadd(mine, f"{room.key}\0{conn}")
+                p.pexpire(mine, PRESENCE_TTL_MS)
+                p.zadd(self._space_rooms(room.space), {room.name: now})
+                p.pexpire(self._space_rooms(room.space), PRESENCE_TTL_MS)
+                res = await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+        self._local_rooms[room.key] = self._local_rooms.get(room.key, 0) + 1
+        return int(res[1]) == 1
+
+    async def leave(self, room: RoomRef, conn: str) -> Departure | None:
+        left = await self._forget(room.key, conn, self.proc_id)
+        if left is not None:
+            n = self._local_rooms.get(room.key, 0) - 1
+            if n > 0:
+                self._local_rooms[room.key] = n
+            else:
+                self._local_rooms.pop(room.key, None)
+        return left
+
+    async def _forget(self, room_key: str, conn: str, proc: str) -> Departure | None:
+        conns, users = _k(room_key, "conns"), _k(room_key, "users")
+        try:
+            raw = await self._r.hget(conns, conn)
+            if raw is None:
+                await self._r.srem(f"live:proc:{proc}:conns", f"{room_key}\0{conn}")
+                return None
+            uid = unpack(raw)["m"]["id"]
+            async with self._r.pipeline(transaction=True) as p:
+                p.hdel(conns, conn)
+                p.hincrby(users, uid, -1)
+                p.srem(f"live:proc:{proc}:conns", f"{room_key}\0{conn}")
+                res = await p.execute()
+            if not res[0]:
+                return None
+            last = int(res[1]) <= 0
+            if last:
+                await self._r.hdel(users, uid)
+                if not await self._r.exists(conns):
+                    ref = RoomRef.from_key(room_key)
+                    await self._r.zrem(self._space_rooms(ref.space), ref.name)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return Departure(room_key, uid, last)
+
+    async def _entries_of(self, room_key: str) -> list[tuple[bytes, dict[str, Any]]]:
+        raw = await self._r.hgetall(_k(room_key, "conns"))
+        recs = [(conn, unpack(v)) for conn, v in raw.items()]
+        recs.sort(key=lambda cr: cr[1]["at"])
+        return recs
+
+    async def members(self, room: RoomRef) -> list[Member]:
+        try:
+            recs = await self._entries_of(room.key)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return members_by_user([Member.from_record(r["m"]) for _, r in recs])
+
+    async def set_hand(self, room: RoomRef, user: str, at: int | None) -> Member | None:
+        found: Member | None = None
+        try:
+            recs = await self._entries_of(room.key)
+            updates = {}
+            for conn, r in recs:
+                if r["m"]["id"] == user:
+                    found = Member.from_record(r["m"]).with_hand(at)
+                    r["m"] = found.to_record()
+                    updates[conn] = pack(r)
+            if updates:
+                await self._r.hset(_k(room.key, "conns"), mapping=updates)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return found
+
+    async def heartbeat(self) -> list[Departure]:
+        now = self._clock.now_ms()
+        mine = f"live:proc:{self.proc_id}:conns"
+        try:
+            async with self._r.pipeline(transaction=False) as p:
+                p.zadd(PROCS, {self.proc_id: now})
+                p.pexpire(PROCS, PROC_DEAD_MS * 8)
+                p.pexpire(mine, PRESENCE_TTL_MS)
+                for room_key in self._local_rooms:
+                    p.pexpire(_k(room_key, "conns"), PRESENCE_TTL_MS)
+                    p.pexpire(_k(room_key, "users"), PRESENCE_TTL_MS)
+                    p.pexpire(self._space_rooms(RoomRef.from_key(room_key).space), PRESENCE_TTL_MS)
+                await p.execute()
+            dead = await self._r.zrangebyscore(PROCS, "-inf", now - PROC_DEAD_MS)
+            departures: list[Departure] = []
+            for raw in dead:
+                proc = raw.decode()
+                if not await self._r.set(f"live:reap:{proc}", self.proc_id, nx=True, px=PROC_DEAD_MS):
+                    continue  # another process is reaping it
+                log.info("reaping presence of dead process", extra={"proc": proc})
+                for entry in await self._r.smembers(f"live:proc:{proc}:conns"):
+                    room_key, _, conn = entry.decode().partition("\0")
+                    gone = await self._forget(room_key, conn, proc)
+                    if gone is not None:
+                        departures.append(gone)
+                await self._r.delete(f"live:proc:{proc}:conns")
+                await self._r.zrem(PROCS, proc)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return departures
+
+    async def rooms(self, space: str) -> dict[str, list[Member]]:
+        out: dict[str, list[Member]] = {}
+        try:
+            names = await self._r.zrange(self._space_rooms(space), 0, -1)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        for raw in names:
+            ref = RoomRef(space, raw.decode())
+            members = await self.members(ref)
+            if members:
+                out[ref.name] = members
+        return out
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._r.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+
+def _sorts_after(a: str, b: str) -> bool:
+    ams, _, aseq = a.partition("-")
+    bms, _, bseq = b.partition("-")
+    return (int(ams), int(aseq or 0)) >= (int(bms), int(bseq or 0))

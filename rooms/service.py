@@ -1,0 +1,170 @@
+"""What members do in a room: join, leave, chat, typing, hands.
+
+The rules live here; the Socket.IO edge only parses payloads and maps errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .clock import Clock
+from .errors import BadRequest, Forbidden, NotFound, NotJoined
+from .identity import Identity, RoomRef
+from .message import MAX_CID, Author, Message, clean_text
+from .presence import Departure, Member
+from .ratelimit import Buckets
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_ROOMS_PER_CONNECTION = 16
+
+
+class RoomBus(Protocol):
+    """How the domain reaches members: the edge implements it."""
+
+    async def emit(
+        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
+    ) -> None: ...
+
+    async def attach(self, conn: str, room_key: str) -> None:
+        """Start delivering the room's events to `conn`; returns once they flow."""
+        ...
+
+    async def detach(self, conn: str, room_key: str) -> None: ...
+
+
+@dataclass
+class Session:
+    """One connection of one person."""
+
+    conn: str
+    who: Identity
+    rooms: set[str] = field(default_factory=set)
+
+
+class RoomService:
+    def __init__(self, store: Store, bus: RoomBus, clock: Clock, buckets: Buckets) -> None:
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.buckets = buckets
+
+    def _room(self, s: Session, name: object) -> RoomRef:
+        return RoomRef.parse(s.who.space, name)
+
+    def _joined(self, s: Session, name: object) -> RoomRef:
+        room = self._room(s, name)
+        if room.key not in s.rooms:
+            raise NotJoined()
+        return room
+
+    async def join(self, s: Session, name: object) -> dict[str, Any]:
+        room = self._room(s, name)
+        self.buckets.take(s.who.sub, "join")
+        me = Member.of(s.who)
+        if room.key not in s.rooms:
+            if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
+                raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
+            # listen first, then read: nothing sent meanwhile can fall between
+            await self.bus.attach(s.conn, room.key)
+            try:
+                first = await self.store.enter(room, s.conn, me)
+            except Exception:
+                await self.bus.detach(s.conn, room.key)
+                raise
+            s.rooms.add(room.key)
+            if first:
+                await self.bus.emit(room.key, "presence:join",
+                                    {"room": room.name, "member": me.to_wire()}, skip=s.conn)
+        members = await self.store.members(room)
+        page = await self.store.history(room)
+        you = next((m for m in members if m.id == me.id), me)
+        return {
+            "room": room.name,
+            "you": you.to_wire(),
+            "members": [m.to_wire() for m in members],
+            "messages": [m.to_wire() for m in page.messages],
+            "polls": [],
+            "streams": [],
+            "locked": False,
+        }
+
+    async def leave(self, s: Session, name: object) -> None:
+        room = self._joined(s, name)
+        await self._leave(s, room.key)
+
+    async def _leave(self, s: Session, room_key: str) -> None:
+        s.rooms.discard(room_key)
+        await self.bus.detach(s.conn, room_key)
+        gone = await self.store.leave(RoomRef.from_key(room_key), s.conn)
+        if gone is not None:
+            await self.announce_departure(gone)
+
+    async def announce_departure(self, gone: Departure) -> None:
+        if gone.last:
+            room = RoomRef.from_key(gone.room_key)
+            await self.bus.emit(gone.room_key, "presence:leave",
+                                {"room": room.name, "user": gone.user})
+
+    async def disconnect(self, s: Session) -> None:
+        for room_key in list(s.rooms):
+            try:
+                await self._leave(s, room_key)
+            except Exception:
+                log.exception("leave on disconnect failed", extra={"conn": s.conn})
+
+    async def send(self, s: Session, name: object, text: str, cid: str) -> Message:
+        room = self._joined(s, name)
+        if not s.who.can_write:
+            raise Forbidden("visitors cannot send messages")
+        if not 1 <= len(cid) <= MAX_CID:
+            raise BadRequest(f"cid must be 1..{MAX_CID} characters")
+        text = clean_text(text)
+        self.buckets.take(s.who.sub, "chat")
+        appended = await self.store.append(room, Author.of(s.who), cid, text)
+        return appended.message
+
+    async def history(self, s: Session, name: object, before: str | None, after: str | None,
+                      limit: int | None) -> dict[str, Any]:
+        room = self._joined(s, name)
+        if before is not None and after is not None:
+            raise BadRequest("give before or after, not both")
+        self.buckets.take(s.who.sub, "read")
+        page = await self.store.history(room, before=before, after=after,
+                                        limit=50 if limit is None else limit)
+        return {"messages": [m.to_wire() for m in page.messages], "more": page.more}
+
+    async def delete(self, s: Session, name: object, message_id: str) -> Message:
+        room = self._joined(s, name)
+        msg = await self.store.get(room, message_id)
+        if msg is None:
+            raise NotFound("no such message")
+        if not s.who.is_teacher and msg.user.id != s.who.sub:
+            raise Forbidden("you can delete only your own messages")
+        if await self.store.delete(room, message_id):
+            await self.bus.emit(room.key, "chat:deleted", {"room": room.name, "id": message_id})
+        return msg
+
+    async def typing(self, s: Session, name: object, typing: bool) -> None:
+        room = self._joined(s, name)
+        if not s.who.can_write:
+            raise Forbidden("visitors cannot type")
+        self.buckets.take(s.who.sub, "typing")
+        await self.bus.emit(room.key, "typing",
+                            {"room": room.name, "user": s.who.public(), "typing": typing},
+                            skip=s.conn)
+
+    async def hand(self, s: Session, name: object, raised: bool, user: str | None = None) -> None:
+        room = self._joined(s, name)
+        target = s.who.sub if user is None else user
+        if target != s.who.sub and not (s.who.is_teacher and not raised):
+            raise Forbidden("only a teacher may lower someone else's hand")
+        self.buckets.take(s.who.sub, "hand")
+        member = await self.store.set_hand(room, target, self.clock.now_ms() if raised else None)
+        if member is None:
+            raise NotFound("no such member in the room")
+        await self.bus.emit(room.key, "presence:update",
+                            {"room": room.name, "member": member.to_wire()})

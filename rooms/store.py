@@ -1,0 +1,109 @@
+"""The one store interface; `MemoryStore` and `RedisStore` implement it.
+
+A store keeps history (with its retention), presence and idempotency keys,
+and hands each new message to the room's fan-out in the same step as it is
+stored, so every process sees messages in id order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Protocol
+
+from .identity import RoomRef
+from .message import Appended, Author, Message, Page
+from .presence import Departure, Member
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+DAY_MS = 86_400_000
+
+
+class Fanout(Protocol):
+    """Delivers a room event to the room's members connected to this process."""
+
+    async def deliver(
+        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
+    ) -> None: ...
+
+
+class Store(ABC):
+    """History, presence and idempotency for every room of the service."""
+
+    def __init__(self, retention_ms: int) -> None:
+        if retention_ms <= 0:
+            raise ValueError("retention must be positive")
+        self.retention_ms = retention_ms
+
+    # -- history -------------------------------------------------------
+    @abstractmethod
+    async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
+        """Store a message and announce it to the room as `chat:message`.
+
+        Idempotent on `(room, author, cid)`: a known cid returns the first
+        message with `created=False` and announces nothing.
+        """
+
+    @abstractmethod
+    async def history(
+        self,
+        room: RoomRef,
+        *,
+        before: str | None = None,
+        after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> Page:
+        """A page of kept messages, oldest first (contract `chat:history`)."""
+
+    @abstractmethod
+    async def get(self, room: RoomRef, message_id: str) -> Message | None: ...
+
+    @abstractmethod
+    async def delete(self, room: RoomRef, message_id: str) -> bool:
+        """Remove a message for good; false if it was not there."""
+
+    @abstractmethod
+    async def sweep(self) -> int:
+        """Delete every message older than the retention; returns how many."""
+
+    # -- presence ------------------------------------------------------
+    @abstractmethod
+    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
+        """Record a connection in the room; true if it is the user's first."""
+
+    @abstractmethod
+    async def leave(self, room: RoomRef, conn: str) -> Departure | None:
+        """Forget a connection; None if it was not in the room."""
+
+    @abstractmethod
+    async def members(self, room: RoomRef) -> list[Member]:
+        """One member per user, in order of arrival."""
+
+    @abstractmethod
+    async def set_hand(self, room: RoomRef, user: str, at: int | None) -> Member | None:
+        """Raise (`at` = ms) or lower (`None`) a user's hand on all their connections."""
+
+    @abstractmethod
+    async def heartbeat(self) -> list[Departure]:
+        """Say this process is alive; clear the entries of processes that died.
+
+        Returns the departures that clearing caused, for the edge to announce.
+        """
+
+    @abstractmethod
+    async def rooms(self, space: str) -> dict[str, list[Member]]:
+        """Rooms of a space with members online."""
+
+    # -- lifecycle -----------------------------------------------------
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True while the store can be reached."""
+
+    async def close(self) -> None:
+        return None
+
+
+def clamp_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_PAGE
+    return max(1, min(MAX_PAGE, limit))
