@@ -94,6 +94,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     svc = Service(cfg, app, sio, store, edge, service, metrics, manager, proc_id)
     app.on_startup.append(lambda _: _start(svc))
     app.on_shutdown.append(lambda _: _stop(svc))
+    app.on_cleanup.append(lambda _: _close(svc))
     return svc
 
 
@@ -111,6 +112,9 @@ async def _stop(svc: Service) -> None:
     for t in svc.tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await t
+
+
+async def _close(svc: Service) -> None:
     await svc.store.close()
     if svc.manager is not None:
         await svc.manager.close()

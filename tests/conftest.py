@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from rooms.clock import FakeClock
+
+from .support import Client, RedisServer, Running, connect, run_server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One private redis-server for the session; flushed before each test that uses it."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    if redis_server.proc is None or redis_server.proc.poll() is not None:
+        redis_server.start()
+    redis_server.cli("FLUSHALL")
+    return redis_server.url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, for tests that kill or restart it."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+    """The service in this process, on each store in turn."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    async with run_server(url, rate_limits=False) as running:
+        yield running
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Any]:
+    """`await clients(url, sub=..., role=..., space=...)` opens a client closed after the test."""
+    opened: list[Client] = []
+
+    async def open_client(url: str, **tok: Any) -> Client:
+        c = await connect(url, **tok)
+        opened.append(c)
+        return c
+
+    yield open_client
+    for c in opened:
+        await c.close()

@@ -1,0 +1,241 @@
+"""Test helpers: real redis-servers, real service processes, real clients.
+
+Nothing here stands in for the thing under test: servers listen on loopback
+ephemeral ports, clients speak Socket.IO v5 with the msgpack serializer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import socketio
+from aiohttp import web
+
+from live.app import Service, build
+from live.config import Config
+from live.tokens import mint
+from rooms.clock import Clock
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-" + "x" * 32
+EVENTS = (
+    "chat:message", "chat:deleted", "presence:join", "presence:leave", "presence:update",
+    "typing", "poll:created", "poll:results", "poll:closed", "mod:muted", "mod:kicked",
+    "room:locked", "rtc:stream", "rtc:ended", "mod:permissions", "chat:private",
+    "room:settings",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def token(space: str = "space1", role: str = "student", sub: str = "u1", name: str | None = None,
+          ttl: int = 3600, **extra: Any) -> str:
+    return mint(SECRET, space=space, role=role, name=name or sub.title(), sub=sub, ttl=ttl,
+                **extra)
+
+
+class RedisServer:
+    """A private redis-server on a free port; tests may stop and restart it."""
+
+    def __init__(self) -> None:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed (scripts/bootstrap installs it)")
+        self.exe = exe
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="live-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def cli(self, *args: str) -> str:
+        import redis
+
+        r = redis.Redis(port=self.port)
+        try:
+            return str(r.execute_command(*args))
+        finally:
+            r.close()
+
+
+@dataclass
+class Running:
+    """A service under test: its base URL and, in process, its parts."""
+
+    url: str
+    svc: Service | None = None
+
+
+@contextlib.asynccontextmanager
+async def run_server(redis_url: str | None = None, clock: Clock | None = None,
+                     **cfg_fields: Any) -> AsyncIterator[Running]:
+    """The real service in this process, on 127.0.0.1 and an ephemeral port."""
+    cfg = Config(jwt_secret=SECRET, redis_url=redis_url, port=0, **cfg_fields)
+    svc = build(cfg, clock)
+    runner = web.AppRunner(svc.app, handle_signals=False, access_log=None, shutdown_timeout=1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield Running(f"http://127.0.0.1:{port}", svc)
+    finally:
+        await runner.cleanup()
+
+
+class ServiceProcess:
+    """`twinspace-live serve` as a child process (for kills and restarts)."""
+
+    def __init__(self, redis_url: str | None, env: dict[str, str] | None = None) -> None:
+        self.redis_url = redis_url
+        self.port = free_port()
+        self.env = {**os.environ, "LIVE_JWT_SECRET": SECRET, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix="live-proc-", suffix=".log", delete=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        args = [sys.executable, "-m", "live.cli", "serve", "--port", str(self.port)]
+        if self.redis_url:
+            args += ["--redis", self.redis_url]
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"service exited: {self.output()}")
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(self.url + "/readyz") as r:
+                        if r.status == 200:
+                            return
+                await asyncio.sleep(0.05)
+        raise RuntimeError(f"service did not become ready: {self.output()}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-4000:]
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Client:
+    """A Socket.IO client that records every server event it receives."""
+
+    url: str
+    tok: str
+    sio: socketio.AsyncClient = field(init=False)
+    events: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.sio = socketio.AsyncClient(serializer="msgpack", reconnection=False)
+        for name in EVENTS:
+            self.sio.on(name, self._recorder(name))
+
+    def _recorder(self, name: str) -> Any:
+        async def record(data: Any = None) -> None:
+            self.events[name].append(data)
+            self._changed.set()
+        return record
+
+    async def connect(self) -> Client:
+        await self.sio.connect(self.url, auth={"token": self.tok}, transports=["websocket"],
+                               wait_timeout=5)
+        return self
+
+    async def call(self, event: str, data: Any = None, timeout: float = 5) -> Any:
+        return await self.sio.call(event, data, timeout=timeout)
+
+    async def wait_for(self, event: str, pred: Any = None, timeout: float = 5) -> Any:
+        """The first recorded `event` payload matching `pred` (waits for it)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for item in self.events[event]:
+                if pred is None or pred(item):
+                    return item
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"no {event} matching within {timeout}s: {self.events[event]}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+
+    async def wait_count(self, event: str, n: int, timeout: float = 5) -> list[Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.events[event]) < n:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"{len(self.events[event])} of {n} {event} within {timeout}s")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+        return self.events[event]
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect()
+        # let python-socketio close its http session
+        await asyncio.sleep(0)
+
+
+async def connect(url: str, **tok: Any) -> Client:
+    return await Client(url, token(**tok)).connect()
