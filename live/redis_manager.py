@@ -8,20 +8,24 @@ and overrides only `_publish` and `_listen`:
 - a room's emits go on the room's sharded channel (SPUBLISH), and a process
   subscribes (SSUBSCRIBE) to a room only while it has members in it;
 - `enter_room` returns once the room's subscription is confirmed, so a member
-  who then reads history cannot miss a message published in between.
+  who then reads history cannot miss a message published in between;
+- when the bus connection comes back after a loss, each room's messages
+  stored meanwhile are replayed from history (`replay`) before live frames,
+  and chat messages already delivered are never delivered twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import socketio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from rooms import redis_client
 from rooms.bus import CONTROL_CHANNEL, pack, room_channel, room_of_channel, unpack
 from rooms.errors import Unavailable
 
@@ -29,19 +33,28 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT = 3.0
 
+# (room key, last delivered message id) -> messages stored after it, oldest first
+Replay = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+
+
+def _id_key(message_id: str) -> tuple[int, int]:
+    ms, _, seq = message_id.partition("-")
+    return int(ms), int(seq or 0)
+
 
 class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     name = "live-redis"
 
     def __init__(self, url: str) -> None:
         super().__init__(url, channel=CONTROL_CHANNEL)
-        self._pub: Redis = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._pub: Redis = redis_client.connect(url)
         self._sub: Redis | None = None
         self._ps: Any = None
         self._wanted: set[str] = set()  # room channels this process needs
         self._confirmed: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._resubscribe = asyncio.Event()
+        self._last_chat: dict[str, tuple[int, int, str]] = {}  # room -> last delivered id
+        self.replay: Replay | None = None
 
     # -- publishing ---------------------------------------------------------
     async def _publish(self, data: dict[str, Any]) -> None:
@@ -68,6 +81,7 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             if channel in self._wanted:
                 self._wanted.discard(channel)
                 self._confirmed.discard(channel)
+                self._last_chat.pop(room, None)
                 if self._ps is not None:
                     asyncio.ensure_future(self._unsubscribe(channel))
 
@@ -106,8 +120,7 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         retry = 0.2
         while True:
             try:
-                self._sub = Redis.from_url(self.redis_url, socket_connect_timeout=2.0,
-                                           health_check_interval=5)
+                self._sub = redis_client.connect(self.redis_url, for_pubsub=True)
                 self._ps = self._sub.pubsub(ignore_subscribe_messages=False)
                 self._confirmed.clear()
                 await self._ps.subscribe(self.channel)
@@ -120,10 +133,14 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     if isinstance(channel, bytes):
                         channel = channel.decode()
                     if kind == "ssubscribe":
+                        # a room already delivered from is being re-subscribed
+                        # after a lost connection: replay what was stored meanwhile
+                        for frame in await self._missed(channel):
+                            yield frame
                         self._confirm(channel)
                     elif kind in ("message", "smessage"):
                         frame = self._decode(message.get("data"), channel)
-                        if frame is not None:
+                        if frame is not None and self._fresh(frame):
                             yield frame
             except asyncio.CancelledError:
                 raise
@@ -133,6 +150,41 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 await self._close_sub()
             await asyncio.sleep(retry)
             retry = min(retry * 2, 5.0)
+
+    def _fresh(self, frame: dict[str, Any]) -> bool:
+        """Track the last chat message delivered per room; drop repeats."""
+        if frame.get("event") != "chat:message":
+            return True
+        data = frame.get("data")
+        msg = data[0] if isinstance(data, list) and data else None
+        mid = msg.get("id") if isinstance(msg, dict) else None
+        room = frame.get("room")
+        if not isinstance(mid, str) or not isinstance(room, str):
+            return True
+        key = _id_key(mid)
+        last = self._last_chat.get(room)
+        if last is not None and key <= last[:2]:
+            return False
+        self._last_chat[room] = (*key, mid)
+        return True
+
+    async def _missed(self, channel: str) -> list[dict[str, Any]]:
+        """Messages stored while the bus was down, as frames, oldest first."""
+        room = room_of_channel(channel)
+        last = self._last_chat.get(room) if room else None
+        if room is None or last is None or self.replay is None:
+            return []
+        try:
+            messages = await self.replay(room, last[2])
+        except Exception:
+            log.warning("replay after bus loss failed", extra={"room": room})
+            return []
+        frames = [{"method": "emit", "event": "chat:message", "data": [m], "namespace": "/",
+                   "room": room, "skip_sid": None, "callback": None, "host_id": "store"}
+                  for m in messages]
+        fresh = [f for f in frames if self._fresh(f)]
+        log.info("replayed after bus loss", extra={"room": room, "count": len(fresh)})
+        return fresh
 
     def _decode(self, raw: Any, channel: str) -> dict[str, Any] | None:
         try:
