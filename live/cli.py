@@ -51,8 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         if not cfg.jwt_secret:
             print("twinspace-live: set LIVE_JWT_SECRET to the service's secret", file=sys.stderr)
             return 2
-        print(mint(cfg.jwt_secret, space=args.space, role=args.role, name=args.name,
-                   sub=args.sub, ttl=args.ttl, lang=args.lang, school=args.school))
+        print(
+            mint(
+                cfg.jwt_secret,
+                space=args.space,
+                role=args.role,
+                name=args.name,
+                sub=args.sub,
+                ttl=args.ttl,
+                lang=args.lang,
+                school=args.school,
+            )
+        )
         return 0
 
     cfg.host = args.host or cfg.host
@@ -65,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _serve(cfg: Config) -> None:
     svc = build(cfg)
-    runner = web.AppRunner(svc.app, handle_signals=False, access_log=None,
-                           shutdown_timeout=SHUTDOWN_GRACE_S)
+    runner = web.AppRunner(
+        svc.app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S
+    )
     await runner.setup()
     site = web.TCPSite(runner, cfg.host, cfg.port, reuse_address=True)
     await site.start()
@@ -85,20 +96,36 @@ async def _serve(cfg: Config) -> None:
 
 
 def _banner(cfg: Config) -> None:
-    base = cfg.public_url or f"http://{'localhost' if cfg.host in ('0.0.0.0', '::') else cfg.host}:{cfg.port}"
+    base = (
+        cfg.public_url
+        or f"http://{'localhost' if cfg.host in ('0.0.0.0', '::') else cfg.host}:{cfg.port}"
+    )
     store = f"redis ({cfg.redis_url})" if cfg.redis_url else "in-memory (one process)"
     lines = [f"twinspace-live serving on {base}  store: {store}"]
     if cfg.secret_generated:
         lines.append("dev mode: LIVE_JWT_SECRET not set; a secret was generated for this run:")
         lines.append(f"  LIVE_JWT_SECRET={cfg.jwt_secret}")
-        teacher = mint(cfg.jwt_secret, space=DEMO_SPACE, role="teacher", name="Ms Teacher",
-                       sub="teacher-1", ttl=12 * 3600)
-        student = mint(cfg.jwt_secret, space=DEMO_SPACE, role="student", name="Pupil Ana",
-                       sub="student-1", ttl=12 * 3600)
+        teacher = mint(
+            cfg.jwt_secret,
+            space=DEMO_SPACE,
+            role="teacher",
+            name="Ms Teacher",
+            sub="teacher-1",
+            ttl=12 * 3600,
+        )
+        student = mint(
+            cfg.jwt_secret,
+            space=DEMO_SPACE,
+            role="student",
+            name="Pupil Ana",
+            sub="student-1",
+            ttl=12 * 3600,
+        )
         lines += [
             "demo links (open each in its own browser window):",
             f"  teacher chat:  {base}/embed/chat?room={DEMO_ROOM}#token={teacher}",
             f"  student chat:  {base}/embed/chat?room={DEMO_ROOM}#token={student}",
+            f"  teacher console: {base}/console#token={teacher}",
         ]
     print("\n".join(lines), flush=True)
 

@@ -46,7 +46,12 @@ class Config:
                 raise ValueError("LIVE_HISTORY_DAYS must be positive")
             cfg.history_days = days
         cfg.allowed_origins = _csv(e.get("LIVE_ALLOWED_ORIGINS", ""))
-        cfg.rate_limits = e.get("LIVE_RATE_LIMITS", "on").strip().lower() not in {"off", "0", "false", "no"}
+        cfg.rate_limits = e.get("LIVE_RATE_LIMITS", "on").strip().lower() not in {
+            "off",
+            "0",
+            "false",
+            "no",
+        }
         cfg.media_addresses = _csv(e.get("LIVE_MEDIA_ADDRESSES", ""))
         cfg.media_public_ip = e.get("LIVE_MEDIA_PUBLIC_IP") or None
         cfg.public_url = e.get("LIVE_PUBLIC_URL") or None

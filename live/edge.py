@@ -34,12 +34,14 @@ class SocketBus:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
 
-    async def emit(self, room_key: str, event: str, payload: dict[str, Any],
-                   skip: str | None = None) -> None:
+    async def emit(
+        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
+    ) -> None:
         await self.sio.emit(event, payload, room=room_key, skip_sid=skip)
 
-    async def deliver(self, room_key: str, event: str, payload: dict[str, Any],
-                      skip: str | None = None) -> None:
+    async def deliver(
+        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
+    ) -> None:
         """`rooms.store.Fanout` for the in-memory store: this process only."""
         await self.sio.emit(event, payload, room=room_key, skip_sid=skip)
 
@@ -51,8 +53,9 @@ class SocketBus:
 
 
 class Edge:
-    def __init__(self, sio: socketio.AsyncServer, service: RoomService, verifier: Verifier,
-                 metrics: Metrics) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, service: RoomService, verifier: Verifier, metrics: Metrics
+    ) -> None:
         self.sio = sio
         self.service = service
         self.verifier = verifier
@@ -70,7 +73,8 @@ class Edge:
             who = self.verifier.verify(token)
         except TokenRefused as refusal:
             self.metrics.refused.labels(refusal.code).inc()
-            raise socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_wire())
+            refused = socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_wire())
+            raise refused from None
         self.sessions[sid] = Session(sid, who)
         self.metrics.connections.inc()
         log.info("connected", extra={"conn": sid, "user": who.sub, "space": who.space})
@@ -126,15 +130,20 @@ class Edge:
             await svc.leave(s, f.raw("room"))
 
         async def send(s: Session, f: Fields) -> dict[str, Any]:
-            msg = await svc.send(s, f.raw("room"), f.str("text", max_len=1 << 20),
-                                 f.str("cid", max_len=1000))
+            msg = await svc.send(
+                s, f.raw("room"), f.str("text", max_len=1 << 20), f.str("cid", max_len=1000)
+            )
             self.metrics.messages.inc()
             return {"message": msg.to_wire()}
 
         async def history(s: Session, f: Fields) -> dict[str, Any]:
-            return await svc.history(s, f.raw("room"), f.message_id("before", optional=True),
-                                     f.message_id("after", optional=True),
-                                     f.int("limit", optional=True, lo=1, hi=100))
+            return await svc.history(
+                s,
+                f.raw("room"),
+                f.message_id("before", optional=True),
+                f.message_id("after", optional=True),
+                f.int("limit", optional=True, lo=1, hi=100),
+            )
 
         async def delete(s: Session, f: Fields) -> None:
             await svc.delete(s, f.raw("room"), f.message_id("id"))
@@ -147,7 +156,12 @@ class Edge:
             await svc.hand(s, f.raw("room"), f.bool("raised"), user)
 
         for name, h in {
-            "join": join, "leave": leave, "chat:send": send, "chat:history": history,
-            "chat:delete": delete, "typing": typing, "hand": hand,
+            "join": join,
+            "leave": leave,
+            "chat:send": send,
+            "chat:history": history,
+            "chat:delete": delete,
+            "typing": typing,
+            "hand": hand,
         }.items():
             self.on(name, h)

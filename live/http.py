@@ -38,7 +38,9 @@ def own_origin(request: web.BaseRequest) -> str:
 
 def security_headers(origins: Origins) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
-    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         resp = await handler(request)
         if request.path.startswith("/socket.io"):
             return resp
@@ -53,7 +55,11 @@ def security_headers(origins: Origins) -> Callable[..., Awaitable[web.StreamResp
                 f"form-action 'none'; frame-ancestors {origins.frame_ancestors()}"
             )
         origin = request.headers.get("Origin")
-        if request.path.startswith("/static/") and origin and origins.allowed(origin, own_origin(request)):
+        if (
+            request.path.startswith("/static/")
+            and origin
+            and origins.allowed(origin, own_origin(request))
+        ):
             resp.headers["Access-Control-Allow-Origin"] = origin
             resp.headers["Vary"] = "Origin"
         return resp
@@ -71,15 +77,20 @@ def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> N
         return web.json_response({"ok": up}, status=200 if up else 503)
 
     async def metrics_view(_: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(),
-                            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        return web.Response(
+            body=metrics.render(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
 
     def page(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def view(_: web.Request) -> web.StreamResponse:
-            if not path.exists():
+            if not path.exists():  # noqa: ASYNC240 (a stat, once per page view)
                 raise web.HTTPNotFound(text="page not built: run the README's run command")
-            return web.FileResponse(path, headers={"Cache-Control": "no-cache",
-                                                   "Content-Type": "text/html; charset=utf-8"})
+            return web.FileResponse(
+                path,
+                headers={"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"},
+            )
+
         return view
 
     app.router.add_get("/healthz", healthz)

@@ -14,12 +14,19 @@ class Metrics:
         self.connections = Gauge("live_connections", "Socket.IO connections open", registry=r)
         self.rooms = Gauge("live_rooms", "Rooms with members on this process", registry=r)
         self.messages = Counter("live_messages_total", "Chat messages stored", registry=r)
-        self.refused = Counter("live_connections_refused_total", "Connections refused",
-                               ["code"], registry=r)
-        self.acks = Histogram("live_ack_seconds", "Time from event to ack", ["event", "ok"],
-                              buckets=ACK_BUCKETS, registry=r)
-        self.errors = Counter("live_errors_total", "Error acks by code", ["event", "code"],
-                              registry=r)
+        self.refused = Counter(
+            "live_connections_refused_total", "Connections refused", ["code"], registry=r
+        )
+        self.acks = Histogram(
+            "live_ack_seconds",
+            "Time from event to ack",
+            ["event", "ok"],
+            buckets=ACK_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "live_errors_total", "Error acks by code", ["event", "code"], registry=r
+        )
         self.store_up = Gauge("live_store_up", "1 while the store answers", registry=r)
 
     def render(self) -> bytes:

@@ -69,7 +69,9 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             log.warning("bus publish failed", extra={"method": data.get("method"), "room": room})
 
     # -- room subscriptions -------------------------------------------------
-    async def enter_room(self, sid: str, namespace: str, room: str, eio_sid: str | None = None) -> None:
+    async def enter_room(
+        self, sid: str, namespace: str, room: str, eio_sid: str | None = None
+    ) -> None:
         await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
         if room != sid and self.is_connected(sid, namespace) and "/" in str(room):
             await self._subscribed(room_channel(room))
@@ -135,8 +137,8 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                     if kind == "ssubscribe":
                         # a room already delivered from is being re-subscribed
                         # after a lost connection: replay what was stored meanwhile
-                        for frame in await self._missed(channel):
-                            yield frame
+                        for missed in await self._missed(channel):
+                            yield missed
                         self._confirm(channel)
                     elif kind in ("message", "smessage"):
                         frame = self._decode(message.get("data"), channel)
@@ -179,16 +181,26 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         except Exception:
             log.warning("replay after bus loss failed", extra={"room": room})
             return []
-        frames = [{"method": "emit", "event": "chat:message", "data": [m], "namespace": "/",
-                   "room": room, "skip_sid": None, "callback": None, "host_id": "store"}
-                  for m in messages]
+        frames = [
+            {
+                "method": "emit",
+                "event": "chat:message",
+                "data": [m],
+                "namespace": "/",
+                "room": room,
+                "skip_sid": None,
+                "callback": None,
+                "host_id": "store",
+            }
+            for m in messages
+        ]
         fresh = [f for f in frames if self._fresh(f)]
         log.info("replayed after bus loss", extra={"room": room, "count": len(fresh)})
         return fresh
 
     def _decode(self, raw: Any, channel: str) -> dict[str, Any] | None:
         try:
-            frame = unpack(raw)
+            frame: Any = unpack(raw)
         except Exception:
             log.warning("undecodable bus frame", extra={"channel": channel})
             return None

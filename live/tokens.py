@@ -53,7 +53,11 @@ class Verifier:
                 continue
             try:
                 claims = jwt.decode(
-                    token, key, algorithms=algs, audience=AUDIENCE, leeway=self._leeway,
+                    token,
+                    key,
+                    algorithms=algs,
+                    audience=AUDIENCE,
+                    leeway=self._leeway,
                     options={"require": REQUIRED},
                 )
             except jwt.ExpiredSignatureError:
@@ -68,11 +72,16 @@ def identity_of(claims: dict[str, Any]) -> Identity:
     sub, name, role, space = (claims.get(k) for k in ("sub", "name", "role", "space"))
     school, lang = claims.get("school"), claims.get("lang")
     ok = (
-        isinstance(sub, str) and 0 < len(sub) <= 128 and not CONTROL.search(sub)
-        and isinstance(name, str) and 0 < len(name.strip()) and len(name) <= 80
+        isinstance(sub, str)
+        and 0 < len(sub) <= 128
+        and not CONTROL.search(sub)
+        and isinstance(name, str)
+        and 0 < len(name.strip())
+        and len(name) <= 80
         and not CONTROL.search(name)
         and role in {r.value for r in Role}
-        and isinstance(space, str) and SPACE_ID.fullmatch(space) is not None
+        and isinstance(space, str)
+        and SPACE_ID.fullmatch(space) is not None
         and (school is None or (isinstance(school, str) and 0 < len(school) <= 128))
         and (lang is None or (isinstance(lang, str) and LANG.fullmatch(lang) is not None))
         and isinstance(claims.get("iat"), int | float)
@@ -80,18 +89,39 @@ def identity_of(claims: dict[str, Any]) -> Identity:
     if not ok:
         raise TokenRefused(*UNAUTHORIZED)
     assert isinstance(sub, str) and isinstance(name, str) and isinstance(space, str)
-    return Identity(sub, name.strip(), Role(role), space,
-                    school if isinstance(school, str) else None,
-                    lang if isinstance(lang, str) else None)
+    assert isinstance(role, str)
+    return Identity(
+        sub,
+        name.strip(),
+        Role(role),
+        space,
+        school if isinstance(school, str) else None,
+        lang if isinstance(lang, str) else None,
+    )
 
 
-def mint(secret: str, *, space: str, role: str, name: str, sub: str, ttl: int = 3600,
-         lang: str | None = None, school: str | None = None, now: float | None = None) -> str:
+def mint(
+    secret: str,
+    *,
+    space: str,
+    role: str,
+    name: str,
+    sub: str,
+    ttl: int = 3600,
+    lang: str | None = None,
+    school: str | None = None,
+    now: float | None = None,
+) -> str:
     """A token for demos and tests (`twinspace-live token`)."""
     iat = int(time.time() if now is None else now)
     claims: dict[str, Any] = {
-        "sub": sub, "name": name, "role": role, "space": space,
-        "aud": AUDIENCE, "iat": iat, "exp": iat + ttl,
+        "sub": sub,
+        "name": name,
+        "role": role,
+        "space": space,
+        "aud": AUDIENCE,
+        "iat": iat,
+        "exp": iat + ttl,
     }
     if lang:
         claims["lang"] = lang

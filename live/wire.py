@@ -6,6 +6,7 @@ Payloads are checked here, once, into plain typed values; anything off is a
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, TypedDict
 
 import msgpack
@@ -80,7 +81,9 @@ class Fields:
     def raw(self, name: str) -> Any:
         return self._d.get(name)
 
-    def str(self, name: str, *, optional: bool = False, max_len: int = 10_000) -> Any:
+    def str(
+        self, name: builtins.str, *, optional: builtins.bool = False, max_len: builtins.int = 10_000
+    ) -> Any:
         v = self._d.get(name)
         if v is None and optional:
             return None
@@ -90,15 +93,22 @@ class Fields:
             raise BadRequest(f"{name} is too long")
         return v
 
-    def bool(self, name: str, *, default: bool | None = None) -> bool:
+    def bool(self, name: builtins.str, *, default: builtins.bool | None = None) -> builtins.bool:
         v = self._d.get(name)
         if v is None and default is not None:
             return default
-        if not isinstance(v, bool):
+        if not isinstance(v, builtins.bool):
             raise BadRequest(f"{name} must be true or false")
         return v
 
-    def int(self, name: str, *, optional: bool = False, lo: int = 0, hi: int = 1 << 31) -> Any:
+    def int(
+        self,
+        name: builtins.str,
+        *,
+        optional: builtins.bool = False,
+        lo: builtins.int = 0,
+        hi: builtins.int = 1 << 31,
+    ) -> Any:
         v = self._d.get(name)
         if v is None and optional:
             return None
@@ -106,7 +116,7 @@ class Fields:
             raise BadRequest(f"{name} must be a whole number from {lo} to {hi}")
         return v
 
-    def message_id(self, name: str, *, optional: bool = False) -> Any:
+    def message_id(self, name: builtins.str, *, optional: builtins.bool = False) -> Any:
         v = self.str(name, optional=optional, max_len=48)
         if v is None:
             return None

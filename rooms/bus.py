@@ -30,7 +30,8 @@ def room_of_channel(channel: str) -> str | None:
 
 
 def pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    packed: bytes = msgpack.packb(obj, use_bin_type=True)
+    return packed
 
 
 def unpack(raw: bytes) -> Any:

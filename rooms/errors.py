@@ -73,7 +73,15 @@ class Unavailable(LiveError):
 ERROR_CODES = tuple(
     cls.code
     for cls in (
-        BadRequest, Forbidden, NotFound, NotJoined, RateLimited,
-        RoomLocked, Banned, Muted, TooLarge, Unavailable,
+        BadRequest,
+        Forbidden,
+        NotFound,
+        NotJoined,
+        RateLimited,
+        RoomLocked,
+        Banned,
+        Muted,
+        TooLarge,
+        Unavailable,
     )
 )

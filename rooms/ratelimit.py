@@ -31,8 +31,9 @@ DEFAULT_RATES: dict[str, Rate] = {
 class Buckets:
     """Token buckets keyed by (who, kind); a disabled instance never limits."""
 
-    def __init__(self, clock: Clock, rates: dict[str, Rate] | None = None,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self, clock: Clock, rates: dict[str, Rate] | None = None, enabled: bool = True
+    ) -> None:
         self._clock = clock
         self._rates = rates or DEFAULT_RATES
         self.enabled = enabled
