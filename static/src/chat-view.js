@@ -1,0 +1,124 @@
+// DOM pieces of <twinspace-chat>. User data only ever enters the DOM as text nodes
+// (Element.append of strings, textContent), never as markup.
+
+/**
+ * Create an element. Attributes with value null/undefined/false are left out; strings among
+ * the children become text nodes.
+ */
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    element.setAttribute(name, value === true ? '' : String(value));
+  }
+  element.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
+  return element;
+}
+
+/** The id of a user given either as an id or as `{id, ...}`. */
+export function userIdOf(user) {
+  return user !== null && typeof user === 'object' ? user.id ?? null : user ?? null;
+}
+
+const KNOWN_ERRORS = new Set([
+  'bad_request', 'forbidden', 'not_found', 'not_joined', 'rate_limited', 'room_locked', 'banned',
+  'muted', 'too_large', 'unavailable', 'timeout', 'disconnected', 'unauthorized', 'expired',
+]);
+
+/** The catalog key that explains an error code in plain words. */
+export function errorKey(code) {
+  return KNOWN_ERRORS.has(code) ? `error.${code}` : 'error.unknown';
+}
+
+/**
+ * The element's skeleton, with the handles the element needs. Texts come from `t`, a
+ * Translator.
+ */
+export function buildView(t) {
+  const view = {};
+  view.title = h('h2', { class: 'title', id: 'title' });
+  view.status = h('p', { class: 'status', role: 'status' });
+  view.locked = h('p', { class: 'locked', hidden: true }, t.t('room.locked'));
+  view.hand = h('button', { class: 'hand-toggle', type: 'button', 'aria-pressed': 'false' },
+    h('span', { 'aria-hidden': 'true' }, '✋ '), t.t('hand.raise'));
+
+  view.loadOlder = h('button', { class: 'load-older', type: 'button', hidden: true },
+    t.t('chat.load_older'));
+  view.olderNote = h('p', { class: 'older-note', hidden: true });
+  view.empty = h('p', { class: 'empty', hidden: true }, t.t('chat.empty'));
+  view.list = h('ol', { class: 'messages' });
+  view.log = h('div', {
+    class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': t.t('chat.log'), tabindex: '0',
+  }, h('div', { class: 'older' }, view.loadOlder, view.olderNote), view.empty, view.list);
+  view.jump = h('button', { class: 'jump', type: 'button', hidden: true });
+
+  view.peopleCount = h('span', { class: 'people-count' });
+  view.members = h('ul', { class: 'members' });
+  view.people = h('details', { class: 'people', open: true },
+    h('summary', {}, h('span', { class: 'people-title' }, t.t('presence.title')), ' ', view.peopleCount),
+    view.members);
+
+  view.typing = h('p', { class: 'typing' });
+  view.noticeText = h('p', { class: 'notice-text' });
+  view.dismiss = h('button', { class: 'dismiss', type: 'button' }, t.t('notice.dismiss'));
+  view.notice = h('div', { class: 'notice', role: 'alert', hidden: true }, view.noticeText, view.dismiss);
+
+  view.input = h('textarea', {
+    id: 'input', rows: '2', maxlength: '2000', autocomplete: 'off',
+    placeholder: t.t('chat.placeholder'), 'aria-describedby': 'hint',
+  });
+  view.send = h('button', { class: 'send', type: 'submit' }, t.t('chat.send'));
+  view.hint = h('p', { class: 'hint', id: 'hint' }, t.t('chat.hint'));
+  view.composer = h('form', { class: 'composer', hidden: true },
+    h('label', { class: 'vh', for: 'input' }, t.t('chat.message_label')), view.input, view.send,
+    view.hint);
+  view.readOnly = h('p', { class: 'readonly', hidden: true }, t.t('chat.read_only'));
+
+  view.root = h('section', { class: 'root', lang: t.lang, dir: t.dir, 'aria-labelledby': 'title' },
+    h('header', { class: 'bar' }, view.title, view.status, view.locked, view.hand),
+    h('div', { class: 'main' }, h('div', { class: 'conversation' }, view.log, view.jump), view.people),
+    view.typing, view.notice, view.composer, view.readOnly);
+  return view;
+}
+
+/**
+ * One message as a list item carrying `data-id`.
+ * @param {object} message `{id, user: {id, name, role}, text, ts}`
+ * @param {{t: object, own: boolean, canDelete: boolean}} options
+ */
+export function messageItem(message, { t, own, canDelete }) {
+  const user = message.user ?? {};
+  const name = String(user.name ?? '');
+  const ts = Number(message.ts);
+  const meta = h('p', { class: 'meta' }, h('bdi', { class: 'name' }, name));
+  if (own) meta.append(h('span', { class: 'you' }, t.t('chat.you')));
+  if (user.role === 'teacher') meta.append(h('span', { class: 'badge' }, t.t('role.teacher')));
+  if (Number.isFinite(ts)) {
+    meta.append(h('time', { datetime: new Date(ts).toISOString(), title: t.dateTime(ts) }, t.time(ts)));
+  }
+  if (canDelete) {
+    meta.append(h('button', {
+      class: 'delete', type: 'button', 'aria-label': t.t('chat.delete_label', { name }),
+    }, t.t('chat.delete')));
+  }
+  return h('li', { class: own ? 'msg own' : 'msg', 'data-id': message.id },
+    meta, h('p', { class: 'text', dir: 'auto' }, String(message.text ?? '')));
+}
+
+/**
+ * One member of the room for the presence list.
+ * @param {{id: string, name: string, role: string, hand?: boolean}} member
+ */
+export function memberItem(member, { t, me }) {
+  const item = h('li', { class: 'member', 'data-user': member.id },
+    h('bdi', { class: 'name' }, String(member.name ?? '')));
+  if (me) item.append(h('span', { class: 'you' }, t.t('chat.you')));
+  if (['teacher', 'student', 'visitor'].includes(member.role)) {
+    item.append(h('span', { class: 'role' }, t.t(`role.${member.role}`)));
+  }
+  if (member.hand) {
+    item.append(h('span', { class: 'hand', title: t.t('hand.raised') },
+      h('span', { 'aria-hidden': 'true' }, '✋'), h('span', { class: 'vh' }, t.t('hand.raised'))));
+  }
+  return item;
+}
