@@ -1,0 +1,32 @@
+# twinspace-live: `make run` serves the demo, `make test` runs the whole suite.
+# Every target first runs scripts/bootstrap, which installs what is missing and is quick when
+# nothing changed.
+
+VENV = .venv
+BIN = $(VENV)/bin
+# Extra arguments: make run ARGS="--port 9000 --redis redis://127.0.0.1:6379/0"
+ARGS =
+# Extra pytest arguments: make test PYTEST_ARGS="-k chat -x"
+PYTEST_ARGS =
+PACKAGES = rooms live signaling
+
+.PHONY: all bootstrap run test lint audit
+
+all: test
+
+bootstrap:
+	bash scripts/bootstrap
+
+run: bootstrap
+	$(BIN)/twinspace-live serve $(ARGS)
+
+test: bootstrap
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: bootstrap
+	$(BIN)/ruff check $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES)
+
+# Known vulnerabilities in the installed dependencies (the project itself is skipped).
+audit: bootstrap
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
