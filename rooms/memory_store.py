@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .clock import Clock
 from .identity import RoomRef
+from .memory_classroom import MemoryClassroom
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
 from .store import Fanout, Store, clamp_limit
@@ -21,12 +22,13 @@ class _Room:
     conns: dict[str, Member] = field(default_factory=dict)
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryClassroom, Store):
     def __init__(self, clock: Clock, fanout: Fanout, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
         self._fanout = fanout
         self._rooms: dict[str, _Room] = {}
+        self._init_classroom()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())
@@ -111,6 +113,7 @@ class MemoryStore(Store):
             del r.keys[:cut]
             r.cids = {k: v for k, v in r.cids.items() if v[1] > now}
             self._drop_if_empty(key)
+        self._sweep_classroom()
         return removed
 
     async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:

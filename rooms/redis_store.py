@@ -26,6 +26,7 @@ from .errors import Unavailable
 from .identity import RoomRef
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member, members_by_user
+from .redis_classroom import RedisClassroom
 from .store import Store, clamp_limit
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ redis.call('SET', KEYS[2], id, 'PX', ttl)
 redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', ms + ttl))
 redis.call('ZADD', KEYS[3], 'NX', ms, ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ttl)
-redis.call('SPUBLISH', ARGV[2], ARGV[4] .. cmsgpack.pack(ms) .. ARGV[5] .. cmsgpack.pack(id) .. ARGV[6])
+local frame = ARGV[4] .. cmsgpack.pack(ms) .. ARGV[5] .. cmsgpack.pack(id) .. ARGV[6]
+redis.call('SPUBLISH', ARGV[2], frame)
 return {1, id, false}
 """
 
@@ -75,15 +77,17 @@ def _k(room_key: str, what: str) -> str:
     return f"live:{{{room_key}}}:{what}"
 
 
-class RedisStore(Store):
+class RedisStore(RedisClassroom, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
-        self._r = redis
+        # redis-py types replies as unions over decode_responses; replies here are bytes
+        self._r: Any = redis
         self._clock = clock
         self.proc_id = proc_id
         self._append = redis.register_script(APPEND)
         self._trim = redis.register_script(TRIM)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
+        self._init_classroom()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
@@ -91,7 +95,8 @@ class RedisStore(Store):
         payload = {"room": room.name, "cid": cid, "user": author.to_wire(), "text": text}
         prefix, mid, suffix = emit_frame_parts("chat:message", room.key, payload, ("ts", "id"))
         keys = [_k(room.key, "msgs"), _k(room.key, f"cid:{author.id}:{cid}"), RETENTION_INDEX]
-        args = [self.retention_ms, room_channel(room.key), entry, prefix, mid, suffix, room.key]
+        args: list[bytes | str | int] = [self.retention_ms, room_channel(room.key), entry,
+                                         prefix, mid, suffix, room.key]
         try:
             created, mid_, raw = await self._append(keys=keys, args=args)
         except RedisError as exc:
@@ -286,7 +291,8 @@ class RedisStore(Store):
             departures: list[Departure] = []
             for raw in dead:
                 proc = raw.decode()
-                if not await self._r.set(f"live:reap:{proc}", self.proc_id, nx=True, px=PROC_DEAD_MS):
+                lock = f"live:reap:{proc}"
+                if not await self._r.set(lock, self.proc_id, nx=True, px=PROC_DEAD_MS):
                     continue  # another process is reaping it
                 log.info("reaping presence of dead process", extra={"proc": proc})
                 for entry in await self._r.smembers(f"live:proc:{proc}:conns"):

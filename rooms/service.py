@@ -10,10 +10,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .audit import AuditLog
+from .classroom import Classroom
 from .clock import Clock
 from .errors import BadRequest, Forbidden, NotFound, NotJoined
 from .identity import Identity, RoomRef
 from .message import MAX_CID, Author, Message, clean_text
+from .moderation import Moderation
+from .notices import LocalNotices, Notices
 from .presence import Departure, Member
 from .ratelimit import Buckets
 from .store import Store
@@ -49,11 +53,16 @@ class Session:
 
 
 class RoomService:
-    def __init__(self, store: Store, bus: RoomBus, clock: Clock, buckets: Buckets) -> None:
+    def __init__(self, store: Store, bus: RoomBus, clock: Clock, buckets: Buckets,
+                 notices: Notices | None = None) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
         self.buckets = buckets
+        self.notices = notices or LocalNotices()
+        self.audit = AuditLog(store, clock)
+        self.classroom = Classroom(self)  # join rules and polls
+        self.moderation = Moderation(self)
 
     def _room(self, s: Session, name: object) -> RoomRef:
         return RoomRef.parse(s.who.space, name)
@@ -71,6 +80,7 @@ class RoomService:
         if room.key not in s.rooms:
             if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
+            await self.classroom.admit(s, room)  # banned, locked
             # listen first, then read: nothing sent meanwhile can fall between
             await self.bus.attach(s.conn, room.key)
             try:
@@ -90,9 +100,8 @@ class RoomService:
             "you": you.to_wire(),
             "members": [m.to_wire() for m in members],
             "messages": [m.to_wire() for m in page.messages],
-            "polls": [],
             "streams": [],
-            "locked": False,
+            **await self.classroom.room_state(s, room, members),  # polls, locked, ...
         }
 
     async def leave(self, s: Session, name: object) -> None:
@@ -123,6 +132,7 @@ class RoomService:
         room = self._joined(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors cannot send messages")
+        self.classroom.check_chat(s, room)
         if not 1 <= len(cid) <= MAX_CID:
             raise BadRequest(f"cid must be 1..{MAX_CID} characters")
         text = clean_text(text)
@@ -149,6 +159,8 @@ class RoomService:
         if not s.who.is_teacher and msg.user.id != s.who.sub:
             raise Forbidden("you can delete only your own messages")
         if await self.store.delete(room, message_id):
+            if msg.user.id != s.who.sub:
+                await self.audit.record(s.who, "chat:delete", room, msg.user.id, {"id": message_id})
             await self.bus.emit(room.key, "chat:deleted", {"room": room.name, "id": message_id})
         return msg
 
@@ -156,6 +168,7 @@ class RoomService:
         room = self._joined(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors cannot type")
+        self.classroom.check_chat(s, room)
         self.buckets.take(s.who.sub, "typing")
         await self.bus.emit(room.key, "typing",
                             {"room": room.name, "user": s.who.public(), "typing": typing},

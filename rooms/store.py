@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Protocol
 
+from .classroom_store import ClassroomStore
 from .identity import RoomRef
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
@@ -27,8 +28,9 @@ class Fanout(Protocol):
     ) -> None: ...
 
 
-class Store(ABC):
-    """History, presence and idempotency for every room of the service."""
+class Store(ClassroomStore, ABC):
+    """History, presence and idempotency for every room of the service
+    (and, from `ClassroomStore`, polls, moderation and audit)."""
 
     def __init__(self, retention_ms: int) -> None:
         if retention_ms <= 0:

@@ -1,0 +1,192 @@
+"""The teacher HTTP API (contract §4) and the console page.
+
+Every `/api/` call but the OpenAPI document takes `Authorization: Bearer
+<token>` of a teacher; the token's space is the only space it sees. A missing
+or bad token is 401, a valid token of a pupil or visitor 403 - both checked
+before anything else, so neither learns which rooms or messages exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from rooms.errors import LiveError
+from rooms.identity import Identity, RoomRef
+from rooms.message import Message
+from rooms.service import RoomService
+
+from .openapi import document
+from .tokens import TokenRefused, Verifier
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+EXPORT_PAGE = 100
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+CSV_COLUMNS = ["id", "ts", "time", "user_id", "user_name", "role", "text"]
+
+View = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status,
+                             headers={"Cache-Control": "no-store", **headers})
+
+
+class ApiError(Exception):
+    """Ends a call with an error response."""
+
+    def __init__(self, status: int, code: str, message: str, **headers: str) -> None:
+        super().__init__(message)
+        self.response = _error(status, code, message, **headers)
+
+
+def _json(body: Any, **headers: str) -> web.Response:
+    return web.json_response(body, headers={"Cache-Control": "no-store", **headers})
+
+
+def safe_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+class TeacherApi:
+    def __init__(self, verifier: Verifier, service: RoomService) -> None:
+        self.verifier = verifier
+        self.svc = service
+
+    def teacher(self, request: web.Request) -> Identity:
+        auth = request.headers.get("Authorization", "")
+        scheme, _, tok = auth.partition(" ")
+        if scheme.lower() != "bearer" or not tok.strip():
+            raise ApiError(401, "unauthorized", "a teacher's bearer token is required",
+                         **{"WWW-Authenticate": 'Bearer realm="twinspace-live"'})
+        try:
+            who = self.verifier.verify(tok.strip())
+        except TokenRefused as refusal:
+            raise ApiError(401, refusal.code, refusal.message,
+                         **{"WWW-Authenticate": 'Bearer realm="twinspace-live"'}) from None
+        if not who.is_teacher:
+            raise ApiError(403, "forbidden", "only teachers of the space may use this API")
+        return who
+
+    def guarded(self, view: Callable[[web.Request, Identity], Awaitable[web.StreamResponse]]
+                ) -> View:
+        async def run(request: web.Request) -> web.StreamResponse:
+            try:
+                who = self.teacher(request)
+                return await view(request, who)
+            except ApiError as err:
+                return err.response
+            except LiveError as err:
+                status = {"bad_request": 400, "not_found": 404, "forbidden": 403,
+                          "too_large": 413, "rate_limited": 429}.get(err.code, 503)
+                return _error(status, err.code, err.message)
+        return run
+
+    # -- views ------------------------------------------------------------------
+    async def rooms(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        rooms = await self.svc.store.rooms(who.space)
+        return _json({"rooms": [
+            {"room": name, "members": [m.to_wire() for m in members]}
+            for name, members in sorted(rooms.items())]})
+
+    async def messages(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        room = RoomRef.parse(who.space, request.match_info["room"])
+        q = request.query
+        before, after = _message_id(q.get("before")), _message_id(q.get("after"))
+        if before and after:
+            return _error(400, "bad_request", "give before or after, not both")
+        limit = _int(q.get("limit"), 50, 1, 100, "limit")
+        page = await self.svc.store.history(room, before=before, after=after, limit=limit)
+        return _json({"messages": [m.to_wire() for m in page.messages], "more": page.more})
+
+    async def export(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        room = RoomRef.parse(who.space, request.match_info["room"])
+        fmt = request.query.get("format", "json")
+        if fmt not in ("json", "csv"):
+            return _error(400, "bad_request", "format must be json or csv")
+        messages = await self._all(room)
+        name = f"{room.name}-history.{fmt}"
+        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if fmt == "json":
+            body = json.dumps({"room": room.name, "messages": [m.to_wire() for m in messages]},
+                              ensure_ascii=False)
+            return web.Response(text=body, content_type="application/json",
+                                headers={"Cache-Control": "no-store", **disposition})
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(CSV_COLUMNS)
+        for m in messages:
+            writer.writerow([m.id, str(m.ts), _iso(m.ts), safe_cell(m.user.id),
+                             safe_cell(m.user.name), m.user.role, safe_cell(m.text)])
+        return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8",
+                            headers={"Cache-Control": "no-store", **disposition})
+
+    async def _all(self, room: RoomRef) -> list[Message]:
+        out: list[Message] = []
+        cursor = "0-0"
+        while True:
+            page = await self.svc.store.history(room, after=cursor, limit=EXPORT_PAGE)
+            out.extend(page.messages)
+            if not page.more or not page.messages:
+                return out
+            cursor = page.messages[-1].id
+
+    async def audit(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        room_q = request.query.get("room")
+        room = RoomRef.parse(who.space, room_q).name if room_q else None
+        limit = _int(request.query.get("limit"), 100, 1, 500, "limit")
+        entries = await self.svc.audit.read(who.space, room, limit)
+        return _json({"entries": [e.to_wire() for e in entries]})
+
+
+def _message_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    ms, dash, seq = value.partition("-")
+    if not (dash and ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()
+            and len(value) <= 48):
+        raise ApiError(400, "bad_request", "not a message id")
+    return value
+
+
+def _int(value: str | None, default: int, lo: int, hi: int, name: str) -> int:
+    if value is None or value == "":
+        return default
+    if not (value.isascii() and value.isdigit()) or not lo <= int(value) <= hi:
+        raise ApiError(400, "bad_request", f"{name} must be a whole number from {lo} to {hi}")
+    return int(value)
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def api_routes(app: web.Application, verifier: Verifier, service: RoomService) -> TeacherApi:
+    api = TeacherApi(verifier, service)
+    spec = document()
+
+    async def openapi(_: web.Request) -> web.Response:
+        return _json(spec)
+
+    async def console(_: web.Request) -> web.StreamResponse:
+        page = STATIC / "console" / "index.html"
+        if not page.exists():
+            raise web.HTTPNotFound(text="console not built")
+        return web.FileResponse(page, headers={"Cache-Control": "no-cache",
+                                               "Content-Type": "text/html; charset=utf-8"})
+
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/api/rooms", api.guarded(api.rooms))
+    app.router.add_get("/api/rooms/{room}/messages", api.guarded(api.messages))
+    app.router.add_get("/api/rooms/{room}/export", api.guarded(api.export))
+    app.router.add_get("/api/audit", api.guarded(api.audit))
+    app.router.add_get("/console", console)
+    return api

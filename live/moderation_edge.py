@@ -1,0 +1,112 @@
+"""Socket.IO events for polls, moderation and private messages (contract §2).
+
+Registers its handlers on the `Edge` (so errors map to acks in one place) and
+acts on notices from every process: a kick drops the target's connections of
+this process from the room, a private message goes to the connections of this
+process that may read it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rooms.errors import BadRequest
+from rooms.moderation import MAX_BAN_MINUTES
+from rooms.notices import KICK, MUTE, PRIVATE, Notice
+from rooms.service import RoomService, Session
+
+from .edge import Edge
+from .wire import Fields
+
+log = logging.getLogger(__name__)
+
+
+def _opt_bool(f: Fields, name: str) -> bool | None:
+    v = f.raw(name)
+    if v is not None and not isinstance(v, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return v
+
+
+class ModerationEdge:
+    def __init__(self, edge: Edge, service: RoomService) -> None:
+        self.edge = edge
+        self.svc = service
+        service.notices.subscribe(self.on_notice)
+        handlers = {
+            "poll:create": self.poll_create, "poll:vote": self.poll_vote,
+            "poll:close": self.poll_close, "mod:mute": self.mute, "mod:kick": self.kick,
+            "mod:lock": self.lock, "mod:permissions": self.permissions,
+            "chat:private": self.private,
+        }
+        for name, h in handlers.items():
+            edge.on(name, h)
+
+    # -- client events ------------------------------------------------------
+    async def poll_create(self, s: Session, f: Fields) -> dict[str, Any]:
+        poll = await self.svc.classroom.create(
+            s, f.raw("room"), f.str("question", max_len=10_000), f.raw("options"),
+            _opt_bool(f, "multiple"), _opt_bool(f, "anonymous"))
+        return {"poll": poll.to_wire()}
+
+    async def poll_vote(self, s: Session, f: Fields) -> None:
+        await self.svc.classroom.vote(s, f.raw("room"), f.str("poll", max_len=64),
+                                      f.raw("choices"))
+
+    async def poll_close(self, s: Session, f: Fields) -> dict[str, Any]:
+        poll = await self.svc.classroom.close(s, f.raw("room"), f.str("poll", max_len=64))
+        return {"poll": poll.to_wire()}
+
+    async def mute(self, s: Session, f: Fields) -> None:
+        await self.svc.moderation.mute(s, f.raw("room"), f.str("user", max_len=128),
+                                       f.str("what", max_len=16), f.bool("muted"))
+
+    async def kick(self, s: Session, f: Fields) -> None:
+        await self.svc.moderation.kick(s, f.raw("room"), f.str("user", max_len=128),
+                                       f.int("ban_minutes", optional=True, lo=1,
+                                             hi=MAX_BAN_MINUTES))
+
+    async def lock(self, s: Session, f: Fields) -> None:
+        await self.svc.moderation.lock(s, f.raw("room"), f.bool("locked"))
+
+    async def permissions(self, s: Session, f: Fields) -> dict[str, Any]:
+        perms = await self.svc.moderation.permissions(
+            s, f.raw("room"), _opt_bool(f, "pupils_to_teachers"),
+            _opt_bool(f, "pupils_to_pupils"))
+        return {"permissions": perms}
+
+    async def private(self, s: Session, f: Fields) -> dict[str, Any]:
+        message = await self.svc.moderation.private(
+            s, f.raw("room"), f.str("to", max_len=128), f.str("text", max_len=1 << 20),
+            f.str("cid", max_len=1000))
+        return {"message": message}
+
+    # -- notices from every process -----------------------------------------
+    async def on_notice(self, n: Notice) -> None:
+        if n.kind == KICK:
+            await self._kick(n)
+        elif n.kind == MUTE:
+            await self.svc.moderation.apply_mute(n)
+        elif n.kind == PRIVATE:
+            await self._private(n)
+
+    async def _kick(self, n: Notice) -> None:
+        sio = self.edge.sio
+        # this process's members of the room hear it, the kicked one included
+        await sio.emit("mod:kicked", n.data.get("event"), room=n.room_key, ignore_queue=True)
+        for s in list(self.edge.sessions.values()):
+            if s.who.sub == n.user and n.room_key in s.rooms:
+                try:
+                    await self.svc._leave(s, n.room_key)
+                except Exception:
+                    log.exception("kick: leaving failed", extra={"conn": s.conn})
+        await self.svc.moderation.apply_kick(n)
+
+    async def _private(self, n: Notice) -> None:
+        users = set(n.data.get("users", []))
+        teachers = bool(n.data.get("teachers"))
+        message = n.data.get("message")
+        for s in list(self.edge.sessions.values()):
+            if n.room_key in s.rooms and (s.who.sub in users or (teachers and s.who.is_teacher)):
+                await self.edge.sio.emit("chat:private", message, to=s.conn, ignore_queue=True)

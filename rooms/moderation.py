@@ -1,0 +1,167 @@
+"""Teacher moderation: mute, kick (with an optional ban), lock, private messages.
+
+Teachers cannot be muted or kicked, and nobody moderates themselves. Each
+action is written to the audit log, announced to the room, and - where every
+process must act on its own connections - published as a notice.
+Private messages are off for pupils until a teacher allows them per room;
+teachers may always write privately to a member; pupil-to-pupil messages are
+also shown to the room's teachers. They are delivered live, not kept.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .classroom import permissions_wire
+from .errors import BadRequest, Forbidden, NotFound
+from .identity import RoomRef
+from .message import MAX_CID, clean_text
+from .notices import KICK, MUTE, PRIVATE, Notice
+from .presence import Member
+
+if TYPE_CHECKING:
+    from .service import RoomService, Session
+
+MUTABLE = frozenset({"chat", "audio", "video"})
+MUTE_WHAT = ("chat", "audio", "video", "all")
+MAX_BAN_MINUTES = 30 * 24 * 60
+MAX_USER_ID = 128
+
+# (room key, user, muted kinds) on every process, after a mute changed
+MuteHook = Callable[[str, str, frozenset[str]], Awaitable[None]]
+# (room key, user) on every process, after a kick
+KickHook = Callable[[str, str], Awaitable[None]]
+
+
+def check_user(value: object) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_USER_ID:
+        raise BadRequest("user must be a user id")
+    return value
+
+
+class Moderation:
+    def __init__(self, service: RoomService) -> None:
+        self.svc = service
+        self.mute_hooks: list[MuteHook] = []  # the media side stops muted tracks here
+        self.kick_hooks: list[KickHook] = []
+
+    async def _target(self, s: Session, room: RoomRef, user: object) -> tuple[str, Member | None]:
+        if not s.who.is_teacher:
+            raise Forbidden("only teachers moderate")
+        target = check_user(user)
+        if target == s.who.sub:
+            raise BadRequest("you cannot moderate yourself")
+        member = next((m for m in await self.svc.store.members(room) if m.id == target), None)
+        if member is not None and member.role == "teacher":
+            raise Forbidden("teachers cannot be muted or kicked")
+        self.svc.buckets.take(s.who.sub, "moderate")
+        return target, member
+
+    async def mute(self, s: Session, name: object, user: object, what: object,
+                   muted: bool) -> frozenset[str]:
+        room = self.svc._joined(s, name)
+        if what not in MUTE_WHAT:
+            raise BadRequest("what must be chat, audio, video or all")
+        target, _ = await self._target(s, room, user)
+        kinds = MUTABLE if what == "all" else frozenset({str(what)})
+        current = (await self.svc.store.mutes(room)).get(target, frozenset())
+        now = current | kinds if muted else current - kinds
+        await self.svc.store.set_mutes(room, target, now)
+        await self.svc.audit.record(s.who, "mod:mute", room, target,
+                                    {"what": what, "muted": muted})
+        await self.svc.notices.publish(Notice(MUTE, room.key, target, {"kinds": sorted(now)}))
+        await self.svc.bus.emit(room.key, "mod:muted", {
+            "room": room.name, "user": target, "what": what, "muted": muted,
+            "kinds": sorted(now)})
+        return now
+
+    async def kick(self, s: Session, name: object, user: object, ban_minutes: int | None) -> None:
+        room = self.svc._joined(s, name)
+        if ban_minutes is not None and not 1 <= ban_minutes <= MAX_BAN_MINUTES:
+            raise BadRequest(f"ban_minutes must be 1..{MAX_BAN_MINUTES}")
+        target, member = await self._target(s, room, user)
+        if member is None and ban_minutes is None:
+            raise NotFound("no such member in the room")
+        if ban_minutes is not None:
+            until = self.svc.clock.now_ms() + ban_minutes * 60_000
+            await self.svc.store.ban(room, target, until)
+        await self.svc.audit.record(s.who, "mod:kick", room, target,
+                                    {"ban_minutes": ban_minutes} if ban_minutes else None)
+        # every process tells its members of the room, then drops the target's connections
+        await self.svc.notices.publish(Notice(KICK, room.key, target, {
+            "event": {"room": room.name, "user": target}}))
+
+    async def lock(self, s: Session, name: object, locked: bool) -> None:
+        room = self.svc._joined(s, name)
+        if not s.who.is_teacher:
+            raise Forbidden("only teachers lock rooms")
+        self.svc.buckets.take(s.who.sub, "moderate")
+        await self.svc.store.set_flag(room, "locked", locked)
+        await self.svc.audit.record(s.who, "mod:lock", room, None, {"locked": locked})
+        await self.svc.bus.emit(room.key, "room:locked", {"room": room.name, "locked": locked})
+
+    async def permissions(self, s: Session, name: object, to_teachers: bool | None,
+                          between_pupils: bool | None) -> dict[str, bool]:
+        room = self.svc._joined(s, name)
+        if not s.who.is_teacher:
+            raise Forbidden("only teachers change permissions")
+        self.svc.buckets.take(s.who.sub, "moderate")
+        if to_teachers is not None:
+            await self.svc.store.set_flag(room, "pm_teachers", to_teachers)
+        if between_pupils is not None:
+            await self.svc.store.set_flag(room, "pm_pupils", between_pupils)
+        perms = permissions_wire(await self.svc.store.flags(room))
+        await self.svc.audit.record(s.who, "mod:permissions", room, None, perms)
+        await self.svc.bus.emit(room.key, "mod:permissions", {"room": room.name,
+                                                              "permissions": perms})
+        return perms
+
+    async def private(self, s: Session, name: object, to: object, text: str,
+                      cid: str) -> dict[str, Any]:
+        room = self.svc._joined(s, name)
+        if not s.who.can_write:
+            raise Forbidden("visitors cannot send messages")
+        target = check_user(to)
+        if target == s.who.sub:
+            raise BadRequest("write to someone else")
+        if not 1 <= len(cid) <= MAX_CID:
+            raise BadRequest(f"cid must be 1..{MAX_CID} characters")
+        text = clean_text(text)
+        self.svc.classroom.check_chat(s, room)
+        member = next((m for m in await self.svc.store.members(room) if m.id == target), None)
+        if member is None:
+            raise NotFound("no such member in the room")
+        between_pupils = not s.who.is_teacher and member.role != "teacher"
+        if not s.who.is_teacher:
+            flags = await self.svc.store.flags(room)
+            if member.role == "teacher" and not flags["pm_teachers"]:
+                raise Forbidden("private messages to teachers are off in this room")
+            if between_pupils and (member.role != "student" or not flags["pm_pupils"]):
+                raise Forbidden("private messages between pupils are off in this room")
+        self.svc.buckets.take(s.who.sub, "chat")
+        now = self.svc.clock.now_ms()
+        message = {
+            "id": f"pm-{now}-{secrets.token_hex(4)}", "room": room.name, "cid": cid,
+            "user": s.who.public(), "to": {"id": member.id, "name": member.name,
+                                           "role": member.role},
+            "text": text, "ts": now,
+        }
+        await self.svc.notices.publish(Notice(PRIVATE, room.key, target, {
+            "message": message, "users": [s.who.sub, target], "teachers": between_pupils}))
+        return message
+
+    # -- on every process ------------------------------------------------
+    async def apply_mute(self, notice: Notice) -> None:
+        kinds = frozenset(str(k) for k in notice.data.get("kinds", []))
+        if kinds:
+            self.svc.classroom.muted[(notice.room_key, notice.user)] = kinds
+        else:
+            self.svc.classroom.muted.pop((notice.room_key, notice.user), None)
+        for hook in list(self.mute_hooks):
+            await hook(notice.room_key, notice.user, kinds)
+
+    async def apply_kick(self, notice: Notice) -> None:
+        for hook in list(self.kick_hooks):
+            await hook(notice.room_key, notice.user)

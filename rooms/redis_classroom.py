@@ -1,0 +1,236 @@
+"""`ClassroomStore` in Redis: the part of `RedisStore` for classroom tools.
+
+Keys of a room share its hash tag `{space/room}`:
+- `live:{R}:polls`               hash poll id -> msgpack poll (question, options, ...)
+- `live:{R}:polls:closed`        set of closed poll ids
+- `live:{R}:poll:<id>:votes`     hash voter key -> msgpack {c: choices, n: name}
+- `live:{R}:mutes`               hash user -> muted kinds, comma-separated
+- `live:{R}:ban:<user>`          the ban's end in ms; expires when the ban ends
+- `live:{R}:flags`               hash flag -> "1" / "0" (locked, private messages)
+Per space: `live:audit:<space>` Stream of audit entries (field `e`, msgpack).
+Every key expires: a poll's votes at the poll's creation plus the retention,
+the rest the retention after their last write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from .bus import pack, unpack
+from .classroom_store import FLAG_DEFAULTS, AuditEntry, ClassroomStore
+from .clock import Clock
+from .errors import Unavailable
+from .identity import RoomRef
+from .polls import Poll, Vote
+
+# KEYS: polls hash, closed set, votes hash. ARGV: poll id, voter, vote, expire-at ms.
+VOTE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+redis.call('PEXPIREAT', KEYS[3], ARGV[4])
+return 1
+"""
+
+AUDIT_SCAN = 200
+
+
+def _k(room_key: str, what: str) -> str:
+    return f"live:{{{room_key}}}:{what}"
+
+
+class RedisClassroom(ClassroomStore):
+    _r: Redis
+    _clock: Clock
+    retention_ms: int
+
+    def _init_classroom(self) -> None:
+        self._vote_script = self._r.register_script(VOTE)
+
+    def _horizon(self) -> int:
+        return self._clock.now_ms() - self.retention_ms
+
+    # -- polls ---------------------------------------------------------
+    async def add_poll(self, room: RoomRef, poll: Poll) -> None:
+        try:
+            async with self._r.pipeline(transaction=True) as p:
+                p.hset(_k(room.key, "polls"), poll.id, pack(poll.to_record()))
+                p.pexpire(_k(room.key, "polls"), self.retention_ms)
+                await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def poll(self, room: RoomRef, poll_id: str) -> Poll | None:
+        try:
+            async with self._r.pipeline(transaction=False) as p:
+                p.hget(_k(room.key, "polls"), poll_id)
+                p.sismember(_k(room.key, "polls:closed"), poll_id)
+                p.hgetall(_k(room.key, f"poll:{poll_id}:votes"))
+                raw, closed, votes = await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+        if raw is None:
+            return None
+        poll = Poll.from_record(poll_id, unpack(raw), not closed, self._votes(votes))
+        return poll if poll.ts > self._horizon() else None
+
+    @staticmethod
+    def _votes(raw: dict[bytes, bytes]) -> dict[str, Vote]:
+        return {k.decode(): Vote.from_record(unpack(v)) for k, v in raw.items()}
+
+    async def vote(self, room: RoomRef, poll_id: str, voter: str, vote: Vote) -> Poll | None:
+        current = await self.poll(room, poll_id)
+        if current is None or not current.open:
+            return current
+        keys = [_k(room.key, "polls"), _k(room.key, "polls:closed"),
+                _k(room.key, f"poll:{poll_id}:votes")]
+        args: list[bytes | str | int] = [poll_id, voter, pack(vote.to_record()),
+                                         current.ts + self.retention_ms]
+        try:
+            await self._vote_script(keys=keys, args=args)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return await self.poll(room, poll_id)
+
+    async def close_poll(self, room: RoomRef, poll_id: str) -> Poll | None:
+        if await self.poll(room, poll_id) is None:
+            return None
+        try:
+            async with self._r.pipeline(transaction=True) as p:
+                p.sadd(_k(room.key, "polls:closed"), poll_id)
+                p.pexpire(_k(room.key, "polls:closed"), self.retention_ms)
+                await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return await self.poll(room, poll_id)
+
+    async def open_polls(self, room: RoomRef) -> list[Poll]:
+        try:
+            async with self._r.pipeline(transaction=False) as p:
+                p.hgetall(_k(room.key, "polls"))
+                p.smembers(_k(room.key, "polls:closed"))
+                raw, closed = await p.execute()
+            closed_ids = {c.decode() for c in closed}
+            horizon = self._horizon()
+            out: list[Poll] = []
+            expired: list[bytes] = []
+            for pid_raw, rec_raw in raw.items():
+                pid = pid_raw.decode()
+                rec = unpack(rec_raw)
+                if int(rec["ts"]) <= horizon:
+                    expired.append(pid_raw)
+                    continue
+                if pid in closed_ids:
+                    continue
+                votes: Any = await self._r.hgetall(_k(room.key, f"poll:{pid}:votes"))
+                out.append(Poll.from_record(pid, rec, True, self._votes(votes)))
+            if expired:
+                await self._r.hdel(_k(room.key, "polls"), *expired)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return sorted(out, key=lambda p: (p.ts, p.id))
+
+    # -- moderation ----------------------------------------------------
+    async def set_mutes(self, room: RoomRef, user: str, kinds: frozenset[str]) -> None:
+        key = _k(room.key, "mutes")
+        try:
+            if kinds:
+                async with self._r.pipeline(transaction=True) as p:
+                    p.hset(key, user, ",".join(sorted(kinds)))
+                    p.pexpire(key, self.retention_ms)
+                    await p.execute()
+            else:
+                await self._r.hdel(key, user)
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def mutes(self, room: RoomRef) -> dict[str, frozenset[str]]:
+        try:
+            raw: Any = await self._r.hgetall(_k(room.key, "mutes"))
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return {k.decode(): frozenset(v.decode().split(",")) for k, v in raw.items() if v}
+
+    async def ban(self, room: RoomRef, user: str, until_ms: int) -> None:
+        ttl = until_ms - self._clock.now_ms()
+        if ttl <= 0:
+            return
+        try:
+            await self._r.set(_k(room.key, f"ban:{user}"), str(until_ms), px=ttl)
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def banned_until(self, room: RoomRef, user: str) -> int | None:
+        try:
+            raw = await self._r.get(_k(room.key, f"ban:{user}"))
+        except RedisError as exc:
+            raise Unavailable() from exc
+        if raw is None or int(raw) <= self._clock.now_ms():
+            return None
+        return int(raw)
+
+    async def set_flag(self, room: RoomRef, name: str, on: bool) -> None:
+        key = _k(room.key, "flags")
+        try:
+            async with self._r.pipeline(transaction=True) as p:
+                p.hset(key, name, "1" if on else "0")
+                p.pexpire(key, self.retention_ms)
+                await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def flags(self, room: RoomRef) -> dict[str, bool]:
+        try:
+            raw: Any = await self._r.hgetall(_k(room.key, "flags"))
+        except RedisError as exc:
+            raise Unavailable() from exc
+        out = dict(FLAG_DEFAULTS)
+        for k, v in raw.items():
+            if k.decode() in out:
+                out[k.decode()] = v == b"1"
+        return out
+
+    # -- audit ---------------------------------------------------------
+    def _audit_key(self, space: str) -> str:
+        return f"live:audit:{space}"
+
+    async def audit_add(self, space: str, entry: AuditEntry) -> None:
+        key = self._audit_key(space)
+        fields: Any = {"e": pack(entry.to_record())}
+        try:
+            try:
+                # ids in the service's time, so the retention trims them like messages
+                await self._r.xadd(key, fields, id=f"{entry.ts}-*")
+            except ResponseError:  # another process's clock ran ahead: keep the order
+                await self._r.xadd(key, fields)
+            async with self._r.pipeline(transaction=False) as p:
+                p.xtrim(key, minid=f"{max(0, self._horizon())}-0", approximate=False)
+                p.pexpire(key, self.retention_ms)
+                await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def audit(self, space: str, room: str | None, limit: int) -> list[AuditEntry]:
+        key = self._audit_key(space)
+        horizon = self._horizon()
+        out: list[AuditEntry] = []
+        top = "+"
+        try:
+            while len(out) < limit:
+                rows: Any = await self._r.xrevrange(
+                    key, max=top, min=f"{max(0, horizon) + 1}-0", count=AUDIT_SCAN)
+                for _rid, fields in rows:
+                    entry = AuditEntry.from_record(unpack(fields[b"e"]))
+                    if entry.ts > horizon and (room is None or entry.room == room):
+                        out.append(entry)
+                        if len(out) >= limit:
+                            break
+                if len(rows) < AUDIT_SCAN:
+                    break
+                top = f"({rows[-1][0].decode()}"
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return out
