@@ -1,0 +1,381 @@
+"""CPU of the media service per forwarded video stream: forwarding vs stock transcoding.
+
+One publisher (640x480 VP8 at 30 fps, constant bitrate, plus Opus audio) and N
+subscribers, all aiortc peers on 127.0.0.1. Each mode runs the service in its
+own child process and the peers in another; the service's CPU is its own
+`time.process_time()` (every thread) over a fixed window, so the peers'
+encoding and receiving never count. Modes, in one run:
+
+- forward:   `signaling.MediaService` (encoded frames passed through, no codec)
+- transcode: stock aiortc, `MediaRelay` fan-out of the decoded tracks, one
+             VP8 + Opus encode per subscriber (what the issue measured at ~8%)
+
+Also measures join-to-first-frame: from `subscribe` to the first video frame at
+the subscriber, with the publisher long past its first keyframe.
+
+    /work/venv/bin/python loadtests/media_bench.py [--steps 1,4,8] [--window 6]
+
+Prints progress, a table of raw numbers and ratios, writes a PNG plot to
+loadtests/results/media_bench.png (matplotlib, optional). Bounded: ~80 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media")]
+
+WIDTH, HEIGHT, FPS, BITRATE = 640, 480, 30, 800_000
+LOOPBACK = ("127.0.0.1",)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# -- the service side -------------------------------------------------------
+
+
+class ForwardService:
+    def __init__(self) -> None:
+        from rooms.identity import Identity, Role
+        from signaling.config import MediaConfig
+        from signaling.service import MediaService
+
+        async def on_event(room: str, event: str, payload: dict[str, Any]) -> None:
+            if event == "rtc:stream":
+                self.ready.set()
+
+        self.ready = asyncio.Event()
+        self.teacher = Identity("t", "Teacher", Role.TEACHER, "bench")
+        self.pupils = [Identity(f"p{i}", f"P{i}", Role.STUDENT, "bench") for i in range(64)]
+        self.service = MediaService(
+            on_event=on_event, config=MediaConfig(addresses=LOOPBACK, last_n=64)
+        )
+        self.stream = ""
+        self.n = 0
+
+    async def publish(self, sdp: str) -> str:
+        self.stream, answer = await self.service.publish(self.teacher, "bench/r", "camera", sdp)
+        return answer
+
+    async def wait_ready(self) -> None:
+        await asyncio.wait_for(self.ready.wait(), 10)
+
+    async def subscribe(self) -> tuple[str, str]:
+        who = self.pupils[self.n]
+        self.n += 1
+        sub, offer = await self.service.subscribe(who, "bench/r", self.stream)
+        return f"{who.sub}:{sub}", offer
+
+    async def answer(self, sub: str, sdp: str) -> None:
+        user, sub_id = sub.split(":")
+        who = next(p for p in self.pupils if p.sub == user)
+        await self.service.answer(who, sub_id, sdp)
+
+    async def close(self) -> None:
+        await self.service.close()
+
+
+class TranscodeService:
+    """Stock aiortc: decode the publisher once, encode once per subscriber."""
+
+    def __init__(self) -> None:
+        from aiortc.contrib.media import MediaRelay
+
+        from signaling import ice
+
+        ice.restrict_host_addresses(LOOPBACK)
+        self.relay = MediaRelay()
+        self.tracks: list[Any] = []
+        self.pcs: dict[str, Any] = {}
+        self.ready = asyncio.Event()
+
+    async def publish(self, sdp: str) -> str:
+        from aiortc import RTCSessionDescription
+        from mediapeers import new_pc
+
+        from signaling import codecs
+
+        pc = new_pc()
+        self.pcs["pub"] = pc
+        for kind in ("audio", "video"):
+            codecs.pin(pc.addTransceiver(kind, direction="recvonly"))
+
+        @pc.on("connectionstatechange")
+        def changed() -> None:
+            if pc.connectionState == "connected":
+                self.ready.set()
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        self.tracks = [t.receiver.track for t in pc.getTransceivers()]
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    async def wait_ready(self) -> None:
+        await asyncio.wait_for(self.ready.wait(), 10)
+
+    async def subscribe(self) -> tuple[str, str]:
+        from mediapeers import new_pc
+
+        from signaling import codecs
+
+        pc = new_pc()
+        sub = f"sub{len(self.pcs)}"
+        self.pcs[sub] = pc
+        for track in self.tracks:
+            codecs.pin(pc.addTransceiver(self.relay.subscribe(track), direction="sendonly"))
+        await pc.setLocalDescription(await pc.createOffer())
+        return sub, str(pc.localDescription.sdp)
+
+    async def answer(self, sub: str, sdp: str) -> None:
+        from aiortc import RTCSessionDescription
+
+        await self.pcs[sub].setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pc.close() for pc in self.pcs.values()))
+
+
+async def serve(mode: str, conn: Connection) -> None:
+    service: ForwardService | TranscodeService
+    service = ForwardService() if mode == "forward" else TranscodeService()
+    loop = asyncio.get_running_loop()
+    while True:
+        op, args = await loop.run_in_executor(None, conn.recv)
+        if op == "cpu":
+            reply: Any = (time.process_time(), time.monotonic())
+        elif op == "publish":
+            reply = await service.publish(*args)
+        elif op == "ready":
+            reply = await service.wait_ready()
+        elif op == "subscribe":
+            reply = await service.subscribe()
+        elif op == "answer":
+            reply = await service.answer(*args)
+        elif op == "close":
+            await service.close()
+            conn.send(None)
+            return
+        conn.send(reply)
+
+
+def service_process(mode: str, conn: Connection, loop: str) -> None:
+    profile = os.environ.get("MEDIA_BENCH_PROFILE")
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(mode, conn))
+    else:
+        asyncio.run(serve(mode, conn))
+    if profile:
+        profiler.disable()
+        profiler.dump_stats(f"{profile}.{mode}")
+
+
+# -- the peers' side ----------------------------------------------------------
+
+
+class Rpc:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def __call__(self, op: str, *args: Any) -> Any:
+        def call() -> Any:
+            self.conn.send((op, args))
+            return self.conn.recv()
+
+        return await asyncio.get_running_loop().run_in_executor(None, call)
+
+
+async def drive(mode: str, conn: Connection, steps: list[int], window: float) -> dict[str, Any]:
+    from mediapeers import EncodedVideoTrack, Publisher, Subscriber, ToneTrack
+
+    from signaling import ice, seam
+
+    seam.install()  # the peers never decode: their CPU stays out of the way
+    ice.restrict_host_addresses(LOOPBACK)
+    rpc = Rpc(conn)
+    video = EncodedVideoTrack(WIDTH, HEIGHT, FPS, bitrate=BITRATE, texture=8)
+    pub = Publisher(video=video, audio=ToneTrack(0.3))
+    await pub.accept(await rpc("publish", await pub.offer()))
+    await rpc("ready")
+    await asyncio.sleep(1.5)
+    subs: list[Subscriber] = []
+    joins: list[float] = []
+    rows: list[dict[str, Any]] = []
+
+    for n in [0, *steps]:
+        while len(subs) < n:
+            began = time.monotonic()
+            sub = Subscriber()
+            sub_id, offer = await rpc("subscribe")
+            await rpc("answer", sub_id, await sub.answer(offer))
+            await asyncio.wait_for(sub.first_video.wait(), 10)
+            joins.append(sub.first_frame_at["video"] - began)
+            subs.append(sub)
+        await asyncio.sleep(2.0)  # warm up
+        sent_before = sum(len(f) for f in video.sent)
+        keyframes_before = video.keyframes_sent
+        frames_before = [len(s.frames["video"]) for s in subs]
+        cpu0, wall0 = await rpc("cpu")
+        await asyncio.sleep(window)
+        cpu1, wall1 = await rpc("cpu")
+        frames = [len(s.frames["video"]) - b for s, b in zip(subs, frames_before, strict=True)]
+        cores = (cpu1 - cpu0) / (wall1 - wall0)
+        kbps = (sum(len(f) for f in video.sent) - sent_before) * 8 / window / 1000
+        fps = statistics.mean(frames) / window if frames else 0.0
+        keyframes = video.keyframes_sent - keyframes_before
+        rows.append({"n": n, "cores": cores, "fps": fps, "kbps": kbps, "keyframes": keyframes})
+        log(
+            f"{mode:9} N={n:2}  service {cores:.4f} cores  subscriber fps {fps:5.1f}  "
+            f"published {kbps:.0f} kbit/s, {keyframes} keyframes"
+        )
+
+    await rpc("close")
+    await asyncio.gather(*(s.close() for s in subs), pub.close())
+    return {"mode": mode, "rows": rows, "joins": joins}
+
+
+def peers_process(mode: str, conn: Connection, steps: list[int], window: float, out: Any) -> None:
+    out.put(json.dumps(asyncio.run(drive(mode, conn, steps, window))))
+
+
+def run_mode(mode: str, steps: list[int], window: float, loop: str) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    results = ctx.Queue()
+    service = ctx.Process(target=service_process, args=(mode, theirs, loop), name=f"{mode}-service")
+    peers = ctx.Process(target=peers_process, args=(mode, ours, steps, window, results))
+    service.start()
+    peers.start()
+    try:
+        result: dict[str, Any] = json.loads(results.get(timeout=100))
+    finally:
+        peers.join(10)
+        service.join(10)
+        for proc in (peers, service):
+            if proc.is_alive():
+                proc.kill()
+    return result
+
+
+# -- report ---------------------------------------------------------------------
+
+
+def per_stream(rows: list[dict[str, Any]]) -> dict[int, tuple[float, float]]:
+    """N -> (cores per subscriber, marginal cores per subscriber above N=0)."""
+    base = rows[0]["cores"]
+    return {r["n"]: (r["cores"] / r["n"], (r["cores"] - base) / r["n"]) for r in rows if r["n"]}
+
+
+def report(forward: dict[str, Any], transcode: dict[str, Any], out: Path) -> None:
+    fw, tc = per_stream(forward["rows"]), per_stream(transcode["rows"])
+    print()
+    print("service CPU (cores) with one 640x480 VP8 30 fps + Opus publisher, N subscribers")
+    print(
+        f"{'N':>3} | {'fwd total':>9} {'fwd/sub':>8} {'fwd marg':>8} {'fps':>5} | "
+        f"{'tc total':>9} {'tc/sub':>8} {'tc marg':>8} {'fps':>5} | {'ratio':>6}"
+    )
+    for f_row, t_row in zip(forward["rows"], transcode["rows"], strict=True):
+        n = f_row["n"]
+        if n == 0:
+            print(
+                f"{0:>3} | {f_row['cores']:9.4f} {'-':>8} {'-':>8} {'-':>5} | "
+                f"{t_row['cores']:9.4f} {'-':>8} {'-':>8} {'-':>5} | {'-':>6}"
+            )
+            continue
+        ratio = tc[n][0] / fw[n][0] if fw[n][0] > 0 else float("inf")
+        print(
+            f"{n:>3} | {f_row['cores']:9.4f} {fw[n][0]:8.4f} {fw[n][1]:8.4f} {f_row['fps']:5.1f} | "
+            f"{t_row['cores']:9.4f} {tc[n][0]:8.4f} {tc[n][1]:8.4f} {t_row['fps']:5.1f} | "
+            f"{ratio:5.1f}x"
+        )
+    top = max(fw)
+    joins = forward["joins"]
+    print()
+    print(f"published video: {statistics.mean(r['kbps'] for r in forward['rows']):.0f} kbit/s")
+    print(
+        f"forwarding, per subscriber at N={top}: {fw[top][0]:.4f} cores "
+        f"(target <= 0.015) -> {'OK' if fw[top][0] <= 0.015 else 'MISSED'}"
+    )
+    print(
+        f"transcoding / forwarding at N={top}: {tc[top][0] / fw[top][0]:.1f}x "
+        f"(target >= 10x) -> {'OK' if tc[top][0] >= 10 * fw[top][0] else 'MISSED'}"
+    )
+    print(
+        f"join-to-first-frame, forwarding: median {statistics.median(joins):.3f} s, "
+        f"max {max(joins):.3f} s (target <= 1 s) -> {'OK' if max(joins) <= 1 else 'MISSED'}"
+    )
+    print(f"join-to-first-frame, transcoding: median {statistics.median(transcode['joins']):.3f} s")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (out.with_suffix(".json")).write_text(json.dumps({"forward": forward, "transcode": transcode}))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for data, label in ((forward, "forward (this service)"), (transcode, "MediaRelay transcode")):
+        ns = [r["n"] for r in data["rows"]]
+        left.plot(ns, [r["cores"] for r in data["rows"]], marker="o", label=label)
+    left.set_xlabel("subscribers")
+    left.set_ylabel("service CPU (cores)")
+    left.legend()
+    ns = sorted(fw)
+    right.bar([str(n) for n in ns], [fw[n][0] for n in ns], label="forward")
+    right.axhline(0.015, color="red", linestyle="--", label="target 0.015")
+    right.set_xlabel("subscribers")
+    right.set_ylabel("cores per forwarded stream")
+    right.legend()
+    fig.suptitle("640x480 VP8 30 fps + Opus, one publisher to N subscribers")
+    fig.tight_layout()
+    fig.savefig(out)
+    print(f"plot: {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", default="1,4,8", help="subscriber counts, ascending")
+    parser.add_argument("--window", type=float, default=6.0, help="seconds measured per step")
+    parser.add_argument("--modes", default="forward,transcode")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the service's event loop (production runs uvloop)",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "loadtests/results/media_bench.png")
+    args = parser.parse_args()
+    steps = sorted({int(s) for s in args.steps.split(",") if s.strip()})
+    log(
+        f"{args.loop} service loop, steps {steps}, window {args.window}s, "
+        f"{WIDTH}x{HEIGHT} VP8 {FPS} fps {BITRATE} bit/s"
+    )
+    modes = args.modes.split(",")
+    results = {mode: run_mode(mode, steps, args.window, args.loop) for mode in modes}
+    if len(results) == 2:
+        report(results["forward"], results["transcode"], args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The forwarding path, end to end over loopback with in-process aiortc peers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import ANNA, BEN, TEACHER, Harness, until
+
+from signaling.codecs import vp8_is_keyframe
+
+
+async def test_packets_out_equal_packets_in(media: Harness) -> None:
+    stream, pub = await media.publish(TEACHER, amplitude=0.3)
+    _, sub = await media.subscribe(ANNA, stream)
+    await until(lambda: len(sub.frames["video"]) >= 45, what="45 video frames")
+    await until(lambda: len(sub.frames["audio"]) >= 25, what="25 audio frames")
+
+    assert pub.video is not None
+    sent = pub.video.sent
+    got = sub.frames["video"]
+    assert vp8_is_keyframe(got[0]), "a new subscriber starts on a keyframe"
+    start = sent.index(got[0])
+    # every frame arrives, byte for byte, in order: nothing was decoded or re-encoded
+    assert got == sent[start : start + len(got)]
+    assert all(len(f) > 0 for f in sub.frames["audio"])
+
+
+async def test_join_to_first_frame_under_a_second(media: Harness) -> None:
+    stream, _ = await media.publish(TEACHER)
+    await asyncio.sleep(1.5)  # the publisher is past its first keyframe
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    _, sub = await media.subscribe(ANNA, stream)
+    await asyncio.wait_for(sub.first_video.wait(), 5)
+    assert loop.time() - began < 1.0
+
+
+async def test_keyframe_requests_are_relayed_upstream(media: Harness) -> None:
+    stream, pub = await media.publish(TEACHER)
+    assert pub.video is not None
+    await asyncio.sleep(1.0)
+    before = pub.video.keyframe_requests
+    _, sub = await media.subscribe(ANNA, stream)
+    await asyncio.wait_for(sub.first_video.wait(), 5)
+    await until(lambda: pub.video is not None and pub.video.keyframe_requests > before)
+
+    # a subscriber's own PLI reaches the publisher (after the rate limit)
+    await asyncio.sleep(0.4)
+    asked = pub.video.keyframe_requests
+    keyframes = sum(vp8_is_keyframe(f) for f in sub.frames["video"])
+    await sub.send_pli()
+    await until(lambda: pub.video is not None and pub.video.keyframe_requests > asked, what="PLI")
+    await until(lambda: sum(vp8_is_keyframe(f) for f in sub.frames["video"]) > keyframes)
+
+
+async def test_keyframe_requests_are_rate_limited(media: Harness) -> None:
+    stream, pub = await media.publish(TEACHER)
+    assert pub.video is not None
+    _, sub = await media.subscribe(ANNA, stream)
+    await asyncio.wait_for(sub.first_video.wait(), 5)
+    await asyncio.sleep(0.4)
+    asked = pub.video.keyframe_requests
+    for _ in range(20):
+        await sub.send_pli()
+    await asyncio.sleep(0.5)
+    # 20 PLIs within half a second: at most two go upstream at a 0.3 s interval
+    assert 1 <= pub.video.keyframe_requests - asked <= 3
+
+
+async def test_mute_stops_forwarding_at_once(media: Harness) -> None:
+    stream, pub = await media.publish(BEN, amplitude=0.3)
+    _, sub = await media.subscribe(ANNA, stream)
+    await until(lambda: len(sub.frames["video"]) > 10 and len(sub.frames["audio"]) > 10)
+
+    await media.service.set_muted("ts1/class-a", BEN.sub, "all", True)
+    await asyncio.sleep(0.3)  # what was already on the wire
+    video, audio = len(sub.frames["video"]), len(sub.frames["audio"])
+    await asyncio.sleep(1.0)
+    assert (len(sub.frames["video"]), len(sub.frames["audio"])) == (video, audio)
+    assert pub.video is not None and len(pub.video.sent) > video + 20  # still publishing
+
+    await media.service.set_muted("ts1/class-a", BEN.sub, "audio", False)
+    await until(lambda: len(sub.frames["audio"]) > audio + 10, what="audio back")
+    assert len(sub.frames["video"]) == video  # video still muted
+
+    await media.service.set_muted("ts1/class-a", BEN.sub, "video", False)
+    await until(lambda: len(sub.frames["video"]) > video + 10, what="video back")
+    # the subscriber's jitter buffer held the last frame before the mute until the
+    # next packet came; the forwarded video resumes on a keyframe right after it
+    after = sub.frames["video"][video:]
+    assert vp8_is_keyframe(after[0]) or vp8_is_keyframe(after[1]), "resumes on a keyframe"
+    assert after[1:] == pub.video.sent[pub.video.sent.index(after[1]) :][: len(after) - 1]
+
+
+async def test_chat_mute_leaves_media_alone(media: Harness) -> None:
+    stream, _ = await media.publish(BEN)
+    _, sub = await media.subscribe(ANNA, stream)
+    await until(lambda: len(sub.frames["video"]) > 5)
+    await media.service.set_muted("ts1/class-a", BEN.sub, "chat", True)
+    count = len(sub.frames["video"])
+    await until(lambda: len(sub.frames["video"]) > count + 10)

@@ -1,0 +1,108 @@
+"""Last-N: a subscriber receives at most N video streams, the teacher's and the speakers'."""
+
+from __future__ import annotations
+
+import asyncio
+
+from conftest import ANNA, BEN, CARL, ROOM, TEACHER, Harness, person, until
+
+from rooms.clock import FakeClock
+from rooms.identity import Role
+from signaling.lastn import Candidate, SpeakerMeter, rank, select
+
+
+def test_rank_puts_teacher_then_screens_then_recent_speakers() -> None:
+    ranking = rank(
+        [
+            Candidate("quiet", teacher=False, screen=False, last_spoke=None, published=1),
+            Candidate("spoke-early", teacher=False, screen=False, last_spoke=5, published=2),
+            Candidate("spoke-late", teacher=False, screen=False, last_spoke=9, published=3),
+            Candidate("pupil-screen", teacher=False, screen=True, last_spoke=None, published=4),
+            Candidate("teacher-cam", teacher=True, screen=False, last_spoke=None, published=5),
+            Candidate("teacher-screen", teacher=True, screen=True, last_spoke=None, published=6),
+        ]
+    )
+    assert ranking == [
+        "teacher-screen",
+        "teacher-cam",
+        "pupil-screen",
+        "spoke-late",
+        "spoke-early",
+        "quiet",
+    ]
+    assert select(ranking, ["quiet", "spoke-early", "teacher-cam"], 2) == {
+        "teacher-cam",
+        "spoke-early",
+    }
+    assert select(ranking, ["quiet"], 0) == set()
+
+
+def test_speaker_meter_uses_the_rtp_audio_level() -> None:
+    clock = FakeClock()
+    meter = SpeakerMeter(clock)
+    meter.observe(127)  # silence
+    assert meter.last_spoke is None
+    clock.advance(1)
+    meter.observe(20)  # -20 dBov: speech
+    assert meter.last_spoke == clock.monotonic()
+
+
+async def test_subscriber_gets_at_most_n_videos(media: Harness) -> None:
+    await media.service.set_last_n(ROOM, 2)
+    teacher, _ = await media.publish(TEACHER)
+    loud, _ = await media.publish(ANNA, amplitude=0.5)
+    quiet, _ = await media.publish(BEN, amplitude=0.0)
+    viewer = person("viewer", Role.STUDENT)
+    subs = {s: (await media.subscribe(viewer, s))[1] for s in (teacher, loud, quiet)}
+
+    def growing(stream: str) -> int:
+        return len(subs[stream].frames["video"])
+
+    await until(lambda: growing(teacher) > 10 and growing(loud) > 10, what="two videos")
+    await asyncio.sleep(0.6)
+    stalled = growing(quiet)
+    await asyncio.sleep(1.0)
+    assert growing(quiet) <= stalled + 1  # at most the frame a jitter buffer held
+    assert len(subs[quiet].frames["audio"]) > 20, "audio is not subject to last-N"
+
+    await media.service.set_last_n(ROOM, 1)  # live from the console
+    await asyncio.sleep(0.4)
+    loud_count = growing(loud)
+    await asyncio.sleep(1.0)
+    assert growing(loud) <= loud_count + 1
+    before = growing(teacher)
+    await until(lambda: growing(teacher) > before + 10, what="teacher still flows")
+
+    await media.service.set_last_n(ROOM, 3)
+    before = growing(quiet)
+    await until(lambda: growing(quiet) > before + 10, what="third video back")
+
+
+async def test_the_speaker_takes_the_slot(media: Harness) -> None:
+    await media.service.set_last_n(ROOM, 1)
+    anna, _ = await media.publish(ANNA, amplitude=0.0)
+    ben, ben_pub = await media.publish(BEN, amplitude=0.0)
+    viewer = person("viewer", Role.STUDENT)
+    subs = {s: (await media.subscribe(viewer, s))[1] for s in (anna, ben)}
+    # nobody spoke: the older stream holds the slot
+    await until(lambda: len(subs[anna].frames["video"]) > 10)
+    assert ben_pub.audio is not None
+    ben_pub.audio.amplitude = 0.5  # Ben starts speaking
+    await until(lambda: len(subs[ben].frames["video"]) > 10, what="speaker's video")
+    await asyncio.sleep(0.4)
+    count = len(subs[anna].frames["video"])
+    await asyncio.sleep(0.8)
+    assert len(subs[anna].frames["video"]) <= count + 1
+
+
+async def test_pupil_cameras_for_teachers_only(media: Harness) -> None:
+    stream, _ = await media.publish(ANNA)
+    await media.service.set_policy(ROOM, pupil_cameras_teachers_only=True)
+    _, teacher_view = await media.subscribe(TEACHER, stream)
+    await until(lambda: len(teacher_view.frames["video"]) > 5)
+    try:
+        await media.subscribe(CARL, stream)
+    except Exception as exc:
+        assert getattr(exc, "code", None) == "forbidden"
+    else:
+        raise AssertionError("a pupil saw another pupil's camera")

@@ -1,0 +1,123 @@
+"""The aiortc/aioice seams the forwarding unit stands on. If aiortc moves one, fail here.
+
+Pinned: aiortc==1.16.0 (pyproject.toml). An upgrade must pass these first.
+"""
+
+from __future__ import annotations
+
+import fractions
+import inspect
+
+import aioice.ice
+import aiortc
+import aiortc.rtcrtpreceiver as receiver_module
+import av
+import pytest
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.codecs import get_decoder as stock_get_decoder
+from aiortc.jitterbuffer import JitterFrame
+
+from signaling import codecs, ice, seam
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert aiortc.__version__ == seam.AIORTC_VERSION == "1.16.0"
+
+
+def test_decoder_thread_looks_up_get_decoder_in_its_module() -> None:
+    source = inspect.getsource(receiver_module.decoder_worker)
+    assert "get_decoder(codec)" in source
+    assert "decoder.decode(encoded_frame)" in source
+    assert "output_q.put(frame)" in source
+
+
+def test_sender_packs_anything_that_is_not_a_frame() -> None:
+    source = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "isinstance(data, Frame)" in source
+    assert "self.__encoder.pack(data)" in source
+
+
+def test_private_hooks_exist() -> None:
+    assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert inspect.iscoroutinefunction(RTCRtpReceiver._handle_rtp_packet)
+    assert list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters) == [
+        "self",
+        "packet",
+        "arrival_time_ms",
+    ]
+    assert inspect.iscoroutinefunction(RTCRtpReceiver._send_rtcp_pli)
+    assert "_codecs" in inspect.getsource(RTCRtpTransceiver.__init__)
+    assert "get_host_addresses(" in inspect.getsource(aioice.ice.Connection.gather_candidates)
+
+
+def test_install_is_idempotent_and_refuses_a_foreign_patch() -> None:
+    seam.install()
+    seam.install()
+    assert seam.installed()
+    assert receiver_module.get_decoder is seam.passthrough_get_decoder  # type: ignore[attr-defined]
+    seam.uninstall()
+    assert receiver_module.get_decoder is stock_get_decoder  # type: ignore[attr-defined]
+    receiver_module.get_decoder = lambda codec: None  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(RuntimeError):
+            seam.install()
+    finally:
+        seam.uninstall()
+    seam.install()
+
+
+def test_passthrough_decoder_yields_the_encoded_frame() -> None:
+    decoder = seam.passthrough_get_decoder(
+        next(c for c in aiortc.codecs.CODECS["video"] if c.name == "VP8")
+    )
+    (packet,) = decoder.decode(JitterFrame(b"\x10\x02\x00abc", timestamp=3000))
+    assert isinstance(packet, av.Packet)
+    assert bytes(packet) == b"\x10\x02\x00abc"
+    assert packet.pts == 3000
+    assert packet.time_base == fractions.Fraction(1, 90000)
+
+
+def test_codec_preferences_pin_vp8_and_opus() -> None:
+    assert [c.mimeType for c in codecs.preferred("video")] == ["video/VP8", "video/rtx"]
+    assert [c.mimeType for c in codecs.preferred("audio")] == ["audio/opus"]
+    assert codecs.vp8_is_keyframe(b"\x10\x02\x00")
+    assert not codecs.vp8_is_keyframe(b"\x11\x02\x00")
+
+
+def test_ice_addresses_are_restricted_and_loopback_allowed() -> None:
+    ice.restrict_host_addresses(["127.0.0.1"])
+    try:
+        assert ice.host_addresses() == ["127.0.0.1"]
+        ice.restrict_host_addresses(["127.0.0.1", "::1"])
+        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+        assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1", "::1"]
+        ice.restrict_host_addresses(None)
+        assert "127.0.0.1" not in ice.host_addresses()  # aioice's default again
+    finally:
+        ice.restrict_host_addresses(["127.0.0.1"])
+
+
+def test_parse_addresses() -> None:
+    assert ice.parse_addresses(" 10.0.0.1, ::1 ,") == ["10.0.0.1", "::1"]
+    assert ice.parse_addresses("") == []
+    with pytest.raises(ValueError):
+        ice.parse_addresses("10.0.0.1,eth0")
+
+
+def test_announce_rewrites_host_candidates_only() -> None:
+    sdp = "\r\n".join(
+        [
+            "v=0",
+            "m=video 40000 UDP/TLS/RTP/SAVPF 97",
+            "c=IN IP4 10.0.0.5",
+            "a=candidate:abc 1 udp 2130706431 10.0.0.5 40000 typ host",
+            "a=candidate:def 1 udp 1694498815 198.51.100.9 40000 typ srflx"
+            " raddr 10.0.0.5 rport 40000",
+            "",
+        ]
+    )
+    out = ice.announce(sdp, "203.0.113.7")
+    assert "a=candidate:abc 1 udp 2130706431 203.0.113.7 40000 typ host" in out
+    assert "198.51.100.9 40000 typ srflx raddr 10.0.0.5" in out
+    assert "c=IN IP4 203.0.113.7" in out
+    assert ice.announce(sdp, None) == sdp
