@@ -18,14 +18,16 @@ async def test_health_ready_metrics_in_memory() -> None:
         async with http.get(srv.url + "/readyz") as r:
             assert r.status == 200
         a = await connect(srv.url, sub="a")
-        await a.call("join", {"room": "r"})
-        await a.call("chat:send", {"room": "r", "text": "hi", "cid": "1"})
-        await a.call("chat:send", {"room": "r", "text": "", "cid": "2"})
-        async with http.get(srv.url + "/metrics") as r:
-            assert r.status == 200
-            assert r.headers["Content-Type"].startswith("text/plain")
-            body = await r.text()
-        await a.close()
+        try:
+            await a.call("join", {"room": "r"})
+            await a.call("chat:send", {"room": "r", "text": "hi", "cid": "1"})
+            await a.call("chat:send", {"room": "r", "text": "", "cid": "2"})
+            async with http.get(srv.url + "/metrics") as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"].startswith("text/plain")
+                body = await r.text()
+        finally:
+            await a.close()
     assert "live_connections 1.0" in body
     assert "live_messages_total 1.0" in body
     assert 'live_ack_seconds_bucket{event="chat:send",le="0.005",ok="true"}' in body
@@ -35,30 +37,32 @@ async def test_health_ready_metrics_in_memory() -> None:
 async def test_readyz_follows_redis_and_sends_fail_clearly(own_redis: RedisServer) -> None:
     async with run_server(own_redis.url) as srv, aiohttp.ClientSession() as http:
         a = await connect(srv.url, sub="a")
-        await a.call("join", {"room": "r"})
-        assert (await a.call("chat:send", {"room": "r", "text": "before", "cid": "1"}))["ok"]
-        own_redis.stop()
-        async with http.get(srv.url + "/readyz") as r:
-            assert r.status == 503
-        async with http.get(srv.url + "/healthz") as r:
-            assert r.status == 200
-        ack = await a.call("chat:send", {"room": "r", "text": "during", "cid": "2"})
-        assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
-        assert a.sio.connected
-        own_redis.start()
-        # ready again within seconds, without restarting the service
-        deadline = asyncio.get_running_loop().time() + 5
-        while True:
+        try:
+            await a.call("join", {"room": "r"})
+            assert (await a.call("chat:send", {"room": "r", "text": "before", "cid": "1"}))["ok"]
+            own_redis.stop()
             async with http.get(srv.url + "/readyz") as r:
-                if r.status == 200:
-                    break
-            assert asyncio.get_running_loop().time() < deadline, "not ready after Redis came back"
-            await asyncio.sleep(0.1)
-        # back without a restart of the service: rejoin re-subscribes the room
-        ack = await a.call("chat:send", {"room": "r", "text": "after", "cid": "3"})
-        assert ack["ok"] is True
-        await a.wait_for("chat:message", lambda m: m["text"] == "after", timeout=10)
-        await a.close()
+                assert r.status == 503
+            async with http.get(srv.url + "/healthz") as r:
+                assert r.status == 200
+            ack = await a.call("chat:send", {"room": "r", "text": "during", "cid": "2"})
+            assert ack["ok"] is False and ack["error"]["code"] == "unavailable"
+            assert a.sio.connected
+            own_redis.start()
+            # ready again within seconds, without restarting the service
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                async with http.get(srv.url + "/readyz") as r:
+                    if r.status == 200:
+                        break
+                assert asyncio.get_running_loop().time() < deadline, "not ready after Redis is back"
+                await asyncio.sleep(0.1)
+            ack = await a.call("chat:send", {"room": "r", "text": "after", "cid": "3"})
+            assert ack["ok"] is True
+            # the bus came back too: the member receives it live
+            await a.wait_for("chat:message", lambda m: m["text"] == "after", timeout=10)
+        finally:
+            await a.close()
 
 
 @pytest.mark.parametrize(("origin", "allowed"), [
