@@ -21,6 +21,11 @@ class Config:
     allowed_origins: list[str] = field(default_factory=list)
     rate_limits: bool = True
     max_frame_bytes: int = 64 * 1024
+    # live/guards.py: per-connection send buffer, connection caps (0: no cap)
+    max_send_buffer_bytes: int = 1 << 20
+    max_connections_per_user: int = 10
+    max_connections_per_address: int = 200
+    trusted_proxies: list[str] = field(default_factory=list)
     media_addresses: list[str] = field(default_factory=list)
     media_public_ip: str | None = None
     public_url: str | None = None
@@ -52,6 +57,12 @@ class Config:
             "false",
             "no",
         }
+        cfg.max_send_buffer_bytes = _int(e, "LIVE_MAX_SEND_BUFFER", cfg.max_send_buffer_bytes)
+        cfg.max_connections_per_user = _int(e, "LIVE_MAX_CONNECTIONS_PER_USER",
+                                            cfg.max_connections_per_user)
+        cfg.max_connections_per_address = _int(e, "LIVE_MAX_CONNECTIONS_PER_ADDRESS",
+                                               cfg.max_connections_per_address)
+        cfg.trusted_proxies = _csv(e.get("LIVE_TRUSTED_PROXIES", ""))
         cfg.media_addresses = _csv(e.get("LIVE_MEDIA_ADDRESSES", ""))
         cfg.media_public_ip = e.get("LIVE_MEDIA_PUBLIC_IP") or None
         cfg.public_url = e.get("LIVE_PUBLIC_URL") or None
@@ -62,6 +73,15 @@ class Config:
         if not self.jwt_secret:
             self.jwt_secret = secrets.token_urlsafe(32)
             self.secret_generated = True
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number (0: no limit)")
+    return int(raw)
 
 
 def _csv(value: str) -> list[str]:

@@ -19,6 +19,7 @@ from rooms.errors import LiveError, Unavailable
 from rooms.identity import Identity
 from rooms.service import RoomService, Session
 
+from .guards import CapReached, ConnectionCaps
 from .metrics import Metrics
 from .tokens import TokenRefused, Verifier
 from .wire import Fields
@@ -62,6 +63,7 @@ class Edge:
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
         self.handlers: dict[str, Handler] = {}
+        self.caps: ConnectionCaps | None = None  # per user and address (live/guards.py)
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         self._chat_events()
@@ -71,7 +73,9 @@ class Edge:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
             who = self.verifier.verify(token)
-        except TokenRefused as refusal:
+            if self.caps is not None:
+                self.caps.admit(sid, who, environ)
+        except (TokenRefused, CapReached) as refusal:
             self.metrics.refused.labels(refusal.code).inc()
             refused = socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_wire())
             raise refused from None
@@ -80,6 +84,8 @@ class Edge:
         log.info("connected", extra={"conn": sid, "user": who.sub, "space": who.space})
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
+        if self.caps is not None:
+            self.caps.release(sid)
         s = self.sessions.pop(sid, None)
         if s is None:
             return

@@ -29,6 +29,8 @@ from rooms import redis_client
 from rooms.bus import CONTROL_CHANNEL, pack, room_channel, room_of_channel, unpack
 from rooms.errors import Unavailable
 
+from .fanout import FastEmitManager
+
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_TIMEOUT = 3.0
@@ -42,7 +44,7 @@ def _id_key(message_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ignore[misc]
     name = "live-redis"
 
     def __init__(self, url: str) -> None:

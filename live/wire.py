@@ -45,20 +45,55 @@ class LivePacket(MsgPackPacket):  # type: ignore[misc]
     ext_hook = staticmethod(ext_hook)
 
     def decode(self, encoded_packet: bytes) -> None:
-        decoded = msgpack.loads(encoded_packet, ext_hook=ext_hook, strict_map_key=False)
-        if not isinstance(decoded, dict):
-            raise ValueError("packet is not a map")
+        if not isinstance(encoded_packet, bytes | bytearray):
+            raise MalformedPacket("packet is not binary")
+        try:
+            decoded = msgpack.loads(encoded_packet, ext_hook=ext_hook, strict_map_key=False)
+        except Exception as exc:  # msgpack raises several types for bad input
+            raise MalformedPacket("packet is not MessagePack") from exc
+        check_packet(decoded)
         self.packet_type = decoded["type"]
         self.data = decoded.get("data")
         self.id = decoded.get("id")
         self.namespace = decoded["nsp"]
 
 
+class MalformedPacket(ValueError):
+    """A frame that is not a Socket.IO packet a client may send: its connection ends."""
+
+
+# what a client may send: CONNECT, DISCONNECT, EVENT, ACK (no binary types with msgpack)
+CLIENT_PACKET_TYPES = (0, 1, 2, 3)
+RESERVED_EVENTS = frozenset({"connect", "connect_error", "disconnect", "disconnecting",
+                             "newListener", "removeListener"})
+MAX_ACK_ID = (1 << 53) - 1  # a JavaScript safe integer
+
+
+def check_packet(p: object) -> None:
+    """The checks socket.io-parser makes on decoding, so handlers only see sane packets."""
+    if not isinstance(p, dict):
+        raise MalformedPacket("packet is not a map")
+    kind, nsp, ack_id, data = p.get("type"), p.get("nsp"), p.get("id"), p.get("data")
+    if type(kind) is not int or kind not in CLIENT_PACKET_TYPES:
+        raise MalformedPacket("bad packet type")
+    if not isinstance(nsp, str) or len(nsp) > 256:
+        raise MalformedPacket("bad namespace")
+    if ack_id is not None and (type(ack_id) is not int or not 0 <= ack_id <= MAX_ACK_ID):
+        raise MalformedPacket("bad ack id")
+    if kind == 0 and data is not None and not isinstance(data, dict):
+        raise MalformedPacket("bad CONNECT payload")
+    if kind == 2 and not (isinstance(data, list) and data and isinstance(data[0], str)
+                          and data[0] not in RESERVED_EVENTS):
+        raise MalformedPacket("bad EVENT payload")
+    if kind == 3 and not isinstance(data, list):
+        raise MalformedPacket("bad ACK payload")
+
+
 def clean(value: Any, depth: int = 0) -> Any:
     """Drop `undefined` fields of maps, refuse other extension values."""
     if depth > MAX_DEPTH:
         raise BadRequest("payload nested too deeply")
-    if value is BAD_EXT:
+    if value is BAD_EXT or isinstance(value, msgpack.Timestamp):  # ext -1 skips ext_hook
         raise BadRequest("unsupported msgpack extension value")
     if value is UNDEFINED:
         return None

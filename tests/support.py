@@ -239,3 +239,12 @@ class Client:
 
 async def connect(url: str, **tok: Any) -> Client:
     return await Client(url, token(**tok)).connect()
+
+
+async def eventually(cond: Any, timeout: float = 5, every: float = 0.02) -> None:
+    """Wait for a state the service exposes no event for (e.g. a socket being reaped)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(every)

@@ -1,0 +1,106 @@
+"""The broadcast fast path (live/fanout.py): every member once, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+
+from live.fanout import FastEmitManager, ws_frame
+from live.redis_manager import LiveRedisManager
+
+from .support import Running, ServiceProcess, connect, run_server
+
+
+def test_seams_are_where_the_fast_path_expects_them() -> None:
+    mro = LiveRedisManager.__mro__
+    # local delivery of the Redis manager runs through the fast emit
+    from socketio.async_pubsub_manager import AsyncPubSubManager
+    assert mro.index(AsyncPubSubManager) < mro.index(FastEmitManager)
+    assert mro.index(FastEmitManager) < mro.index(socketio.AsyncManager)
+    import inspect
+
+    from engineio.async_socket import AsyncSocket
+    src = inspect.getsource(AsyncSocket._websocket_handler)
+    assert "await self.poll()" in src and "await ws.send(pkt.encode())" in src
+
+
+def test_ws_frame_lengths() -> None:
+    assert ws_frame(b"ab") == b"\x82\x02ab"
+    assert ws_frame("é") == b"\x81\x02\xc3\xa9"
+    big = ws_frame(b"x" * 300)
+    assert big[:4] == b"\x82\x7e\x01\x2c" and len(big) == 304
+    huge = ws_frame(b"x" * 70000)
+    assert huge[:2] == b"\x82\x7f" and int.from_bytes(huge[2:10], "big") == 70000
+
+
+async def test_fast_path_delivers_once_in_order_to_every_member(server: Running) -> None:
+    members = [await connect(server.url, sub=f"m{i}") for i in range(25)]
+    try:
+        for m in members:
+            await m.call("join", {"room": "big"})
+        sender = members[0]
+        acks = await asyncio.gather(*[
+            sender.call("chat:send", {"room": "big", "text": f"n{i}", "cid": str(i)})
+            for i in range(60)])
+        assert all(a["ok"] for a in acks)
+        for m in members:
+            got = await m.wait_count("chat:message", 60)
+            assert [g["text"] for g in got] == [f"n{i}" for i in range(60)]
+        await asyncio.sleep(0.2)
+        assert all(len(m.events["chat:message"]) == 60 for m in members)
+        assert server.svc is not None
+        manager: Any = server.svc.sio.manager
+        assert isinstance(manager, FastEmitManager)
+        assert manager.direct_writes > 0
+    finally:
+        for m in members:
+            await m.close()
+
+
+async def test_polling_clients_get_the_same_stream() -> None:
+    """A client that stays on HTTP long-polling takes the queued path, same order."""
+    async with run_server(rate_limits=False) as srv:
+        ws = await connect(srv.url, sub="ws")
+        poller = socketio.AsyncClient(serializer="msgpack", reconnection=False)
+        got: list[str] = []
+        poller.on("chat:message", lambda m: got.append(m["text"]))
+        from .support import token
+        await poller.connect(srv.url, auth={"token": token(sub="poll")}, transports=["polling"])
+        try:
+            await ws.call("join", {"room": "r"})
+            assert (await poller.call("join", {"room": "r"}))["ok"]
+            for i in range(20):
+                await ws.call("chat:send", {"room": "r", "text": f"p{i}", "cid": str(i)})
+            for _ in range(100):
+                if len(got) == 20:
+                    break
+                await asyncio.sleep(0.05)
+            assert got == [f"p{i}" for i in range(20)]
+        finally:
+            await poller.disconnect()
+            await ws.close()
+
+
+async def test_fast_path_across_processes(redis_url: str) -> None:
+    procs = [ServiceProcess(redis_url, env={"LIVE_RATE_LIMITS": "off"}) for _ in range(2)]
+    await asyncio.gather(*(p.start() for p in procs))
+    members = []
+    try:
+        for i in range(10):
+            members.append(await connect(procs[i % 2].url, sub=f"x{i}"))
+        for m in members:
+            await m.call("join", {"room": "r"})
+        await asyncio.gather(*[
+            members[0].call("chat:send", {"room": "r", "text": f"a{i}", "cid": f"a{i}"})
+            for i in range(30)],
+            *[members[1].call("chat:send", {"room": "r", "text": f"b{i}", "cid": f"b{i}"})
+              for i in range(30)])
+        orders = [[g["id"] for g in await m.wait_count("chat:message", 60)] for m in members]
+        assert all(o == orders[0] for o in orders) and len(set(orders[0])) == 60
+    finally:
+        for m in members:
+            await m.close()
+        for p in procs:
+            p.stop()
