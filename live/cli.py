@@ -90,9 +90,12 @@ async def _serve(cfg: Config) -> None:
     log.info("stopping", extra={"proc": svc.proc_id})
     await site.stop()  # no new connections
     with contextlib.suppress(Exception):
-        # tell clients to reconnect elsewhere; in-flight handlers finish first
+        # in-flight events finish and their acks go out, then every transport is closed:
+        # clients see "transport close" and reconnect, to another process (live/guards.py)
+        await svc.sio.drain(SHUTDOWN_GRACE_S)
         await asyncio.wait_for(svc.sio.shutdown(), SHUTDOWN_GRACE_S)
     await runner.cleanup()
+    log.info("stopped", extra={"proc": svc.proc_id})
 
 
 def _banner(cfg: Config) -> None:
@@ -126,6 +129,8 @@ def _banner(cfg: Config) -> None:
             f"  teacher chat:  {base}/embed/chat?room={DEMO_ROOM}#token={teacher}",
             f"  student chat:  {base}/embed/chat?room={DEMO_ROOM}#token={student}",
             f"  teacher console: {base}/console#token={teacher}",
+            f"  teacher classroom: {base}/room/{DEMO_ROOM}#token={teacher}",
+            f"  student classroom: {base}/room/{DEMO_ROOM}#token={student}",
         ]
     print("\n".join(lines), flush=True)
 

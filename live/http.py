@@ -97,5 +97,7 @@ def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> N
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/embed/chat", page(STATIC / "embed" / "chat.html"))
+    app.router.add_get(r"/room/{room:[a-z0-9][a-z0-9_-]{0,63}}",
+                       page(STATIC / "room" / "index.html"))
     DIST.mkdir(parents=True, exist_ok=True)
     app.router.add_static("/static/", DIST, show_index=False, append_version=False)

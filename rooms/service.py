@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,6 +64,9 @@ class RoomService:
         self.audit = AuditLog(store, clock)
         self.classroom = Classroom(self)  # join rules and polls
         self.moderation = Moderation(self)
+        # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
+        self.media_state: Callable[[str], dict[str, Any]] = lambda _: {"streams": []}
+        self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
 
     def _room(self, s: Session, name: object) -> RoomRef:
         return RoomRef.parse(s.who.space, name)
@@ -100,7 +104,7 @@ class RoomService:
             "you": you.to_wire(),
             "members": [m.to_wire() for m in members],
             "messages": [m.to_wire() for m in page.messages],
-            "streams": [],
+            **self.media_state(room.key),  # streams
             **await self.classroom.room_state(s, room, members),  # polls, locked, ...
         }
 
@@ -112,6 +116,11 @@ class RoomService:
         s.rooms.discard(room_key)
         await self.bus.detach(s.conn, room_key)
         gone = await self.store.leave(RoomRef.from_key(room_key), s.conn)
+        for hook in list(self.leave_hooks):
+            try:
+                await hook(s, room_key)
+            except Exception:
+                log.exception("leave hook failed", extra={"conn": s.conn})
         if gone is not None:
             await self.announce_departure(gone)
 

@@ -15,7 +15,7 @@ const watch = process.argv.includes('--watch');
  * Shared code goes to chunk-<hash>.js next to them (import.meta.url stays in static/dist/).
  */
 const entryPoints = ['twinspace-chat.js', 'embed-chat.js', 'embed-chat.css', 'protocol.js', 'i18n.js',
-  'console.js', 'console.css']
+  'console.js', 'console.css', 'room.js', 'room.css']
   .map((name) => `${staticDir}src/${name}`);
 
 const options = {

@@ -1,0 +1,178 @@
+"""Socket.IO events of the videoconference (`rtc:*`), over `signaling.MediaService`.
+
+Registers its handlers on the `Edge`, so errors map to acks in one place. The
+edge checks what the forwarding unit cannot know: that the caller joined the
+room, the payload's shape, the rate, and which process serves the room's media
+(`MediaPlacement`). The forwarding unit checks roles and room policy.
+
+The room hears `rtc:stream` / `rtc:ended` through the room bus (every process
+delivers them); mutes, kicks, leaves and disconnects reach the forwarding unit
+through the domain's hooks (`Moderation.mute_hooks`, `kick_hooks`,
+`RoomService.leave_hooks`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rooms.errors import BadRequest, Forbidden, Unavailable
+from rooms.identity import RoomRef
+from rooms.service import RoomService, Session
+from signaling.service import MediaService
+
+from .edge import Edge
+from .media_placement import MediaPlacement
+from .wire import Fields
+
+log = logging.getLogger(__name__)
+
+MAX_ID = 64
+
+
+class MediaElsewhere(Unavailable):
+    """The room's media is served by another process: the ack names it (`process`)."""
+
+    def __init__(self, process: str) -> None:
+        super().__init__("this room's media is served by another process; connect there")
+        self.process = process
+
+    def to_wire(self) -> dict[str, str]:
+        return {**super().to_wire(), "process": self.process}
+
+
+def _opt_bool(f: Fields, name: str) -> bool | None:
+    v = f.raw(name)
+    if v is not None and not isinstance(v, bool):
+        raise BadRequest(f"{name} must be true or false")
+    return v
+
+
+class MediaEdge:
+    def __init__(
+        self, edge: Edge, service: RoomService, media: MediaService, placement: MediaPlacement
+    ) -> None:
+        self.edge = edge
+        self.svc = service
+        self.media = media
+        self.placement = placement
+        # room key -> settings a teacher changed (`rtc:settings`), for join acks
+        self.settings: dict[str, dict[str, Any]] = {}
+        service.moderation.mute_hooks.append(self.on_mute)
+        service.moderation.kick_hooks.append(self.on_kick)
+        service.leave_hooks.append(self.on_leave)
+        service.media_state = self.room_state
+        handlers = {
+            "rtc:publish": self.publish, "rtc:subscribe": self.subscribe,
+            "rtc:answer": self.answer, "rtc:unpublish": self.unpublish,
+            "rtc:unsubscribe": self.unsubscribe, "rtc:settings": self.change_settings,
+        }
+        for name, h in handlers.items():
+            edge.on(name, h)
+
+    # -- client events ------------------------------------------------------
+    async def publish(self, s: Session, f: Fields) -> dict[str, Any]:
+        room = self.svc._joined(s, f.raw("room"))
+        source = f.str("source", max_len=16)
+        sdp = f.str("sdp", max_len=self.media.config.max_sdp)
+        if not s.who.can_write:
+            raise Forbidden("visitors do not publish")
+        self.svc.buckets.take(s.who.sub, "media")
+        await self._here(room)
+        # a mute set before this process saw the room (or before the member came) holds
+        kinds = (await self.svc.store.mutes(room)).get(s.who.sub, frozenset())
+        for what in ("audio", "video"):
+            if what in kinds:
+                await self.media.set_muted(room.key, s.who.sub, what, True)
+        stream, answer = await self.media.publish(s.who, room.key, source, sdp)
+        self.placement.touch(room.key)
+        return {"stream": stream, "sdp": answer}
+
+    async def subscribe(self, s: Session, f: Fields) -> dict[str, Any]:
+        room = self.svc._joined(s, f.raw("room"))
+        stream = f.str("stream", max_len=MAX_ID)
+        self.svc.buckets.take(s.who.sub, "media")
+        await self._here(room)
+        sub, offer = await self.media.subscribe(s.who, room.key, stream)
+        self.placement.touch(room.key)
+        return {"sub": sub, "sdp": offer}
+
+    async def answer(self, s: Session, f: Fields) -> None:
+        sub = f.str("sub", max_len=MAX_ID)
+        sdp = f.str("sdp", max_len=self.media.config.max_sdp)
+        await self.media.answer(s.who, sub, sdp)
+
+    async def unpublish(self, s: Session, f: Fields) -> None:
+        stream = f.str("stream", max_len=MAX_ID)
+        owner = self._owner(s, stream)
+        await self.media.unpublish(s.who, stream)
+        if owner is not None and owner[1] != s.who.sub:  # a teacher stopped someone's stream
+            await self.svc.audit.record(s.who, "rtc:unpublish", RoomRef.from_key(owner[0]),
+                                        owner[1], {"stream": stream})
+
+    async def unsubscribe(self, s: Session, f: Fields) -> None:
+        await self.media.unsubscribe(s.who, f.str("sub", max_len=MAX_ID))
+
+    async def change_settings(self, s: Session, f: Fields) -> dict[str, Any]:
+        room = self.svc._joined(s, f.raw("room"))
+        if not s.who.is_teacher:
+            raise Forbidden("only teachers change media settings")
+        only_teachers = _opt_bool(f, "teachers_only_publish")
+        cameras = _opt_bool(f, "pupil_cameras_teachers_only")
+        last_n = f.int("last_n", optional=True, lo=0, hi=64)
+        self.svc.buckets.take(s.who.sub, "moderate")
+        await self._here(room)
+        await self.media.set_policy(room.key, teachers_only_publish=only_teachers,
+                                    pupil_cameras_teachers_only=cameras)
+        if last_n is not None:
+            await self.media.set_last_n(room.key, last_n)
+        current = self._settings(room.key)
+        for name, value in (("teachers_only_publish", only_teachers),
+                            ("pupil_cameras_teachers_only", cameras), ("last_n", last_n)):
+            if value is not None:
+                current[name] = value
+        self.settings[room.key] = current
+        self.placement.touch(room.key)
+        await self.svc.audit.record(s.who, "rtc:settings", room, None, dict(current))
+        await self.svc.bus.emit(room.key, "room:settings", {"room": room.name, **current})
+        return {"settings": current}
+
+    # -- the domain's hooks ---------------------------------------------------
+    def room_state(self, room_key: str) -> dict[str, Any]:
+        """For the join ack: the room's live streams and its media settings."""
+        return {"streams": self.media.streams(room_key), "media": self._settings(room_key)}
+
+    async def on_mute(self, room_key: str, user: str, kinds: frozenset[str]) -> None:
+        for what in ("audio", "video"):
+            await self.media.set_muted(room_key, user, what, what in kinds)
+
+    async def on_kick(self, room_key: str, user: str) -> None:
+        await self.media.member_left(room_key, user)
+
+    async def on_leave(self, s: Session, room_key: str) -> None:
+        """A connection left the room (leave, kick, disconnect)."""
+        still_here = any(
+            o.conn != s.conn and o.who.sub == s.who.sub and room_key in o.rooms
+            for o in self.edge.sessions.values()
+        )
+        if not still_here:
+            await self.media.member_left(room_key, s.who.sub)
+
+    # -- helpers -------------------------------------------------------------
+    def _settings(self, room_key: str) -> dict[str, Any]:
+        return dict(self.settings.get(room_key) or {
+            "teachers_only_publish": False, "pupil_cameras_teachers_only": False,
+            "last_n": self.media.config.last_n})
+
+    async def _here(self, room: RoomRef) -> None:
+        owner = await self.placement.claim(room.key)
+        if owner is not None:
+            raise MediaElsewhere(owner)
+
+    def _owner(self, s: Session, stream: str) -> tuple[str, str] | None:
+        """(room key, user) of an announced stream in a room `s` joined."""
+        for room_key in s.rooms:
+            for info in self.media.streams(room_key):
+                if info["stream"] == stream:
+                    return room_key, info["user"]
+        return None
