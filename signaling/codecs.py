@@ -32,3 +32,33 @@ def pin(transceiver: RTCRtpTransceiver) -> None:
 def vp8_is_keyframe(frame: bytes) -> bool:
     """RFC 6386 9.1: bit 0 of the frame tag is 0 on a key frame."""
     return len(frame) >= 3 and not (frame[0] & 0x01)
+
+
+def vp8_packet_starts(payload: bytes) -> tuple[bool, bool]:
+    """(starts a frame, starts a key frame) for one VP8 RTP payload (RFC 7741 4.2).
+
+    A frame starts in the packet with S=1 and partition index 0; its VP8 payload
+    header (after the descriptor) holds the frame tag's key frame bit.
+    """
+    if not payload:
+        return False, False
+    first = payload[0]
+    if not (first & 0x10) or first & 0x07:
+        return False, False
+    i = 1
+    if first & 0x80:  # X: extension byte
+        if len(payload) < 2:
+            return False, False
+        ext = payload[1]
+        i = 2
+        if ext & 0x80:  # I: picture id, 7 or 15 bits
+            if len(payload) <= i:
+                return False, False
+            i += 2 if payload[i] & 0x80 else 1
+        if ext & 0x40:  # L: TL0PICIDX
+            i += 1
+        if ext & 0x30:  # T or K: TID/Y/KEYIDX
+            i += 1
+    if len(payload) <= i:
+        return True, False
+    return True, not (payload[i] & 0x01)

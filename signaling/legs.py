@@ -35,7 +35,7 @@ from .config import MediaConfig
 from .ice import announce
 from .keyframes import Keyframer
 from .lastn import SpeakerMeter
-from .relay import Forwarder, OutboundTrack
+from .relay import Forwarder, OutboundTrack, PacketSink, SinkFactory
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ class PublishLeg:
         for kind in kinds:
             transceivers[kind] = self.pc.addTransceiver(kind, direction="recvonly")
             codecs.pin(transceivers[kind])
+            seam.drop_frames(transceivers[kind].receiver)  # forwarded from the RTP tap
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
             answer = await self.pc.createAnswer()
@@ -134,7 +135,7 @@ class PublishLeg:
                 request_keyframe=self.keyframer.request,
                 on_end=self._source_ended,
             )
-            seam.tap_rtp(transceiver.receiver, self._tap_for(kind, transceiver))
+            seam.tap_rtp(transceiver.receiver, self._tap_for(kind, transceiver, forwarder))
             self.forwarders[kind] = forwarder
             forwarder.start()
         return announce(self.pc.localDescription.sdp, self._config.public_ip)
@@ -142,17 +143,30 @@ class PublishLeg:
     def _gate_for(self, kind: str) -> Callable[[], bool]:
         return lambda: self._gate(kind)
 
-    def _tap_for(self, kind: str, transceiver: RTCRtpTransceiver) -> seam.RtpTap:
+    def _tap_for(
+        self, kind: str, transceiver: RTCRtpTransceiver, forwarder: Forwarder
+    ) -> seam.RtpTap:
         primary = seam.primary_payload_type(transceiver)
+        rtx = seam.rtx_payload_type(transceiver, primary) if primary is not None else None
+        forward = forwarder.on_rtp
 
         def video(packet: RtpPacket) -> None:
             if packet.payload_type == primary:
                 self._video_ssrc = packet.ssrc
+                forward(packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
+            elif packet.payload_type == rtx and rtx is not None:
+                payload = packet.payload  # a retransmission: original seq, then payload
+                if len(payload) > 2:
+                    seq = (payload[0] << 8) | payload[1]
+                    forward(seq, packet.timestamp, packet.marker, payload[2:])
 
         def audio(packet: RtpPacket) -> None:
+            if packet.payload_type != primary:
+                return
             level = seam.audio_level(packet)
             if level is not None and self._gate("audio"):
                 self.meter.observe(level)
+            forward(packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
 
         return video if kind == "video" else audio
 
@@ -212,6 +226,7 @@ class SubscribeLeg:
             self.outputs[kind] = out
             transceiver = self.pc.addTransceiver(out, direction="sendonly")
             codecs.pin(transceiver)
+            out.attach(_sink_factory(transceiver))
             if kind == "video":
                 seam.on_keyframe_request(transceiver.sender, forwarder.request_keyframe)
         offer = await self.pc.createOffer()
@@ -244,6 +259,15 @@ class SubscribeLeg:
         for out in self.outputs.values():
             out.stop()
         await _close_pc(self.pc)
+
+
+def _sink_factory(transceiver: RTCRtpTransceiver) -> SinkFactory:
+    """The subscribe leg's transport, reached once its sender has started."""
+
+    def factory(retransmit: seam.Retransmit) -> PacketSink:
+        return seam.RtpWriter(transceiver, retransmit)
+
+    return factory
 
 
 async def _close_pc(pc: RTCPeerConnection) -> None:

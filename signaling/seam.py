@@ -16,20 +16,38 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   sender calls on a subscriber's PLI or FIR (it would only set a flag for an
   encoder that passthrough never runs).
 - `send_pli()` asks a publisher for a keyframe through the receiver's PLI.
+- `drop_frames()` swaps one receiver's decoder queue (`RTCRtpReceiver.__decoder_queue`,
+  before `receive()` starts the decoder thread on it) for one that drops the
+  complete frames and only passes the end-of-stream: the packets are forwarded
+  from the RTP tap, so handing every frame to a thread and back to the event
+  loop would be pure cost. The jitter buffer still runs (NACKs and PLIs upstream).
+- `RtpWriter` sends ready-made RTP packets on one sender's transport: SRTP
+  protect (`RTCDtlsTransport._tx_srtp`) and a datagram on the nominated ICE pair
+  (`aioice.Connection._nominated`; straight to a `StunProtocol`'s transport, a
+  TURN relay's protocol in a task), what `RTCDtlsTransport._send_rtp` does
+  without its coroutines. It keeps the sender's RTCP sender report right
+  (`RTCRtpSender.__ntp_timestamp` and friends) and answers the subscriber's
+  NACKs (it replaces `RTCRtpSender._retransmit`). The sender's own RTP loop
+  stays idle: its track never yields.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import logging
+import queue
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiortc.rtcrtpreceiver as _receiver_module
 import av
+from aioice.ice import StunProtocol as _StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import get_decoder as _stock_get_decoder
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
@@ -85,6 +103,35 @@ def installed() -> bool:
     return getattr(_receiver_module, "get_decoder", None) is passthrough_get_decoder
 
 
+class _EndOnlyQueue(queue.Queue[Any]):
+    """A decoder queue that drops frames and passes only the end (None)."""
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(item, block, timeout)
+
+
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+
+
+def drop_frames(receiver: RTCRtpReceiver) -> None:
+    """Make `receiver` drop its reassembled frames; its track only ends.
+
+    Call before the description that starts the receiver (its decoder thread).
+    """
+    fields: dict[str, Any] = receiver.__dict__
+    if not isinstance(fields.get(_DECODER_QUEUE), queue.Queue) or _DECODER_THREAD not in fields:
+        raise RuntimeError("aiortc RTCRtpReceiver.__decoder_queue moved")
+    if fields[_DECODER_THREAD] is not None:
+        raise RuntimeError("drop_frames() after the receiver started")
+    fields[_DECODER_QUEUE] = _EndOnlyQueue()
+
+
+def drops_frames(receiver: RTCRtpReceiver) -> bool:
+    return isinstance(receiver.__dict__.get(_DECODER_QUEUE), _EndOnlyQueue)
+
+
 RtpTap = Callable[[RtpPacket], None]
 
 
@@ -131,3 +178,151 @@ def primary_payload_type(transceiver: RTCRtpTransceiver) -> int | None:
         if codec.mimeType.lower() != f"{transceiver.kind}/rtx":
             return codec.payloadType
     return None
+
+
+def rtx_payload_type(transceiver: RTCRtpTransceiver, primary: int) -> int | None:
+    """The negotiated RTX payload type that repairs `primary`, if any."""
+    negotiated: list[RTCRtpCodecParameters] = transceiver._codecs
+    for codec in negotiated:
+        if codec.mimeType.lower() == f"{transceiver.kind}/rtx":
+            if codec.parameters.get("apt") == primary:
+                return codec.payloadType
+    return None
+
+
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+NTP_EPOCH = 2208988800  # seconds from 1900 to 1970
+
+
+def ntp_now() -> int:
+    """The 64-bit NTP time now, as `aiortc.clock.current_ntp_time()` (but cheap)."""
+    return int((time.time() + NTP_EPOCH) * (1 << 32))
+
+
+def abs_send_time(ntp: int) -> bytes:
+    """The 3-byte abs-send-time header extension value for an NTP time."""
+    return ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
+
+
+Retransmit = Callable[[int], None]
+
+
+class RtpWriter:
+    """Sends ready-made RTP packets on one negotiated, started sender.
+
+    `header_extensions(abs_send_time)` gives the RFC 8285 one-byte header
+    extension block (with the 0xBEDE profile) carrying the mid and abs-send-time,
+    as negotiated on this transceiver; `write(packet)` protects and sends one
+    RTP packet; `sent()` records what went out for the sender's RTCP reports.
+    """
+
+    def __init__(self, transceiver: RTCRtpTransceiver, retransmit: Retransmit) -> None:
+        sender = transceiver.sender
+        primary = primary_payload_type(transceiver)
+        if primary is None:
+            raise RuntimeError("transceiver has no negotiated codec")
+        self.payload_type = primary
+        self.rtx_payload_type = rtx_payload_type(transceiver, primary)
+        self.ssrc: int = sender._ssrc
+        self.rtx_ssrc: int = sender._rtx_ssrc
+        self._sender_fields: dict[str, Any] = sender.__dict__
+        for name in _SENDER_FIELDS:
+            if name not in self._sender_fields:
+                raise RuntimeError(f"aiortc RTCRtpSender.{name} moved")
+        dtls = sender.transport
+        self._dtls = dtls
+        self._protect: Callable[[bytes], bytes] = dtls._tx_srtp.protect
+        self._nominated: dict[int, Any] = dtls.transport._connection._nominated
+        self._ext_before, self._ext_after, self._has_abs = _extension_template(transceiver)
+
+        async def nack(sequence_number: int) -> None:
+            retransmit(sequence_number)
+
+        if not callable(getattr(sender, "_retransmit", None)):
+            raise RuntimeError("aiortc RTCRtpSender._retransmit moved")
+        sender._retransmit = nack  # type: ignore[method-assign]
+
+    def header_extensions(self, abs_send_time: bytes) -> bytes:
+        if self._has_abs:
+            return self._ext_before + abs_send_time + self._ext_after
+        return self._ext_before
+
+    def write(self, packet: bytes) -> bool:
+        """Protect and send one RTP packet; False if the transport is not up."""
+        if self._dtls._state is not DtlsState.CONNECTED:
+            return False
+        pair = self._nominated.get(1)
+        if pair is None:
+            return False
+        try:
+            send_datagram(pair, self._protect(packet))
+        except (AttributeError, OSError):  # closed under us
+            return False
+        return True
+
+    def sent(self, ntp: int, timestamp: int, octets: int, newest: bool) -> None:
+        """Count a packet for the sender report; map NTP to RTP time on the newest."""
+        fields = self._sender_fields
+        if newest:
+            fields["_RTCRtpSender__ntp_timestamp"] = ntp
+            fields["_RTCRtpSender__rtp_timestamp"] = timestamp
+        fields["_RTCRtpSender__octet_count"] += octets
+        fields["_RTCRtpSender__packet_count"] += 1
+
+
+def send_datagram(pair: Any, data: bytes) -> None:
+    """Send on a nominated aioice candidate pair, as `StunProtocol.send_data` does.
+
+    A host or server-reflexive pair's protocol is a `StunProtocol`: write to its
+    datagram transport right away. Anything else (a TURN relay wraps the data)
+    goes through the protocol's own coroutine, in a task.
+    """
+    protocol = pair.protocol
+    if protocol.__class__ is _StunProtocol:
+        protocol.transport.sendto(data, pair.remote_addr)
+    else:
+        asyncio.ensure_future(protocol.send_data(data, pair.remote_addr))
+
+
+_SENDER_FIELDS = (
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__octet_count",
+    "_RTCRtpSender__packet_count",
+)
+
+
+def _extension_template(transceiver: RTCRtpTransceiver) -> tuple[bytes, bytes, bool]:
+    """The negotiated mid and abs-send-time of a transceiver, as a block template."""
+    mid_id = abs_id = None
+    negotiated: list[Any] = transceiver._headerExtensions
+    for ext in negotiated:
+        if ext.uri == MID_URI:
+            mid_id = ext.id
+        elif ext.uri == ABS_SEND_TIME_URI:
+            abs_id = ext.id
+    return extension_template(mid_id, transceiver.mid, abs_id)
+
+
+def extension_template(
+    mid_id: int | None, mid: str | None, abs_id: int | None
+) -> tuple[bytes, bytes, bool]:
+    """An RFC 8285 one-byte header extension block with the mid and abs-send-time.
+
+    Returns (the block up to the abs-send-time value, the rest, whether it has
+    one): a packet's block is `before + abs_send_time(ntp) + after`.
+    """
+    elements = b""
+    mid_bytes = (mid or "").encode()
+    if mid_id is not None and 1 <= mid_id <= 14 and 1 <= len(mid_bytes) <= 16:
+        elements += bytes([(mid_id << 4) | (len(mid_bytes) - 1)]) + mid_bytes
+    has_abs = abs_id is not None and 1 <= abs_id <= 14
+    size = len(elements) + (4 if has_abs else 0)
+    if not size:
+        return b"", b"", False
+    padding = -size % 4
+    head = b"\xbe\xde" + ((size + padding) // 4).to_bytes(2, "big")
+    if abs_id is not None and has_abs:
+        return head + elements + bytes([(abs_id << 4) | 2]), bytes(padding), True
+    return head + elements + bytes(padding), b"", False

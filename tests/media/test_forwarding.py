@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import aioice.ice
 from conftest import ANNA, BEN, TEACHER, Harness, until
 
+from signaling import seam
 from signaling.codecs import vp8_is_keyframe
 
 
@@ -99,3 +102,68 @@ async def test_chat_mute_leaves_media_alone(media: Harness) -> None:
     await media.service.set_muted("ts1/class-a", BEN.sub, "chat", True)
     count = len(sub.frames["video"])
     await until(lambda: len(sub.frames["video"]) > count + 10)
+
+
+def service_output(media: Harness, sub_id: str, kind: str) -> Any:
+    room = media.service._sub_room[sub_id]  # white box: the subscription's output track
+    return room.subs[sub_id].outputs[kind]
+
+
+async def test_two_subscribers_get_every_frame_byte_for_byte(media: Harness) -> None:
+    stream, pub = await media.publish(TEACHER, amplitude=0.3)
+    _, one = await media.subscribe(ANNA, stream)
+    _, two = await media.subscribe(BEN, stream)
+    await until(lambda: min(len(one.frames["video"]), len(two.frames["video"])) >= 40)
+    await until(lambda: min(len(one.frames["audio"]), len(two.frames["audio"])) >= 25)
+    assert pub.video is not None
+    sent = pub.video.sent
+    for sub in (one, two):
+        got = sub.frames["video"]
+        assert vp8_is_keyframe(got[0])
+        start = sent.index(got[0])
+        assert got == sent[start : start + len(got)]
+    # the same Opus packets, passed through: the later subscriber's run of audio
+    # frames is a run of the earlier one's
+    first, later = one.frames["audio"], two.frames["audio"][:20]
+    assert any(first[i : i + len(later)] == later for i in range(len(first)))
+
+
+async def test_forwarded_stream_is_rtp_passthrough_with_sane_reports(media: Harness) -> None:
+    stream, _ = await media.publish(TEACHER, amplitude=0.3)
+    sub_id, sub = await media.subscribe(ANNA, stream)
+    await until(lambda: len(sub.frames["video"]) >= 30 and len(sub.frames["audio"]) >= 30)
+    video = service_output(media, sub_id, "video")
+    assert video.forwarded >= 30  # packets, written straight to the transport
+    assert isinstance(video._sink, seam.RtpWriter)  # on the fast path: a host pair
+    assert video._sink._nominated[1].protocol.__class__ is aioice.ice.StunProtocol
+    # nothing decodes or encodes: the publisher's receivers hand no frame to a
+    # decoder, the subscriber's senders never create an encoder
+    room = media.service._sub_room[sub_id]
+    publish_pc, subscribe_pc = room.streams[stream].pc, room.subs[sub_id].pc
+    assert all(seam.drops_frames(t.receiver) for t in publish_pc.getTransceivers())
+    senders = [t.sender for t in subscribe_pc.getTransceivers()]
+    assert len(senders) == 2
+    assert all(s.__dict__["_RTCRtpSender__encoder"] is None for s in senders)
+    # the receiver depacketized what the service wrote: sender SSRCs as announced,
+    # and the RTCP sender reports count the forwarded packets
+    await asyncio.sleep(2.0)
+    stats = {}
+    for transceiver in sub.pc.getTransceivers():
+        report = await transceiver.receiver.getStats()
+        stats[transceiver.kind] = [s for s in report.values() if s.type == "remote-outbound-rtp"]
+    for kind in ("audio", "video"):
+        assert stats[kind], f"no sender report for {kind}"
+        assert stats[kind][0].packetsSent > 10
+        assert stats[kind][0].packetsSent <= service_output(media, sub_id, kind).forwarded
+
+
+async def test_subscriber_nack_is_answered(media: Harness) -> None:
+    stream, _ = await media.publish(TEACHER)
+    sub_id, sub = await media.subscribe(ANNA, stream)
+    await until(lambda: len(sub.frames["video"]) >= 10)
+    video = service_output(media, sub_id, "video")
+    (transceiver,) = [t for t in sub.pc.getTransceivers() if t.kind == "video"]
+    (source,) = transceiver.receiver.getSynchronizationSources()
+    recent = (video._next_seq - 3) & 0xFFFF
+    await transceiver.receiver._send_rtcp_nack(source.source, [recent])
+    await until(lambda: video.retransmitted >= 1, what="a retransmission")

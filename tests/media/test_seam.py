@@ -121,3 +121,65 @@ def test_announce_rewrites_host_candidates_only() -> None:
     assert "198.51.100.9 40000 typ srflx raddr 10.0.0.5" in out
     assert "c=IN IP4 203.0.113.7" in out
     assert ice.announce(sdp, None) == sdp
+
+
+def test_rtp_writer_hooks_exist() -> None:
+    """`seam.RtpWriter` does what `RTCDtlsTransport._send_rtp` and aioice's send do."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+
+    send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self._state != State.CONNECTED" in send_rtp
+    assert "self._tx_srtp.protect(data)" in send_rtp
+    assert "await self.transport._send(data)" in send_rtp
+    assert State.CONNECTED.name == "CONNECTED"
+    assert "self._send = self._connection.send" in inspect.getsource(aiortc.RTCIceTransport)
+    assert "await self.sendto(data, 1)" in inspect.getsource(aioice.ice.Connection.send)
+    sendto = inspect.getsource(aioice.ice.Connection.sendto)
+    assert "self._nominated.get(component)" in sendto
+    assert "active_pair.protocol.send_data(data, active_pair.remote_addr)" in sendto
+    assert "self.transport.sendto(data, addr)" in inspect.getsource(
+        aioice.ice.StunProtocol.send_data
+    )
+    # the sender's RTCP sender report reads these; NACKs go through _retransmit
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count"):
+        assert f"self.__{name}" in rtcp
+        assert f"self.__{name} = 0" in inspect.getsource(RTCRtpSender.__init__)
+    assert "await self._retransmit(seq)" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    init = inspect.getsource(RTCRtpSender.__init__)
+    assert "self._ssrc = random32()" in init and "self._rtx_ssrc = random32()" in init
+    assert "headerExtensions=transceiver._headerExtensions" in inspect.getsource(
+        aiortc.RTCPeerConnection
+    )
+
+
+def test_drop_frames_hooks_exist() -> None:
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    assert "self.__decoder_queue: queue.Queue = queue.Queue()" in init
+    assert "self.__decoder_thread: Optional[threading.Thread] = None" in init
+    receive = inspect.getsource(RTCRtpReceiver.receive)
+    assert "self.__decoder_queue," in receive  # handed to the thread when it starts
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__decoder_queue.put((codec, encoded_frame))" in handle
+    stop_decoder = inspect.getsource(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)  # type: ignore[attr-defined]
+    assert "self.__decoder_queue.put(None)" in stop_decoder
+
+
+async def test_drop_frames_passes_only_the_end() -> None:
+    pc = aiortc.RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        assert not seam.drops_frames(receiver)
+        seam.drop_frames(receiver)
+        assert seam.drops_frames(receiver)
+        q = receiver.__dict__["_RTCRtpReceiver__decoder_queue"]
+        q.put(("codec", "frame"))
+        assert q.empty()
+        q.put(None)
+        assert q.get_nowait() is None
+        receiver.__dict__["_RTCRtpReceiver__decoder_thread"] = object()  # started
+        with pytest.raises(RuntimeError):
+            seam.drop_frames(receiver)
+        receiver.__dict__["_RTCRtpReceiver__decoder_thread"] = None
+    finally:
+        await pc.close()
