@@ -19,6 +19,8 @@ export const CHAT_CSS = `
   --ts-warn-fg: #6f3b00;
   --ts-err-bg: #fdecea;
   --ts-err-fg: #9c0d0d;
+  --ts-private-bg: #f3ecfb;
+  --ts-private-fg: #5b2a86;
   display: block;
   box-sizing: border-box;
   height: 32rem;
@@ -72,6 +74,8 @@ button:disabled { cursor: not-allowed; opacity: 0.6; }
 .messages { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 0.4rem; }
 .msg { padding: 0.3rem 0.6rem; border-radius: 8px; }
 .msg.own { background: var(--ts-own); }
+.msg.private { background: var(--ts-private-bg); border-inline-start: 4px solid var(--ts-private-fg); }
+.badge.private { color: var(--ts-private-fg); font-weight: 600; }
 .meta {
   margin: 0; display: flex; flex-wrap: wrap; align-items: baseline; gap: 0.1rem 0.5rem;
   font-size: 0.85rem; color: var(--ts-muted);
@@ -116,6 +120,12 @@ textarea {
 textarea::placeholder { color: var(--ts-muted); opacity: 1; }
 .send { align-self: stretch; background: var(--ts-accent); color: var(--ts-accent-fg); border-color: var(--ts-accent); font-weight: 600; }
 .send:hover { background: var(--ts-accent-hover); }
+.recipient { grid-column: 1 / -1; display: flex; align-items: center; gap: 0.5rem; font-size: 0.85rem; }
+.recipient label { font-weight: 600; }
+.to {
+  font: inherit; color: inherit; background: var(--ts-bg); min-height: 2rem; max-width: 100%;
+  padding: 0.15rem 0.4rem; border: 1px solid var(--ts-muted); border-radius: 6px;
+}
 .hint { grid-column: 1 / -1; margin: 0; font-size: 0.8rem; color: var(--ts-muted); }
 .readonly {
   margin: 0; padding: 0.5rem 0.75rem; font-size: 0.9rem; color: var(--ts-muted);

@@ -68,8 +68,11 @@ export function buildView(t) {
     placeholder: t.t('chat.placeholder'), 'aria-describedby': 'hint',
   });
   view.send = h('button', { class: 'send', type: 'submit' }, t.t('chat.send'));
+  view.to = h('select', { id: 'to', class: 'to' });
+  view.recipient = h('div', { class: 'recipient', hidden: true },
+    h('label', { for: 'to' }, t.t('chat.to')), view.to);
   view.hint = h('p', { class: 'hint', id: 'hint' }, t.t('chat.hint'));
-  view.composer = h('form', { class: 'composer', hidden: true },
+  view.composer = h('form', { class: 'composer', hidden: true }, view.recipient,
     h('label', { class: 'vh', for: 'input' }, t.t('chat.message_label')), view.input, view.send,
     view.hint);
   view.readOnly = h('p', { class: 'readonly', hidden: true }, t.t('chat.read_only'));
@@ -83,7 +86,7 @@ export function buildView(t) {
 
 /**
  * One message as a list item carrying `data-id`.
- * @param {object} message `{id, user: {id, name, role}, text, ts}`
+ * @param {object} message `{id, user: {id, name, role}, text, ts}`, and `to` for a private one
  * @param {{t: object, own: boolean, canDelete: boolean}} options
  */
 export function messageItem(message, { t, own, canDelete }) {
@@ -93,15 +96,20 @@ export function messageItem(message, { t, own, canDelete }) {
   const meta = h('p', { class: 'meta' }, h('bdi', { class: 'name' }, name));
   if (own) meta.append(h('span', { class: 'you' }, t.t('chat.you')));
   if (user.role === 'teacher') meta.append(h('span', { class: 'badge' }, t.t('role.teacher')));
+  const to = message.to && typeof message.to === 'object' ? message.to : null;
+  if (to) {
+    meta.append(h('span', { class: 'badge private' }, t.t('chat.private')),
+      h('span', { class: 'to' }, t.t('chat.to_name', { name: String(to.name ?? '') })));
+  }
   if (Number.isFinite(ts)) {
     meta.append(h('time', { datetime: new Date(ts).toISOString(), title: t.dateTime(ts) }, t.time(ts)));
   }
-  if (canDelete) {
+  if (canDelete && !to) {
     meta.append(h('button', {
       class: 'delete', type: 'button', 'aria-label': t.t('chat.delete_label', { name }),
     }, t.t('chat.delete')));
   }
-  return h('li', { class: own ? 'msg own' : 'msg', 'data-id': message.id },
+  return h('li', { class: `msg${own ? ' own' : ''}${to ? ' private' : ''}`, 'data-id': message.id },
     meta, h('p', { class: 'text', dir: 'auto' }, String(message.text ?? '')));
 }
 

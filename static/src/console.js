@@ -1,14 +1,23 @@
 // The teacher console, /console#token=…: rooms of the space with who is in them, the live chat
-// of one room with delete / mute / kick / ban / lock at hand, polls, raised hands, the audit and
-// the exports. The token is read from the URL fragment only and wiped from the address bar.
-// User data enters the DOM as text only.
+// of one room (with private messages) and delete / mute / kick / ban / lock at hand, raised
+// hands, polls, private-message permissions, the audit and the exports. The token is read from
+// the URL fragment only and wiped from the address bar. User data enters the DOM as text only.
 
-import { LiveClient } from './protocol.js';
+import { LiveClient, newCid } from './protocol.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 
-const BAN_MINUTES = 10;
 const ROOMS_REFRESH_MS = 5000;
+const AUDIT_LIMIT = 100;
+const MIN_OPTIONS = 2;
+const MAX_OPTIONS = 10;
+const MAX_BAN_MINUTES = 43200;
+const ROOM_PEOPLE_SHOWN = 8;
+const MUTE_KINDS = ['chat', 'audio', 'video'];
+const AUDIT_WORDS = {
+  'chat:delete': 'audit.delete', 'mod:mute': 'audit.mute', 'mod:kick': 'audit.kick',
+  'mod:lock': 'audit.lock', 'mod:permissions': 'audit.permissions', 'poll:close': 'audit.poll_close',
+};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attributes = {}, ...children) {
@@ -19,6 +28,28 @@ function el(tag, attributes = {}, ...children) {
   }
   node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
   return node;
+}
+
+/** Re-render `container` with `render()`, keeping keyboard focus on the matching control. */
+function keepFocus(container, render) {
+  const active = document.activeElement;
+  let selector = null;
+  if (active && container.contains(active) && active !== container) {
+    const item = active.closest('[data-key]');
+    const key = active.dataset.act ?? active.dataset.room ?? active.dataset.close ?? null;
+    if (item) {
+      selector = `[data-key="${CSS.escape(item.dataset.key)}"]`;
+      if (key !== null) selector += ` [data-act="${CSS.escape(key)}"], ${selector} [data-close="${CSS.escape(key)}"]`;
+    } else if (active.dataset.room) {
+      selector = `[data-room="${CSS.escape(active.dataset.room)}"]`;
+    }
+  }
+  render();
+  if (selector) {
+    const next = container.querySelector(selector);
+    if (next) next.focus();
+    else (container.closest('[tabindex]') ?? container.querySelector('button'))?.focus();
+  }
 }
 
 function takeToken() {
@@ -37,8 +68,10 @@ for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = 
 
 const state = {
   room: null,
+  me: claims?.sub ?? null,
   messages: new Map(),
   members: new Map(),
+  names: new Map(),
   hands: [],
   mutes: {},
   polls: new Map(),
@@ -52,17 +85,23 @@ function alertText(key, params) {
   box.hidden = false;
 }
 
+function announce(text) {
+  const box = $('announcer');
+  box.textContent = '';
+  setTimeout(() => { box.textContent = text; }, 50);
+}
+
 function reason(error) {
   const code = error?.code;
   return t.has(`error.${code}`) ? t.t(`error.${code}`) : t.t('error.unknown');
 }
 
-async function act(promise) {
+async function act(promise, key = 'console.failed') {
   try {
     $('alert').hidden = true;
     return await promise;
   } catch (error) {
-    alertText('console.failed', { reason: reason(error) });
+    alertText(key, { reason: reason(error) });
     return null;
   }
 }
@@ -78,6 +117,11 @@ async function api(path) {
   return response;
 }
 
+/** A name for a user id: from the room's members, the messages seen, else the id. */
+function nameOf(id) {
+  return String(state.members.get(id)?.name ?? state.names.get(id) ?? id ?? '');
+}
+
 if (!claims || claims.role !== 'teacher') {
   alertText(claims ? 'console.need_teacher' : 'error.unauthorized');
 } else {
@@ -90,6 +134,13 @@ function start() {
   const here = (handler) => (event) => {
     if (event.detail?.room === state.room) handler(event.detail);
   };
+  let auditTimer = null;
+  const auditSoon = () => {
+    clearTimeout(auditTimer);
+    auditTimer = setTimeout(refreshAudit, 300);
+  };
+  const remember = (user) => { if (user?.id) state.names.set(user.id, String(user.name ?? user.id)); };
+
   client.addEventListener('state', ({ detail }) => {
     $('status').textContent = t.t(`status.${detail.state}`);
   });
@@ -97,33 +148,50 @@ function start() {
   client.addEventListener('joined', ({ detail }) => {
     if (detail.room === state.room && detail.rejoined) load(detail.ack);
   });
-  client.addEventListener('chat:message', here((m) => { state.messages.set(m.id, m); renderMessages(); }));
-  client.addEventListener('chat:deleted', here(({ id }) => { state.messages.delete(id); renderMessages(); }));
-  client.addEventListener('presence:join', here(({ member }) => { state.members.set(member.id, member); renderMembers(); }));
+  client.addEventListener('chat:message', here((m) => { remember(m.user); state.messages.set(m.id, m); renderMessages(); }));
+  client.addEventListener('chat:private', here((m) => { remember(m.user); remember(m.to); state.messages.set(m.id, m); renderMessages(); }));
+  client.addEventListener('chat:deleted', here(({ id }) => { state.messages.delete(id); renderMessages(); auditSoon(); }));
+  client.addEventListener('presence:join', here(({ member }) => { putMember(member); renderMembers(); }));
   client.addEventListener('presence:leave', here(({ user }) => {
     state.members.delete(user);
     state.hands = state.hands.filter((id) => id !== user);
     renderMembers();
   }));
   client.addEventListener('presence:update', here(({ member }) => {
-    state.members.set(member.id, member);
-    if (member.hand && !state.hands.includes(member.id)) state.hands.push(member.id);
+    const before = state.members.get(member.id);
+    putMember(member);
+    if (member.hand && !state.hands.includes(member.id)) {
+      state.hands.push(member.id);
+      if (!before?.hand) announce(t.t('console.hand_up', { name: String(member.name ?? '') }));
+    }
     if (!member.hand) state.hands = state.hands.filter((id) => id !== member.id);
     renderMembers();
   }));
   for (const type of ['poll:created', 'poll:results', 'poll:closed']) {
-    client.addEventListener(type, here(({ poll }) => { state.polls.set(poll.id, poll); renderPolls(); }));
+    client.addEventListener(type, here(({ poll }) => {
+      state.polls.set(poll.id, poll);
+      renderPolls();
+      if (type === 'poll:closed') auditSoon();
+    }));
   }
   client.addEventListener('mod:muted', here(({ user, kinds }) => {
     state.mutes[user] = kinds ?? [];
     renderMembers();
+    auditSoon();
   }));
-  client.addEventListener('room:locked', here(({ locked }) => { state.locked = locked; renderControls(); }));
+  client.addEventListener('mod:kicked', here(auditSoon));
+  client.addEventListener('room:locked', here(({ locked }) => { state.locked = locked; renderControls(); auditSoon(); }));
   client.addEventListener('mod:permissions', here(({ permissions }) => {
     state.permissions = permissions;
     renderControls();
+    auditSoon();
   }));
   client.connect();
+
+  function putMember(member) {
+    state.members.set(member.id, member);
+    remember(member);
+  }
 
   async function openRoom(room) {
     if (state.room === room) return;
@@ -136,6 +204,7 @@ function start() {
       return;
     }
     load(ack);
+    $('choose').hidden = true;
     $('room').hidden = false;
     $('room-title').textContent = room;
     $('chat-title').textContent = t.t('console.chat', { room });
@@ -145,7 +214,10 @@ function start() {
 
   function load(ack) {
     state.messages = new Map(ack.messages.map((m) => [m.id, m]));
-    state.members = new Map(ack.members.map((m) => [m.id, m]));
+    for (const m of ack.messages) remember(m.user);
+    state.members = new Map();
+    for (const m of ack.members) putMember(m);
+    if (ack.you?.id) state.me = ack.you.id;
     state.hands = [...(ack.hands ?? [])];
     state.mutes = { ...(ack.mutes ?? {}) };
     state.polls = new Map((ack.polls ?? []).map((p) => [p.id, p]));
@@ -159,7 +231,7 @@ function start() {
 
   const moderated = async (promise) => {
     const ok = await act(promise);
-    refreshAudit();
+    auditSoon();
     return ok;
   };
 
@@ -173,9 +245,15 @@ function start() {
       return;
     }
     const list = $('rooms');
-    list.replaceChildren(...rooms.map(({ room, members }) => el('li', {},
-      el('button', { type: 'button', 'data-room': room, 'aria-current': room === state.room ? 'true' : false },
-        `${room} (${t.t('presence.count', { count: members.length })})`))));
+    keepFocus(list, () => list.replaceChildren(...rooms.map(({ room, members }) => {
+      const names = members.map((m) => String(m.name ?? ''));
+      const shown = names.slice(0, ROOM_PEOPLE_SHOWN).join(', ') + (names.length > ROOM_PEOPLE_SHOWN ? ', …' : '');
+      return el('li', {},
+        el('button', { type: 'button', 'data-room': room, 'aria-current': room === state.room ? 'true' : false },
+          el('span', { class: 'room-name' }, room),
+          el('span', { class: 'room-count' }, t.t('presence.count', { count: members.length })),
+          names.length ? el('span', { class: 'room-people' }, shown) : null));
+    })));
     $('no-rooms').hidden = rooms.length > 0;
   }
   $('rooms').addEventListener('click', (event) => {
@@ -191,81 +269,162 @@ function start() {
   setInterval(refreshRooms, ROOMS_REFRESH_MS);
 
   // ---- chat -----------------------------------------------------------------------------
+  const sortKey = (id) => (id.startsWith('pm-') ? id.slice(3) : id);
   function renderMessages() {
     const list = $('messages');
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const items = [...state.messages.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((m) => {
+    const log = $('log');
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    const items = [...state.messages.values()].sort((a, b) => (sortKey(a.id) < sortKey(b.id) ? -1 : 1)).map((m) => {
       const name = String(m.user?.name ?? '');
-      return el('li', { 'data-id': m.id },
-        el('p', { class: 'meta' }, el('span', { class: 'name' }, name),
-          el('time', { datetime: new Date(m.ts).toISOString() }, t.time(m.ts)),
-          el('button', { type: 'button', class: 'delete', 'data-id': m.id,
-            'aria-label': t.t('chat.delete_label', { name }) }, t.t('chat.delete'))),
-        el('p', { class: 'text' }, String(m.text ?? '')));
+      const meta = el('p', { class: 'meta' }, el('bdi', { class: 'name' }, name));
+      if (m.user?.role === 'teacher') meta.append(el('span', { class: 'badge' }, t.t('role.teacher')));
+      if (m.to) {
+        meta.append(el('span', { class: 'badge private' }, t.t('chat.private')),
+          el('span', { class: 'to' }, t.t('chat.to_name', { name: String(m.to.name ?? '') })));
+      }
+      meta.append(el('time', { datetime: new Date(m.ts).toISOString(), title: t.dateTime(m.ts) }, t.time(m.ts)));
+      if (!m.to) {
+        meta.append(el('button', { type: 'button', class: 'delete small danger', 'data-id': m.id,
+          'aria-label': t.t('chat.delete_label', { name }) }, t.t('chat.delete')));
+      }
+      return el('li', { 'data-id': m.id, 'data-key': m.id, class: m.to ? 'private' : null },
+        meta, el('p', { class: 'text', dir: 'auto' }, String(m.text ?? '')));
     });
-    list.replaceChildren(...items);
-    if (atBottom) list.scrollTop = list.scrollHeight;
+    keepFocus(list, () => list.replaceChildren(...items));
+    if (atBottom) log.scrollTop = log.scrollHeight;
   }
   $('messages').addEventListener('click', (event) => {
     const button = event.target.closest('button.delete');
     if (button) moderated(client.deleteMessage(state.room, button.dataset.id));
   });
 
+  function renderRecipients() {
+    const select = $('to');
+    const chosen = select.value;
+    const others = [...state.members.values()].filter((m) => m.id !== state.me)
+      .sort((a, b) => String(a.name).localeCompare(String(b.name), t.lang));
+    select.replaceChildren(el('option', { value: '' }, t.t('chat.everyone')),
+      ...others.map((m) => el('option', { value: m.id }, `${m.name} (${t.t(`role.${m.role}`)})`)));
+    select.value = others.some((m) => m.id === chosen) ? chosen : '';
+  }
+  $('composer').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const input = $('text');
+    const text = input.value;
+    if (!text.trim()) return;
+    const to = $('to').value;
+    input.value = '';
+    const ack = await act(to
+      ? client.request('chat:private', { room: state.room, to, text, cid: newCid() })
+      : client.send(state.room, text), 'notice.send_failed');
+    if (!ack) {
+      if (!input.value) input.value = text;
+      return;
+    }
+    if (to && ack.message) {
+      state.messages.set(ack.message.id, ack.message);
+      renderMessages();
+    }
+  });
+  $('text').addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      $('composer').requestSubmit();
+    }
+  });
+
   // ---- members and hands ----------------------------------------------------------------
+  function banMinutes() {
+    const value = Math.trunc(Number($('ban-minutes').value));
+    return Number.isFinite(value) && value > 0 ? Math.min(value, MAX_BAN_MINUTES) : 0;
+  }
+  function kickLabel() {
+    const minutes = banMinutes();
+    return minutes ? t.t('console.ban', { minutes }) : t.t('console.kick');
+  }
+
   function renderMembers() {
-    const items = [...state.members.values()].map((m) => {
-      const muted = (state.mutes[m.id] ?? []).includes('chat');
-      const item = el('li', { 'data-user': m.id }, el('span', { class: 'name' }, String(m.name)),
+    const collator = new Intl.Collator(t.lang);
+    const members = [...state.members.values()].sort((a, b) =>
+      (a.role === 'teacher' ? 0 : 1) - (b.role === 'teacher' ? 0 : 1) || collator.compare(String(a.name), String(b.name)));
+    const items = members.map((m) => {
+      const name = String(m.name ?? '');
+      const kinds = state.mutes[m.id] ?? [];
+      const who = el('p', { class: 'who' }, el('bdi', { class: 'name' }, name),
         el('span', { class: 'role' }, t.t(`role.${m.role}`)));
-      if (m.hand) item.append(el('span', { title: t.t('hand.raised') }, '✋', el('span', { class: 'vh' }, t.t('hand.raised'))));
+      if (m.hand) who.append(el('span', { class: 'badge warn' }, t.t('hand.raised')));
+      const item = el('li', { 'data-user': m.id, 'data-key': m.id }, who);
       if (m.role !== 'teacher') {
-        const label = (key) => `${t.t(key, { minutes: BAN_MINUTES })}: ${m.name}`;
-        item.append(
-          el('button', { type: 'button', 'data-act': muted ? 'unmute' : 'mute', 'aria-label': label(muted ? 'console.unmute' : 'console.mute') },
-            t.t(muted ? 'console.unmute' : 'console.mute')),
-          el('button', { type: 'button', 'data-act': 'kick', 'aria-label': label('console.kick') }, t.t('console.kick')),
-          el('button', { type: 'button', 'data-act': 'ban', 'aria-label': label('console.ban') },
-            t.t('console.ban', { minutes: BAN_MINUTES })));
-      }
-      if (m.hand) {
-        item.append(el('button', { type: 'button', 'data-act': 'lower', 'aria-label': `${t.t('console.lower_hand')}: ${m.name}` },
-          t.t('console.lower_hand')));
+        const actions = el('div', { class: 'actions' });
+        for (const kind of MUTE_KINDS) {
+          const muted = kinds.includes(kind);
+          const key = kind === 'chat' ? (muted ? 'console.unmute' : 'console.mute')
+            : `console.${muted ? 'unmute' : 'mute'}_${kind}`;
+          actions.append(el('button', {
+            type: 'button', class: 'small', 'data-act': kind === 'chat' ? (muted ? 'unmute' : 'mute') : `${muted ? 'unmute' : 'mute'}-${kind}`,
+            'data-kind': kind, 'data-muted': String(muted), 'aria-label': `${t.t(key)}: ${name}`,
+          }, t.t(key)));
+        }
+        actions.append(el('button', { type: 'button', class: 'small danger kick', 'data-act': 'kick',
+          'aria-label': `${kickLabel()}: ${name}` }, kickLabel()));
+        item.append(actions);
       }
       return item;
     });
-    $('members').replaceChildren(...items);
+    const list = $('members');
+    keepFocus(list, () => list.replaceChildren(...items));
     const hands = state.hands.filter((id) => state.members.has(id));
-    $('hands').replaceChildren(...hands.map((id) => el('li', { 'data-user': id }, String(state.members.get(id).name))));
+    const handList = $('hands');
+    keepFocus(handList, () => handList.replaceChildren(...hands.map((id) => {
+      const name = String(state.members.get(id).name ?? '');
+      return el('li', { 'data-user': id, 'data-key': id }, el('bdi', { class: 'name' }, name),
+        el('button', { type: 'button', class: 'small', 'data-act': 'lower',
+          'aria-label': `${t.t('console.lower_hand')}: ${name}` }, t.t('console.lower_hand')));
+    })));
     $('no-hands').hidden = hands.length > 0;
+    renderRecipients();
   }
-  $('members').addEventListener('click', (event) => {
+  $('ban-minutes').addEventListener('input', () => {
+    for (const button of document.querySelectorAll('#members button.kick')) {
+      const name = nameOf(button.closest('li[data-user]').dataset.user);
+      button.textContent = kickLabel();
+      button.setAttribute('aria-label', `${kickLabel()}: ${name}`);
+    }
+  });
+  const onMemberAction = (event) => {
     const button = event.target.closest('button[data-act]');
     const user = button?.closest('li[data-user]')?.dataset.user;
     if (!button || !user) return;
     const room = state.room;
-    const request = {
-      mute: () => client.request('mod:mute', { room, user, what: 'chat', muted: true }),
-      unmute: () => client.request('mod:mute', { room, user, what: 'chat', muted: false }),
-      kick: () => client.request('mod:kick', { room, user }),
-      ban: () => client.request('mod:kick', { room, user, ban_minutes: BAN_MINUTES }),
-      lower: () => client.request('hand', { room, raised: false, user }),
-    }[button.dataset.act];
-    moderated(request());
-  });
+    const act = button.dataset.act;
+    if (act === 'lower') {
+      moderated(client.request('hand', { room, raised: false, user }));
+    } else if (act === 'kick') {
+      const minutes = banMinutes();
+      moderated(client.request('mod:kick', minutes ? { room, user, ban_minutes: minutes } : { room, user }));
+    } else if (button.dataset.kind) {
+      const muted = button.dataset.muted !== 'true';
+      moderated(client.request('mod:mute', { room, user, what: button.dataset.kind, muted }));
+    }
+  };
+  $('members').addEventListener('click', onMemberAction);
+  $('hands').addEventListener('click', onMemberAction);
 
   // ---- room controls and exports --------------------------------------------------------
   function renderControls() {
-    const lock = $('lock');
-    lock.textContent = t.t(state.locked ? 'console.unlock' : 'console.lock');
-    lock.setAttribute('aria-pressed', String(state.locked));
+    $('lock').setAttribute('aria-pressed', String(state.locked));
+    $('locked-badge').hidden = !state.locked;
     $('pm-teachers').checked = Boolean(state.permissions.pupils_to_teachers);
     $('pm-pupils').checked = Boolean(state.permissions.pupils_to_pupils);
   }
   $('lock').addEventListener('click', () => moderated(client.request('mod:lock', { room: state.room, locked: !state.locked })));
-  $('pm-teachers').addEventListener('change', (event) => moderated(
-    client.request('mod:permissions', { room: state.room, pupils_to_teachers: event.target.checked })));
-  $('pm-pupils').addEventListener('change', (event) => moderated(
-    client.request('mod:permissions', { room: state.room, pupils_to_pupils: event.target.checked })));
+  const permission = (field) => async (event) => {
+    const ack = await moderated(client.request('mod:permissions', { room: state.room, [field]: event.target.checked }));
+    if (ack?.permissions) state.permissions = ack.permissions;
+    renderControls();
+  };
+  $('pm-teachers').addEventListener('change', permission('pupils_to_teachers'));
+  $('pm-pupils').addEventListener('change', permission('pupils_to_pupils'));
   for (const format of ['json', 'csv']) {
     $(`export-${format}`).addEventListener('click', async () => {
       const room = state.room;
@@ -283,28 +442,78 @@ function start() {
   // ---- polls ----------------------------------------------------------------------------
   function renderPolls() {
     const polls = [...state.polls.values()].reverse();
-    $('polls').replaceChildren(...polls.map((poll) => {
-      const options = poll.options.map((text, i) => el('li', {},
-        `${text}: `, el('span', { class: 'count', 'data-option': i }, String(poll.counts[i] ?? 0))));
-      const item = el('li', { 'data-poll': poll.id, 'data-open': String(poll.open) },
-        el('p', { class: 'question' }, String(poll.question)),
-        el('ol', {}, ...options),
-        el('p', {}, t.t('console.votes', { count: poll.voted ?? 0 })));
+    const list = $('polls');
+    keepFocus(list, () => list.replaceChildren(...polls.map((poll) => {
+      const total = poll.counts.reduce((sum, n) => sum + (Number(n) || 0), 0);
+      const results = poll.options.map((text, i) => {
+        const count = Number(poll.counts[i] ?? 0);
+        const fill = el('span', { class: 'fill' });
+        fill.style.width = `${total ? Math.round((count / total) * 100) : 0}%`;
+        return el('li', {},
+          el('div', { class: 'line' }, el('span', { class: 'option' }, String(text)),
+            el('span', { class: 'count', 'data-option': i }, String(count))),
+          el('div', { class: 'bar', 'aria-hidden': 'true' }, fill));
+      });
+      const kinds = el('p', { class: 'kinds' });
+      if (poll.multiple) kinds.append(el('span', { class: 'badge' }, t.t('console.multiple')));
+      if (poll.anonymous) kinds.append(el('span', { class: 'badge' }, t.t('console.anonymous')));
+      const foot = el('div', { class: 'foot' }, el('p', {}, t.t('console.votes', { count: poll.voted ?? 0 })));
       if (poll.open) {
-        item.append(el('button', { type: 'button', 'data-close': poll.id }, t.t('console.close_poll')));
+        foot.append(el('button', { type: 'button', class: 'small', 'data-close': poll.id,
+          'aria-label': `${t.t('console.close_poll')}: ${poll.question}` }, t.t('console.close_poll')));
       } else {
-        item.append(el('p', { class: 'closed' }, t.t('console.poll_closed')));
+        foot.append(el('span', { class: 'badge closed' }, t.t('console.poll_closed')));
       }
-      return item;
-    }));
+      return el('li', { 'data-poll': poll.id, 'data-key': poll.id, 'data-open': String(poll.open) },
+        el('p', { class: 'question' }, String(poll.question)),
+        kinds.childElementCount ? kinds : null,
+        el('ol', { class: 'results' }, ...results), foot);
+    })));
   }
   $('polls').addEventListener('click', (event) => {
     const button = event.target.closest('button[data-close]');
     if (button) moderated(client.request('poll:close', { room: state.room, poll: button.dataset.close }));
   });
+
+  function optionRow() {
+    return el('li', {}, el('input', { name: 'option', required: true, maxlength: '200', autocomplete: 'off' }),
+      el('button', { type: 'button', class: 'small remove-option' }));
+  }
+  function renumberOptions() {
+    const rows = [...$('poll-options').children];
+    rows.forEach((row, i) => {
+      const n = i + 1;
+      row.querySelector('input').setAttribute('aria-label', t.t('console.option', { n }));
+      row.querySelector('input').required = i < MIN_OPTIONS;
+      const remove = row.querySelector('button');
+      remove.textContent = '×';
+      remove.setAttribute('aria-label', t.t('console.remove_option', { n }));
+      remove.hidden = rows.length <= MIN_OPTIONS;
+    });
+    $('add-option').hidden = rows.length >= MAX_OPTIONS;
+  }
+  function resetOptions() {
+    $('poll-options').replaceChildren(...Array.from({ length: MIN_OPTIONS + 1 }, optionRow));
+    renumberOptions();
+  }
+  resetOptions();
+  $('add-option').addEventListener('click', () => {
+    const row = optionRow();
+    $('poll-options').append(row);
+    renumberOptions();
+    row.querySelector('input').focus();
+  });
+  $('poll-options').addEventListener('click', (event) => {
+    const row = event.target.closest('button.remove-option')?.closest('li');
+    if (!row) return;
+    const next = row.nextElementSibling ?? row.previousElementSibling;
+    row.remove();
+    renumberOptions();
+    next?.querySelector('input')?.focus();
+  });
   $('poll-form').addEventListener('submit', async (event) => {
     event.preventDefault();
-    const options = $('poll-options').value.split('\n').map((o) => o.trim()).filter(Boolean);
+    const options = [...$('poll-options').querySelectorAll('input')].map((o) => o.value.trim()).filter(Boolean);
     const ack = await act(client.request('poll:create', {
       room: state.room, question: $('poll-question').value, options,
       multiple: $('poll-multiple').checked, anonymous: $('poll-anonymous').checked,
@@ -313,24 +522,35 @@ function start() {
       state.polls.set(ack.poll.id, ack.poll);
       renderPolls();
       event.target.reset();
+      resetOptions();
     }
   });
 
   // ---- audit ----------------------------------------------------------------------------
+  function detailText(detail) {
+    if (!detail || typeof detail !== 'object') return '';
+    return Object.entries(detail).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`).join(' · ');
+  }
   async function refreshAudit() {
     if (!state.room) return;
     let entries;
     try {
-      entries = (await (await api(`/api/audit?room=${encodeURIComponent(state.room)}&limit=50`)).json()).entries;
+      entries = (await (await api(`/api/audit?room=${encodeURIComponent(state.room)}&limit=${AUDIT_LIMIT}`)).json()).entries;
     } catch (error) {
       alertText('console.failed', { reason: reason(error) });
       return;
     }
-    $('audit').tBodies[0].replaceChildren(...entries.map((e) => el('tr', {},
-      el('td', {}, el('time', { datetime: new Date(e.ts).toISOString() }, t.dateTime(e.ts))),
-      el('td', {}, String(e.actor?.name ?? '')),
-      el('td', {}, String(e.action)),
-      el('td', {}, String(e.target ?? '')))));
+    $('audit').tBodies[0].replaceChildren(...entries.map((e) => {
+      const word = AUDIT_WORDS[e.action];
+      const what = el('td', {}, word ? `${t.t(word)} ` : '', el('code', {}, String(e.action)));
+      const detail = detailText(e.detail);
+      if (detail) what.append(el('span', { class: 'detail' }, detail));
+      const target = e.target == null ? '' : e.action === 'poll:close'
+        ? String(state.polls.get(e.target)?.question ?? e.target) : nameOf(String(e.target));
+      return el('tr', {},
+        el('td', {}, el('time', { datetime: new Date(e.ts).toISOString() }, t.dateTime(e.ts))),
+        el('td', {}, String(e.actor?.name ?? '')), what, el('td', {}, target));
+    }));
     $('no-audit').hidden = entries.length > 0;
   }
   $('audit-refresh').addEventListener('click', refreshAudit);

@@ -1,4 +1,7 @@
 // The messages of one room, in id order (ids sort in send order), each once, with its element.
+// Private messages (ids `pm-<ms>-…`, live only) sort among the others by their time.
+
+const sortKey = (id) => (id.startsWith('pm-') ? id.slice(3) : id);
 
 export class MessageList {
   /** @type {Map<string, {message: object, el: Element | null}>} */
@@ -14,7 +17,8 @@ export class MessageList {
   }
 
   get size() { return this.#order.length; }
-  get oldestId() { return this.#order[0] ?? null; }
+  /** The oldest kept (not private) message's id: the cursor for older history pages. */
+  get oldestId() { return this.#order.find((id) => !id.startsWith('pm-')) ?? null; }
   has(id) { return this.#entries.has(id); }
 
   /** Show the list in `container`, building every element anew (e.g. in another language). */
@@ -28,7 +32,8 @@ export class MessageList {
   add(message) {
     if (this.#entries.has(message.id)) return -1;
     let index = this.#order.length;
-    while (index > 0 && this.#order[index - 1] > message.id) index -= 1;
+    const key = sortKey(message.id);
+    while (index > 0 && sortKey(this.#order[index - 1]) > key) index -= 1;
     const next = this.#entries.get(this.#order[index]);
     const el = this.#container ? this.#render(message) : null;
     this.#order.splice(index, 0, message.id);

@@ -5,8 +5,13 @@
 // {lang, dir, title}. Every message element carries `data-id`. The token may be set as a
 // property, which keeps it out of the DOM; a fresh token for the same user is taken without
 // reconnecting. `server` overrides the service URL (default: where this script came from).
+//
+// Private messages: a teacher may write to any member; a pupil to the room's teachers and, when
+// the room allows it, to other pupils (`permissions` of the join ack, `mod:permissions`). A
+// "To" chooser appears in the composer when there is someone to write to privately; hosts may
+// also call `sendPrivate(userId, text)`. Private messages are shown marked as private.
 
-import { JOIN_PAGE_SIZE, LiveClient, isTransient } from './protocol.js';
+import { JOIN_PAGE_SIZE, LiveClient, isTransient, newCid } from './protocol.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { adoptStyles } from './chat-style.js';
@@ -52,6 +57,7 @@ export class TwinspaceChat extends HTMLElement {
   #kicked = false;
   #muted = false;
   #locked = false;
+  #permissions = { pupils_to_teachers: false, pupils_to_pupils: false };
   #closedByServer = false;
   #messages = new MessageList((message) => this.#messageElement(message));
   #members = new Map();
@@ -139,6 +145,7 @@ export class TwinspaceChat extends HTMLElement {
     this.#room = this.getAttribute('room');
     this.#me = { id: claims?.sub ?? null, name: claims?.name ?? '', role: claims?.role ?? 'visitor' };
     this.#joined = this.#joining = this.#kicked = this.#muted = this.#locked = false;
+    this.#permissions = { pupils_to_teachers: false, pupils_to_pupils: false };
     this.#closedByServer = this.#hasMore = false;
     this.#refusal = this.#notice = null;
     this.#messages.clear();
@@ -190,7 +197,12 @@ export class TwinspaceChat extends HTMLElement {
       if (!isTransient(error)) this.#refuse(error);
     }));
     on('chat:message', here((message) => this.#addMessage(message, true)));
+    on('chat:private', here((message) => this.#addMessage(message, true)));
     on('chat:deleted', here(({ id }) => this.#removeMessage(id)));
+    on('mod:permissions', here(({ permissions }) => {
+      this.#permissions = { ...this.#permissions, ...(permissions ?? {}) };
+      this.#renderRecipients();
+    }));
     on('presence:join', here(({ member }) => this.#putMember(member)));
     on('presence:update', here(({ member }) => this.#putMember(member)));
     on('presence:leave', here(({ user }) => this.#dropMember(userIdOf(user))));
@@ -267,6 +279,7 @@ export class TwinspaceChat extends HTMLElement {
     this.#muted = chatMuted(you) || (ack.mutes?.[you?.id] ?? []).includes('chat');
     this.#polls.load(ack.polls);
     this.#locked = Boolean(ack.locked);
+    if (ack.permissions && typeof ack.permissions === 'object') this.#permissions = { ...ack.permissions };
     this.#members = new Map((ack.members ?? []).filter((m) => m?.id).map((m) => [m.id, m]));
     if (you?.id && !this.#members.has(you.id)) this.#members.set(you.id, you);
     if (!rejoined) {
@@ -351,17 +364,48 @@ export class TwinspaceChat extends HTMLElement {
   }
 
   async #send() {
-    const { input } = this.#view;
+    const { input, to } = this.#view;
     const text = input.value;
     if (!text.trim() || !this.#client) return;
     input.value = '';
     this.#typing.stop();
+    if (to.value && !this.#view.recipient.hidden) {
+      if (!(await this.sendPrivate(to.value, text)) && !input.value) input.value = text;
+      return;
+    }
     try {
       await this.#client.send(this.#room, text);
     } catch (error) {
       if (!input.value) input.value = text;
       this.#showNotice('notice.send_failed', errorKey(error.code));
     }
+  }
+
+  /**
+   * Send a private message to member `to` (a user id). Resolves to the message, or to null after
+   * showing why it was refused (e.g. `forbidden` when the room does not allow it).
+   */
+  async sendPrivate(to, text) {
+    if (!this.#client || !String(text ?? '').trim()) return null;
+    try {
+      const ack = await this.#client.request('chat:private', {
+        room: this.#room, to: String(to), text: String(text), cid: newCid(),
+      });
+      if (ack?.message) this.#addMessage(ack.message, true);
+      return ack?.message ?? null;
+    } catch (error) {
+      this.#showNotice('notice.send_failed', errorKey(error.code));
+      return null;
+    }
+  }
+
+  /** The members this user may write to privately, by the room's permissions. */
+  #privateRecipients() {
+    const role = this.#me.role;
+    if (role === 'visitor') return [];
+    const { pupils_to_teachers: toTeachers, pupils_to_pupils: toPupils } = this.#permissions;
+    return [...this.#members.values()].filter((m) => m.id !== this.#me.id && (role === 'teacher'
+      || (m.role === 'teacher' && toTeachers) || (m.role === 'student' && toPupils)));
   }
 
   async #delete(id) {
@@ -530,6 +574,22 @@ export class TwinspaceChat extends HTMLElement {
       ...members.map((member) => memberItem(member, { t, me: member.id === this.#me.id })));
     this.#view.peopleCount.textContent = `(${t.t('presence.count', { count: members.length })})`;
     this.#renderHeader();
+    this.#renderRecipients();
+  }
+
+  #renderRecipients() {
+    if (!this.#view) return;
+    const t = this.#t;
+    const { to, recipient } = this.#view;
+    const chosen = to.value;
+    const collator = new Intl.Collator(t.lang);
+    const people = this.#privateRecipients().sort((a, b) =>
+      (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3) || collator.compare(String(a.name ?? ''), String(b.name ?? '')));
+    to.replaceChildren(h('option', { value: '' }, t.t('chat.everyone')),
+      ...people.map((m) => h('option', { value: m.id },
+        `${String(m.name ?? '')} (${t.t(`role.${ROLE_ORDER[m.role] === undefined ? 'visitor' : m.role}`)})`)));
+    to.value = people.some((m) => m.id === chosen) ? chosen : '';
+    recipient.hidden = people.length === 0;
   }
 
   #renderTyping() {
