@@ -4,9 +4,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser
 
 from rooms.clock import FakeClock
 
+from .browser import chromium
 from .support import Client, RedisServer, Running, connect, run_server
 
 
@@ -62,3 +64,17 @@ async def clients() -> AsyncIterator[Any]:
     yield open_client
     for c in opened:
         await c.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium, closed after the test."""
+    async with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[Running]:
+    """The service in this process (in-memory store, no rate limits) for page tests."""
+    async with run_server(rate_limits=False) as running:
+        yield running

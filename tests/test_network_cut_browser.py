@@ -4,28 +4,13 @@ reconnects by itself, catches up, and shows nothing twice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Browser, expect
 
-from .browser import chromium
-from .support import Running, run_server
+from .support import Running
 from .test_widget_browser import messages, open_widget, say
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def live() -> AsyncIterator[Running]:
-    async with run_server(rate_limits=False) as running:
-        yield running
 
 
 async def test_killed_tcp_connection_ends_in_reconnect_and_catch_up(browser: Browser,

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from playwright.async_api import Browser, expect
 
-from .browser import axe_serious, chromium
-from .support import Running, run_server, token
+from .browser import axe_serious
+from .support import Running, token
 from .test_console_browser import console, widget
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def live() -> AsyncIterator[Running]:
-    async with run_server(rate_limits=False) as running:
-        yield running
 
 
 async def test_console_and_classroom_pass_axe(browser: Browser, live: Running) -> None:

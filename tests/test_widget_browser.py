@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from .browser import axe_serious, chromium
-from .support import Running, run_server, token
+from .browser import axe_serious
+from .support import Running, token
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-async def live() -> AsyncIterator[Running]:
-    async with run_server(rate_limits=False) as running:
-        yield running
 
 
 async def open_widget(browser: Browser, url: str, room: str = "r", **tok: Any

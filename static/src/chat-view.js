@@ -1,19 +1,9 @@
 // DOM pieces of <twinspace-chat>. User data only ever enters the DOM as text nodes
 // (Element.append of strings, textContent), never as markup.
 
-/**
- * Create an element. Attributes with value null/undefined/false are left out; strings among
- * the children become text nodes.
- */
-export function h(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    element.setAttribute(name, value === true ? '' : String(value));
-  }
-  element.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
-  return element;
-}
+import { h } from './dom.js';
+
+export { h };
 
 /** The id of a user given either as an id or as `{id, ...}`. */
 export function userIdOf(user) {

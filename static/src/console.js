@@ -4,6 +4,7 @@
 // the URL fragment only and wiped from the address bar. User data enters the DOM as text only.
 
 import { LiveClient, newCid } from './protocol.js';
+import { h as el, takeToken } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 
@@ -20,15 +21,6 @@ const AUDIT_WORDS = {
 };
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    node.setAttribute(name, value === true ? '' : String(value));
-  }
-  node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
-  return node;
-}
 
 /** Re-render `container` with `render()`, keeping keyboard focus on the matching control. */
 function keepFocus(container, render) {
@@ -52,11 +44,6 @@ function keepFocus(container, render) {
   }
 }
 
-function takeToken() {
-  const value = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (location.hash) history.replaceState(history.state, '', location.pathname + location.search);
-  return value;
-}
 
 const token = takeToken();
 const claims = decodeToken(token);

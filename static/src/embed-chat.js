@@ -5,12 +5,8 @@
 // iframe's fragment (#token=…), which refreshes the session without a reload.
 
 import './twinspace-chat.js';
+import { takeToken } from './dom.js';
 
-function takeToken() {
-  const token = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (location.hash) history.replaceState(history.state, '', location.pathname + location.search);
-  return token;
-}
 
 const query = new URLSearchParams(location.search);
 const chat = document.createElement('twinspace-chat');

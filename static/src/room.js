@@ -9,27 +9,14 @@
 
 import './twinspace-chat.js';
 import { LiveClient } from './protocol.js';
+import { h as el, takeToken } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { publish, subscribe } from './room-rtc.js';
 
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === null || value === undefined || value === false) continue;
-    node.setAttribute(name, value === true ? '' : String(value));
-  }
-  node.append(...children.filter((child) => child !== null && child !== undefined && child !== false));
-  return node;
-}
 
-function takeToken() {
-  const value = new URLSearchParams(location.hash.slice(1)).get('token');
-  if (location.hash) history.replaceState(history.state, '', location.pathname + location.search);
-  return value;
-}
 
 const room = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 const token = takeToken();
