@@ -173,3 +173,14 @@ async def test_redis_append_is_atomic_under_concurrency(redis_url: str) -> None:
     assert sum(a.created for a in results) == 1
     assert len({a.message.id for a in results}) == 1
     await s.close()
+
+
+async def test_redis_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str) -> None:
+    """More concurrent commands than pooled connections: all succeed (none `unavailable`)."""
+    from rooms.redis_client import MAX_CONNECTIONS, connect
+
+    s = RedisStore(connect(redis_url), SystemClock(), DAY_MS, "p")
+    n = MAX_CONNECTIONS * 2
+    results = await asyncio.gather(*[s.append(R, ANA, f"c{i}", "t") for i in range(n)])
+    assert sum(a.created for a in results) == n
+    await s.close()

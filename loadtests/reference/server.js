@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+// Reference server for the load tests: a small Node.js socket.io 4 server doing the
+// same work per chat message as twinspace-live's chat path, so the two can be measured
+// side by side with the same load generator.
+//
+//   connect    verify the JWT from the CONNECT `auth: {token}` (HS256, aud twinspace-live,
+//              secret from LIVE_JWT_SECRET); refused: connect_error {code, message}
+//   join       {room} -> joins `space/room`; ack {ok, room, you, members: [], messages: last
+//              50 from the room's Redis Stream (oldest first), polls: [], streams: [], locked}
+//   chat:send  {room, text, cid} -> validate (role, joined, text 1..2000 after trim, cid),
+//              XADD to the room's stream (MINID retention trim + PEXPIRE, one pipeline),
+//              broadcast `chat:message` to the room through @socket.io/redis-adapter,
+//              ack {ok, message}
+//
+// Wire serializer: socket.io-msgpack-parser (as the contract).
+// Not done here (ours does them, so the reference does strictly less per message):
+// idempotency on (user, cid), presence records, rate limits, metrics.
+//
+// Usage: LIVE_JWT_SECRET=s node reference/server.js --port 9100 --redis redis://127.0.0.1:6400/0
+//        (or env REF_PORT / REF_REDIS_URL). GET /healthz answers 200.
+"use strict";
+
+const http = require("node:http");
+const { Server } = require("socket.io");
+const { createAdapter } = require("@socket.io/redis-adapter");
+const { createClient } = require("redis");
+const msgpackParser = require("socket.io-msgpack-parser");
+const jwt = require("jsonwebtoken");
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+const PORT = Number(arg("--port", process.env.REF_PORT || 9100));
+const HOST = arg("--host", process.env.REF_HOST || "127.0.0.1");
+const REDIS_URL = arg("--redis", process.env.REF_REDIS_URL || "redis://127.0.0.1:6379/0");
+const SECRET = process.env.LIVE_JWT_SECRET;
+if (!SECRET) {
+  console.error("LIVE_JWT_SECRET is required");
+  process.exit(2);
+}
+const RETENTION_MS = Math.round(Number(process.env.LIVE_HISTORY_DAYS || 90) * 86_400_000);
+const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const ROLES = new Set(["teacher", "student", "visitor"]);
+const MAX_TEXT = 2000;
+const MAX_CID = 64;
+
+function fail(code, message) {
+  return { ok: false, error: { code, message } };
+}
+
+function decodeEntry([id, fields]) {
+  // fields: { m: json }
+  try {
+    const m = JSON.parse(fields.m);
+    m.id = id;
+    return m;
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  const data = createClient({ url: REDIS_URL });
+  const pub = createClient({ url: REDIS_URL });
+  const sub = pub.duplicate();
+  for (const c of [data, pub, sub]) c.on("error", (e) => console.error("redis:", e.message));
+  await Promise.all([data.connect(), pub.connect(), sub.connect()]);
+
+  const httpServer = http.createServer((req, res) => {
+    if (req.url === "/healthz" || req.url === "/readyz") {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("ok\n");
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+
+  const io = new Server(httpServer, {
+    parser: msgpackParser,
+    serveClient: false,
+    adapter: createAdapter(pub, sub),
+  });
+
+  io.use((socket, next) => {
+    const token = socket.handshake.auth && socket.handshake.auth.token;
+    let claims;
+    try {
+      if (typeof token !== "string") throw new Error("no token");
+      claims = jwt.verify(token, SECRET, { algorithms: ["HS256"], audience: "twinspace-live" });
+    } catch (e) {
+      const err = new Error("not allowed");
+      err.data =
+        e && e.name === "TokenExpiredError"
+          ? { code: "expired", message: "token expired" }
+          : { code: "unauthorized", message: "not allowed" };
+      return next(err);
+    }
+    const { sub: id, name, role, space } = claims;
+    if (
+      typeof id !== "string" || typeof name !== "string" || name.length < 1 || name.length > 80 ||
+      !ROLES.has(role) || typeof space !== "string" || !space
+    ) {
+      const err = new Error("not allowed");
+      err.data = { code: "unauthorized", message: "not allowed" };
+      return next(err);
+    }
+    socket.data.user = { id, name, role };
+    socket.data.space = space;
+    next();
+  });
+
+  io.on("connection", (socket) => {
+    const user = socket.data.user;
+    const space = socket.data.space;
+    const joined = new Set();
+
+    socket.on("join", async (payload, ack) => {
+      if (typeof ack !== "function") return;
+      const room = payload && payload.room;
+      if (typeof room !== "string" || !ROOM_NAME.test(room)) return ack(fail("bad_request", "bad room"));
+      const key = `${space}/${room}`;
+      try {
+        const entries = await data.xRevRange(`ref:chat:${key}`, "+", "-", { COUNT: 50 });
+        socket.join(key);
+        joined.add(room);
+        const messages = entries.map((e) => decodeEntry([e.id, e.message])).filter(Boolean).reverse();
+        ack({ ok: true, room, you: user, members: [], messages, polls: [], streams: [], locked: false });
+      } catch (e) {
+        ack(fail("unavailable", "store unavailable"));
+      }
+    });
+
+    socket.on("leave", (payload, ack) => {
+      const room = payload && payload.room;
+      if (typeof room === "string" && joined.delete(room)) socket.leave(`${space}/${room}`);
+      if (typeof ack === "function") ack({ ok: true });
+    });
+
+    socket.on("chat:send", async (payload, ack) => {
+      if (typeof ack !== "function") return;
+      if (!payload || typeof payload !== "object") return ack(fail("bad_request", "bad payload"));
+      const { room, text, cid } = payload;
+      if (typeof room !== "string" || !ROOM_NAME.test(room)) return ack(fail("bad_request", "bad room"));
+      if (user.role === "visitor") return ack(fail("forbidden", "visitors cannot write"));
+      if (!joined.has(room)) return ack(fail("not_joined", "join the room first"));
+      if (typeof cid !== "string" || cid.length < 1 || cid.length > MAX_CID) return ack(fail("bad_request", "bad cid"));
+      if (typeof text !== "string") return ack(fail("bad_request", "bad text"));
+      const trimmed = text.trim();
+      if (!trimmed) return ack(fail("bad_request", "text is empty"));
+      if (trimmed.length > MAX_TEXT) return ack(fail("too_large", "text too long"));
+
+      const key = `${space}/${room}`;
+      const skey = `ref:chat:${key}`;
+      const ts = Date.now();
+      const body = { room, cid, user, text, ts };
+      let id;
+      try {
+        // one round trip: node-redis pipelines commands issued in the same tick
+        const added = data.xAdd(skey, "*", { m: JSON.stringify(body) }, {
+          TRIM: { strategy: "MINID", strategyModifier: "~", threshold: ts - RETENTION_MS },
+        });
+        const expire = data.pExpire(skey, RETENTION_MS);
+        id = await added;
+        await expire;
+      } catch (e) {
+        return ack(fail("unavailable", "store unavailable"));
+      }
+      const message = { id, room, cid, user, text, ts };
+      io.to(key).emit("chat:message", message);
+      ack({ ok: true, message });
+    });
+  });
+
+  httpServer.listen(PORT, HOST, () => {
+    console.log(`reference listening on http://${HOST}:${PORT} redis=${REDIS_URL} pid=${process.pid}`);
+  });
+
+  const stop = async () => {
+    io.close();
+    await Promise.allSettled([data.quit(), pub.quit(), sub.quit()]);
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
