@@ -98,6 +98,22 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
                 self.queued_writes += 1
                 await engine.send_packet(eio_sid, pkt)
 
+    def send_direct(self, eio_sid: str, pkt: Any) -> bool:
+        """Write one Engine.IO MESSAGE (an ack, an event to one client) straight to the
+        client's transport when its writer is idle; false: use the queue as usual."""
+        if pkt.packet_type != eio_packet.MESSAGE:
+            return False
+        engine = self.server.eio
+        sock = engine.sockets.get(eio_sid)
+        if sock is None or sock.closed:
+            return False
+        data = pkt.data
+        frame = ws_frame(data if isinstance(data, bytes) else "4" + str(data))
+        if self._write_now(sock, frame, getattr(engine, "max_send_buffer", DEFAULT_MAX_BUFFER)):
+            self.direct_writes += 1
+            return True
+        return False
+
     def _write_now(self, sock: Any, frame: bytes, limit: int) -> bool:
         ws = getattr(sock, "live_ws", None)
         transport = getattr(ws, "transport", None)

@@ -184,6 +184,18 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
         self._idle = asyncio.Event()
         self.on("*", self._unknown_event)
 
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        # acks and single-client packets take the broadcast fast path's direct write too
+        # (live/fanout.py: only while the connection's writer is idle, so order is kept)
+        encoded = pkt.encode()
+        if not isinstance(encoded, bytes):  # text or attachments: the stock path
+            await super()._send_packet(eio_sid, pkt)
+            return
+        send_direct = getattr(self.manager, "send_direct", None)
+        if send_direct is None or not send_direct(
+                eio_sid, eio_packet.Packet(eio_packet.MESSAGE, encoded)):
+            await self.eio.send(eio_sid, encoded)
+
     def _engineio_server_class(self) -> type[GuardedEngine]:
         return GuardedEngine
 

@@ -104,3 +104,24 @@ async def test_fast_path_across_processes(redis_url: str) -> None:
             await m.close()
         for p in procs:
             p.stop()
+
+
+async def test_acks_take_the_direct_write_too() -> None:
+    """An ack to an idle connection is written straight to its transport, in order with
+    the room's events (the sender sees its own message and its ack, each once)."""
+    async with run_server(rate_limits=False) as srv:
+        a = await connect(srv.url, sub="a")
+        try:
+            await a.call("join", {"room": "r"})
+            assert srv.svc is not None
+            manager: Any = srv.svc.sio.manager
+            before = manager.direct_writes
+            for i in range(10):
+                ack = await a.call("chat:send", {"room": "r", "text": f"s{i}", "cid": str(i)})
+                assert ack["ok"] and ack["message"]["text"] == f"s{i}"
+            got = await a.wait_count("chat:message", 10)
+            assert [g["text"] for g in got] == [f"s{i}" for i in range(10)]
+            # 10 acks and 10 deliveries, nearly all direct on an idle connection
+            assert manager.direct_writes - before >= 15
+        finally:
+            await a.close()
