@@ -15,6 +15,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from . import redis_client
 from .bus import pack, unpack
 from .errors import Unavailable
 from .notices import Notice, Notices
@@ -29,7 +30,7 @@ class RedisNotices(Notices):
     def __init__(self, url: str) -> None:
         super().__init__()
         self._url = url
-        self._pub: Redis = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._pub: Redis = redis_client.connect(url)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -51,7 +52,7 @@ class RedisNotices(Notices):
             sub: Redis | None = None
             ps: Any = None
             try:
-                sub = Redis.from_url(self._url, socket_connect_timeout=2.0, health_check_interval=5)
+                sub = redis_client.connect(self._url, for_pubsub=True)
                 ps = sub.pubsub(ignore_subscribe_messages=True)
                 await ps.subscribe(CHANNEL)
                 self._ready.set()
