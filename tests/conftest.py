@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ from playwright.async_api import Browser
 from rooms.clock import FakeClock
 
 from .browser import chromium
-from .support import Client, RedisServer, Running, connect, run_server
+from .support import Client, RedisServer, Running, ServiceProcess, connect, run_server
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +79,13 @@ async def live() -> AsyncIterator[Running]:
     """The service in this process (in-memory store, no rate limits) for page tests."""
     async with run_server(rate_limits=False) as running:
         yield running
+
+
+@pytest.fixture
+async def two(redis_url: str) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Two service processes on one Redis (rate limits off)."""
+    procs = [ServiceProcess(redis_url, env={"LIVE_RATE_LIMITS": "off"}) for _ in range(2)]
+    await asyncio.gather(*(p.start() for p in procs))
+    yield procs[0], procs[1]
+    for p in procs:
+        p.stop()

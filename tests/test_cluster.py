@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from .support import ServiceProcess, connect
-
-
-@pytest.fixture
-async def two(redis_url: str) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess]]:
-    procs = [ServiceProcess(redis_url, env={"LIVE_RATE_LIMITS": "off"}) for _ in range(2)]
-    await asyncio.gather(*(p.start() for p in procs))
-    yield procs[0], procs[1]
-    for p in procs:
-        p.stop()
 
 
 async def test_messages_and_presence_cross_processes(two: tuple[ServiceProcess, ServiceProcess]) -> None:

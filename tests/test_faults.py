@@ -9,7 +9,6 @@ import contextlib
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -103,15 +102,6 @@ def exactly_once(history: list[dict[str, Any]], *senders: Sender) -> None:
     for s in senders:
         for cid, mid in s.acked.items():
             assert stored.get(cid) == mid, f"acked {cid} ({mid}) missing from history"
-
-
-@pytest.fixture
-async def two(redis_url: str) -> AsyncIterator[tuple[ServiceProcess, ServiceProcess]]:
-    procs = [ServiceProcess(redis_url, env={"LIVE_RATE_LIMITS": "off"}) for _ in range(2)]
-    await asyncio.gather(*(p.start() for p in procs))
-    yield procs[0], procs[1]
-    for p in procs:
-        p.stop()
 
 
 async def test_sigkill_while_clients_send_nothing_acked_is_lost(
