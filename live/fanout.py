@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import socketio
 from engineio import packet as eio_packet
@@ -35,6 +36,14 @@ from socketio import packet as sio_packet
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BUFFER = 1 << 20  # bytes waiting in one connection's transport
+
+
+class RoomEmit(NamedTuple):
+    event: str
+    args: list[Any]
+    namespace: str
+    room: Any
+    skip_sid: Any = None
 
 
 def ws_frame(payload: bytes | str) -> bytes:
@@ -58,6 +67,7 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
 
     direct_writes = 0  # frames written straight to a transport (for tests and metrics)
     queued_writes = 0  # packets that went through engineio's queue to keep order
+    writes = 0  # transport writes (several frames of one batch go in one write)
 
     async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
                    skip_sid: Any = None, callback: Any = None, to: Any = None,
@@ -73,30 +83,68 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             args = [data]
         else:
             args = []
-        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace,
-                                           data=[event, *args]).encode()
-        if isinstance(encoded, list):  # binary attachments (JSON serializer): stock path
+        if not self.deliver([RoomEmit(event, args, namespace, room, skip_sid)]):
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
-            return
-        pkt = eio_packet.Packet(eio_packet.MESSAGE, encoded)
-        # the Engine.IO v4 WebSocket form of a MESSAGE; not `pkt.encode()`, which would cache
-        # that form on the packet and break it for long-polling recipients (base64 there)
-        frame = ws_frame(encoded if isinstance(encoded, bytes) else "4" + encoded)
-        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+
+    def deliver(self, emits: Sequence[RoomEmit]) -> bool:
+        """Deliver room emits to this process's members, in order, without awaiting:
+        each member gets all the frames meant for it in one write. False (and nothing
+        done) when a packet needs binary attachments (the JSON serializer)."""
+        frames: list[tuple[bytes, Any, RoomEmit]] = []
+        for e in emits:
+            encoded = self.server.packet_class(sio_packet.EVENT, namespace=e.namespace,
+                                               data=[e.event, *e.args]).encode()
+            if isinstance(encoded, list):
+                return False
+            # the Engine.IO v4 WebSocket form of a MESSAGE; not `pkt.encode()`, which would
+            # cache that form on the packet and break it for long-polling recipients
+            frames.append((ws_frame(encoded if isinstance(encoded, bytes) else "4" + encoded),
+                           encoded, e))
         engine = self.server.eio
         limit = getattr(engine, "max_send_buffer", DEFAULT_MAX_BUFFER)
         sockets = engine.sockets
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skip:
-                continue
+        if len(frames) == 1:
+            frame, encoded, e = frames[0]
+            for eio_sid in self._recipients(e):
+                sock = sockets.get(eio_sid)
+                if sock is not None and not sock.closed:
+                    self._send(sock, frame, (encoded,), limit)
+            return True
+        # several emits (a batch from the bus): gather each member's frames, in order
+        per_sock: dict[str, list[tuple[bytes, Any]]] = {}
+        for frame, encoded, e in frames:
+            for eio_sid in self._recipients(e):
+                got = per_sock.get(eio_sid)
+                if got is None:
+                    per_sock[eio_sid] = [(frame, encoded)]
+                else:
+                    got.append((frame, encoded))
+        for eio_sid, parts in per_sock.items():
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
                 continue
-            if self._write_now(sock, frame, limit):
-                self.direct_writes += 1
-            else:
-                self.queued_writes += 1
-                await engine.send_packet(eio_sid, pkt)
+            data = parts[0][0] if len(parts) == 1 else b"".join(p[0] for p in parts)
+            self._send(sock, data, [p[1] for p in parts], limit)
+        return True
+
+    def _recipients(self, e: RoomEmit) -> list[str]:
+        skip = e.skip_sid
+        if skip is None:
+            return [eio_sid for _, eio_sid in self.get_participants(e.namespace, e.room)]
+        skips = set(skip) if isinstance(skip, list) else {skip}
+        return [eio_sid for sid, eio_sid in self.get_participants(e.namespace, e.room)
+                if sid not in skips]
+
+    def _send(self, sock: Any, data: bytes, encoded: Sequence[Any], limit: int) -> None:
+        if self._write_now(sock, data, limit):
+            self.direct_writes += len(encoded)
+            self.writes += 1
+            return
+        # behind what the writer has pending: engineio's queue (what `AsyncSocket.send`
+        # does, without awaiting, so the order of this batch is kept)
+        for enc in encoded:
+            sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, enc))
+        self.queued_writes += len(encoded)
 
     def send_direct(self, eio_sid: str, pkt: Any) -> bool:
         """Write one Engine.IO MESSAGE (an ack, an event to one client) straight to the

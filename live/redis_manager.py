@@ -29,7 +29,8 @@ from rooms import redis_client
 from rooms.bus import CONTROL_CHANNEL, pack, room_channel, room_of_channel, unpack
 from rooms.errors import Unavailable
 
-from .fanout import FastEmitManager
+from .bus_reader import BusReader
+from .fanout import FastEmitManager, RoomEmit
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
     def __init__(self, url: str) -> None:
         super().__init__(url, channel=CONTROL_CHANNEL)
         self._pub: Redis = redis_client.connect(url)
-        self._sub: Redis | None = None
-        self._ps: Any = None
+        self._ps: BusReader | None = None
+        self._closing = False
         self._wanted: set[str] = set()  # room channels this process needs
         self._confirmed: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -91,9 +92,9 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
 
     async def _unsubscribe(self, channel: str) -> None:
         try:
-            if channel not in self._wanted:
+            if channel not in self._wanted and self._ps is not None:
                 await self._ps.sunsubscribe(channel)
-        except (RedisError, OSError, AttributeError):
+        except (RedisError, OSError):
             pass  # the connection is gone; it resubscribes to _wanted only
 
     async def _subscribed(self, channel: str) -> None:
@@ -104,7 +105,7 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
         first = channel not in self._wanted
         self._wanted.add(channel)
         try:
-            if first and self._ps is not None and self._ps.connection is not None:
+            if first and self._ps is not None and self._ps.connected:
                 await self._ps.ssubscribe(channel)
             await asyncio.wait_for(fut, SUBSCRIBE_TIMEOUT)
         except (TimeoutError, RedisError, OSError) as exc:
@@ -121,39 +122,72 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
 
     # -- listening ------------------------------------------------------------
     async def _listen(self) -> AsyncIterator[dict[str, Any]]:
+        """Room emits are delivered here, a socket read's worth at a time (each member
+        gets them in one write); what needs python-socketio's own handling (control
+        frames, emits with callbacks) is yielded to its listener, in order."""
         retry = 0.2
         while True:
             try:
-                self._sub = redis_client.connect(self.redis_url, for_pubsub=True)
-                self._ps = self._sub.pubsub(ignore_subscribe_messages=False)
+                reader = await BusReader.open(self.redis_url)
+                self._ps = reader
                 self._confirmed.clear()
-                await self._ps.subscribe(self.channel)
+                await reader.subscribe(self.channel)
                 if self._wanted:
-                    await self._ps.ssubscribe(*self._wanted)
+                    await reader.ssubscribe(*self._wanted)
                 retry = 0.2
-                async for message in self._ps.listen():
-                    kind = message.get("type")
-                    channel = message.get("channel")
-                    if isinstance(channel, bytes):
-                        channel = channel.decode()
-                    if kind == "ssubscribe":
-                        # a room already delivered from is being re-subscribed
-                        # after a lost connection: replay what was stored meanwhile
-                        for missed in await self._missed(channel):
-                            yield missed
-                        self._confirm(channel)
-                    elif kind in ("message", "smessage"):
-                        frame = self._decode(message.get("data"), channel)
-                        if frame is not None and self._fresh(frame):
-                            yield frame
+                async for batch in reader.batches():
+                    run: list[RoomEmit] = []
+                    for reply in batch:
+                        kind = reply[0]
+                        if kind in (b"smessage", b"message") and len(reply) == 3:
+                            channel = reply[1].decode(errors="replace")
+                            frame = self._decode(reply[2], channel)
+                            if frame is None:
+                                continue
+                            fast = self._fast(frame)
+                            if fast is not None:
+                                if self._fresh(frame):
+                                    run.append(fast)
+                                continue
+                            self._flush(run)
+                            if self._fresh(frame):
+                                yield frame
+                        elif kind == b"ssubscribe" and len(reply) == 3:
+                            self._flush(run)
+                            channel = reply[1].decode(errors="replace")
+                            # a room already delivered from is being re-subscribed after
+                            # a lost connection: replay what was stored meanwhile
+                            self._flush(await self._missed(channel))
+                            self._confirm(channel)
+                    self._flush(run)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._closing:
+                    return
                 log.warning("bus connection lost; reconnecting", extra={"retry_s": retry})
             finally:
                 await self._close_sub()
             await asyncio.sleep(retry)
             retry = min(retry * 2, 5.0)
+
+    def _fast(self, frame: dict[str, Any]) -> RoomEmit | None:
+        """The frame as a room emit this process delivers itself, or None when it is
+        for python-socketio's listener (or not for this process at all)."""
+        if (frame.get("method") != "emit" or frame.get("callback") is not None
+                or frame.get("binary") or frame.get("host_id") == self.host_id):
+            return None
+        room, data, namespace = frame.get("room"), frame.get("data"), frame.get("namespace")
+        if (not isinstance(room, str) or not isinstance(data, list)
+                or not isinstance(namespace, str) or namespace not in self.rooms):
+            return None
+        return RoomEmit(str(frame.get("event")), data, namespace, room, frame.get("skip_sid"))
+
+    def _flush(self, run: list[RoomEmit]) -> None:
+        if run:
+            if not self.deliver(run):
+                log.warning("bus batch not deliverable", extra={"count": len(run)})
+            run.clear()
 
     def _fresh(self, frame: dict[str, Any]) -> bool:
         """Track the last chat message delivered per room; drop repeats."""
@@ -172,8 +206,8 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
         self._last_chat[room] = (*key, mid)
         return True
 
-    async def _missed(self, channel: str) -> list[dict[str, Any]]:
-        """Messages stored while the bus was down, as frames, oldest first."""
+    async def _missed(self, channel: str) -> list[RoomEmit]:
+        """Messages stored while the bus was down, oldest first, not yet delivered."""
         room = room_of_channel(channel)
         last = self._last_chat.get(room) if room else None
         if room is None or last is None or self.replay is None:
@@ -183,20 +217,8 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
         except Exception:
             log.warning("replay after bus loss failed", extra={"room": room})
             return []
-        frames = [
-            {
-                "method": "emit",
-                "event": "chat:message",
-                "data": [m],
-                "namespace": "/",
-                "room": room,
-                "skip_sid": None,
-                "callback": None,
-                "host_id": "store",
-            }
-            for m in messages
-        ]
-        fresh = [f for f in frames if self._fresh(f)]
+        fresh = [RoomEmit("chat:message", [m], "/", room) for m in messages
+                 if self._fresh({"event": "chat:message", "room": room, "data": [m]})]
         log.info("replayed after bus loss", extra={"room": room, "count": len(fresh)})
         return fresh
 
@@ -214,17 +236,12 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
         return frame
 
     async def _close_sub(self) -> None:
-        ps, sub = self._ps, self._sub
-        self._ps = self._sub = None
-        try:
-            if ps is not None:
-                await ps.aclose()
-            if sub is not None:
-                await sub.aclose()
-        except Exception:
-            pass
+        ps, self._ps = self._ps, None
+        if ps is not None:
+            await ps.aclose()
 
     async def close(self) -> None:
+        self._closing = True
         await self._close_sub()
         await self._pub.aclose()
 

@@ -27,6 +27,7 @@ from .identity import RoomRef
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member, members_by_user
 from .redis_classroom import RedisClassroom
+from .redis_pipeline import ScriptPipeline
 from .store import Store, clamp_limit
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class RedisStore(RedisClassroom, Store):
         self._r: Any = redis
         self._clock = clock
         self.proc_id = proc_id
-        self._append = redis.register_script(APPEND)
+        self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._trim = redis.register_script(TRIM)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._init_classroom()

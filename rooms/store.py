@@ -43,7 +43,10 @@ class Store(ClassroomStore, ABC):
         """Store a message and announce it to the room as `chat:message`.
 
         Idempotent on `(room, author, cid)`: a known cid returns the first
-        message with `created=False` and announces nothing.
+        message with `created=False` and announces nothing. Appends are stored in
+        the order they were called (each takes its place before it first
+        suspends), so a member's messages keep their order without waiting for
+        one another.
         """
 
     @abstractmethod

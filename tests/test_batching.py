@@ -1,0 +1,189 @@
+"""Bursts travel together: appends pipelined to Redis (rooms/redis_pipeline.py), the bus
+read a socket-read at a time (live/bus_reader.py), and each member given a batch's frames in
+one write (FastEmitManager.deliver) — with nothing lost, repeated or reordered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from live.bus_reader import BusClosed, BusReader
+from live.fanout import RoomEmit
+from rooms.identity import RoomRef
+from rooms.message import Author
+
+from .support import RedisServer, connect, run_server
+
+
+async def _replies(reader: BusReader, want: int, within: float = 5) -> list[list[Any]]:
+    got: list[list[Any]] = []
+
+    async def read() -> None:
+        async for batch in reader.batches():
+            got.append(batch)
+            if sum(len(b) for b in got) >= want:
+                return
+
+    await asyncio.wait_for(read(), within)
+    return got
+
+
+async def test_bus_reader_hands_over_what_arrived_together(redis_url: str) -> None:
+    reader = await BusReader.open(redis_url)
+    pub = Redis.from_url(redis_url)
+    try:
+        await reader.ssubscribe("live:{s/r}:bus")
+        first = await _replies(reader, 1)
+        assert first[0][0][:2] == [b"ssubscribe", b"live:{s/r}:bus"]
+        async with pub.pipeline(transaction=False) as pipe:
+            for i in range(50):
+                pipe.spublish("live:{s/r}:bus", f"m{i}")
+            await pipe.execute()
+        batches = await _replies(reader, 50)
+        flat = [r for b in batches for r in b]
+        assert [r[2] for r in flat] == [f"m{i}".encode() for i in range(50)]
+        assert all(r[0] == b"smessage" for r in flat)
+        assert len(batches) < 50  # published in one pipeline, read in far fewer pieces
+    finally:
+        await reader.aclose()
+        await pub.aclose()
+
+
+def test_bus_reader_relies_on_redis_py_streams() -> None:
+    """BusReader reads redis-py's connection stream itself; fail loudly if that moves."""
+    import inspect
+
+    from redis.asyncio.connection import Connection
+    assert "self._reader" in inspect.getsource(Connection._connect)
+
+
+async def test_bus_reader_ends_when_redis_dies(own_redis: RedisServer) -> None:
+    reader = await BusReader.open(own_redis.url)
+    try:
+        await reader.subscribe("live:ctl")
+        await _replies(reader, 1)
+        own_redis.stop()
+        with pytest.raises(BusClosed):
+            await _replies(reader, 1)
+    finally:
+        await reader.aclose()
+
+
+async def test_bus_reader_gives_up_on_a_silent_redis(own_redis: RedisServer) -> None:
+    """A Redis that stops answering (hung, or a cut network) is noticed by the watchdog."""
+    reader = await BusReader.open(own_redis.url, health_s=0.2)
+    assert own_redis.proc is not None
+    try:
+        await reader.subscribe("live:ctl")
+        await _replies(reader, 1)
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        with pytest.raises(BusClosed):
+            await _replies(reader, 1, within=3)
+    finally:
+        os.kill(own_redis.proc.pid, signal.SIGCONT)
+        await reader.aclose()
+
+
+async def test_a_burst_is_pipelined_and_written_once_per_member(redis_url: str) -> None:
+    async with run_server(redis_url, rate_limits=False) as srv:
+        members = [await connect(srv.url, sub=f"m{i}") for i in range(8)]
+        try:
+            for m in members:
+                await m.call("join", {"room": "r"})
+            assert srv.svc is not None
+            manager: Any = srv.svc.sio.manager
+            appends: Any = srv.svc.store._append  # type: ignore[attr-defined]
+            pipelines, writes, frames = appends.pipelines, manager.writes, manager.direct_writes
+            acks = await asyncio.gather(*[
+                members[0].call("chat:send", {"room": "r", "text": f"t{i}", "cid": str(i)})
+                for i in range(60)])
+            assert all(a["ok"] for a in acks)
+            ids = [a["message"]["id"] for a in acks]
+            assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+            for m in members:
+                got = await m.wait_count("chat:message", 60)
+                assert [g["text"] for g in got] == [f"t{i}" for i in range(60)]
+            await asyncio.sleep(0.2)
+            assert all(len(m.events["chat:message"]) == 60 for m in members)
+            # 60 sends in flight at once: far fewer round trips and writes than messages
+            assert appends.pipelines - pipelines < 60
+            assert manager.writes - writes < manager.direct_writes - frames
+        finally:
+            for m in members:
+                await m.close()
+
+
+async def test_one_failing_call_in_a_pipeline_fails_alone(redis_url: str) -> None:
+    async with run_server(redis_url, rate_limits=False) as srv:
+        a = await connect(srv.url, sub="a", space="s1")
+        try:
+            await a.call("join", {"room": "good"})
+            await a.call("join", {"room": "bad"})
+            # a key of the wrong type where the bad room's stream would go
+            r = Redis.from_url(redis_url)
+            await r.set(f"live:{{{RoomRef('s1', 'bad').key}}}:msgs", "not a stream")
+            await r.aclose()
+            acks = await asyncio.gather(*[
+                a.call("chat:send", {"room": "bad" if i == 5 else "good",
+                                     "text": f"x{i}", "cid": str(i)}) for i in range(12)])
+            assert [ack["ok"] for ack in acks] == [i != 5 for i in range(12)]
+            assert acks[5]["error"]["code"] == "unavailable"
+            hist = await a.call("chat:history", {"room": "good"})
+            assert [m["text"] for m in hist["messages"]] == [f"x{i}" for i in range(12) if i != 5]
+        finally:
+            await a.close()
+
+
+async def test_appends_survive_a_script_flush(redis_url: str) -> None:
+    """Redis forgetting its scripts (a restart, SCRIPT FLUSH) costs a reload, not a message."""
+    async with run_server(redis_url, rate_limits=False) as srv:
+        assert srv.svc is not None
+        store: Any = srv.svc.store
+        room = RoomRef("s1", "r")
+        author = Author("u", "U", "student")
+        first = await store.append(room, author, "c0", "before")
+        r = Redis.from_url(redis_url)
+        await r.script_flush()
+        await r.aclose()
+        got = await asyncio.gather(*[store.append(room, author, f"c{i}", f"after{i}")
+                                     for i in range(1, 6)])
+        assert all(g.created for g in got)
+        page = await store.history(room)
+        assert [m.text for m in page.messages] == ["before"] + [f"after{i}" for i in range(1, 6)]
+        assert first.created
+
+
+async def test_a_batch_reaches_each_member_in_order_once(server: Any) -> None:
+    """deliver(): emits for several rooms, one skipping its sender, in one batch."""
+    a = await connect(server.url, sub="a")
+    b = await connect(server.url, sub="b")
+    c = await connect(server.url, sub="c")
+    try:
+        for m, rooms in ((a, ("r1", "r2")), (b, ("r1",)), (c, ("r2",))):
+            for room in rooms:
+                assert (await m.call("join", {"room": room}))["ok"]
+        manager: Any = server.svc.sio.manager
+        edge: Any = server.svc.edge
+        a_sid = next(sid for sid, s in edge.sessions.items() if s.who.sub == "a")
+        r1, r2 = RoomRef("space1", "r1").key, RoomRef("space1", "r2").key
+        assert manager.deliver([
+            RoomEmit("chat:message", [{"text": "1"}], "/", r1),
+            RoomEmit("chat:message", [{"text": "2"}], "/", r2),
+            RoomEmit("chat:message", [{"text": "3"}], "/", r1, a_sid),
+            RoomEmit("chat:message", [{"text": "4"}], "/", r2),
+        ])
+        expect = [(a, ["1", "2", "4"]), (b, ["1", "3"]), (c, ["2", "4"])]
+        for m, texts in expect:
+            got = await m.wait_count("chat:message", len(texts))
+            assert [g["text"] for g in got] == texts
+        await asyncio.sleep(0.2)
+        for m, texts in expect:
+            assert len(m.events["chat:message"]) == len(texts)
+    finally:
+        for m in (a, b, c):
+            await m.close()
