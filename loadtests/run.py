@@ -350,8 +350,11 @@ class PySpy:
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.raw = RESULTS / f"pyspy-{bench}-{stamp}.txt"
+        # PYSPY_NATIVE=1: C frames too (uvloop, msgpack, the kernel calls they make); it
+        # pauses the server for each sample, so its numbers are not comparable
+        native = ["--native"] if os.environ.get("PYSPY_NATIVE") else ["--nonblocking"]
         self.proc = Proc("py-spy", [exe, "record", "--pid", str(server.pid), "--rate", "250",
-                                    "--nonblocking", "--format", "raw", "-o", str(self.raw)],
+                                    *native, "--format", "raw", "-o", str(self.raw)],
                          cpus=cpus)
         time.sleep(1.0)
         log(f"py-spy recording {server.name} (pid {server.pid}) -> {self.raw}")

@@ -10,6 +10,7 @@ included, delivers messages in stream-id order.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgpack
@@ -47,6 +48,16 @@ def emit_frame_parts(
     `ts` and `id`) appended by the caller of the script: the frame is
     `prefix + pack(v0) + mid + pack(v1) + suffix`.
     """
+    if len(payload) + 2 >= 16:
+        raise ValueError("payload too large for a fixmap")
+    packed = pack(payload)  # a fixmap: one header byte, then the items
+    prefix = _emit_head(event, room_key) + bytes([0x80 | len(payload) + 2]) + packed[1:]
+    return prefix + pack(late[0]), pack(late[1]), b""
+
+
+@functools.lru_cache(maxsize=4096)
+def _emit_head(event: str, room_key: str) -> bytes:
+    """The frame up to the argument's map: the same for every message of a room."""
     head = {
         "method": "emit",
         "event": event,
@@ -57,18 +68,9 @@ def emit_frame_parts(
         "host_id": STORE_HOST,
         "binary": False,
     }
-    parts = [msgpack.packb(k) + pack(v) for k, v in head.items()]
-    body = [pack(k) + pack(v) for k, v in payload.items()]
-    prefix = (
-        _map_header(len(head) + 1)
-        + b"".join(parts)
-        + pack("data")
-        + b"\x91"  # an array of one argument
-        + _map_header(len(payload) + 2)
-        + b"".join(body)
-        + pack(late[0])
-    )
-    return prefix, pack(late[1]), b""
+    parts = [pack(k) + pack(v) for k, v in head.items()]
+    return (_map_header(len(head) + 1) + b"".join(parts) + pack("data")
+            + b"\x91")  # an array of one argument
 
 
 def _map_header(n: int) -> bytes:

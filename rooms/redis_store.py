@@ -327,6 +327,7 @@ class RedisStore(RedisClassroom, Store):
             return False
 
     async def close(self) -> None:
+        await self._append.aclose()
         await self._r.aclose()
 
 

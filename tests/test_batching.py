@@ -187,3 +187,14 @@ async def test_a_batch_reaches_each_member_in_order_once(server: Any) -> None:
     finally:
         for m in (a, b, c):
             await m.close()
+
+
+def test_pipeline_packs_commands_as_redis_py_does() -> None:
+    from redis.asyncio.connection import Connection
+
+    from rooms.redis_pipeline import pack_command
+
+    args: list[bytes | str | int] = [3, b"k\r\n1", "clé", "", 0, -7, b"\x00\xff"]
+    ours = pack_command((b"EVALSHA", b"abc"), *args)
+    theirs = b"".join(Connection().pack_command("EVALSHA", "abc", *args))
+    assert ours == theirs
