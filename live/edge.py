@@ -19,7 +19,7 @@ from rooms.errors import LiveError, Unavailable
 from rooms.identity import Identity
 from rooms.service import RoomService, Session
 
-from .guards import CapReached, ConnectionCaps
+from .guards import CapReached, ConnectionCaps, slim_environ
 from .metrics import Metrics
 from .tokens import TokenRefused, Verifier
 from .wire import Fields
@@ -81,6 +81,10 @@ class Edge:
             raise refused from None
         self.sessions[sid] = Session(sid, who)
         self.metrics.connections.inc()
+        # python-socketio keeps the environ of the request that opened the session for
+        # the session's life (for a client that started on long-polling, the finished
+        # handshake request with it); nothing reads its headers after connect
+        slim_environ(environ)
         log.info("connected", extra={"conn": sid, "user": who.sub, "space": who.space})
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:

@@ -167,10 +167,9 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         transport = getattr(ws, "transport", None)
         if transport is None or not sock.upgraded or transport.is_closing():
             return False
-        queue = sock.queue
         # the writer is idle, with nothing sent before still pending, only while it
         # waits on an empty queue
-        if not queue.empty() or not queue._getters:
+        if not sock.queue.reader_waiting():
             return False
         transport.write(frame)
         if transport.get_write_buffer_size() > limit:

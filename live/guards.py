@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import engineio
@@ -38,6 +38,7 @@ from socketio import packet as sio_packet
 from rooms.errors import BadRequest, Unavailable
 from rooms.identity import Identity
 
+from .engine_socket import PingWheel, SocketTable
 from .wire import MalformedPacket
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,22 @@ class GuardedWebSocket(WebSocket):  # type: ignore[misc]
         self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size,
                                        compress=False)
         await self._sock.prepare(request)
-        self.environ = environ
         self.transport = request.transport
+        owner = getattr(self.handler, "__self__", None)
+        if getattr(owner, "connected", False):
+            # an upgrade from long-polling: the session is connected already, and the
+            # headers of this request are not read again (a new session's are, at
+            # CONNECT, and `Edge.on_connect` slims them then)
+            slim_environ(environ)
         await self.handler(self)
         return self._sock
+
+    async def send(self, message: bytes | str) -> None:
+        # engineio's asks `inspect.iscoroutinefunction` on every frame; aiohttp's are
+        if isinstance(message, bytes):
+            await self._sock.send_bytes(message)
+        else:
+            await self._sock.send_str(message)
 
     async def wait(self) -> Any:
         data = await super().wait()
@@ -87,7 +100,7 @@ class GuardedWebSocket(WebSocket):  # type: ignore[misc]
 
     def abort(self) -> None:
         """Drop the TCP connection now, discarding whatever is buffered for it."""
-        transport = getattr(getattr(self, "environ", {}).get("aiohttp.request"), "transport", None)
+        transport = getattr(self, "transport", None)
         if transport is not None:
             transport.abort()
 
@@ -97,21 +110,86 @@ def _size(item: Any) -> int:
     return len(data) if isinstance(data, bytes | str) else 16
 
 
-class SendQueue(asyncio.Queue[Any]):
-    """engineio's per-connection outgoing queue, counting the bytes it holds."""
+class SendQueue:
+    """engineio's per-connection outgoing queue, counting the bytes it holds.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    It has the part of `asyncio.Queue`'s interface engineio uses (`put`,
+    `put_nowait`, `get`, `get_nowait`, `task_done`, `join`, `empty`, `qsize`),
+    for a queue with one reader (the connection's writer), and costs little
+    while empty, which is nearly always (live/fanout.py writes around it):
+    `asyncio.Queue` holds four deques (~3 KB) from the start, and its `get()`
+    is a coroutine that engineio's `wait_for` wraps in a task per wait. Here
+    `get()` returns a future, which `wait_for` awaits as it is.
+    """
+
+    __slots__ = ("_items", "_waiter", "_unfinished", "_joiners", "bytes")
+
+    def __init__(self) -> None:
+        self._items: deque[Any] | None = None
+        self._waiter: asyncio.Future[Any] | None = None  # the reader, waiting
+        self._unfinished = 0
+        self._joiners: list[asyncio.Future[None]] | None = None
         self.bytes = 0
 
-    def _put(self, item: Any) -> None:
-        self.bytes += _size(item)
-        super()._put(item)
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
 
-    def _get(self) -> Any:
-        item = super()._get()
+    def empty(self) -> bool:
+        return not self._items
+
+    def reader_waiting(self) -> bool:
+        """The reader waits on an empty queue (so nothing sent earlier is pending)."""
+        return self._waiter is not None and not self._waiter.done() and not self._items
+
+    def put_nowait(self, item: Any) -> None:
+        self._unfinished += 1
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(item)
+            return
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        self.bytes += _size(item)
+
+    async def put(self, item: Any) -> None:
+        self.put_nowait(item)
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise asyncio.QueueEmpty()
+        item = self._items.popleft()
         self.bytes -= _size(item)
+        if not self._items:
+            self._items = None
         return item
+
+    def get(self) -> asyncio.Future[Any]:
+        fut = asyncio.get_running_loop().create_future()
+        if self._items:
+            fut.set_result(self.get_nowait())
+        else:
+            if self._waiter is not None and not self._waiter.done():
+                raise RuntimeError("SendQueue has one reader")
+            self._waiter = fut
+        return fut
+
+    def task_done(self) -> None:
+        if self._unfinished > 0:
+            self._unfinished -= 1
+        if not self._unfinished and self._joiners:
+            for fut in self._joiners:
+                if not fut.done():
+                    fut.set_result(None)
+            self._joiners = None
+
+    async def join(self) -> None:
+        if self._unfinished:
+            fut = asyncio.get_running_loop().create_future()
+            if self._joiners is None:
+                self._joiners = []
+            self._joiners.append(fut)
+            await fut
 
 
 class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
@@ -124,11 +202,13 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
         # a copy: the driver table is module-level and shared by every server
         drivers: dict[str, Any] = getattr(self, "_async")  # noqa: B009 (untyped base)
         self._async = {**drivers, "websocket": GuardedWebSocket}
+        self.sockets: dict[str, Any] = SocketTable()  # sockets filed become LiveSockets
+        self.pings = PingWheel(self)
         self.slow_dropped = 0
         self.dropped_at_bytes = 0  # queued for the last slow consumer dropped
 
     def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
-        return SendQueue(*args, **kwargs)
+        return SendQueue()
 
     async def send_packet(self, sid: str, pkt: Any) -> None:
         sock = self.sockets.get(sid)
@@ -264,6 +344,14 @@ class CapReached(Exception):
 
     def to_wire(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
+
+
+def slim_environ(environ: dict[str, Any]) -> None:
+    """Drop a connection's request headers from its environ (kept, with the request,
+    for the connection's life): about 1 KB per idle member."""
+    kept = {k: v for k, v in environ.items() if not k.startswith("HTTP_")}
+    environ.clear()  # releases the table; deleting keys one by one would not
+    environ.update(kept)
 
 
 def client_address(environ: dict[str, Any], trusted_proxies: frozenset[str]) -> str:

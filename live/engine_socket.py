@@ -1,0 +1,180 @@
+"""Engine.IO sockets that cost less while idle, and less per frame.
+
+Why: a member of a big eTwinning event sits idle for most of an hour. Stock
+engineio gives each WebSocket connection, for its whole life, a task sleeping
+until the next ping, a writer task parked in `wait_for(queue.get())` (one more
+task, a waiter and a timer), and, for every frame read, a new task wrapped in
+`wait_for`. `LiveSocket` changes only that, and only for the WebSocket
+transport (long-polling is engineio's, unchanged):
+
+- pings are sent by one loop per server (`PingWheel`), not a task per socket;
+- the reader awaits each frame directly under one re-armed timeout;
+- the writer awaits the queue's future directly (`guards.SendQueue.get`).
+
+The upgrade handshake (polling -> websocket), packet handling and closing are
+engineio's code, kept as it is. `GuardedEngine` makes its sockets
+`LiveSocket`s as engineio files them (`SocketTable`). `tests/test_fanout.py`
+fails if engineio moves what this relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from engineio import exceptions, packet
+from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger(__name__)
+
+
+class LiveSocket(AsyncSocket):  # type: ignore[misc]
+    def schedule_ping(self) -> None:
+        me: Any = self  # engineio's attributes are untyped
+        # engineio: only schedule a new ping if the previous ping wait cycle completed
+        if me.last_ping:
+            me.last_ping = None
+            wheel = getattr(self.server, "pings", None)
+            if wheel is None:
+                super().schedule_ping()
+            else:
+                wheel.add(self)
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        server = self.server
+
+        async def websocket_wait() -> Any:
+            data = await ws.wait()
+            if data and len(data) > server.max_http_buffer_size:
+                raise ValueError("packet is too large")
+            return data
+
+        me: Any = self
+        if me.connected:
+            # engineio's upgrade from long-polling, as it is
+            self.upgrading = True  # hold packet sends during the upgrade
+            try:
+                pkt = await websocket_wait()
+            except OSError:
+                return
+            decoded = packet.Packet(encoded_packet=pkt)
+            if decoded.packet_type != packet.PING or decoded.data != "probe":
+                self.upgrading = False
+                return
+            await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+            await self.queue.put(packet.Packet(packet.NOOP))  # end poll
+            try:
+                pkt = await websocket_wait()
+            except OSError:
+                self.upgrading = False
+                return
+            decoded = packet.Packet(encoded_packet=pkt)
+            if decoded.packet_type != packet.UPGRADE:
+                self.upgraded = False
+                self.upgrading = False
+                return
+            self.upgraded = True
+            self.upgrading = False
+        else:
+            self.connected = True
+            self.upgraded = True
+
+        queue = self.queue
+
+        async def writer() -> None:
+            while True:
+                pkt = await queue.get()  # a future (guards.SendQueue): no task, no timer
+                queue.task_done()
+                if pkt is None:
+                    break
+                packets = [pkt]
+                while not queue.empty():
+                    more = queue.get_nowait()
+                    queue.task_done()
+                    if more is None:
+                        queue.put_nowait(None)
+                        break
+                    packets.append(more)
+                try:
+                    for p in packets:
+                        await ws.send(p.encode())
+                except Exception:
+                    break
+            await ws.close()
+
+        writer_task = asyncio.ensure_future(writer())
+        timeout = server.ping_interval + server.ping_timeout
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as deadline:
+                while True:
+                    deadline.reschedule(loop.time() + timeout)
+                    try:
+                        p = await websocket_wait()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        break
+                    deadline.reschedule(None)
+                    if p is None:  # closed by the client
+                        break
+                    try:
+                        await self.receive(packet.Packet(encoded_packet=p))
+                    except exceptions.UnknownPacketError:
+                        pass
+                    except exceptions.SocketIsClosedError:
+                        break
+                    except Exception:
+                        log.exception("receive failed", extra={"eio": self.sid})
+        except (TimeoutError, asyncio.CancelledError):
+            # nothing from the client for a ping cycle (it is gone), or the server is
+            # stopping: close as engineio does
+            pass
+        await queue.put(None)  # unlock the writer so it can exit
+        await writer_task
+        await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+class PingWheel:
+    """Engine.IO v4 pings for every socket of a server, from one task: a socket is
+    due `ping_interval` after its last ping cycle completed (engineio sleeps in a
+    task per socket for this)."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._due: dict[int, list[Any]] = {}  # second -> LiveSockets due then
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, sock: Any) -> None:
+        at = int(time.monotonic() + self.server.ping_interval) + 1
+        self._due.setdefault(at, []).append(sock)
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self._due:
+            await asyncio.sleep(1.0 - time.monotonic() % 1.0)
+            now = time.monotonic()
+            for at in sorted(t for t in self._due if t <= now):
+                for sock in self._due.pop(at):
+                    if sock.closing or sock.closed:
+                        continue
+                    sock.last_ping = time.time()
+                    with contextlib.suppress(Exception):
+                        await sock.send(packet.Packet(packet.PING))
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+class SocketTable(dict[str, Any]):
+    """engineio's `sockets` table: each socket filed is made a `LiveSocket`."""
+
+    def __setitem__(self, sid: str, sock: Any) -> None:
+        if type(sock) is AsyncSocket:
+            sock.__class__ = LiveSocket
+        super().__setitem__(sid, sock)
