@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 DEMO_SPACE = "demo"
 DEMO_ROOM = "lobby"
 SHUTDOWN_GRACE_S = 10.0
-GC_THRESHOLD = 20_000  # container allocations between young collections (default 700)
+GC_THRESHOLD = 50_000  # container allocations between young collections (default 700)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +110,7 @@ def _settle_gc() -> None:
     (loadtests/README.md)."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
+    gc.set_threshold(GC_THRESHOLD, 50, 100)
 
 
 def _banner(cfg: Config) -> None:

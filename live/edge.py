@@ -63,6 +63,7 @@ class Edge:
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
         self.handlers: dict[str, Handler] = {}
+        self._ack_timers: dict[tuple[str, str], Any] = {}
         self.caps: ConnectionCaps | None = None  # per user and address (live/guards.py)
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
@@ -128,7 +129,10 @@ class Edge:
             self.metrics.errors.labels(event, "unavailable").inc()
             return {"ok": False, "error": Unavailable("internal error, try again").to_wire()}
         finally:
-            self.metrics.acks.labels(event, ok).observe(time.perf_counter() - started)
+            timer = self._ack_timers.get((event, ok))
+            if timer is None:  # the labelled child, looked up once per (event, outcome)
+                timer = self._ack_timers[(event, ok)] = self.metrics.acks.labels(event, ok)
+            timer.observe(time.perf_counter() - started)
 
     def _chat_events(self) -> None:
         svc = self.service

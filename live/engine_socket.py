@@ -8,7 +8,8 @@ task, a waiter and a timer), and, for every frame read, a new task wrapped in
 transport (long-polling is engineio's, unchanged):
 
 - pings are sent by one loop per server (`PingWheel`), not a task per socket;
-- the reader awaits each frame directly under one re-armed timeout;
+- the reader awaits each frame directly, no task and no timer per frame; the
+  client that goes silent for a ping cycle is cut off by that same loop;
 - the writer awaits the queue's future directly (`guards.SendQueue.get`).
 
 The upgrade handshake (polling -> websocket), packet handling and closing are
@@ -106,33 +107,27 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
             await ws.close()
 
         writer_task = asyncio.ensure_future(writer())
-        timeout = server.ping_interval + server.ping_timeout
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(None) as deadline:
-                while True:
-                    deadline.reschedule(loop.time() + timeout)
-                    try:
-                        p = await websocket_wait()
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        break
-                    deadline.reschedule(None)
-                    if p is None:  # closed by the client
-                        break
-                    try:
-                        await self.receive(packet.Packet(encoded_packet=p))
-                    except exceptions.UnknownPacketError:
-                        pass
-                    except exceptions.SocketIsClosedError:
-                        break
-                    except Exception:
-                        log.exception("receive failed", extra={"eio": self.sid})
-        except (TimeoutError, asyncio.CancelledError):
-            # nothing from the client for a ping cycle (it is gone), or the server is
-            # stopping: close as engineio does
-            pass
+        clock = asyncio.get_running_loop().time
+        with contextlib.suppress(asyncio.CancelledError):  # stopping: close as engineio does
+            while True:
+                # a client silent for a ping cycle is cut off by the PingWheel
+                me.live_heard = clock()
+                try:
+                    p = await websocket_wait()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    break
+                if p is None:  # closed by the client, or cut off
+                    break
+                try:
+                    await self.receive(packet.Packet(encoded_packet=p))
+                except exceptions.UnknownPacketError:
+                    pass
+                except exceptions.SocketIsClosedError:
+                    break
+                except Exception:
+                    log.exception("receive failed", extra={"eio": self.sid})
         await queue.put(None)  # unlock the writer so it can exit
         await writer_task
         await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
@@ -141,12 +136,16 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
 class PingWheel:
     """Engine.IO v4 pings for every socket of a server, from one task: a socket is
     due `ping_interval` after its last ping cycle completed (engineio sleeps in a
-    task per socket for this)."""
+    task per socket for this). Each second it also cuts off WebSocket clients that
+    sent nothing for `ping_interval + ping_timeout` (engineio waits for each frame
+    under that timeout; a half-open TCP connection would otherwise hold its socket
+    for ever)."""
 
     def __init__(self, server: Any) -> None:
         self.server = server
         self._due: dict[int, list[Any]] = {}  # second -> LiveSockets due then
         self._task: asyncio.Task[None] | None = None
+        self.cut_off = 0  # silent clients cut off (for tests and logs)
 
     def add(self, sock: Any) -> None:
         at = int(time.monotonic() + self.server.ping_interval) + 1
@@ -155,7 +154,8 @@ class PingWheel:
             self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        while self._due:
+        loop = asyncio.get_running_loop()
+        while self._due or self.server.sockets:
             await asyncio.sleep(1.0 - time.monotonic() % 1.0)
             now = time.monotonic()
             for at in sorted(t for t in self._due if t <= now):
@@ -165,6 +165,19 @@ class PingWheel:
                     sock.last_ping = time.time()
                     with contextlib.suppress(Exception):
                         await sock.send(packet.Packet(packet.PING))
+            self._cut_off_silent(loop.time())
+
+    def _cut_off_silent(self, now: float) -> None:
+        limit = self.server.ping_interval + self.server.ping_timeout
+        for sock in list(self.server.sockets.values()):
+            heard = getattr(sock, "live_heard", None)
+            if heard is not None and now - heard > limit:
+                ws = getattr(sock, "live_ws", None)
+                if ws is not None:
+                    sock.live_heard = None  # once
+                    self.cut_off += 1
+                    log.info("silent client cut off", extra={"eio": sock.sid})
+                    ws.abort()  # its reader sees the end and closes the session
 
     def stop(self) -> None:
         if self._task is not None:

@@ -107,6 +107,7 @@ async def test_pings_keep_a_live_client_and_end_a_silent_one() -> None:
             assert pings >= 1  # it was pinged, by the wheel, and did not answer
             assert 1.5 < lasted < 5.5, lasted
             await eventually(lambda: len(engine.sockets) == 1)
+            assert engine.pings.cut_off == 1  # the half-open connection was cut, not kept
             # the well-behaved client went through the same ping cycles and is still here
             ack = await alive.call("chat:send", {"room": "r", "text": "still", "cid": "1"})
             assert ack["ok"]
