@@ -1,12 +1,13 @@
-"""The bus subscription: one Redis connection, read a socket-read at a time.
+"""The bus subscription: one Redis connection, its replies handed over as they are read.
 
 Why not redis-py's `PubSub`: it hands over one message per awaited call, so its
-reader cannot tell which messages arrived together. When a room is busy, Redis
-writes several of its messages to this connection at once; delivered as one
-batch, the fan-out can give each member all of them in one write (one syscall,
-one TCP segment) instead of one write per message. redis-py still opens the
-connection (URL, TLS, AUTH, client name) and packs the commands; this module
-only owns the read loop, parsing with hiredis.
+reader cannot tell which messages arrived together, and each costs a wake-up of
+the listening task. Here the connection's replies are parsed with hiredis in the
+transport's `data_received` and handed, a socket read's worth at a time, to a
+callback: when a room is busy Redis writes several of its messages at once, and
+the fan-out gives each member all of them in one write (one syscall, one TCP
+segment) without a task switch in between. redis-py still opens the connection
+(URL, TLS, AUTH, client name); this module takes its transport over after that.
 
 Replies on a subscribed connection (RESP2) are arrays: `[b"smessage", channel,
 data]`, `[b"message", channel, data]`, `[b"ssubscribe", channel, count]`,
@@ -19,87 +20,113 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
-READ_SIZE = 1 << 16
+from rooms.redis_pipeline import pack_command
 
 Reply = list[Any]
+OnReplies = Callable[[list[Reply]], None]
+OnLost = Callable[[BaseException | None], None]
 
 
 class BusClosed(ConnectionError):
     """The subscription connection ended."""
 
 
+class _Protocol(asyncio.Protocol):
+    def __init__(self, reader: BusReader) -> None:
+        self.reader = reader
+        self.parser = hiredis.Reader()
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        reader.heard = time.monotonic()
+        parser = self.parser
+        parser.feed(data)
+        batch: list[Reply] = []
+        while (reply := parser.gets()) is not False:
+            if isinstance(reply, list):
+                batch.append(reply)
+            elif isinstance(reply, hiredis.ReplyError):
+                reader.abort(BusClosed(str(reply)))
+                return
+        if batch:
+            reader.on_replies(batch)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.reader.lost(exc)
+
+
 class BusReader:
-    def __init__(self, conn: AbstractConnection, health_s: float) -> None:
+    def __init__(self, conn: AbstractConnection, transport: asyncio.Transport,
+                 on_replies: OnReplies, on_lost: OnLost, health_s: float) -> None:
         self._conn = conn
+        self._transport = transport
+        self.on_replies = on_replies
+        self._on_lost = on_lost
         self._health_s = health_s
-        self._parser = hiredis.Reader()
-        self._heard = time.monotonic()
+        self.heard = time.monotonic()
+        self._ended = False
         self._watchdog: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, url: str, *, health_s: float = 5.0) -> BusReader:
+    async def open(cls, url: str, on_replies: OnReplies, on_lost: OnLost, *,
+                   health_s: float = 5.0) -> BusReader:
+        """Connect; from then on `on_replies` gets every reply batch and `on_lost` is
+        called once when the connection ends (`BusClosed` if it was this side)."""
         pool = ConnectionPool.from_url(url, socket_connect_timeout=2.0, socket_timeout=None)
         conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
         await conn.connect()  # type: ignore[no-untyped-call]
-        reader = cls(conn, health_s)
+        writer: Any = conn._writer  # redis-py's StreamWriter (see tests)
+        transport: asyncio.Transport = writer.transport
+        reader = cls(conn, transport, on_replies, on_lost, health_s)
+        transport.set_protocol(_Protocol(reader))
         reader._watchdog = asyncio.ensure_future(reader._watch())
         return reader
 
     @property
     def connected(self) -> bool:
-        return bool(self._conn.is_connected)
+        return not self._ended
+
+    def _send(self, *args: str) -> None:
+        if self._ended:
+            raise BusClosed()
+        self._transport.write(pack_command((args[0].encode(), args[1].encode()), *args[2:]))
 
     async def subscribe(self, *channels: str) -> None:
-        await self._conn.send_command("SUBSCRIBE", *channels)
+        self._send("SUBSCRIBE", *channels)
 
     async def ssubscribe(self, *channels: str) -> None:
-        await self._conn.send_command("SSUBSCRIBE", *channels)
+        self._send("SSUBSCRIBE", *channels)
 
     async def sunsubscribe(self, *channels: str) -> None:
-        await self._conn.send_command("SUNSUBSCRIBE", *channels)
+        self._send("SUNSUBSCRIBE", *channels)
 
-    async def batches(self) -> AsyncIterator[list[Reply]]:
-        """Every reply, a socket read's worth at a time, in order; ends by raising
-        `BusClosed` when the connection does."""
-        stream: Any = self._conn._reader  # redis-py's asyncio.StreamReader (see tests)
-        if stream is None:
-            raise BusClosed()
-        parser = self._parser
-        while True:
-            try:
-                data = await stream.read(READ_SIZE)
-            except (OSError, AttributeError) as exc:
-                raise BusClosed() from exc
-            if not data:
-                raise BusClosed()
-            self._heard = time.monotonic()
-            parser.feed(data)
-            batch: list[Reply] = []
-            while (reply := parser.gets()) is not False:
-                if isinstance(reply, list):
-                    batch.append(reply)
-                elif isinstance(reply, hiredis.ReplyError):
-                    raise BusClosed(str(reply))
-            if batch:
-                yield batch
+    def lost(self, exc: BaseException | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._on_lost(exc)
+
+    def abort(self, exc: BaseException) -> None:
+        self.lost(exc)
+        self._transport.abort()
 
     async def _watch(self) -> None:
-        while True:
+        while not self._ended:
             await asyncio.sleep(self._health_s)
-            if time.monotonic() - self._heard > 2 * self._health_s:
-                await self.aclose()  # the reader then sees the end
+            if time.monotonic() - self.heard > 2 * self._health_s:
+                self.abort(BusClosed("Redis went silent"))
                 return
             with contextlib.suppress(Exception):
-                await self._conn.send_command("PING")
+                self._transport.write(b"*1\r\n$4\r\nPING\r\n")
 
     async def aclose(self) -> None:
-        if self._watchdog is not None and self._watchdog is not asyncio.current_task():
-            self._watchdog.cancel()
-        with contextlib.suppress(Exception):
-            await self._conn.disconnect()
+        self.lost(BusClosed("closed"))
+        self._transport.close()

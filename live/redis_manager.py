@@ -29,7 +29,7 @@ from rooms import redis_client
 from rooms.bus import CONTROL_CHANNEL, pack, room_channel, room_of_channel, unpack
 from rooms.errors import Unavailable
 
-from .bus_reader import BusReader
+from .bus_reader import BusClosed, BusReader
 from .fanout import FastEmitManager, RoomEmit
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
         self._pub: Redis = redis_client.connect(url)
         self._ps: BusReader | None = None
         self._closing = False
+        self._queue: asyncio.Queue[tuple[str, Any]] | None = None  # what _listen handles
+        self._backlog = 0  # replies queued for _listen, not yet handled
         self._wanted: set[str] = set()  # room channels this process needs
         self._confirmed: set[str] = set()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -122,44 +124,45 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
 
     # -- listening ------------------------------------------------------------
     async def _listen(self) -> AsyncIterator[dict[str, Any]]:
-        """Room emits are delivered here, a socket read's worth at a time (each member
-        gets them in one write); what needs python-socketio's own handling (control
-        frames, emits with callbacks) is yielded to its listener, in order."""
+        """Room emits are delivered as the bus connection reads them (`_on_replies`,
+        each member getting a read's worth in one write); what needs awaiting or
+        python-socketio's own handling (control frames, emits with callbacks, the
+        replay after a lost connection) comes through the queue here, in order."""
         retry = 0.2
         while True:
+            queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+            self._queue, self._backlog = queue, 0
+
+            def lost(exc: BaseException | None, queue: asyncio.Queue[Any] = queue) -> None:
+                queue.put_nowait(("lost", exc))
+
             try:
-                reader = await BusReader.open(self.redis_url)
+                reader = await BusReader.open(self.redis_url, self._on_replies, lost)
                 self._ps = reader
                 self._confirmed.clear()
                 await reader.subscribe(self.channel)
                 if self._wanted:
                     await reader.ssubscribe(*self._wanted)
                 retry = 0.2
-                async for batch in reader.batches():
-                    run: list[RoomEmit] = []
-                    for reply in batch:
-                        kind = reply[0]
-                        if kind in (b"smessage", b"message") and len(reply) == 3:
-                            channel = reply[1].decode(errors="replace")
-                            frame = self._decode(reply[2], channel)
-                            if frame is None:
-                                continue
-                            fast = self._fast(frame)
-                            if fast is not None:
-                                if self._fresh(frame):
-                                    run.append(fast)
-                                continue
-                            self._flush(run)
-                            if self._fresh(frame):
-                                yield frame
-                        elif kind == b"ssubscribe" and len(reply) == 3:
-                            self._flush(run)
-                            channel = reply[1].decode(errors="replace")
-                            # a room already delivered from is being re-subscribed after
-                            # a lost connection: replay what was stored meanwhile
-                            self._flush(await self._missed(channel))
-                            self._confirm(channel)
-                    self._flush(run)
+                while True:
+                    tag, value = await queue.get()
+                    if tag == "lost":
+                        raise BusClosed(str(value))
+                    if tag == "reply":
+                        routed = self._route(value)
+                        tag, value = routed if routed is not None else ("", None)
+                    if tag == "fast":
+                        self._flush([value])
+                    elif tag == "confirm":
+                        self._confirm(value)
+                    elif tag == "slow":
+                        yield value
+                    elif tag == "replay":
+                        # a room already delivered from is being re-subscribed after a
+                        # lost connection: replay what was stored meanwhile
+                        self._flush(await self._missed(value))
+                        self._confirm(value)
+                    self._backlog -= 1
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -167,9 +170,57 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
                     return
                 log.warning("bus connection lost; reconnecting", extra={"retry_s": retry})
             finally:
+                self._queue = None
                 await self._close_sub()
             await asyncio.sleep(retry)
             retry = min(retry * 2, 5.0)
+
+    def _on_replies(self, batch: list[list[Any]]) -> None:
+        """A read's worth of bus replies, in the connection's `data_received`."""
+        queue = self._queue
+        if queue is None:
+            return
+        run: list[RoomEmit] = []
+        for reply in batch:
+            if self._backlog:  # something ahead is being awaited: keep the order
+                self._backlog += 1
+                queue.put_nowait(("reply", reply))
+                continue
+            routed = self._route(reply)
+            if routed is None:
+                continue
+            tag, value = routed
+            if tag == "fast":
+                run.append(value)
+                continue
+            self._flush(run)
+            if tag == "confirm":
+                self._confirm(value)
+            else:
+                self._backlog += 1
+                queue.put_nowait((tag, value))
+        self._flush(run)
+
+    def _route(self, reply: list[Any]) -> tuple[str, Any] | None:
+        kind = reply[0]
+        if kind in (b"smessage", b"message") and len(reply) == 3:
+            channel = reply[1].decode(errors="replace")
+            frame = self._decode(reply[2], channel)
+            if frame is None:
+                return None
+            if frame.get("host_id") == self.host_id and frame.get("method") != "callback":
+                return None  # this process's own emit, delivered here already
+            if not self._fresh(frame):
+                return None
+            fast = self._fast(frame)
+            return ("fast", fast) if fast is not None else ("slow", frame)
+        if kind == b"ssubscribe" and len(reply) == 3:
+            channel = reply[1].decode(errors="replace")
+            room = room_of_channel(channel)
+            if room is not None and room in self._last_chat and self.replay is not None:
+                return ("replay", channel)
+            return ("confirm", channel)
+        return None
 
     def _fast(self, frame: dict[str, Any]) -> RoomEmit | None:
         """The frame as a room emit this process delivers itself, or None when it is

@@ -5,6 +5,7 @@ one write (FastEmitManager.deliver) — with nothing lost, repeated or reordered
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from typing import Any
@@ -20,31 +21,47 @@ from rooms.message import Author
 from .support import RedisServer, connect, run_server
 
 
-async def _replies(reader: BusReader, want: int, within: float = 5) -> list[list[Any]]:
-    got: list[list[Any]] = []
+class Heard:
+    """What a BusReader hands over: reply batches, and the end of the connection."""
 
-    async def read() -> None:
-        async for batch in reader.batches():
-            got.append(batch)
-            if sum(len(b) for b in got) >= want:
-                return
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+        self.ended: BaseException | None = None
+        self.changed = asyncio.Event()
 
-    await asyncio.wait_for(read(), within)
-    return got
+    def replies(self, batch: list[Any]) -> None:
+        self.batches.append(batch)
+        self.changed.set()
+
+    def lost(self, exc: BaseException | None) -> None:
+        self.ended = exc or BusClosed()
+        self.changed.set()
+
+    async def until(self, n: int, within: float = 5) -> list[list[Any]]:
+        """Batches, once `n` replies in all have come (raises if the connection ends)."""
+        async with asyncio.timeout(within):
+            while sum(len(b) for b in self.batches) < n:
+                if self.ended is not None:
+                    raise BusClosed(str(self.ended))
+                self.changed.clear()
+                await self.changed.wait()
+        return self.batches
 
 
 async def test_bus_reader_hands_over_what_arrived_together(redis_url: str) -> None:
-    reader = await BusReader.open(redis_url)
+    heard = Heard()
+    reader = await BusReader.open(redis_url, heard.replies, heard.lost)
     pub = Redis.from_url(redis_url)
     try:
         await reader.ssubscribe("live:{s/r}:bus")
-        first = await _replies(reader, 1)
+        first = await heard.until(1)
         assert first[0][0][:2] == [b"ssubscribe", b"live:{s/r}:bus"]
+        heard.batches.clear()
         async with pub.pipeline(transaction=False) as pipe:
             for i in range(50):
                 pipe.spublish("live:{s/r}:bus", f"m{i}")
             await pipe.execute()
-        batches = await _replies(reader, 50)
+        batches = await heard.until(50)
         flat = [r for b in batches for r in b]
         assert [r[2] for r in flat] == [f"m{i}".encode() for i in range(50)]
         assert all(r[0] == b"smessage" for r in flat)
@@ -55,35 +72,39 @@ async def test_bus_reader_hands_over_what_arrived_together(redis_url: str) -> No
 
 
 def test_bus_reader_relies_on_redis_py_streams() -> None:
-    """BusReader reads redis-py's connection stream itself; fail loudly if that moves."""
+    """BusReader takes redis-py's connection transport over; fail loudly if that moves."""
     import inspect
 
     from redis.asyncio.connection import Connection
-    assert "self._reader" in inspect.getsource(Connection._connect)
+    src = inspect.getsource(Connection._connect)
+    assert "self._reader" in src and "self._writer" in src
 
 
 async def test_bus_reader_ends_when_redis_dies(own_redis: RedisServer) -> None:
-    reader = await BusReader.open(own_redis.url)
+    heard = Heard()
+    reader = await BusReader.open(own_redis.url, heard.replies, heard.lost)
     try:
         await reader.subscribe("live:ctl")
-        await _replies(reader, 1)
+        await heard.until(1)
         own_redis.stop()
         with pytest.raises(BusClosed):
-            await _replies(reader, 1)
+            await heard.until(2)
+        assert not reader.connected
     finally:
         await reader.aclose()
 
 
 async def test_bus_reader_gives_up_on_a_silent_redis(own_redis: RedisServer) -> None:
     """A Redis that stops answering (hung, or a cut network) is noticed by the watchdog."""
-    reader = await BusReader.open(own_redis.url, health_s=0.2)
+    heard = Heard()
+    reader = await BusReader.open(own_redis.url, heard.replies, heard.lost, health_s=0.2)
     assert own_redis.proc is not None
     try:
         await reader.subscribe("live:ctl")
-        await _replies(reader, 1)
+        await heard.until(1)
         os.kill(own_redis.proc.pid, signal.SIGSTOP)
         with pytest.raises(BusClosed):
-            await _replies(reader, 1, within=3)
+            await heard.until(2, within=3)
     finally:
         os.kill(own_redis.proc.pid, signal.SIGCONT)
         await reader.aclose()
@@ -198,3 +219,43 @@ def test_pipeline_packs_commands_as_redis_py_does() -> None:
     ours = pack_command((b"EVALSHA", b"abc"), *args)
     theirs = b"".join(Connection().pack_command("EVALSHA", "abc", *args))
     assert ours == theirs
+
+
+async def test_a_lost_bus_connection_replays_in_order_exactly_once(
+        redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The bus connection is killed while messages keep being stored: on reconnecting
+    the process replays what it missed from history, then goes on live; a member sees
+    every message once, in order (what arrives live during the replay waits for it)."""
+    caplog.set_level(logging.INFO, logger="live.redis_manager")
+    async with run_server(redis_url, rate_limits=False) as srv:
+        reader = await connect(srv.url, sub="reader")
+        sender = await connect(srv.url, sub="sender")
+        try:
+            for c in (reader, sender):
+                assert (await c.call("join", {"room": "r"}))["ok"]
+
+            async def send(i: int) -> None:
+                ack = await sender.call("chat:send", {"room": "r", "text": f"k{i}", "cid": str(i)})
+                assert ack["ok"]
+
+            for i in range(10):
+                await send(i)
+            await reader.wait_count("chat:message", 10)
+            r = Redis.from_url(redis_url)
+            killed = await r.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            await r.aclose()
+            assert killed >= 1
+            # stored while the bus is down, and on through the reconnection
+            for i in range(10, 40):
+                await send(i)
+                await asyncio.sleep(0.01)
+            got = await reader.wait_count("chat:message", 40, timeout=10)
+            assert [g["text"] for g in got] == [f"k{i}" for i in range(40)]
+            await asyncio.sleep(0.3)
+            assert len(reader.events["chat:message"]) == 40
+            replayed = [getattr(rec, "count", 0) for rec in caplog.records
+                        if rec.getMessage() == "replayed after bus loss"]
+            assert replayed and sum(replayed) > 0  # some came from history, not live
+        finally:
+            await reader.close()
+            await sender.close()
