@@ -10,16 +10,24 @@ write to every subscribed process, which the fan-out then writes to each
 member at once).
 
 Order: calls are sent in the order they were made, on the pipeline's own
-connection, one pipeline at a time, so Redis runs them in that order. A call enqueues before
-its first suspension, so a caller that starts calls A then B (even without
-awaiting A) gets A stored before B.
+connection, one pipeline at a time, so Redis runs them in that order. A call
+enqueues before its first suspension, so a caller that starts calls A then B
+(even without awaiting A) gets A stored before B.
+
+The replies are parsed (hiredis) in the connection's `data_received`, which
+settles the callers' futures and sends the next pipeline at once: no task
+stands between Redis and the callers. redis-py opens the connection (URL, TLS,
+AUTH, SELECT), then this module takes its transport over. Failures: a call
+whose connection was lost is sent once more on a fresh one (the script is
+idempotent on its cid key); NOSCRIPT reloads the script and sends those calls
+again, ahead of later ones; no reply within `REPLY_TIMEOUT_S` fails the calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import hiredis
@@ -31,127 +39,183 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 Arg = bytes | str | int
 
 MAX_BATCH = 256  # calls per pipeline
-READ_SIZE = 1 << 16
 REPLY_TIMEOUT_S = 2.0
+
+
+@dataclass(slots=True)
+class _Call:
+    keys: Sequence[Arg]
+    args: Sequence[Arg]
+    fut: asyncio.Future[Any]
+    resent: bool = False
+
+
+def _settle(fut: asyncio.Future[Any], result: Any) -> None:
+    if fut.done():
+        return
+    if isinstance(result, BaseException):
+        fut.set_exception(result)
+    else:
+        fut.set_result(result)
+
+
+class _Link(asyncio.Protocol):
+    """The pipeline's connection once redis-py has opened it."""
+
+    def __init__(self, owner: ScriptPipeline, conn: AbstractConnection,
+                 transport: asyncio.Transport) -> None:
+        self.owner = owner
+        self.conn = conn  # kept: redis-py would close the transport when it is collected
+        self.transport = transport
+        self.parser = hiredis.Reader()
+        self.closed = False
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        while (reply := self.parser.gets()) is not False:
+            if isinstance(reply, hiredis.ReplyError):
+                text = str(reply)
+                reply = NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
+            if not self.owner._reply(self, reply):
+                self.transport.abort()  # a reply nobody asked for: out of step
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.owner._lost(self)
 
 
 class ScriptPipeline:
     def __init__(self, redis: Redis, script: str) -> None:
         self._redis = redis
         self._script = redis.register_script(script)  # its sha, and SCRIPT LOAD
-        self._pending: list[tuple[Sequence[Arg], Sequence[Arg], asyncio.Future[Any]]] = []
-        self._running = False
-        self._conn: AbstractConnection | None = None  # this pipeline's own connection
-        self._parser = hiredis.Reader()
-        self._evalsha = b"EVALSHA", self._script.sha.encode()
+        self._head = b"EVALSHA", self._script.sha.encode()
+        self._pending: list[_Call] = []
+        self._inflight: list[_Call] | None = None  # sent, replies awaited
+        self._results: list[Any] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._link: _Link | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._reloading = False
         self.pipelines = 0  # sent (for tests)
+        self.resent = 0  # calls sent again after a lost connection
 
     async def __call__(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((keys, args, fut))
-        if not self._running:
-            self._running = True
-            asyncio.ensure_future(self._run())
+        self._pending.append(_Call(keys, args, fut))
+        self._pump()
         return await fut
 
-    async def _run(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[:MAX_BATCH]
-                del self._pending[:MAX_BATCH]
-                try:
-                    results = await self._send(batch)
-                except (RedisError, OSError) as exc:
-                    for _, _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                except BaseException as exc:  # cancelled: nobody may wait forever
-                    for _, _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(RedisError(repr(exc)))
-                    raise
-                for (_, _, fut), result in zip(batch, results, strict=True):
-                    if fut.done():
-                        continue
-                    if isinstance(result, Exception):
-                        fut.set_exception(result)
-                    else:
-                        fut.set_result(result)
-        finally:
-            self._running = False
-
-    async def _send(
-        self, batch: list[tuple[Sequence[Arg], Sequence[Arg], asyncio.Future[Any]]]
-    ) -> list[Any]:
-        results = await self._execute(batch)
-        if any(isinstance(r, NoScriptError) for r in results):
-            # Redis lost its scripts (a restart, SCRIPT FLUSH): a call that got NOSCRIPT
-            # did not run, so loading the script and sending those again is safe
-            await self._redis.script_load(self._script.script)
-            again = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-            redone = await self._execute([batch[i] for i in again])
-            for i, r in zip(again, redone, strict=True):
-                results[i] = r
-        return results
-
-    async def _execute(
-        self, batch: list[tuple[Sequence[Arg], Sequence[Arg], asyncio.Future[Any]]]
-    ) -> list[Any]:
+    def _pump(self) -> None:
+        if self._inflight is not None or self._reloading or not self._pending:
+            return
+        link = self._link
+        if link is None or link.closed:
+            if self._connecting is None:
+                self._connecting = asyncio.ensure_future(self._connect())
+            return
+        batch = self._pending[:MAX_BATCH]
+        del self._pending[:MAX_BATCH]
+        self._inflight, self._results = batch, []
         self.pipelines += 1
-        head = self._evalsha
-        packed = b"".join([pack_command(head, len(keys), *keys, *args) for keys, args, _ in batch])
-        try:
-            return await self._round_trip(packed, len(batch))
-        except (ConnectionError, OSError):
-            # a connection gone stale (Redis restarted): the calls are idempotent, so
-            # sending them again on a fresh connection is safe
-            return await self._round_trip(packed, len(batch))
+        head = self._head
+        link.transport.write(b"".join(
+            [pack_command(head, len(c.keys), *c.keys, *c.args) for c in batch]))
+        self._timer = asyncio.get_running_loop().call_later(
+            REPLY_TIMEOUT_S, self._timed_out, link)
 
-    async def _round_trip(self, packed: bytes, n: int) -> list[Any]:
-        """Send `n` packed commands in one write on this pipeline's own connection and
-        read their replies (an error reply is that command's result, not the batch's).
-        redis-py opens the connection (URL, TLS, AUTH, SELECT); the replies are parsed
-        here with hiredis, a socket read's worth at a time."""
-        conn = self._conn
-        if conn is None:
-            conn = self._redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-            self._conn, self._parser = conn, hiredis.Reader()
+    def _reply(self, link: _Link, reply: Any) -> bool:
+        batch = self._inflight
+        if batch is None or link is not self._link:
+            return False
+        self._results.append(reply)
+        if len(self._results) < len(batch):
+            return True
+        results = self._results
+        self._inflight, self._results = None, []
+        if self._timer is not None:
+            self._timer.cancel()
+        again = [c for c, r in zip(batch, results, strict=True) if isinstance(r, NoScriptError)]
+        for c, r in zip(batch, results, strict=True):
+            if not isinstance(r, NoScriptError):
+                _settle(c.fut, r)
+        if again:
+            # Redis lost its scripts (a restart, SCRIPT FLUSH): those calls did not
+            # run; load the script and send them again, ahead of what came later
+            self._pending[0:0] = again
+            self._reloading = True
+            asyncio.ensure_future(self._reload())
+        else:
+            self._pump()
+        return True
+
+    async def _reload(self) -> None:
         try:
+            await self._redis.script_load(self._script.script)
+        except RedisError as exc:
+            pending, self._pending = self._pending, []
+            for c in pending:
+                _settle(c.fut, exc)
+        finally:
+            self._reloading = False
+        self._pump()
+
+    def _lost(self, link: _Link) -> None:
+        if link is not self._link:
+            return
+        self._link = None
+        if self._timer is not None:
+            self._timer.cancel()
+        batch, self._inflight, self._results = self._inflight or [], None, []
+        again = []
+        for c in batch:
+            if c.resent:
+                _settle(c.fut, ConnectionError("lost the connection to Redis"))
+            else:
+                # maybe stored, maybe not: the script is idempotent, send it once more
+                c.resent = True
+                self.resent += 1
+                again.append(c)
+        self._pending[0:0] = again
+        self._pump()
+
+    def _timed_out(self, link: _Link) -> None:
+        batch, self._inflight, self._results = self._inflight or [], None, []
+        for c in batch:
+            _settle(c.fut, RedisTimeoutError("no reply from Redis"))
+        link.transport.abort()  # its replies could no longer be matched
+
+    async def _connect(self) -> None:
+        try:
+            conn: AbstractConnection = self._redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
             async with asyncio.timeout(REPLY_TIMEOUT_S):
-                await conn.connect()
-                stream: Any = conn._reader  # noqa: SLF001 (redis-py's StreamReader, see tests)
-                writer: Any = conn._writer  # noqa: SLF001
-                writer.write(packed)
-                parser = self._parser
-                results: list[Any] = []
-                while len(results) < n:
-                    reply = parser.gets()
-                    if reply is False:
-                        data = await stream.read(READ_SIZE)
-                        if not data:
-                            raise ConnectionError("Redis closed the connection")
-                        parser.feed(data)
-                    elif isinstance(reply, hiredis.ReplyError):
-                        text = str(reply)
-                        results.append(NoScriptError(text) if text.startswith("NOSCRIPT")
-                                       else ResponseError(text))
-                    else:
-                        results.append(reply)
-                return results
-        except BaseException as exc:
-            # whatever happened mid-stream, the replies can no longer be matched
-            self._conn = None
-            with contextlib.suppress(Exception):
-                await conn.disconnect()
-            if isinstance(exc, TimeoutError):
-                raise RedisTimeoutError("no reply from Redis") from exc
-            raise
+                await conn.connect()  # type: ignore[no-untyped-call]
+            writer: Any = conn._writer  # redis-py's StreamWriter (see tests)
+            transport: asyncio.Transport = writer.transport
+            link = _Link(self, conn, transport)
+            transport.set_protocol(link)
+            self._link = link
+        except Exception as exc:
+            # nobody may wait for ever: what is waiting fails now (and is answered
+            # `unavailable`); the next call tries to connect again
+            failure = exc if isinstance(exc, RedisError) else ConnectionError(repr(exc))
+            pending, self._pending = self._pending, []
+            for c in pending:
+                _settle(c.fut, failure)
+        finally:
+            self._connecting = None
+        self._pump()
 
     async def aclose(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.disconnect()
+        link, self._link = self._link, None
+        if self._timer is not None:
+            self._timer.cancel()
+        calls = (self._inflight or []) + self._pending
+        self._inflight, self._pending = None, []
+        for c in calls:
+            _settle(c.fut, ConnectionError("the store is closing"))
+        if link is not None:
+            link.transport.close()
 
 
 def pack_command(head: tuple[bytes, bytes], *args: Arg) -> bytes:

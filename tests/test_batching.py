@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from live.bus_reader import BusClosed, BusReader
 from live.fanout import RoomEmit
+from rooms.errors import Unavailable
 from rooms.identity import RoomRef
 from rooms.message import Author
 
@@ -259,3 +261,54 @@ async def test_a_lost_bus_connection_replays_in_order_exactly_once(
         finally:
             await reader.close()
             await sender.close()
+
+
+async def test_appends_in_flight_when_the_connection_drops_are_sent_again(redis_url: str) -> None:
+    """The pipeline's connection drops with a pipeline in flight: each of its calls is
+    sent once more on a fresh connection (the script is idempotent on the cid), so every
+    message is stored exactly once and every caller gets its answer."""
+    async with run_server(redis_url, rate_limits=False) as srv:
+        assert srv.svc is not None
+        store: Any = srv.svc.store
+        room, author = RoomRef("s1", "r"), Author("u", "U", "student")
+        assert (await store.append(room, author, "c-1", "first")).created
+        pipeline = store._append
+        calls = [asyncio.ensure_future(store.append(room, author, f"c{i}", f"t{i}"))
+                 for i in range(200)]
+        await asyncio.sleep(0)  # the first of them is written to Redis
+        assert pipeline._inflight
+        pipeline._link.transport.abort()  # the connection drops, replies unread
+        done = await asyncio.gather(*calls)
+        assert pipeline.resent >= 1
+        assert [d.message.text for d in done] == [f"t{i}" for i in range(200)]
+        texts: list[str] = []
+        after = "0-0"
+        while True:  # the whole history, oldest first
+            page = await store.history(room, after=after, limit=100)
+            texts += [m.text for m in page.messages]
+            if not page.messages:
+                break
+            after = page.messages[-1].id
+        assert texts == ["first"] + [f"t{i}" for i in range(200)]  # once each, in order
+
+
+async def test_a_hung_redis_fails_appends_in_time_and_they_work_again(
+        own_redis: RedisServer) -> None:
+    async with run_server(own_redis.url, rate_limits=False) as srv:
+        assert srv.svc is not None and own_redis.proc is not None
+        store: Any = srv.svc.store
+        room, author = RoomRef("s1", "r"), Author("u", "U", "student")
+        assert (await store.append(room, author, "a", "before")).created
+        os.kill(own_redis.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(Unavailable):
+                await store.append(room, author, "b", "while hung")
+            assert time.monotonic() - started < 5
+        finally:
+            os.kill(own_redis.proc.pid, signal.SIGCONT)
+        got = await store.append(room, author, "c", "after")
+        assert got.created
+        page = await store.history(room)
+        assert [m.text for m in page.messages][0] == "before"
+        assert [m.text for m in page.messages][-1] == "after"
