@@ -10,7 +10,8 @@ transport (long-polling is engineio's, unchanged):
 - pings are sent by one loop per server (`PingWheel`), not a task per socket;
 - the reader awaits each frame directly, no task and no timer per frame; the
   client that goes silent for a ping cycle is cut off by that same loop;
-- the writer awaits the queue's future directly (`guards.SendQueue.get`).
+- no writer task waits on the queue: one runs only while something is queued
+  (`guards.SendQueue.on_put`); the fan-out writes around the queue when idle.
 
 The upgrade handshake (polling -> websocket), packet handling and closing are
 engineio's code, kept as it is. `GuardedEngine` makes its sockets
@@ -84,42 +85,46 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
             self.upgraded = True
 
         queue = self.queue
+        writer: asyncio.Task[None] | None = None
 
-        async def writer() -> None:
-            while True:
-                pkt = await queue.get()  # a future (guards.SendQueue): no task, no timer
-                queue.task_done()
-                if pkt is None:
-                    break
-                packets = [pkt]
+        async def send_queued() -> None:
+            # engineio's writer, started only while there is something to send
+            try:
                 while not queue.empty():
-                    more = queue.get_nowait()
+                    pkt = queue.get_nowait()
                     queue.task_done()
-                    if more is None:
-                        queue.put_nowait(None)
-                        break
-                    packets.append(more)
-                try:
-                    for p in packets:
-                        await ws.send(p.encode())
-                except Exception:
-                    break
-            await ws.close()
+                    if pkt is None:
+                        await ws.close()
+                        return
+                    await ws.send(pkt.encode())
+            except Exception:
+                ws.abort()  # the reader sees the end and closes the session
+            finally:
+                queue.sending = False
 
-        writer_task = asyncio.ensure_future(writer())
+        def on_put() -> None:
+            nonlocal writer
+            queue.sending = True
+            writer = asyncio.ensure_future(send_queued())
+
+        queue.on_put = on_put
+        if not queue.empty():  # sent during the upgrade
+            on_put()
         clock = asyncio.get_running_loop().time
         with contextlib.suppress(asyncio.CancelledError):  # stopping: close as engineio does
             while True:
                 # a client silent for a ping cycle is cut off by the PingWheel
                 me.live_heard = clock()
                 try:
-                    p = await websocket_wait()
+                    p = await ws.wait()  # not websocket_wait(): one frame less per member
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     break
                 if p is None:  # closed by the client, or cut off
                     break
+                if len(p) > server.max_http_buffer_size:
+                    break  # engineio: "packet is too large"
                 try:
                     await self.receive(packet.Packet(encoded_packet=p))
                 except exceptions.UnknownPacketError:
@@ -128,8 +133,9 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
                     break
                 except Exception:
                     log.exception("receive failed", extra={"eio": self.sid})
-        await queue.put(None)  # unlock the writer so it can exit
-        await writer_task
+        await queue.put(None)  # the writer sends what is queued, then closes the websocket
+        if writer is not None:
+            await writer
         await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 

@@ -169,7 +169,7 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             return False
         # the writer is idle, with nothing sent before still pending, only while it
         # waits on an empty queue
-        if not sock.queue.reader_waiting():
+        if not sock.queue.idle():
             return False
         transport.write(frame)
         if transport.get_write_buffer_size() > limit:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import Any
 
 import engineio
@@ -90,7 +91,11 @@ class GuardedWebSocket(WebSocket):  # type: ignore[misc]
             await self._sock.send_str(message)
 
     async def wait(self) -> Any:
-        data = await super().wait()
+        # engineio's `WebSocket.wait`, inlined: one coroutine frame less per idle member
+        msg = await self._sock.receive()
+        data = msg.data
+        if not isinstance(data, bytes | str):
+            raise OSError()
         if isinstance(data, str) and (data.startswith("1") or not _valid_text_frame(data)):
             # garbage, or a CLOSE packet, after which engineio would keep the websocket open
             # until the ping timeout: end the loop, which cleans up as on a client close
@@ -120,9 +125,13 @@ class SendQueue:
     `asyncio.Queue` holds four deques (~3 KB) from the start, and its `get()`
     is a coroutine that engineio's `wait_for` wraps in a task per wait. Here
     `get()` returns a future, which `wait_for` awaits as it is.
+
+    A WebSocket connection has no reader waiting on it at all: its socket sets
+    `on_put` (engine_socket.LiveSocket), which starts a writer only while there
+    is something to send.
     """
 
-    __slots__ = ("_items", "_waiter", "_unfinished", "_joiners", "bytes")
+    __slots__ = ("_items", "_waiter", "_unfinished", "_joiners", "bytes", "on_put", "sending")
 
     def __init__(self) -> None:
         self._items: deque[Any] | None = None
@@ -130,6 +139,8 @@ class SendQueue:
         self._unfinished = 0
         self._joiners: list[asyncio.Future[None]] | None = None
         self.bytes = 0
+        self.on_put: Callable[[], None] | None = None  # called when an item waits
+        self.sending = False  # a writer started by on_put is at work
 
     def qsize(self) -> int:
         return len(self._items) if self._items else 0
@@ -137,9 +148,14 @@ class SendQueue:
     def empty(self) -> bool:
         return not self._items
 
-    def reader_waiting(self) -> bool:
-        """The reader waits on an empty queue (so nothing sent earlier is pending)."""
-        return self._waiter is not None and not self._waiter.done() and not self._items
+    def idle(self) -> bool:
+        """Nothing queued and nothing being sent: a frame written to the transport now
+        comes after everything sent before it."""
+        if self._items:
+            return False
+        if self.on_put is not None:
+            return not self.sending
+        return self._waiter is not None and not self._waiter.done()
 
     def put_nowait(self, item: Any) -> None:
         self._unfinished += 1
@@ -151,6 +167,8 @@ class SendQueue:
             self._items = deque()
         self._items.append(item)
         self.bytes += _size(item)
+        if self.on_put is not None and not self.sending:
+            self.on_put()
 
     async def put(self, item: Any) -> None:
         self.put_nowait(item)

@@ -35,15 +35,15 @@ def test_engineio_seams_are_where_live_socket_expects_them() -> None:
 
 async def test_send_queue_behaves_as_engineio_expects() -> None:
     q = SendQueue()
-    assert q.empty() and q.qsize() == 0 and not q.reader_waiting()
+    assert q.empty() and q.qsize() == 0 and not q.idle()  # polling: nobody waits yet
     with pytest.raises(asyncio.QueueEmpty):
         q.get_nowait()
     waiting = q.get()  # the reader waits on an empty queue
-    assert q.reader_waiting()
+    assert q.idle()
     with pytest.raises(RuntimeError):
         q.get()  # one reader only
     q.put_nowait("a")  # handed straight to the waiting reader
-    assert await waiting == "a" and q.empty() and not q.reader_waiting()
+    assert await waiting == "a" and q.empty() and not q.idle()
     await q.put("b")
     q.put_nowait(None)
     assert q.qsize() == 2 and q.bytes == 16 + 16
@@ -60,6 +60,28 @@ async def test_send_queue_behaves_as_engineio_expects() -> None:
     gave_up.cancel()
     q.put_nowait("c")
     assert q.qsize() == 1 and await q.get() == "c"
+
+
+def test_send_queue_starts_a_writer_only_when_something_waits() -> None:
+    """The WebSocket mode: no reader parked on the queue; `on_put` starts one."""
+    q = SendQueue()
+    started: list[int] = []
+
+    def on_put() -> None:
+        q.sending = True
+        started.append(q.qsize())
+
+    q.on_put = on_put
+    assert q.idle()  # nothing queued, nothing being sent: direct writes are in order
+    q.put_nowait("a")
+    q.put_nowait("b")  # a writer is at work already: not started twice
+    assert started == [1] and not q.idle()
+    assert q.get_nowait() == "a" and q.get_nowait() == "b"
+    assert not q.idle()  # emptied, but the writer has not finished its last send
+    q.sending = False
+    assert q.idle()
+    q.put_nowait("c")
+    assert started == [1, 1]
 
 
 async def test_a_client_upgrading_from_polling_gets_a_live_socket() -> None:
