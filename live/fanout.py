@@ -110,7 +110,18 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
                 if sock is not None and not sock.closed:
                     self._send(sock, frame, (encoded,), limit)
             return True
-        # several emits (a batch from the bus): gather each member's frames, in order
+        first = frames[0][2]
+        if all(e.room == first.room and e.namespace == first.namespace and e.skip_sid is None
+               for _, _, e in frames):
+            # a busy room's burst: the same bytes for every member
+            data = b"".join([f[0] for f in frames])
+            encodeds = [f[1] for f in frames]
+            for eio_sid in self._recipients(first):
+                sock = sockets.get(eio_sid)
+                if sock is not None and not sock.closed:
+                    self._send(sock, data, encodeds, limit)
+            return True
+        # several rooms, or skips: gather each member's frames, in order
         per_sock: dict[str, list[tuple[bytes, Any]]] = {}
         for frame, encoded, e in frames:
             for eio_sid in self._recipients(e):
