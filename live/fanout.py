@@ -69,6 +69,11 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
     queued_writes = 0  # packets that went through engineio's queue to keep order
     writes = 0  # transport writes (several frames of one batch go in one write)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # transport -> (socket, frames) written this turn of the event loop, not yet sent
+        self._corked: dict[Any, tuple[Any, list[bytes]]] = {}
+
     async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
                    skip_sid: Any = None, callback: Any = None, to: Any = None,
                    **kwargs: Any) -> None:
@@ -149,7 +154,6 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
     def _send(self, sock: Any, data: bytes, encoded: Sequence[Any], limit: int) -> None:
         if self._write_now(sock, data, limit):
             self.direct_writes += len(encoded)
-            self.writes += 1
             return
         # behind what the writer has pending: engineio's queue (what `AsyncSocket.send`
         # does, without awaiting, so the order of this batch is kept)
@@ -174,6 +178,12 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         return False
 
     def _write_now(self, sock: Any, frame: bytes, limit: int) -> bool:
+        """Write `frame` to the socket's transport, after what was written before, when
+        nothing is pending in engineio's queue; false: the caller queues it there.
+
+        Frames written in one turn of the event loop leave together at its end, one
+        syscall per connection: a member who sends gets its message back and the ack
+        of it in one segment; a busy room's members get every frame of that turn."""
         ws = getattr(sock, "live_ws", None)
         transport = getattr(ws, "transport", None)
         if transport is None or not sock.upgraded or transport.is_closing():
@@ -182,11 +192,28 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         # waits on an empty queue
         if not sock.queue.idle():
             return False
-        transport.write(frame)
-        if transport.get_write_buffer_size() > limit:
-            drop = getattr(self.server.eio, "drop", None)
-            if drop is not None:
-                asyncio.ensure_future(drop(sock.sid, "slow consumer"))
-            else:
-                transport.abort()
+        corked = self._corked
+        held = corked.get(transport)
+        if held is not None:
+            held[1].append(frame)
+            return True
+        if not corked:
+            asyncio.get_running_loop().call_soon(self._uncork, limit)
+        corked[transport] = (sock, [frame])
         return True
+
+    def _uncork(self, limit: int) -> None:
+        # runs before any writer task started this turn (they were scheduled after it),
+        # so what engineio's queue sends next still comes after these frames
+        corked, self._corked = self._corked, {}
+        for transport, (sock, frames) in corked.items():
+            if transport.is_closing():
+                continue
+            transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            self.writes += 1
+            if transport.get_write_buffer_size() > limit:
+                drop = getattr(self.server.eio, "drop", None)
+                if drop is not None:
+                    asyncio.ensure_future(drop(sock.sid, "slow consumer"))
+                else:
+                    transport.abort()

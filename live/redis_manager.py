@@ -166,8 +166,8 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
             except asyncio.CancelledError:
                 raise
             except Exception:
-                if self._closing:
-                    return
+                if self._closing:  # python-socketio's listener ends quietly on this
+                    raise asyncio.CancelledError() from None
                 log.warning("bus connection lost; reconnecting", extra={"retry_s": retry})
             finally:
                 self._queue = None

@@ -312,3 +312,21 @@ async def test_a_hung_redis_fails_appends_in_time_and_they_work_again(
         page = await store.history(room)
         assert [m.text for m in page.messages][0] == "before"
         assert [m.text for m in page.messages][-1] == "after"
+
+
+async def test_a_senders_ack_and_own_message_leave_in_one_write(server: Any) -> None:
+    """Frames written to a connection in one turn of the event loop go out together."""
+    a = await connect(server.url, sub="a")
+    try:
+        await a.call("join", {"room": "r"})
+        manager: Any = server.svc.sio.manager
+        writes, frames = manager.writes, manager.direct_writes
+        for i in range(20):
+            ack = await a.call("chat:send", {"room": "r", "text": f"w{i}", "cid": str(i)})
+            assert ack["ok"] and ack["message"]["text"] == f"w{i}"
+        got = await a.wait_count("chat:message", 20)
+        assert [g["text"] for g in got] == [f"w{i}" for i in range(20)]
+        assert manager.direct_writes - frames == 40  # 20 acks, 20 messages
+        assert manager.writes - writes <= 24  # nearly all in pairs
+    finally:
+        await a.close()
