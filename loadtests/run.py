@@ -3,7 +3,7 @@
 reference server in loadtests/reference/ ("ref"), driven by the Node load generator in
 loadtests/gen/.
 
-    /work/venv/bin/python loadtests/run.py fanout|mix|acks|idle|all [options]
+    .venv/bin/python loadtests/run.py fanout|mix|acks|idle|all [options]
 
 Every process (a private redis-server, the servers, the generator workers) is a child of
 this script, talks only over loopback, and is stopped when the run ends, fails or is
