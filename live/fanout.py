@@ -8,10 +8,16 @@ same frame bytes can go to every recipient. Here a room emit (without a
 callback) encodes the packet once, frames it once, and writes the frame
 straight to each recipient's transport.
 
+Batches: `deliver` takes several emits at once (the bus hands over what Redis
+wrote together), and everything written to one connection in one turn of the
+event loop leaves in one write (`_write_now` corks, `_uncork` sends at the end
+of the turn): a busy room's members get a burst in one syscall, and a sender
+gets its ack and its own message in one.
+
 Order is kept: a frame is written directly only when the socket's Engine.IO
-queue is empty and its writer is idle (waiting on the queue), so nothing sent
-earlier is still pending; otherwise the packet is queued behind what is
-there, as python-socketio would. A recipient whose transport buffer passes the
+queue is empty and no writer is sending from it (`guards.SendQueue.idle`), so
+nothing sent earlier is still pending; otherwise the packet is queued behind
+what is there, as python-socketio would. A recipient whose transport buffer passes the
 engine's `max_send_buffer` (a client that stopped reading) is dropped instead
 of buffering without bound (`live/guards.py`).
 
