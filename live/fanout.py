@@ -163,9 +163,23 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             return
         # behind what the writer has pending: engineio's queue (what `AsyncSocket.send`
         # does, without awaiting, so the order of this batch is kept)
+        queue = sock.queue
         for enc in encoded:
-            sock.queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, enc))
+            queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, enc))
         self.queued_writes += len(encoded)
+        # a client that stopped reading, with its writer stuck: dropped, not buffered
+        # without bound (as `guards.GuardedEngine.send_packet` does on the stock path)
+        if getattr(queue, "bytes", 0) > limit:
+            self._drop_slow(sock)
+
+    def _drop_slow(self, sock: Any) -> None:
+        drop = getattr(self.server.eio, "drop", None)
+        if drop is not None:
+            asyncio.ensure_future(drop(sock.sid, "slow consumer"))
+        else:
+            transport = getattr(getattr(sock, "live_ws", None), "transport", None)
+            if transport is not None:
+                transport.abort()
 
     def send_direct(self, eio_sid: str, pkt: Any) -> bool:
         """Write one Engine.IO MESSAGE (an ack, an event to one client) straight to the
@@ -218,8 +232,4 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
             self.writes += 1
             if transport.get_write_buffer_size() > limit:
-                drop = getattr(self.server.eio, "drop", None)
-                if drop is not None:
-                    asyncio.ensure_future(drop(sock.sid, "slow consumer"))
-                else:
-                    transport.abort()
+                self._drop_slow(sock)

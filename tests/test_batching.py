@@ -20,7 +20,7 @@ from rooms.errors import Unavailable
 from rooms.identity import RoomRef
 from rooms.message import Author
 
-from .support import RedisServer, connect, run_server
+from .support import RedisServer, connect, eventually, run_server
 
 
 class Heard:
@@ -330,3 +330,33 @@ async def test_a_senders_ack_and_own_message_leave_in_one_write(server: Any) -> 
         assert manager.writes - writes <= 24  # nearly all in pairs
     finally:
         await a.close()
+
+
+async def test_a_member_whose_writer_is_stuck_is_dropped_not_buffered() -> None:
+    """Frames that cannot be written directly queue behind the connection's writer; past
+    `max_send_buffer` bytes queued the member is dropped, and the others go on."""
+    async with run_server(rate_limits=False, max_send_buffer_bytes=64 * 1024) as srv:
+        assert srv.svc is not None
+        stuck = await connect(srv.url, sub="stuck")
+        fine = await connect(srv.url, sub="fine")
+        try:
+            for c in (stuck, fine):
+                await c.call("join", {"room": "r"})
+            engine: Any = srv.svc.sio.eio
+            manager: Any = srv.svc.sio.manager
+            edge: Any = srv.svc.edge
+            stuck_sid = next(sid for sid, s in edge.sessions.items() if s.who.sub == "stuck")
+            eio_sid = manager.eio_sid_from_sid(stuck_sid, "/")
+            sock = engine.sockets[eio_sid]
+            sock.queue.sending = True  # as if its writer were blocked on a full TCP window
+            key = RoomRef("space1", "r").key
+            for i in range(40):  # 40 x 4 KB
+                manager.deliver([RoomEmit("chat:message", [{"text": f"{i}" + "x" * 4096}],
+                                          "/", key)])
+            await eventually(lambda: eio_sid not in engine.sockets)
+            assert engine.slow_dropped >= 1
+            got = await fine.wait_count("chat:message", 40)
+            assert [g["text"][:2].rstrip("x") for g in got] == [str(i) for i in range(40)]
+        finally:
+            await stuck.close()
+            await fine.close()
