@@ -76,13 +76,13 @@ class _Link(asyncio.Protocol):
             if isinstance(reply, hiredis.ReplyError):
                 text = str(reply)
                 reply = NoScriptError(text) if text.startswith("NOSCRIPT") else ResponseError(text)
-            if not self.owner._reply(self, reply):
+            if not self.owner.on_reply(self, reply):
                 self.transport.abort()  # a reply nobody asked for: out of step
                 return
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.owner._lost(self)
+        self.owner.on_lost(self)
 
 
 class ScriptPipeline:
@@ -124,7 +124,8 @@ class ScriptPipeline:
         self._timer = asyncio.get_running_loop().call_later(
             REPLY_TIMEOUT_S, self._timed_out, link)
 
-    def _reply(self, link: _Link, reply: Any) -> bool:
+    def on_reply(self, link: _Link, reply: Any) -> bool:
+        """One reply read on `link`; false if none was awaited (the link is then cut)."""
         batch = self._inflight
         if batch is None or link is not self._link:
             return False
@@ -160,7 +161,8 @@ class ScriptPipeline:
             self._reloading = False
         self._pump()
 
-    def _lost(self, link: _Link) -> None:
+    def on_lost(self, link: _Link) -> None:
+        """`link` closed: what was in flight on it is sent once more on a new one."""
         if link is not self._link:
             return
         self._link = None
