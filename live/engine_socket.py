@@ -15,7 +15,7 @@ transport (long-polling is engineio's, unchanged):
 
 The upgrade handshake (polling -> websocket), packet handling and closing are
 engineio's code, kept as it is. `GuardedEngine` makes its sockets
-`LiveSocket`s as engineio files them (`SocketTable`). `tests/test_fanout.py`
+`LiveSocket`s as engineio files them (`SocketTable`). `tests/test_engine_socket.py`
 fails if engineio moves what this relies on.
 """
 
@@ -184,10 +184,6 @@ class PingWheel:
                     self.cut_off += 1
                     log.info("silent client cut off", extra={"eio": sock.sid})
                     ws.abort()  # its reader sees the end and closes the session
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
 
 
 class SocketTable(dict[str, Any]):

@@ -114,18 +114,11 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         engine = self.server.eio
         limit = getattr(engine, "max_send_buffer", DEFAULT_MAX_BUFFER)
         sockets = engine.sockets
-        if len(frames) == 1:
-            frame, encoded, e = frames[0]
-            for eio_sid in self._recipients(e):
-                sock = sockets.get(eio_sid)
-                if sock is not None and not sock.closed:
-                    self._send(sock, frame, (encoded,), limit)
-            return True
         first = frames[0][2]
-        if all(e.room == first.room and e.namespace == first.namespace and e.skip_sid is None
-               for _, _, e in frames):
-            # a busy room's burst: the same bytes for every member
-            data = b"".join([f[0] for f in frames])
+        if all(e.room == first.room and e.namespace == first.namespace
+               and e.skip_sid == first.skip_sid for _, _, e in frames[1:]):
+            # one emit, or a busy room's burst: the same bytes for every member
+            data = frames[0][0] if len(frames) == 1 else b"".join([f[0] for f in frames])
             encodeds = [f[1] for f in frames]
             for eio_sid in self._recipients(first):
                 sock = sockets.get(eio_sid)
@@ -208,8 +201,8 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         transport = getattr(ws, "transport", None)
         if transport is None or not sock.upgraded or transport.is_closing():
             return False
-        # the writer is idle, with nothing sent before still pending, only while it
-        # waits on an empty queue
+        # nothing sent before is still pending only while engineio's queue is empty and
+        # no writer is sending from it
         if not sock.queue.idle():
             return False
         corked = self._corked

@@ -223,10 +223,10 @@ class LiveRedisManager(socketio.AsyncRedisManager, FastEmitManager):  # type: ig
         return None
 
     def _fast(self, frame: dict[str, Any]) -> RoomEmit | None:
-        """The frame as a room emit this process delivers itself, or None when it is
-        for python-socketio's listener (or not for this process at all)."""
+        """The frame (not this process's own: `_route` drops those) as a room emit this
+        process delivers itself, or None when it is for python-socketio's listener."""
         if (frame.get("method") != "emit" or frame.get("callback") is not None
-                or frame.get("binary") or frame.get("host_id") == self.host_id):
+                or frame.get("binary")):
             return None
         room, data, namespace = frame.get("room"), frame.get("data"), frame.get("namespace")
         if (not isinstance(room, str) or not isinstance(data, list)
