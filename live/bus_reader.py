@@ -26,6 +26,7 @@ from typing import Any
 import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
+from rooms.redis_client import taken_over
 from rooms.redis_pipeline import pack_command
 
 Reply = list[Any]
@@ -64,7 +65,7 @@ class _Protocol(asyncio.Protocol):
 class BusReader:
     def __init__(self, conn: AbstractConnection, transport: asyncio.Transport,
                  on_replies: OnReplies, on_lost: OnLost, health_s: float) -> None:
-        self._conn = conn
+        self._conn = conn  # kept: redis-py closes the transport when it is collected
         self._transport = transport
         self.on_replies = on_replies
         self._on_lost = on_lost
@@ -79,10 +80,7 @@ class BusReader:
         """Connect; from then on `on_replies` gets every reply batch and `on_lost` is
         called once when the connection ends (`BusClosed` if it was this side)."""
         pool = ConnectionPool.from_url(url, socket_connect_timeout=2.0, socket_timeout=None)
-        conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
-        await conn.connect()  # type: ignore[no-untyped-call]
-        writer: Any = conn._writer  # redis-py's StreamWriter (see tests)
-        transport: asyncio.Transport = writer.transport
+        conn, transport = await taken_over(pool)
         reader = cls(conn, transport, on_replies, on_lost, health_s)
         transport.set_protocol(_Protocol(reader))
         reader._watchdog = asyncio.ensure_future(reader._watch())

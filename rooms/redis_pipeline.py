@@ -36,6 +36,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .redis_client import taken_over
+
 Arg = bytes | str | int
 
 MAX_BATCH = 256  # calls per pipeline
@@ -189,11 +191,8 @@ class ScriptPipeline:
 
     async def _connect(self) -> None:
         try:
-            conn: AbstractConnection = self._redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
             async with asyncio.timeout(REPLY_TIMEOUT_S):
-                await conn.connect()  # type: ignore[no-untyped-call]
-            writer: Any = conn._writer  # redis-py's StreamWriter (see tests)
-            transport: asyncio.Transport = writer.transport
+                conn, transport = await taken_over(self._redis.connection_pool)
             link = _Link(self, conn, transport)
             transport.set_protocol(link)
             self._link = link
