@@ -7,6 +7,7 @@ import { LiveClient, newCid } from './protocol.js';
 import { h as el, takeToken } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
+import { pageVoice } from './page.js';
 
 const ROOMS_REFRESH_MS = 5000;
 const AUDIT_LIMIT = 100;
@@ -48,6 +49,7 @@ function keepFocus(container, render) {
 const token = takeToken();
 const claims = decodeToken(token);
 const t = await loadTranslator(languageCandidates({ claim: claims?.lang }));
+const { alertText, reason, announce, showConnection } = pageVoice(t);
 document.documentElement.lang = t.lang;
 document.documentElement.dir = t.dir;
 document.title = t.t('console.title');
@@ -65,23 +67,6 @@ const state = {
   locked: false,
   permissions: { pupils_to_teachers: false, pupils_to_pupils: false },
 };
-
-function alertText(key, params) {
-  const box = $('alert');
-  box.textContent = t.t(key, params);
-  box.hidden = false;
-}
-
-function announce(text) {
-  const box = $('announcer');
-  box.textContent = '';
-  setTimeout(() => { box.textContent = text; }, 50);
-}
-
-function reason(error) {
-  const code = error?.code;
-  return t.has(`error.${code}`) ? t.t(`error.${code}`) : t.t('error.unknown');
-}
 
 async function act(promise, key = 'console.failed') {
   try {
@@ -128,10 +113,7 @@ function start() {
   };
   const remember = (user) => { if (user?.id) state.names.set(user.id, String(user.name ?? user.id)); };
 
-  client.addEventListener('state', ({ detail }) => {
-    $('status').textContent = t.t(`status.${detail.state}`);
-  });
-  client.addEventListener('auth-error', ({ detail }) => alertText(`status.${detail.code === 'expired' ? 'expired' : 'unauthorized'}`));
+  showConnection(client);
   client.addEventListener('joined', ({ detail }) => {
     if (detail.room === state.room && detail.rejoined) load(detail.ack);
   });
@@ -149,7 +131,7 @@ function start() {
     putMember(member);
     if (member.hand && !state.hands.includes(member.id)) {
       state.hands.push(member.id);
-      if (!before?.hand) announce(t.t('console.hand_up', { name: String(member.name ?? '') }));
+      if (!before?.hand) announce('console.hand_up', { name: String(member.name ?? '') });
     }
     if (!member.hand) state.hands = state.hands.filter((id) => id !== member.id);
     renderMembers();

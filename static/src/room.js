@@ -13,6 +13,7 @@ import { h as el, takeToken } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { publish, subscribe } from './room-rtc.js';
+import { pageVoice } from './page.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -22,6 +23,7 @@ const room = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 const token = takeToken();
 const claims = decodeToken(token);
 const t = await loadTranslator(languageCandidates({ claim: claims?.lang }));
+const { alertText, reason, announce, showConnection } = pageVoice(t);
 document.documentElement.lang = t.lang;
 document.documentElement.dir = t.dir;
 for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t.t(node.dataset.i18n);
@@ -46,21 +48,6 @@ const state = {
 window.twinspaceRoom = state;
 const videos = new Map(); // stream id or 'local' -> <video>
 
-function alertText(key, params) {
-  $('alert').textContent = t.t(key, params);
-  $('alert').hidden = false;
-}
-
-function reason(error) {
-  const code = error?.code;
-  return t.has(`error.${code}`) ? t.t(`error.${code}`) : t.t('error.unknown');
-}
-
-function announce(key, params) {
-  const box = $('announcer');
-  box.textContent = '';
-  setTimeout(() => { box.textContent = t.t(key, params); }, 50);
-}
 
 async function act(promise) {
   try {
@@ -84,8 +71,7 @@ function start() {
   const here = (handler) => (event) => {
     if (event.detail?.room === room) handler(event.detail);
   };
-  client.addEventListener('state', ({ detail }) => { $('status').textContent = t.t(`status.${detail.state}`); });
-  client.addEventListener('auth-error', ({ detail }) => alertText(`status.${detail.code === 'expired' ? 'expired' : 'unauthorized'}`));
+  showConnection(client);
   client.addEventListener('joined', ({ detail }) => { if (detail.room === room && detail.rejoined) load(detail.ack); });
   client.addEventListener('presence:join', here(({ member }) => {
     state.members.set(member.id, member);
