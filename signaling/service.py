@@ -78,14 +78,8 @@ class MediaService:
         self._stream_room[leg.id] = room
         for old in replaced:
             await self._end_stream(old)
-        try:
-            answer = await leg.accept(sdp)
-        except BaseException as exc:
-            await self._end_stream(leg)
-            if isinstance(exc, LiveError | asyncio.CancelledError):
-                raise
-            logger.exception("%r failed", leg)
-            raise BadRequest("cannot negotiate this offer") from exc
+        answer = await _negotiated(leg, leg.accept(sdp), lambda: self._end_stream(leg),
+                                   "cannot negotiate this offer")
         if leg.closed:
             raise NotFound("the stream ended")
         self._arm(leg.id, lambda: leg.announced, lambda: self._end_stream(leg))
@@ -111,14 +105,8 @@ class MediaService:
         )
         room.subs[sub.id] = sub
         self._sub_room[sub.id] = room
-        try:
-            offer = await sub.offer()
-        except BaseException as exc:
-            await self._end_sub(sub)
-            if isinstance(exc, LiveError | asyncio.CancelledError):
-                raise
-            logger.exception("%r failed", sub)
-            raise BadRequest("cannot offer this stream") from exc
+        offer = await _negotiated(sub, sub.offer(), lambda: self._end_sub(sub),
+                                  "cannot offer this stream")
         self._arm(sub.id, lambda: sub.pc.connectionState == "connected", lambda: self._end_sub(sub))
         self._apply_last_n(room)
         return sub.id, offer
@@ -382,3 +370,19 @@ class MediaService:
                 raise
             except Exception:
                 logger.exception("MediaService last-N failed")
+
+
+async def _negotiated(
+    leg: object, step: Awaitable[str], end: Callable[[], Awaitable[None]], refusal: str
+) -> str:
+    """The SDP `step` of `leg` gives; if it fails, the leg is ended first. The service's own
+    errors (and cancellation) pass as they are; anything else is logged and answered
+    `bad_request` with `refusal`."""
+    try:
+        return await step
+    except BaseException as exc:
+        await end()
+        if isinstance(exc, LiveError | asyncio.CancelledError):
+            raise
+        logger.exception("%r failed", leg)
+        raise BadRequest(refusal) from exc
