@@ -12,30 +12,28 @@ from typing import Any
 
 from aiohttp import web
 
-from rooms import redis_client
+from rooms.bus import Bus, LocalBus
 from rooms.clock import Clock, SystemClock
-from rooms.identity import RoomRef
 from rooms.memory_store import MemoryStore
-from rooms.notices import LocalNotices, Notices
 from rooms.ratelimit import Buckets
-from rooms.redis_notices import RedisNotices
-from rooms.redis_store import RedisStore
 from rooms.service import RoomService
 from rooms.store import Store
 from signaling.config import MediaConfig
 from signaling.service import MediaService
 
-from . import fanout
+from . import redis_backend
 from .api import api_routes
 from .config import Config
-from .edge import Edge, SocketBus
+from .edge import Edge
+from .fanout import FastEmitManager
 from .guards import ConnectionCaps, LiveServer
 from .http import Origins, own_origin, routes, security_headers
+from .loops import every
 from .media_edge import MediaEdge
 from .media_placement import MediaPlacement
 from .metrics import Metrics
 from .moderation_edge import ModerationEdge
-from .redis_manager import LiveRedisManager
+from .redis_backend import client as redis_client
 from .tokens import Verifier
 from .wire import LivePacket
 
@@ -50,14 +48,22 @@ class Service:
     app: web.Application
     sio: LiveServer
     store: Store
+    bus: Bus
     edge: Edge
     rooms: RoomService
     metrics: Metrics
-    manager: LiveRedisManager | None
     proc_id: str
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     media: MediaService | None = None
     placement: MediaPlacement | None = None
+
+
+def open_backend(cfg: Config, clock: Clock, proc_id: str) -> tuple[Store, Bus]:
+    """The store and the room bus: Redis when configured, else this process's memory."""
+    if cfg.redis_url:
+        return redis_backend.open_backend(cfg.redis_url, clock, cfg.retention_ms, proc_id)
+    bus = LocalBus()
+    return MemoryStore(clock, bus, cfg.retention_ms), bus
 
 
 def build(cfg: Config, clock: Clock | None = None) -> Service:
@@ -66,8 +72,9 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     metrics = Metrics()
     origins = Origins(cfg)
     proc_id = uuid.uuid4().hex[:12]
-    manager = LiveRedisManager(cfg.redis_url) if cfg.redis_url else None
-    local_manager = manager or fanout.FastEmitManager()
+    store, bus = open_backend(cfg, clock, proc_id)
+    local = FastEmitManager()  # this process's connections in rooms, and the fan-out
+    bus.bind(local.deliver_events)
 
     def cors(origin: str | None, environ: dict[str, Any]) -> bool:
         req = environ.get("aiohttp.request")
@@ -76,7 +83,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     sio = LiveServer(  # guards: garbage frames, slow consumers, draining (live/guards.py)
         max_send_buffer=cfg.max_send_buffer_bytes,
         async_mode="aiohttp",
-        client_manager=local_manager,
+        client_manager=local,
         serializer=LivePacket,
         cors_allowed_origins=cors,
         max_http_buffer_size=cfg.max_frame_bytes,
@@ -85,21 +92,13 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         logger=False,
         engineio_logger=False,
     )
-    bus = SocketBus(sio)
-    store: Store
-    if cfg.redis_url:
-        redis = redis_client.connect(cfg.redis_url)
-        store = RedisStore(redis, clock, cfg.retention_ms, proc_id)
-    else:
-        store = MemoryStore(clock, bus, cfg.retention_ms)
-    notices: Notices = RedisNotices(cfg.redis_url) if cfg.redis_url else LocalNotices()
-    service = RoomService(store, bus, clock, Buckets(clock, enabled=cfg.rate_limits), notices)
+    service = RoomService(store, bus, local, clock, Buckets(clock, enabled=cfg.rate_limits))
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key)
     edge = Edge(sio, service, verifier, metrics)
     edge.caps = ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                cfg.trusted_proxies, enabled=cfg.rate_limits)
     ModerationEdge(edge, service)  # polls, mod:*, private messages
-    media = MediaService(on_event=bus.emit, clock=clock, config=_media_config(cfg))
+    media = MediaService(on_event=bus.publish, clock=clock, config=_media_config(cfg))
     placement = MediaPlacement(proc_id, redis_client.connect(cfg.redis_url) if cfg.redis_url
                                else None, busy=lambda key: bool(media.streams(key)))
     MediaEdge(edge, service, media, placement)  # rtc:*, one forwarding unit per process
@@ -109,16 +108,11 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     sio.attach(app)
 
     async def ping() -> bool:
-        up = await store.ping()
-        if up and manager is not None:
-            up = await manager.ping()
-        return up
+        return await store.ping() and await bus.ping()
 
-    if manager is not None:
-        manager.replay = _replayer(store)
     routes(app, cfg, metrics, ping)
     api_routes(app, verifier, service)  # /api/*, /console
-    svc = Service(cfg, app, sio, store, edge, service, metrics, manager, proc_id,
+    svc = Service(cfg, app, sio, store, bus, edge, service, metrics, proc_id,
                   media=media, placement=placement)
     app.on_startup.append(lambda _: _start(svc))
     app.on_shutdown.append(lambda _: _stop(svc))
@@ -126,24 +120,16 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     return svc
 
 
-def _replayer(store: Store) -> Any:
-    async def replay(room_key: str, after: str) -> list[dict[str, Any]]:
-        room, out = RoomRef.from_key(room_key), []
-        while True:
-            page = await store.history(room, after=after, limit=100)
-            out += [m.to_wire() for m in page.messages]
-            if not page.more or not page.messages:
-                return out
-            after = page.messages[-1].id
-
-    return replay
-
-
 async def _start(svc: Service) -> None:
-    await svc.rooms.notices.start()
-    svc.tasks.append(asyncio.create_task(_every(svc, HEARTBEAT_S, _heartbeat), name="heartbeat"))
+    await svc.bus.start()
+    extra = {"proc": svc.proc_id}
+    svc.tasks.append(asyncio.create_task(
+        every(HEARTBEAT_S, lambda: _heartbeat(svc), name="heartbeat", cap=30.0, extra=extra),
+        name="heartbeat"))
     sweep_s = min(60.0, max(0.5, svc.cfg.retention_ms / 4000))
-    svc.tasks.append(asyncio.create_task(_every(svc, sweep_s, _sweep), name="retention"))
+    svc.tasks.append(asyncio.create_task(
+        every(sweep_s, lambda: _sweep(svc), name="retention", cap=60.0, extra=extra),
+        name="retention"))
     log.info("service started", extra={"proc": svc.proc_id,
                                        "store": type(svc.store).__name__})
 
@@ -170,10 +156,8 @@ async def _close(svc: Service) -> None:
         await svc.media.close()
     if svc.placement is not None:
         await svc.placement.close()
-    await svc.rooms.notices.close()
+    await svc.bus.close()
     await svc.store.close()
-    if svc.manager is not None:
-        await svc.manager.close()
 
 
 async def _heartbeat(svc: Service) -> None:
@@ -186,19 +170,3 @@ async def _sweep(svc: Service) -> None:
     removed = await svc.store.sweep()
     if removed:
         log.info("retention sweep", extra={"removed": removed})
-
-
-async def _every(svc: Service, seconds: float, step: Any) -> None:
-    """Run `step` forever; failures are logged and retried with capped backoff."""
-    delay = seconds
-    while True:
-        try:
-            await step(svc)
-            delay = seconds
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("background step failed",
-                        extra={"step": step.__name__, "proc": svc.proc_id})
-            delay = min(delay * 2, 30.0)
-        await asyncio.sleep(delay)

@@ -29,30 +29,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Session, Fields], Awaitable[dict[str, Any] | None]]
 
 
-class SocketBus:
-    """`rooms.service.RoomBus` over a python-socketio server (and its manager)."""
-
-    def __init__(self, sio: socketio.AsyncServer) -> None:
-        self.sio = sio
-
-    async def emit(
-        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
-    ) -> None:
-        await self.sio.emit(event, payload, room=room_key, skip_sid=skip)
-
-    async def deliver(
-        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
-    ) -> None:
-        """`rooms.store.Fanout` for the in-memory store: this process only."""
-        await self.sio.emit(event, payload, room=room_key, skip_sid=skip)
-
-    async def attach(self, conn: str, room_key: str) -> None:
-        await self.sio.enter_room(conn, room_key)
-
-    async def detach(self, conn: str, room_key: str) -> None:
-        await self.sio.leave_room(conn, room_key)
-
-
 class Edge:
     def __init__(
         self, sio: socketio.AsyncServer, service: RoomService, verifier: Verifier, metrics: Metrics

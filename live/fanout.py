@@ -21,9 +21,12 @@ what is there, as python-socketio would. A recipient whose transport buffer pass
 engine's `max_send_buffer` (a client that stopped reading) is dropped instead
 of buffering without bound (`live/guards.py`).
 
-`FastEmitManager.emit` is the local delivery of both the in-memory manager and
-the Redis manager (`LiveRedisManager` puts it under `AsyncPubSubManager` in
-its MRO). The WebSocket driver that records each connection's transport is
+`FastEmitManager` is python-socketio's client manager (its documented
+extension point), local to this process: it holds which connections are in
+which room (`rooms.bus.Connections`) and delivers what the room bus hands it
+(`deliver_events`, bound with `Bus.bind`). Between processes, events travel on
+the room bus (`rooms/bus.py`), never through python-socketio's pub/sub. The
+WebSocket driver that records each connection's transport is
 `guards.GuardedWebSocket`. `tests/test_fanout.py` fails if python-socketio or
 engineio move these seams.
 """
@@ -38,6 +41,8 @@ from typing import Any, NamedTuple
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
+
+from rooms.bus import RoomEvent
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +101,18 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             args = []
         if not self.deliver([RoomEmit(event, args, namespace, room, skip_sid)]):
             await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, **kwargs)
+
+    # -- rooms.bus.Connections: this process's connections in rooms ------------
+    def enter(self, conn: str, room_key: str) -> None:
+        self.basic_enter_room(conn, "/", room_key)
+
+    def leave(self, conn: str, room_key: str) -> bool:
+        self.basic_leave_room(conn, "/", room_key)
+        return not self.rooms.get("/", {}).get(room_key)
+
+    def deliver_events(self, events: Sequence[RoomEvent]) -> None:
+        """What the room bus hands over: room events for this process's members."""
+        self.deliver([RoomEmit(e.event, [e.payload], "/", e.room_key, e.skip) for e in events])
 
     def deliver(self, emits: Sequence[RoomEmit]) -> bool:
         """Deliver room emits to this process's members, in order, without awaiting:

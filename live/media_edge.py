@@ -134,7 +134,7 @@ class MediaEdge:
         self.settings[room.key] = current
         self.placement.touch(room.key)
         await self.svc.audit.record(s.who, "rtc:settings", room, None, dict(current))
-        await self.svc.bus.emit(room.key, "room:settings", {"room": room.name, **current})
+        await self.svc.bus.publish(room.key, "room:settings", {"room": room.name, **current})
         return {"settings": current}
 
     # -- the domain's hooks ---------------------------------------------------

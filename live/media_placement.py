@@ -21,6 +21,9 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from .loops import every
+from .redis_backend import keys
+
 log = logging.getLogger(__name__)
 
 TTL_S = 30
@@ -41,10 +44,6 @@ return 0
 """
 
 
-def media_key(room_key: str) -> str:
-    return f"live:{{{room_key}}}:media"
-
-
 class MediaPlacement:
     """Claims rooms for this process (`redis` None: one process, every room is ours)."""
 
@@ -61,7 +60,7 @@ class MediaPlacement:
         self.touch(room_key)
         if self._redis is None:
             return None
-        owner = await self._redis.eval(_CLAIM, 1, media_key(room_key), self.proc_id, TTL_S)
+        owner = await self._redis.eval(_CLAIM, 1, keys.media(room_key), self.proc_id, TTL_S)
         owner = owner.decode() if isinstance(owner, bytes) else str(owner)
         if owner != self.proc_id:
             self._active.pop(room_key, None)
@@ -77,27 +76,19 @@ class MediaPlacement:
             self._task = asyncio.ensure_future(self._refresh_loop())
 
     async def _refresh_loop(self) -> None:
-        delay = REFRESH_S
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self.refresh()
-                delay = REFRESH_S
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("media placement refresh failed", extra={"proc": self.proc_id})
-                delay = min(delay * 2, TTL_S / 2)
+        await asyncio.sleep(REFRESH_S)
+        await every(REFRESH_S, self.refresh, name="media placement", cap=TTL_S / 2,
+                    extra={"proc": self.proc_id})
 
     async def refresh(self) -> None:
         assert self._redis is not None
         now = time.monotonic()
         for room_key, at in list(self._active.items()):
             if self._busy(room_key) or now - at < TTL_S:
-                await self._redis.eval(_CLAIM, 1, media_key(room_key), self.proc_id, TTL_S)
+                await self._redis.eval(_CLAIM, 1, keys.media(room_key), self.proc_id, TTL_S)
             else:
                 del self._active[room_key]
-                await self._redis.eval(_RELEASE, 1, media_key(room_key), self.proc_id)
+                await self._redis.eval(_RELEASE, 1, keys.media(room_key), self.proc_id)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -107,7 +98,7 @@ class MediaPlacement:
         if self._redis is not None:
             for room_key in list(self._active):
                 with contextlib.suppress(Exception):
-                    await self._redis.eval(_RELEASE, 1, media_key(room_key), self.proc_id)
+                    await self._redis.eval(_RELEASE, 1, keys.media(room_key), self.proc_id)
             self._active.clear()
             with contextlib.suppress(Exception):
                 await self._redis.aclose()

@@ -33,7 +33,7 @@ class ModerationEdge:
     def __init__(self, edge: Edge, service: RoomService) -> None:
         self.edge = edge
         self.svc = service
-        service.notices.subscribe(self.on_notice)
+        service.bus.on_notice(self.on_notice)
         handlers = {
             "poll:create": self.poll_create, "poll:vote": self.poll_vote,
             "poll:close": self.poll_close, "mod:mute": self.mute, "mod:kick": self.kick,
@@ -94,7 +94,7 @@ class ModerationEdge:
     async def _kick(self, n: Notice) -> None:
         sio = self.edge.sio
         # this process's members of the room hear it, the kicked one included
-        await sio.emit("mod:kicked", n.data.get("event"), room=n.room_key, ignore_queue=True)
+        await sio.emit("mod:kicked", n.data.get("event"), room=n.room_key)
         for s in list(self.edge.sessions.values()):
             if s.who.sub == n.user and n.room_key in s.rooms:
                 try:
@@ -109,4 +109,4 @@ class ModerationEdge:
         message = n.data.get("message")
         for s in list(self.edge.sessions.values()):
             if n.room_key in s.rooms and (s.who.sub in users or (teachers and s.who.is_teacher)):
-                await self.edge.sio.emit("chat:private", message, to=s.conn, ignore_queue=True)
+                await self.edge.sio.emit("chat:private", message, to=s.conn)

@@ -1,79 +1,132 @@
-"""What crosses the Redis bus between service processes, in msgpack.
+"""The room bus: how a room's events reach its members on every service process,
+and how notices reach every process.
 
-A frame is the dict python-socketio's pub/sub managers exchange
-(`method`, `event`, `data`, `room`, ...), packed with msgpack instead of JSON
-and published on the room's own sharded channel, so a process hears only
-rooms it has members in. The Redis store publishes `chat:message` frames from
-inside the script that stores the message, so every process, the sender's
-included, delivers messages in stream-id order.
+Why an interface of our own: a room's events (a message stored, a hand raised,
+a poll's results) must reach members connected to any process, in one order,
+and some news (a kick, a mute) must reach every *process* so each acts on its
+own connections. The domain says what happens; a `Bus` carries it. `LocalBus`
+serves one process (the default, with the in-memory store); the Redis bus
+(`live/redis_backend/bus.py`) spans processes on one Redis. A backend is a
+`Store` plus a `Bus`.
+
+What a bus does:
+- `publish(room, event, payload, skip)`: every member of the room, on every
+  process, gets `event` with `payload` (but the connection `skip`). This
+  process's members get it before `publish` returns.
+- `attach(room)` / `detach(room)`: this process starts / stops hearing the
+  room's events. `attach` returns once they flow, so a member who then reads
+  history cannot miss a message published in between. Both are idempotent; the
+  caller (`RoomService`) attaches on every join and detaches when the last
+  connection of this process leaves the room.
+- `notify(notice)`: every process's notice handlers get it, this one's included.
+- What a bus hears is handed to the local fan-out bound with `bind`: a batch of
+  `RoomEvent`s, in order, synchronously (no awaiting between a read and the
+  members' writes).
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NamedTuple, Protocol
 
-import msgpack
+from .notices import Notice
 
-CONTROL_CHANNEL = "live:ctl"
-STORE_HOST = "store"  # host id of frames published by the store: every process handles them
-
-
-def room_channel(room_key: str) -> str:
-    # the hash tag keeps a room's channel in the slot of its keys (Redis Cluster)
-    return f"live:{{{room_key}}}:bus"
+log = logging.getLogger(__name__)
 
 
-def room_of_channel(channel: str) -> str | None:
-    if channel.startswith("live:{") and channel.endswith("}:bus"):
-        return channel[6:-5]
-    return None
+class RoomEvent(NamedTuple):
+    room_key: str
+    event: str
+    payload: dict[str, Any]
+    skip: str | None = None  # a connection that does not get it (the sender)
 
 
-def pack(obj: Any) -> bytes:
-    packed: bytes = msgpack.packb(obj, use_bin_type=True)
-    return packed
+Deliver = Callable[[Sequence[RoomEvent]], None]
+NoticeHandler = Callable[[Notice], Awaitable[None]]
 
 
-def unpack(raw: bytes) -> Any:
-    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+def _nowhere(events: Sequence[RoomEvent]) -> None:
+    log.warning("room events with no fan-out bound", extra={"count": len(events)})
 
 
-def emit_frame_parts(
-    event: str, room_key: str, payload: dict[str, Any], late: tuple[str, str]
-) -> tuple[bytes, bytes, bytes]:
-    """Split an emit frame around two values known only inside Redis.
+class Connections(Protocol):
+    """This process's connections in rooms: the edge's local fan-out."""
 
-    `payload` gets the keys `late[0]` and `late[1]` (in the stored-message case
-    `ts` and `id`) appended by the caller of the script: the frame is
-    `prefix + pack(v0) + mid + pack(v1) + suffix`.
-    """
-    if len(payload) + 2 >= 16:
-        raise ValueError("payload too large for a fixmap")
-    packed = pack(payload)  # a fixmap: one header byte, then the items
-    prefix = _emit_head(event, room_key) + bytes([0x80 | len(payload) + 2]) + packed[1:]
-    return prefix + pack(late[0]), pack(late[1]), b""
+    def enter(self, conn: str, room_key: str) -> None: ...
+
+    def leave(self, conn: str, room_key: str) -> bool:
+        """Forget `conn` in the room; true when no connection of this process is left there."""
+        ...
 
 
-@functools.lru_cache(maxsize=4096)
-def _emit_head(event: str, room_key: str) -> bytes:
-    """The frame up to the argument's map: the same for every message of a room."""
-    head = {
-        "method": "emit",
-        "event": event,
-        "namespace": "/",
-        "room": room_key,
-        "skip_sid": None,
-        "callback": None,
-        "host_id": STORE_HOST,
-        "binary": False,
-    }
-    parts = [pack(k) + pack(v) for k, v in head.items()]
-    return (_map_header(len(head) + 1) + b"".join(parts) + pack("data")
-            + b"\x91")  # an array of one argument
+class Bus(ABC):
+    def __init__(self) -> None:
+        self._deliver: Deliver = _nowhere
+        self._notice_handlers: list[NoticeHandler] = []
+
+    def bind(self, deliver: Deliver) -> None:
+        """Where room events heard here go: this process's fan-out."""
+        self._deliver = deliver
+
+    def on_notice(self, handler: NoticeHandler) -> None:
+        self._notice_handlers.append(handler)
+
+    @abstractmethod
+    async def publish(self, room_key: str, event: str, payload: dict[str, Any],
+                      skip: str | None = None) -> None:
+        """Deliver to this process's members now, and to every other process's."""
+
+    @abstractmethod
+    async def attach(self, room_key: str) -> None:
+        """Hear the room's events from now on; returns once they flow."""
+
+    @abstractmethod
+    async def detach(self, room_key: str) -> None:
+        """Stop hearing the room's events."""
+
+    @abstractmethod
+    async def notify(self, notice: Notice) -> None:
+        """Hand the notice to every process's handlers, this one's included."""
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        """True while the bus can carry events between processes."""
+        return True
+
+    def deliver(self, events: Sequence[RoomEvent]) -> None:
+        """Hand events heard here to this process's members."""
+        if events:
+            self._deliver(events)
+
+    async def dispatch(self, notice: Notice) -> None:
+        """Run this process's handlers for a notice; a failing handler is logged alone."""
+        for handler in list(self._notice_handlers):
+            try:
+                await handler(notice)
+            except Exception:
+                log.exception("notice handler failed",
+                              extra={"kind": notice.kind, "room": notice.room_key})
 
 
-def _map_header(n: int) -> bytes:
-    if n < 16:
-        return bytes([0x80 | n])
-    return b"\xde" + n.to_bytes(2, "big")
+class LocalBus(Bus):
+    """One process: events go straight to its members, notices to its handlers."""
+
+    async def publish(self, room_key: str, event: str, payload: dict[str, Any],
+                      skip: str | None = None) -> None:
+        self.deliver((RoomEvent(room_key, event, payload, skip),))
+
+    async def attach(self, room_key: str) -> None:
+        return None
+
+    async def detach(self, room_key: str) -> None:
+        return None
+
+    async def notify(self, notice: Notice) -> None:
+        await self.dispatch(notice)

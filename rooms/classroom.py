@@ -74,7 +74,7 @@ class Classroom:
         if len(await self.svc.store.open_polls(room)) >= MAX_OPEN_POLLS:
             raise BadRequest(f"at most {MAX_OPEN_POLLS} open polls per room")
         await self.svc.store.add_poll(room, poll)
-        await self.svc.bus.emit(room.key, "poll:created",
+        await self.svc.bus.publish(room.key, "poll:created",
                                 {"room": room.name, "poll": poll.to_wire()})
         return poll
 
@@ -96,7 +96,7 @@ class Classroom:
             raise NotFound("no such poll")
         if not after.open:
             raise BadRequest("the poll is closed")
-        await self.svc.bus.emit(room.key, "poll:results",
+        await self.svc.bus.publish(room.key, "poll:results",
                                 {"room": room.name, "poll": after.to_wire()})
         return after
 
@@ -115,7 +115,7 @@ class Classroom:
         if poll is None:
             raise NotFound("no such poll")
         await self.svc.audit.record(s.who, "poll:close", room, pid)
-        await self.svc.bus.emit(room.key, "poll:closed",
+        await self.svc.bus.publish(room.key, "poll:closed",
                                 {"room": room.name, "poll": poll.to_wire()})
         return poll
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from .bus import Bus
 from .clock import Clock
 from .identity import RoomRef
 from .memory_classroom import MemoryClassroom
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
-from .store import Fanout, Store, clamp_limit
+from .store import Store, clamp_limit
 
 
 @dataclass
@@ -23,10 +24,10 @@ class _Room:
 
 
 class MemoryStore(MemoryClassroom, Store):
-    def __init__(self, clock: Clock, fanout: Fanout, retention_ms: int) -> None:
+    def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
-        self._fanout = fanout
+        self._bus = bus
         self._rooms: dict[str, _Room] = {}
         self._init_classroom()
 
@@ -55,7 +56,7 @@ class MemoryStore(MemoryClassroom, Store):
         r.keys.append((ms, seq))
         r.messages[msg.id] = msg
         r.cids[(author.id, cid)] = (msg.id, ms + self.retention_ms)
-        await self._fanout.deliver(room.key, "chat:message", msg.to_wire())
+        await self._bus.publish(room.key, "chat:message", msg.to_wire())
         return Appended(msg, True)
 
     async def history(

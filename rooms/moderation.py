@@ -71,8 +71,8 @@ class Moderation:
         await self.svc.store.set_mutes(room, target, now)
         await self.svc.audit.record(s.who, "mod:mute", room, target,
                                     {"what": what, "muted": muted})
-        await self.svc.notices.publish(Notice(MUTE, room.key, target, {"kinds": sorted(now)}))
-        await self.svc.bus.emit(room.key, "mod:muted", {
+        await self.svc.bus.notify(Notice(MUTE, room.key, target, {"kinds": sorted(now)}))
+        await self.svc.bus.publish(room.key, "mod:muted", {
             "room": room.name, "user": target, "what": what, "muted": muted,
             "kinds": sorted(now)})
         return now
@@ -90,7 +90,7 @@ class Moderation:
         await self.svc.audit.record(s.who, "mod:kick", room, target,
                                     {"ban_minutes": ban_minutes} if ban_minutes else None)
         # every process tells its members of the room, then drops the target's connections
-        await self.svc.notices.publish(Notice(KICK, room.key, target, {
+        await self.svc.bus.notify(Notice(KICK, room.key, target, {
             "event": {"room": room.name, "user": target}}))
 
     async def lock(self, s: Session, name: object, locked: bool) -> None:
@@ -100,7 +100,7 @@ class Moderation:
         self.svc.buckets.take(s.who.sub, "moderate")
         await self.svc.store.set_flag(room, "locked", locked)
         await self.svc.audit.record(s.who, "mod:lock", room, None, {"locked": locked})
-        await self.svc.bus.emit(room.key, "room:locked", {"room": room.name, "locked": locked})
+        await self.svc.bus.publish(room.key, "room:locked", {"room": room.name, "locked": locked})
 
     async def permissions(self, s: Session, name: object, to_teachers: bool | None,
                           between_pupils: bool | None) -> dict[str, bool]:
@@ -114,7 +114,7 @@ class Moderation:
             await self.svc.store.set_flag(room, "pm_pupils", between_pupils)
         perms = permissions_wire(await self.svc.store.flags(room))
         await self.svc.audit.record(s.who, "mod:permissions", room, None, perms)
-        await self.svc.bus.emit(room.key, "mod:permissions", {"room": room.name,
+        await self.svc.bus.publish(room.key, "mod:permissions", {"room": room.name,
                                                               "permissions": perms})
         return perms
 
@@ -148,7 +148,7 @@ class Moderation:
                                            "role": member.role},
             "text": text, "ts": now,
         }
-        await self.svc.notices.publish(Notice(PRIVATE, room.key, target, {
+        await self.svc.bus.notify(Notice(PRIVATE, room.key, target, {
             "message": message, "users": [s.who.sub, target], "teachers": between_pupils}))
         return message
 

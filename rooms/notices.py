@@ -1,21 +1,16 @@
 """Notices: moderation news every service process must act on.
 
-Room events reach members through the room bus; a notice instead reaches every
-*process*, so each can act on its own connections: drop a kicked member's
-connections from the room, refresh what a member has muted, hand a private
-message to the connections that may read it. `LocalNotices` serves one
-process; `rooms.redis_notices.RedisNotices` spans processes on one Redis.
+Room events reach members; a notice instead reaches every *process*, so each
+can act on its own connections: drop a kicked member's connections from the
+room, refresh what a member has muted, hand a private message to the
+connections that may read it. Notices travel on the room bus (`rooms/bus.py`:
+`Bus.notify`, `Bus.on_notice`).
 """
 
 from __future__ import annotations
 
-import logging
-from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 KICK = "kick"
 MUTE = "mute"
@@ -35,39 +30,3 @@ class Notice:
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Notice:
         return cls(str(rec["k"]), str(rec["r"]), str(rec["u"]), dict(rec.get("d") or {}))
-
-
-NoticeHandler = Callable[[Notice], Awaitable[None]]
-
-
-class Notices(ABC):
-    def __init__(self) -> None:
-        self._handlers: list[NoticeHandler] = []
-
-    def subscribe(self, handler: NoticeHandler) -> None:
-        self._handlers.append(handler)
-
-    @abstractmethod
-    async def publish(self, notice: Notice) -> None:
-        """Hand the notice to every process's handlers, this one's included."""
-
-    async def _dispatch(self, notice: Notice) -> None:
-        for handler in list(self._handlers):
-            try:
-                await handler(notice)
-            except Exception:
-                log.exception("notice handler failed",
-                              extra={"kind": notice.kind, "room": notice.room_key})
-
-    async def start(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
-class LocalNotices(Notices):
-    """One process: a notice is handled right here."""
-
-    async def publish(self, notice: Notice) -> None:
-        await self._dispatch(notice)

@@ -8,16 +8,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from .audit import AuditLog
+from .bus import Bus, Connections
 from .classroom import Classroom
 from .clock import Clock
 from .errors import BadRequest, Forbidden, NotFound, NotJoined
 from .identity import Identity, RoomRef
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
-from .notices import LocalNotices, Notices
 from .presence import Departure, Member
 from .ratelimit import Buckets
 from .store import Store
@@ -25,20 +25,6 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 MAX_ROOMS_PER_CONNECTION = 16
-
-
-class RoomBus(Protocol):
-    """How the domain reaches members: the edge implements it."""
-
-    async def emit(
-        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
-    ) -> None: ...
-
-    async def attach(self, conn: str, room_key: str) -> None:
-        """Start delivering the room's events to `conn`; returns once they flow."""
-        ...
-
-    async def detach(self, conn: str, room_key: str) -> None: ...
 
 
 @dataclass
@@ -51,13 +37,13 @@ class Session:
 
 
 class RoomService:
-    def __init__(self, store: Store, bus: RoomBus, clock: Clock, buckets: Buckets,
-                 notices: Notices | None = None) -> None:
+    def __init__(self, store: Store, bus: Bus, conns: Connections, clock: Clock,
+                 buckets: Buckets) -> None:
         self.store = store
-        self.bus = bus
+        self.bus = bus  # room events and notices, to every process
+        self.conns = conns  # this process's connections in rooms (the edge's fan-out)
         self.clock = clock
         self.buckets = buckets
-        self.notices = notices or LocalNotices()
         self.audit = AuditLog(store, clock)
         self.classroom = Classroom(self)  # join rules and polls
         self.moderation = Moderation(self)
@@ -83,15 +69,15 @@ class RoomService:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
             await self.classroom.admit(s, room)  # banned, locked
             # listen first, then read: nothing sent meanwhile can fall between
-            await self.bus.attach(s.conn, room.key)
+            await self._attach(s.conn, room.key)
             try:
                 first = await self.store.enter(room, s.conn, me)
             except Exception:
-                await self.bus.detach(s.conn, room.key)
+                await self._detach(s.conn, room.key)
                 raise
             s.rooms.add(room.key)
             if first:
-                await self.bus.emit(room.key, "presence:join",
+                await self.bus.publish(room.key, "presence:join",
                                     {"room": room.name, "member": me.to_wire()}, skip=s.conn)
         members = await self.store.members(room)
         page = await self.store.history(room)
@@ -109,9 +95,23 @@ class RoomService:
         room = self._joined(s, name)
         await self._leave(s, room.key)
 
+    async def _attach(self, conn: str, room_key: str) -> None:
+        """The connection gets the room's events from now on (this process hears the
+        room on the bus before this returns)."""
+        self.conns.enter(conn, room_key)
+        try:
+            await self.bus.attach(room_key)
+        except Exception:
+            await self._detach(conn, room_key)
+            raise
+
+    async def _detach(self, conn: str, room_key: str) -> None:
+        if self.conns.leave(conn, room_key):  # the last of this process in the room
+            await self.bus.detach(room_key)
+
     async def _leave(self, s: Session, room_key: str) -> None:
         s.rooms.discard(room_key)
-        await self.bus.detach(s.conn, room_key)
+        await self._detach(s.conn, room_key)
         gone = await self.store.leave(RoomRef.from_key(room_key), s.conn)
         for hook in list(self.leave_hooks):
             try:
@@ -124,7 +124,7 @@ class RoomService:
     async def announce_departure(self, gone: Departure) -> None:
         if gone.last:
             room = RoomRef.from_key(gone.room_key)
-            await self.bus.emit(gone.room_key, "presence:leave",
+            await self.bus.publish(gone.room_key, "presence:leave",
                                 {"room": room.name, "user": gone.user})
 
     async def disconnect(self, s: Session) -> None:
@@ -167,7 +167,7 @@ class RoomService:
         if await self.store.delete(room, message_id):
             if msg.user.id != s.who.sub:
                 await self.audit.record(s.who, "chat:delete", room, msg.user.id, {"id": message_id})
-            await self.bus.emit(room.key, "chat:deleted", {"room": room.name, "id": message_id})
+            await self.bus.publish(room.key, "chat:deleted", {"room": room.name, "id": message_id})
         return msg
 
     async def typing(self, s: Session, name: object, typing: bool) -> None:
@@ -176,7 +176,7 @@ class RoomService:
             raise Forbidden("visitors cannot type")
         self.classroom.check_chat(s, room)
         self.buckets.take(s.who.sub, "typing")
-        await self.bus.emit(room.key, "typing",
+        await self.bus.publish(room.key, "typing",
                             {"room": room.name, "user": s.who.public(), "typing": typing},
                             skip=s.conn)
 
@@ -189,5 +189,5 @@ class RoomService:
         member = await self.store.set_hand(room, target, self.clock.now_ms() if raised else None)
         if member is None:
             raise NotFound("no such member in the room")
-        await self.bus.emit(room.key, "presence:update",
+        await self.bus.publish(room.key, "presence:update",
                             {"room": room.name, "member": member.to_wire()})

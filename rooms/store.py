@@ -1,14 +1,13 @@
 """The one store interface; `MemoryStore` and `RedisStore` implement it.
 
 A store keeps history (with its retention), presence and idempotency keys,
-and hands each new message to the room's fan-out in the same step as it is
+and publishes each new message on the room bus in the same step as it is
 stored, so every process sees messages in id order.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Protocol
 
 from .classroom_store import ClassroomStore
 from .identity import RoomRef
@@ -18,14 +17,6 @@ from .presence import Departure, Member
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
 DAY_MS = 86_400_000
-
-
-class Fanout(Protocol):
-    """Delivers a room event to the room's members connected to this process."""
-
-    async def deliver(
-        self, room_key: str, event: str, payload: dict[str, Any], skip: str | None = None
-    ) -> None: ...
 
 
 class Store(ClassroomStore, ABC):

@@ -1,5 +1,5 @@
-"""Bursts travel together: appends pipelined to Redis (rooms/redis_pipeline.py), the bus
-read a socket-read at a time (live/bus_reader.py), and each member given a batch's frames in
+"""Bursts travel together: appends pipelined to Redis (live/redis_backend/pipeline.py), the bus
+read a socket-read at a time (live/redis_backend/reader.py), and each member given a batch's frames in
 one write (FastEmitManager.deliver) — with nothing lost, repeated or reordered."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from live.bus_reader import BusClosed, BusReader
+from live.redis_backend.reader import BusClosed, BusReader
 from live.fanout import RoomEmit
 from rooms.errors import Unavailable
 from rooms.identity import RoomRef
@@ -215,7 +215,7 @@ async def test_a_batch_reaches_each_member_in_order_once(server: Any) -> None:
 def test_pipeline_packs_commands_as_redis_py_does() -> None:
     from redis.asyncio.connection import Connection
 
-    from rooms.redis_pipeline import pack_command
+    from live.redis_backend.pipeline import pack_command
 
     args: list[bytes | str | int] = [3, b"k\r\n1", "clé", "", 0, -7, b"\x00\xff"]
     ours = pack_command((b"EVALSHA", b"abc"), *args)
@@ -228,7 +228,7 @@ async def test_a_lost_bus_connection_replays_in_order_exactly_once(
     """The bus connection is killed while messages keep being stored: on reconnecting
     the process replays what it missed from history, then goes on live; a member sees
     every message once, in order (what arrives live during the replay waits for it)."""
-    caplog.set_level(logging.INFO, logger="live.redis_manager")
+    caplog.set_level(logging.INFO, logger="live.redis_backend.bus")
     async with run_server(redis_url, rate_limits=False) as srv:
         reader = await connect(srv.url, sub="reader")
         sender = await connect(srv.url, sub="sender")

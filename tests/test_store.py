@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
+from live.redis_backend.store import RedisStore
+from rooms.bus import LocalBus, RoomEvent
 from rooms.clock import FakeClock, SystemClock
 from rooms.identity import RoomRef
 from rooms.memory_store import MemoryStore
 from rooms.message import Author
 from rooms.presence import Member
-from rooms.redis_store import RedisStore
 from rooms.store import DAY_MS, Store
 
 
-class Recorder:
-    """A `Fanout` that remembers what the memory store announced."""
+class Recorder(LocalBus):
+    """The in-process bus, remembering what the memory store published."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[tuple[str, str, dict[str, Any]]] = []
+        self.bind(self._record)
 
-    async def deliver(self, room_key: str, event: str, payload: dict[str, Any],
-                      skip: str | None = None) -> None:
-        self.seen.append((room_key, event, payload))
+    def _record(self, events: Sequence[RoomEvent]) -> None:
+        self.seen += [(e.room_key, e.event, e.payload) for e in events]
 
 
 R = RoomRef("sp", "room")
@@ -177,7 +179,7 @@ async def test_redis_append_is_atomic_under_concurrency(redis_url: str) -> None:
 
 async def test_redis_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str) -> None:
     """More concurrent commands than pooled connections: all succeed (none `unavailable`)."""
-    from rooms.redis_client import MAX_CONNECTIONS, connect
+    from live.redis_backend.client import MAX_CONNECTIONS, connect
 
     s = RedisStore(connect(redis_url), SystemClock(), DAY_MS, "p")
     n = MAX_CONNECTIONS * 2

@@ -1,6 +1,6 @@
 """`ClassroomStore` in Redis: the part of `RedisStore` for classroom tools.
 
-Keys of a room share its hash tag `{space/room}`:
+Keys of a room share its hash tag `{space/room}` (names: `keys.py`):
 - `live:{R}:polls`               hash poll id -> msgpack poll (question, options, ...)
 - `live:{R}:polls:closed`        set of closed poll ids
 - `live:{R}:poll:<id>:votes`     hash voter key -> msgpack {c: choices, n: name}
@@ -19,12 +19,14 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from .bus import pack, unpack
-from .classroom_store import FLAG_DEFAULTS, AuditEntry, ClassroomStore
-from .clock import Clock
-from .errors import Unavailable
-from .identity import RoomRef
-from .polls import Poll, Vote
+from rooms.classroom_store import FLAG_DEFAULTS, AuditEntry, ClassroomStore
+from rooms.clock import Clock
+from rooms.errors import Unavailable
+from rooms.identity import RoomRef
+from rooms.polls import Poll, Vote
+
+from . import keys
+from .frames import pack, unpack
 
 # KEYS: polls hash, closed set, votes hash. ARGV: poll id, voter, vote, expire-at ms.
 VOTE = """
@@ -36,10 +38,6 @@ return 1
 """
 
 AUDIT_SCAN = 200
-
-
-def _k(room_key: str, what: str) -> str:
-    return f"live:{{{room_key}}}:{what}"
 
 
 class RedisClassroom(ClassroomStore):
@@ -57,8 +55,8 @@ class RedisClassroom(ClassroomStore):
     async def add_poll(self, room: RoomRef, poll: Poll) -> None:
         try:
             async with self._r.pipeline(transaction=True) as p:
-                p.hset(_k(room.key, "polls"), poll.id, pack(poll.to_record()))
-                p.pexpire(_k(room.key, "polls"), self.retention_ms)
+                p.hset(keys.room(room.key, "polls"), poll.id, pack(poll.to_record()))
+                p.pexpire(keys.room(room.key, "polls"), self.retention_ms)
                 await p.execute()
         except RedisError as exc:
             raise Unavailable() from exc
@@ -66,9 +64,9 @@ class RedisClassroom(ClassroomStore):
     async def poll(self, room: RoomRef, poll_id: str) -> Poll | None:
         try:
             async with self._r.pipeline(transaction=False) as p:
-                p.hget(_k(room.key, "polls"), poll_id)
-                p.sismember(_k(room.key, "polls:closed"), poll_id)
-                p.hgetall(_k(room.key, f"poll:{poll_id}:votes"))
+                p.hget(keys.room(room.key, "polls"), poll_id)
+                p.sismember(keys.room(room.key, "polls:closed"), poll_id)
+                p.hgetall(keys.room(room.key, f"poll:{poll_id}:votes"))
                 raw, closed, votes = await p.execute()
         except RedisError as exc:
             raise Unavailable() from exc
@@ -85,12 +83,12 @@ class RedisClassroom(ClassroomStore):
         current = await self.poll(room, poll_id)
         if current is None or not current.open:
             return current
-        keys = [_k(room.key, "polls"), _k(room.key, "polls:closed"),
-                _k(room.key, f"poll:{poll_id}:votes")]
+        names = [keys.room(room.key, "polls"), keys.room(room.key, "polls:closed"),
+                keys.room(room.key, f"poll:{poll_id}:votes")]
         args: list[bytes | str | int] = [poll_id, voter, pack(vote.to_record()),
                                          current.ts + self.retention_ms]
         try:
-            await self._vote_script(keys=keys, args=args)
+            await self._vote_script(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
         return await self.poll(room, poll_id)
@@ -100,8 +98,8 @@ class RedisClassroom(ClassroomStore):
             return None
         try:
             async with self._r.pipeline(transaction=True) as p:
-                p.sadd(_k(room.key, "polls:closed"), poll_id)
-                p.pexpire(_k(room.key, "polls:closed"), self.retention_ms)
+                p.sadd(keys.room(room.key, "polls:closed"), poll_id)
+                p.pexpire(keys.room(room.key, "polls:closed"), self.retention_ms)
                 await p.execute()
         except RedisError as exc:
             raise Unavailable() from exc
@@ -110,8 +108,8 @@ class RedisClassroom(ClassroomStore):
     async def open_polls(self, room: RoomRef) -> list[Poll]:
         try:
             async with self._r.pipeline(transaction=False) as p:
-                p.hgetall(_k(room.key, "polls"))
-                p.smembers(_k(room.key, "polls:closed"))
+                p.hgetall(keys.room(room.key, "polls"))
+                p.smembers(keys.room(room.key, "polls:closed"))
                 raw, closed = await p.execute()
             closed_ids = {c.decode() for c in closed}
             horizon = self._horizon()
@@ -125,17 +123,17 @@ class RedisClassroom(ClassroomStore):
                     continue
                 if pid in closed_ids:
                     continue
-                votes: Any = await self._r.hgetall(_k(room.key, f"poll:{pid}:votes"))
+                votes: Any = await self._r.hgetall(keys.room(room.key, f"poll:{pid}:votes"))
                 out.append(Poll.from_record(pid, rec, True, self._votes(votes)))
             if expired:
-                await self._r.hdel(_k(room.key, "polls"), *expired)
+                await self._r.hdel(keys.room(room.key, "polls"), *expired)
         except RedisError as exc:
             raise Unavailable() from exc
         return sorted(out, key=lambda p: (p.ts, p.id))
 
     # -- moderation ----------------------------------------------------
     async def set_mutes(self, room: RoomRef, user: str, kinds: frozenset[str]) -> None:
-        key = _k(room.key, "mutes")
+        key = keys.room(room.key, "mutes")
         try:
             if kinds:
                 async with self._r.pipeline(transaction=True) as p:
@@ -149,7 +147,7 @@ class RedisClassroom(ClassroomStore):
 
     async def mutes(self, room: RoomRef) -> dict[str, frozenset[str]]:
         try:
-            raw: Any = await self._r.hgetall(_k(room.key, "mutes"))
+            raw: Any = await self._r.hgetall(keys.room(room.key, "mutes"))
         except RedisError as exc:
             raise Unavailable() from exc
         return {k.decode(): frozenset(v.decode().split(",")) for k, v in raw.items() if v}
@@ -159,13 +157,13 @@ class RedisClassroom(ClassroomStore):
         if ttl <= 0:
             return
         try:
-            await self._r.set(_k(room.key, f"ban:{user}"), str(until_ms), px=ttl)
+            await self._r.set(keys.room(room.key, f"ban:{user}"), str(until_ms), px=ttl)
         except RedisError as exc:
             raise Unavailable() from exc
 
     async def banned_until(self, room: RoomRef, user: str) -> int | None:
         try:
-            raw = await self._r.get(_k(room.key, f"ban:{user}"))
+            raw = await self._r.get(keys.room(room.key, f"ban:{user}"))
         except RedisError as exc:
             raise Unavailable() from exc
         if raw is None or int(raw) <= self._clock.now_ms():
@@ -173,7 +171,7 @@ class RedisClassroom(ClassroomStore):
         return int(raw)
 
     async def set_flag(self, room: RoomRef, name: str, on: bool) -> None:
-        key = _k(room.key, "flags")
+        key = keys.room(room.key, "flags")
         try:
             async with self._r.pipeline(transaction=True) as p:
                 p.hset(key, name, "1" if on else "0")
@@ -184,7 +182,7 @@ class RedisClassroom(ClassroomStore):
 
     async def flags(self, room: RoomRef) -> dict[str, bool]:
         try:
-            raw: Any = await self._r.hgetall(_k(room.key, "flags"))
+            raw: Any = await self._r.hgetall(keys.room(room.key, "flags"))
         except RedisError as exc:
             raise Unavailable() from exc
         out = dict(FLAG_DEFAULTS)
@@ -195,7 +193,7 @@ class RedisClassroom(ClassroomStore):
 
     # -- audit ---------------------------------------------------------
     def _audit_key(self, space: str) -> str:
-        return f"live:audit:{space}"
+        return keys.audit(space)
 
     async def audit_add(self, space: str, entry: AuditEntry) -> None:
         key = self._audit_key(space)

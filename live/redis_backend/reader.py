@@ -26,8 +26,8 @@ from typing import Any
 import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
-from rooms.redis_client import taken_over
-from rooms.redis_pipeline import pack_command
+from .client import taken_over
+from .pipeline import pack_command
 
 Reply = list[Any]
 OnReplies = Callable[[list[Reply]], None]

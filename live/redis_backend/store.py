@@ -1,6 +1,5 @@
-"""History, presence and idempotency in Redis.
+"""History, presence and idempotency in Redis (key names: `keys.py`).
 
-Keys of a room share the hash tag `{space/room}`:
 - `live:{R}:msgs`   Stream of messages; entry field `m` = msgpack {c, u, t};
                     ids are Redis Stream ids (they sort in send order);
 - `live:{R}:cid:<user>:<cid>` -> message id, for idempotent sends;
@@ -9,7 +8,9 @@ Keys of a room share the hash tag `{space/room}`:
 Shared keys: `live:retention` (zset room -> oldest message ms),
 `live:space:<S>:rooms` (zset of rooms with members), `live:procs` (zset of
 process ids -> last heartbeat), `live:proc:<P>:conns` (set of `R\\0conn`).
-Every key has an expiry; a room with no messages left holds no data.
+Every key has an expiry; a room with no messages left holds no data. A stored
+message is published on the room's bus channel by the same script that stores
+it (`frames.message_frame_parts`).
 """
 
 from __future__ import annotations
@@ -20,20 +21,20 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from .bus import emit_frame_parts, pack, room_channel, unpack
-from .clock import Clock
-from .errors import Unavailable
-from .identity import RoomRef
-from .message import Appended, Author, Message, Page
-from .presence import Departure, Member, members_by_user
-from .redis_classroom import RedisClassroom
-from .redis_pipeline import ScriptPipeline
-from .store import Store, clamp_limit
+from rooms.clock import Clock
+from rooms.errors import Unavailable
+from rooms.identity import RoomRef
+from rooms.message import Appended, Author, Message, Page, sort_key
+from rooms.presence import Departure, Member, members_by_user
+from rooms.store import Store, clamp_limit
+
+from . import keys
+from .classroom import RedisClassroom
+from .frames import message_frame_parts, pack, unpack
+from .pipeline import ScriptPipeline
 
 log = logging.getLogger(__name__)
 
-RETENTION_INDEX = "live:retention"
-PROCS = "live:procs"
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
@@ -74,10 +75,6 @@ return n
 """
 
 
-def _k(room_key: str, what: str) -> str:
-    return f"live:{{{room_key}}}:{what}"
-
-
 class RedisStore(RedisClassroom, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
@@ -94,25 +91,26 @@ class RedisStore(RedisClassroom, Store):
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
         entry = pack({"c": cid, "u": [author.id, author.name, author.role], "t": text})
         payload = {"room": room.name, "cid": cid, "user": author.to_wire(), "text": text}
-        prefix, mid, suffix = emit_frame_parts("chat:message", room.key, payload, ("ts", "id"))
-        keys = [_k(room.key, "msgs"), _k(room.key, f"cid:{author.id}:{cid}"), RETENTION_INDEX]
-        args: list[bytes | str | int] = [self.retention_ms, room_channel(room.key), entry,
+        prefix, mid, suffix = message_frame_parts("chat:message", payload, ("ts", "id"))
+        names = [keys.room(room.key, "msgs"), keys.cid(room.key, author.id, cid),
+                 keys.RETENTION_INDEX]
+        args: list[bytes | str | int] = [self.retention_ms, keys.room_channel(room.key), entry,
                                          prefix, mid, suffix, room.key]
         try:
-            created, mid_, raw = await self._append(keys=keys, args=args)
+            created, mid_, raw = await self._append(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
         message_id = mid_.decode()
         if raw:
             return Appended(self._decode(room, message_id, raw), bool(created))
-        ms = int(message_id.split("-")[0])
+        ms = sort_key(message_id)[0]
         return Appended(Message(message_id, room.name, cid, author, text, ms), bool(created))
 
     @staticmethod
     def _decode(room: RoomRef, message_id: str, raw: bytes) -> Message:
         e = unpack(raw)
         uid, name, role = e["u"]
-        ms = int(message_id.split("-")[0])
+        ms = sort_key(message_id)[0]
         return Message(message_id, room.name, e["c"], Author(uid, name, role), e["t"], ms)
 
     def _entries(self, room: RoomRef, rows: list[Any]) -> list[Message]:
@@ -136,11 +134,11 @@ class RedisStore(RedisClassroom, Store):
         limit: int = 50,
     ) -> Page:
         limit = clamp_limit(limit)
-        key = _k(room.key, "msgs")
+        key = keys.room(room.key, "msgs")
         floor = f"{self._horizon() + 1}-0"
         try:
             if after is not None:
-                start = f"({after}" if _sorts_after(after, floor) else floor
+                start = f"({after}" if sort_key(after) >= sort_key(floor) else floor
                 rows = await self._r.xrange(key, min=start, max="+", count=limit + 1)
                 msgs = self._entries(room, rows)
                 return Page(msgs[:limit], len(msgs) > limit)
@@ -154,7 +152,7 @@ class RedisStore(RedisClassroom, Store):
 
     async def get(self, room: RoomRef, message_id: str) -> Message | None:
         try:
-            rows = await self._r.xrange(_k(room.key, "msgs"), min=message_id, max=message_id)
+            rows = await self._r.xrange(keys.room(room.key, "msgs"), min=message_id, max=message_id)
         except RedisError as exc:
             raise Unavailable() from exc
         msgs = self._entries(room, rows)
@@ -164,9 +162,9 @@ class RedisStore(RedisClassroom, Store):
 
     async def delete(self, room: RoomRef, message_id: str) -> bool:
         try:
-            n = await self._r.xdel(_k(room.key, "msgs"), message_id)
+            n = await self._r.xdel(keys.room(room.key, "msgs"), message_id)
             if n:
-                await self._trim(keys=[_k(room.key, "msgs"), RETENTION_INDEX],
+                await self._trim(keys=[keys.room(room.key, "msgs"), keys.RETENTION_INDEX],
                                  args=[self._horizon() + 1, room.key])
         except RedisError as exc:
             raise Unavailable() from exc
@@ -176,11 +174,11 @@ class RedisStore(RedisClassroom, Store):
         horizon = self._horizon()
         removed = 0
         try:
-            due = await self._r.zrangebyscore(RETENTION_INDEX, "-inf", horizon)
+            due = await self._r.zrangebyscore(keys.RETENTION_INDEX, "-inf", horizon)
             for raw in due:
                 room_key = raw.decode()
                 removed += int(
-                    await self._trim(keys=[_k(room_key, "msgs"), RETENTION_INDEX],
+                    await self._trim(keys=[keys.room(room_key, "msgs"), keys.RETENTION_INDEX],
                                      args=[horizon + 1, room_key])
                 )
         except RedisError as exc:
@@ -188,23 +186,20 @@ class RedisStore(RedisClassroom, Store):
         return removed
 
     # -- presence ------------------------------------------------------
-    def _space_rooms(self, space: str) -> str:
-        return f"live:space:{space}:rooms"
-
     async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
         now = self._clock.now_ms()
         rec = pack({"m": member.to_record(), "at": now, "p": self.proc_id})
-        mine = f"live:proc:{self.proc_id}:conns"
+        mine = keys.proc_conns(self.proc_id)
         try:
             async with self._r.pipeline(transaction=True) as p:
-                p.hset(_k(room.key, "conns"), conn, rec)
-                p.hincrby(_k(room.key, "users"), member.id, 1)
-                p.pexpire(_k(room.key, "conns"), PRESENCE_TTL_MS)
-                p.pexpire(_k(room.key, "users"), PRESENCE_TTL_MS)
+                p.hset(keys.room(room.key, "conns"), conn, rec)
+                p.hincrby(keys.room(room.key, "users"), member.id, 1)
+                p.pexpire(keys.room(room.key, "conns"), PRESENCE_TTL_MS)
+                p.pexpire(keys.room(room.key, "users"), PRESENCE_TTL_MS)
                 p.sadd(mine, f"{room.key}\0{conn}")
                 p.pexpire(mine, PRESENCE_TTL_MS)
-                p.zadd(self._space_rooms(room.space), {room.name: now})
-                p.pexpire(self._space_rooms(room.space), PRESENCE_TTL_MS)
+                p.zadd(keys.space_rooms(room.space), {room.name: now})
+                p.pexpire(keys.space_rooms(room.space), PRESENCE_TTL_MS)
                 res = await p.execute()
         except RedisError as exc:
             raise Unavailable() from exc
@@ -222,17 +217,17 @@ class RedisStore(RedisClassroom, Store):
         return left
 
     async def _forget(self, room_key: str, conn: str, proc: str) -> Departure | None:
-        conns, users = _k(room_key, "conns"), _k(room_key, "users")
+        conns, users = keys.room(room_key, "conns"), keys.room(room_key, "users")
         try:
             raw = await self._r.hget(conns, conn)
             if raw is None:
-                await self._r.srem(f"live:proc:{proc}:conns", f"{room_key}\0{conn}")
+                await self._r.srem(keys.proc_conns(proc), f"{room_key}\0{conn}")
                 return None
             uid = unpack(raw)["m"]["id"]
             async with self._r.pipeline(transaction=True) as p:
                 p.hdel(conns, conn)
                 p.hincrby(users, uid, -1)
-                p.srem(f"live:proc:{proc}:conns", f"{room_key}\0{conn}")
+                p.srem(keys.proc_conns(proc), f"{room_key}\0{conn}")
                 res = await p.execute()
             if not res[0]:
                 return None
@@ -241,13 +236,13 @@ class RedisStore(RedisClassroom, Store):
                 await self._r.hdel(users, uid)
                 if not await self._r.exists(conns):
                     ref = RoomRef.from_key(room_key)
-                    await self._r.zrem(self._space_rooms(ref.space), ref.name)
+                    await self._r.zrem(keys.space_rooms(ref.space), ref.name)
         except RedisError as exc:
             raise Unavailable() from exc
         return Departure(room_key, uid, last)
 
     async def _entries_of(self, room_key: str) -> list[tuple[bytes, dict[str, Any]]]:
-        raw = await self._r.hgetall(_k(room_key, "conns"))
+        raw = await self._r.hgetall(keys.room(room_key, "conns"))
         recs = [(conn, unpack(v)) for conn, v in raw.items()]
         recs.sort(key=lambda cr: cr[1]["at"])
         return recs
@@ -270,39 +265,39 @@ class RedisStore(RedisClassroom, Store):
                     r["m"] = found.to_record()
                     updates[conn] = pack(r)
             if updates:
-                await self._r.hset(_k(room.key, "conns"), mapping=updates)
+                await self._r.hset(keys.room(room.key, "conns"), mapping=updates)
         except RedisError as exc:
             raise Unavailable() from exc
         return found
 
     async def heartbeat(self) -> list[Departure]:
         now = self._clock.now_ms()
-        mine = f"live:proc:{self.proc_id}:conns"
+        mine = keys.proc_conns(self.proc_id)
         try:
             async with self._r.pipeline(transaction=False) as p:
-                p.zadd(PROCS, {self.proc_id: now})
-                p.pexpire(PROCS, PROC_DEAD_MS * 8)
+                p.zadd(keys.PROCS, {self.proc_id: now})
+                p.pexpire(keys.PROCS, PROC_DEAD_MS * 8)
                 p.pexpire(mine, PRESENCE_TTL_MS)
                 for room_key in self._local_rooms:
-                    p.pexpire(_k(room_key, "conns"), PRESENCE_TTL_MS)
-                    p.pexpire(_k(room_key, "users"), PRESENCE_TTL_MS)
-                    p.pexpire(self._space_rooms(RoomRef.from_key(room_key).space), PRESENCE_TTL_MS)
+                    p.pexpire(keys.room(room_key, "conns"), PRESENCE_TTL_MS)
+                    p.pexpire(keys.room(room_key, "users"), PRESENCE_TTL_MS)
+                    p.pexpire(keys.space_rooms(RoomRef.from_key(room_key).space), PRESENCE_TTL_MS)
                 await p.execute()
-            dead = await self._r.zrangebyscore(PROCS, "-inf", now - PROC_DEAD_MS)
+            dead = await self._r.zrangebyscore(keys.PROCS, "-inf", now - PROC_DEAD_MS)
             departures: list[Departure] = []
             for raw in dead:
                 proc = raw.decode()
-                lock = f"live:reap:{proc}"
+                lock = keys.reap_lock(proc)
                 if not await self._r.set(lock, self.proc_id, nx=True, px=PROC_DEAD_MS):
                     continue  # another process is reaping it
                 log.info("reaping presence of dead process", extra={"proc": proc})
-                for entry in await self._r.smembers(f"live:proc:{proc}:conns"):
+                for entry in await self._r.smembers(keys.proc_conns(proc)):
                     room_key, _, conn = entry.decode().partition("\0")
                     gone = await self._forget(room_key, conn, proc)
                     if gone is not None:
                         departures.append(gone)
-                await self._r.delete(f"live:proc:{proc}:conns")
-                await self._r.zrem(PROCS, proc)
+                await self._r.delete(keys.proc_conns(proc))
+                await self._r.zrem(keys.PROCS, proc)
         except RedisError as exc:
             raise Unavailable() from exc
         return departures
@@ -310,7 +305,7 @@ class RedisStore(RedisClassroom, Store):
     async def rooms(self, space: str) -> dict[str, list[Member]]:
         out: dict[str, list[Member]] = {}
         try:
-            names = await self._r.zrange(self._space_rooms(space), 0, -1)
+            names = await self._r.zrange(keys.space_rooms(space), 0, -1)
         except RedisError as exc:
             raise Unavailable() from exc
         for raw in names:
@@ -330,8 +325,3 @@ class RedisStore(RedisClassroom, Store):
         await self._append.aclose()
         await self._r.aclose()
 
-
-def _sorts_after(a: str, b: str) -> bool:
-    ams, _, aseq = a.partition("-")
-    bms, _, bseq = b.partition("-")
-    return (int(ams), int(aseq or 0)) >= (int(bms), int(bseq or 0))

@@ -1,0 +1,38 @@
+"""The Redis backend: a `Store` (history, presence, classroom tools) and a `Bus`
+(room events and notices between processes) on one Redis. Several service
+processes on one Redis act as one service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooms.clock import Clock
+from rooms.identity import RoomRef
+from rooms.store import Store
+
+from . import client
+from .bus import RedisBus
+from .store import RedisStore
+
+
+def open_backend(url: str, clock: Clock, retention_ms: int,
+                 proc_id: str) -> tuple[RedisStore, RedisBus]:
+    store = RedisStore(client.connect(url), clock, retention_ms, proc_id)
+    bus = RedisBus(url, proc_id)
+    bus.replay = _replayer(store)
+    return store, bus
+
+
+def _replayer(store: Store) -> Any:
+    """Messages of a room stored after a given id, oldest first (the bus's replay)."""
+
+    async def replay(room_key: str, after: str) -> list[dict[str, Any]]:
+        room, out = RoomRef.from_key(room_key), []
+        while True:
+            page = await store.history(room, after=after, limit=100)
+            out += [m.to_wire() for m in page.messages]
+            if not page.more or not page.messages:
+                return out
+            after = page.messages[-1].id
+
+    return replay

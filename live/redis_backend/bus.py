@@ -1,0 +1,305 @@
+"""The room bus over Redis: sharded pub/sub per room, one channel for notices.
+
+Why this shape:
+- A room's events go on the room's own sharded channel (SPUBLISH), and a
+  process subscribes (SSUBSCRIBE) to a room only while it has members there:
+  a process hears only the rooms it serves, and in Redis Cluster a room's
+  channel lives in its keys' slot.
+- Every frame is msgpack in the service's own format (`frames.py`), never
+  pickle or JSON. The store's APPEND script publishes stored messages itself,
+  atomically with storing them, so every process (the sender's included)
+  delivers messages in stream-id order. A process delivers what it publishes
+  itself before publishing, and skips it when it comes back.
+- `attach` returns once Redis confirmed the room's subscription, so a member
+  who then reads history cannot miss a message published in between.
+- The subscription connection is read a socket read at a time
+  (`reader.BusReader`): a batch of room frames is handed to the fan-out
+  synchronously, from `data_received`, and each member gets a read's worth in
+  one write. What must be awaited (a replay after a lost connection, a notice's
+  handlers) goes through a queue, and what arrives after it waits its turn, so
+  order holds.
+- When the connection comes back after a loss, each room whose chat was being
+  delivered here has the messages stored meanwhile replayed from history
+  (`replay`) before live frames; a message already delivered is never
+  delivered twice.
+- Notices (`keys.NOTICES`, plain PUBLISH) are handled by one worker task, in
+  order, so a handler may await anything, the bus included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from rooms.bus import Bus, RoomEvent
+from rooms.errors import Unavailable
+from rooms.message import sort_key
+from rooms.notices import Notice
+
+from ..loops import Backoff
+from . import client, keys
+from .frames import pack, read_room_frame, room_frame, unpack
+from .reader import BusClosed, BusReader
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_TIMEOUT_S = 3.0
+START_TIMEOUT_S = 5.0
+
+# (room key, last delivered message id) -> messages stored after it, oldest first
+Replay = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+
+# what a routed reply is, and what the listener's queue holds
+_FAST, _CONFIRM, _REPLAY, _NOTICE, _READY, _REPLY, _LOST = range(7)
+
+
+class RedisBus(Bus):
+    def __init__(self, url: str, proc_id: str) -> None:
+        super().__init__()
+        self.url = url
+        self.proc_id = proc_id
+        self.replay: Replay | None = None
+        self._pub: Redis = client.connect(url)
+        self._ps: BusReader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._notices: asyncio.Queue[Notice] = asyncio.Queue()
+        self._notice_task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()  # the notices channel is subscribed
+        self._queue: asyncio.Queue[tuple[int, Any]] | None = None  # what the listener awaits
+        self._backlog = 0  # items queued for the listener, not yet handled
+        self._wanted: set[str] = set()  # room channels this process needs
+        self._confirmed: set[str] = set()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._last_chat: dict[str, tuple[int, int, str]] = {}  # room -> last delivered id
+
+    # -- publishing ---------------------------------------------------------
+    async def publish(self, room_key: str, event: str, payload: dict[str, Any],
+                      skip: str | None = None) -> None:
+        self.deliver((RoomEvent(room_key, event, payload, skip),))
+        try:
+            await self._pub.spublish(keys.room_channel(room_key),
+                                     room_frame(self.proc_id, event, payload, skip))
+        except RedisError:
+            # members on other processes miss this event; they catch up from history
+            log.warning("bus publish failed", extra={"event": event, "room": room_key})
+
+    async def notify(self, notice: Notice) -> None:
+        try:
+            await self._pub.publish(keys.NOTICES, pack(notice.to_record()))
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    # -- rooms --------------------------------------------------------------
+    async def attach(self, room_key: str) -> None:
+        channel = keys.room_channel(room_key)
+        if channel in self._confirmed:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(channel, []).append(fut)
+        first = channel not in self._wanted
+        self._wanted.add(channel)
+        try:
+            if first and self._ps is not None and self._ps.connected:
+                await self._ps.ssubscribe(channel)
+            await asyncio.wait_for(fut, SUBSCRIBE_TIMEOUT_S)
+        except (TimeoutError, RedisError, OSError) as exc:
+            waiters = self._waiters.get(channel, [])
+            if fut in waiters:
+                waiters.remove(fut)
+            raise Unavailable() from exc
+
+    async def detach(self, room_key: str) -> None:
+        channel = keys.room_channel(room_key)
+        if channel not in self._wanted:
+            return
+        self._wanted.discard(channel)
+        self._confirmed.discard(channel)
+        self._last_chat.pop(room_key, None)
+        ps = self._ps
+        if ps is not None and ps.connected:
+            # written before this returns: a later attach's SSUBSCRIBE comes after it
+            with contextlib.suppress(RedisError, OSError):
+                await ps.sunsubscribe(channel)
+
+    def _confirm(self, channel: str) -> None:
+        self._confirmed.add(channel)
+        for fut in self._waiters.pop(channel, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    # -- lifecycle ----------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="bus")
+            self._notice_task = asyncio.create_task(self._handle_notices(), name="notices")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+
+    async def close(self) -> None:
+        for task in (self._task, self._notice_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._notice_task = None
+        await self._close_sub()
+        await self._pub.aclose()
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._pub.ping())
+        except (RedisError, OSError):
+            return False
+
+    # -- listening ----------------------------------------------------------
+    async def _listen(self) -> None:
+        backoff = Backoff(0.2, 5.0)
+        while True:
+            queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+            self._queue, self._backlog = queue, 0
+
+            def on_lost(exc: BaseException | None, queue: asyncio.Queue[Any] = queue) -> None:
+                queue.put_nowait((_LOST, exc))
+
+            try:
+                reader = await BusReader.open(self.url, self._on_replies, on_lost)
+                self._ps = reader
+                self._confirmed.clear()
+                await reader.subscribe(keys.NOTICES)
+                if self._wanted:
+                    await reader.ssubscribe(*self._wanted)
+                backoff.reset()
+                while True:
+                    tag, value = await queue.get()
+                    if tag == _LOST:
+                        raise BusClosed(str(value))
+                    if tag == _REPLAY:
+                        # a room already delivered from is being re-subscribed after a
+                        # lost connection: replay what was stored meanwhile
+                        self.deliver(await self._missed(value))
+                        self._confirm(value)
+                    elif tag == _REPLY:  # a reply that arrived behind an awaited item
+                        self._handle(self._route(value), [])
+                    self._backlog -= 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = backoff.failed()
+                log.warning("bus connection lost; reconnecting", extra={"retry_s": delay})
+            finally:
+                self._queue = None
+                await self._close_sub()
+            await asyncio.sleep(delay)
+
+    def _on_replies(self, batch: list[list[Any]]) -> None:
+        """A read's worth of bus replies, in the connection's `data_received`."""
+        queue = self._queue
+        if queue is None:
+            return
+        run: list[RoomEvent] = []
+        for reply in batch:
+            if self._backlog:  # something ahead is being awaited: keep the order
+                self._backlog += 1
+                queue.put_nowait((_REPLY, reply))
+                continue
+            self._handle(self._route(reply), run)
+        self.deliver(run)
+
+    def _handle(self, routed: tuple[int, Any] | None, run: list[RoomEvent]) -> None:
+        """Act on one routed reply: room events gather in `run` (delivered together),
+        anything else first flushes `run` so order holds."""
+        if routed is None:
+            return
+        tag, value = routed
+        if tag == _FAST:
+            run.append(value)
+            return
+        self.deliver(run)
+        run.clear()
+        if tag == _CONFIRM:
+            self._confirm(value)
+        elif tag == _NOTICE:
+            self._notices.put_nowait(value)
+        elif tag == _READY:
+            self._ready.set()
+        elif self._queue is not None:  # _REPLAY: awaited by the listener
+            self._backlog += 1
+            self._queue.put_nowait((tag, value))
+
+    def _route(self, reply: list[Any]) -> tuple[int, Any] | None:
+        kind = reply[0]
+        if len(reply) != 3:
+            return None
+        if kind == b"smessage":
+            room = keys.room_of_channel(reply[1].decode(errors="replace"))
+            parts = read_room_frame(reply[2])
+            if room is None or parts is None:
+                log.warning("undecodable bus frame", extra={"room": room})
+                return None
+            origin, event, payload, skip = parts
+            if origin == self.proc_id:
+                return None  # this process's own, delivered here already
+            if event == "chat:message" and not self._fresh(room, payload):
+                return None
+            return _FAST, RoomEvent(room, event, payload, skip)
+        if kind == b"message":
+            try:
+                return _NOTICE, Notice.from_record(unpack(reply[2]))
+            except Exception:
+                log.warning("undecodable notice")
+                return None
+        if kind == b"ssubscribe":
+            channel = reply[1].decode(errors="replace")
+            room = keys.room_of_channel(channel)
+            if room is not None and room in self._last_chat and self.replay is not None:
+                return _REPLAY, channel
+            return _CONFIRM, channel
+        if kind == b"subscribe":
+            return _READY, None
+        return None
+
+    def _fresh(self, room: str, message: dict[str, Any]) -> bool:
+        """Track the last chat message delivered per room; false for a repeat."""
+        mid = message.get("id")
+        if not isinstance(mid, str):
+            return True
+        try:
+            key = sort_key(mid)
+        except ValueError:
+            return True
+        last = self._last_chat.get(room)
+        if last is not None and key <= last[:2]:
+            return False
+        self._last_chat[room] = (*key, mid)
+        return True
+
+    async def _missed(self, channel: str) -> list[RoomEvent]:
+        """Messages stored while the bus was down, oldest first, not yet delivered."""
+        room = keys.room_of_channel(channel)
+        last = self._last_chat.get(room) if room else None
+        if room is None or last is None or self.replay is None:
+            return []
+        try:
+            messages = await self.replay(room, last[2])
+        except Exception:
+            log.warning("replay after bus loss failed", extra={"room": room})
+            return []
+        fresh = [RoomEvent(room, "chat:message", m) for m in messages if self._fresh(room, m)]
+        log.info("replayed after bus loss", extra={"room": room, "count": len(fresh)})
+        return fresh
+
+    async def _handle_notices(self) -> None:
+        while True:
+            notice = await self._notices.get()
+            await self.dispatch(notice)
+
+    async def _close_sub(self) -> None:
+        ps, self._ps = self._ps, None
+        if ps is not None:
+            await ps.aclose()

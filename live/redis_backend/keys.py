@@ -1,0 +1,63 @@
+"""Every Redis key and channel name the service uses, in one place.
+
+Keys of a room share the hash tag `{space/room}` (Redis Cluster keeps them in
+one slot, and a room's bus channel with them):
+- `live:{R}:msgs`                 Stream of messages (store.py)
+- `live:{R}:cid:<user>:<cid>`     message id, for idempotent sends (store.py)
+- `live:{R}:conns`, `:users`      presence (store.py)
+- `live:{R}:polls`, `:polls:closed`, `:poll:<id>:votes`, `:mutes`, `:ban:<user>`,
+  `:flags`                        classroom tools (classroom.py)
+- `live:{R}:media`                the process serving the room's media
+- `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
+Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
+`live:space:<S>:rooms`, `live:audit:<S>`, and the notices channel `live:notices`.
+"""
+
+from __future__ import annotations
+
+PREFIX = "live:"
+RETENTION_INDEX = "live:retention"  # zset room key -> oldest message ms
+PROCS = "live:procs"  # zset process id -> last heartbeat ms
+NOTICES = "live:notices"  # pub/sub channel of notices, every process subscribed
+
+_ROOM_HEAD = "live:{"
+_BUS_TAIL = "}:bus"
+
+
+def room(room_key: str, what: str) -> str:
+    """A key of the room, e.g. `room(k, "msgs")`."""
+    return f"{_ROOM_HEAD}{room_key}}}:{what}"
+
+
+def room_channel(room_key: str) -> str:
+    return room(room_key, "bus")
+
+
+def room_of_channel(channel: str) -> str | None:
+    if channel.startswith(_ROOM_HEAD) and channel.endswith(_BUS_TAIL):
+        return channel[len(_ROOM_HEAD):-len(_BUS_TAIL)]
+    return None
+
+
+def cid(room_key: str, user: str, client_id: str) -> str:
+    return room(room_key, f"cid:{user}:{client_id}")
+
+
+def space_rooms(space: str) -> str:
+    return f"live:space:{space}:rooms"
+
+
+def proc_conns(proc: str) -> str:
+    return f"live:proc:{proc}:conns"
+
+
+def reap_lock(proc: str) -> str:
+    return f"live:reap:{proc}"
+
+
+def audit(space: str) -> str:
+    return f"live:audit:{space}"
+
+
+def media(room_key: str) -> str:
+    return room(room_key, "media")

@@ -1,0 +1,212 @@
+"""One suite, both room buses: the in-process one and Redis (a real redis-server).
+
+Two "processes" are two buses: with Redis, two `RedisBus`es on one Redis with their
+own process ids; in-process, the same bus twice (one process is all it serves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from live.redis_backend import keys
+from live.redis_backend.bus import RedisBus
+from live.redis_backend.frames import pack, room_frame
+from rooms.bus import Bus, LocalBus, RoomEvent
+from rooms.notices import KICK, Notice
+
+ROOM = "sp/r1"
+OTHER = "sp/r2"
+
+
+class Heard:
+    """What a bus handed to its process: room events and notices, as they came."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.events: list[RoomEvent] = []
+        self.notices: list[Notice] = []
+        self._changed = asyncio.Event()
+        bus.bind(self._deliver)
+        bus.on_notice(self._notice)
+
+    def _deliver(self, events: Sequence[RoomEvent]) -> None:
+        self.events += events
+        self._changed.set()
+
+    async def _notice(self, notice: Notice) -> None:
+        self.notices.append(notice)
+        self._changed.set()
+
+    async def until(self, done: Any, timeout: float = 5.0) -> None:
+        async def wait() -> None:
+            while not done():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+
+    def texts(self, room: str = ROOM) -> list[Any]:
+        return [e.payload.get("text") for e in self.events if e.room_key == room]
+
+
+@pytest.fixture(params=["local", "redis"])
+async def buses(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Bus, Bus]]:
+    if request.param == "local":
+        bus = LocalBus()
+        await bus.start()
+        yield bus, bus
+        await bus.close()
+        return
+    url = request.getfixturevalue("redis_url")
+    a, b = RedisBus(url, "proc-a"), RedisBus(url, "proc-b")
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_a_room_event_reaches_every_process_once_in_order(buses: tuple[Bus, Bus]) -> None:
+    a, b = buses
+    heard_a = Heard(a) if a is not b else None
+    heard_b = Heard(b)
+    await a.attach(ROOM)
+    await b.attach(ROOM)  # returns once the room's events flow: no wait needed after it
+    for i in range(20):
+        await a.publish(ROOM, "chat:message", {"text": i}, skip="conn-1")
+    await heard_b.until(lambda: len(heard_b.texts()) >= 20)
+    assert heard_b.texts() == list(range(20))
+    assert all(e.skip == "conn-1" and e.event == "chat:message" for e in heard_b.events)
+    if heard_a is not None:  # the publisher delivered its own once, before publishing
+        assert heard_a.texts() == list(range(20))
+
+
+async def test_a_detached_process_hears_the_room_no_more(buses: tuple[Bus, Bus]) -> None:
+    a, b = buses
+    heard = Heard(b)
+    for room in (ROOM, OTHER):
+        await a.attach(room)
+        await b.attach(room)
+    await b.detach(ROOM)
+    if a is not b:
+        await a.publish(ROOM, "typing", {"text": "after detach"})
+    await a.publish(OTHER, "typing", {"text": "marker"})  # sent after: arrives after
+    await heard.until(lambda: heard.texts(OTHER) == ["marker"])
+    if a is not b:  # in one process the fan-out, not the bus, knows who is in a room
+        assert heard.texts(ROOM) == []
+    await b.attach(ROOM)  # and back
+    await a.publish(ROOM, "typing", {"text": "back"})
+    await heard.until(lambda: "back" in heard.texts())
+
+
+async def test_a_notice_reaches_every_process_once(buses: tuple[Bus, Bus]) -> None:
+    a, b = buses
+    heard_b = Heard(b)
+    heard_a = Heard(a) if a is not b else heard_b
+    failing: list[Notice] = []
+
+    async def broken(notice: Notice) -> None:
+        failing.append(notice)
+        raise RuntimeError("a handler that fails")
+
+    b.on_notice(broken)  # does not keep the other handlers from running
+    for i in range(3):
+        await a.notify(Notice(KICK, ROOM, f"u{i}", {"n": i}))
+    await heard_b.until(lambda: len(heard_b.notices) >= 3)
+    await heard_a.until(lambda: len(heard_a.notices) >= 3)
+    assert [n.user for n in heard_b.notices] == ["u0", "u1", "u2"]
+    assert heard_b.notices[1] == Notice(KICK, ROOM, "u1", {"n": 1})
+    assert len(failing) == 3
+
+
+async def test_a_notice_handler_may_await_the_bus(buses: tuple[Bus, Bus]) -> None:
+    """Handlers run apart from the bus's reading: one that attaches a room (whose
+    confirmation comes through that same reading) does not wait for itself."""
+    a, b = buses
+    attached = asyncio.Event()
+
+    async def attach_on_notice(notice: Notice) -> None:
+        await b.attach(notice.room_key)
+        attached.set()
+
+    b.on_notice(attach_on_notice)
+    heard = Heard(b)
+    await a.notify(Notice(KICK, OTHER, "u"))
+    await asyncio.wait_for(attached.wait(), 5)
+    await a.publish(OTHER, "typing", {"text": "heard"})
+    await heard.until(lambda: heard.texts(OTHER) == ["heard"])
+
+
+async def test_ping(buses: tuple[Bus, Bus]) -> None:
+    assert await buses[0].ping() and await buses[1].ping()
+
+
+# -- the Redis bus's frames, as docs/protocol.md writes them down ------------------
+
+async def test_frames_of_another_process_and_garbage(redis_url: str) -> None:
+    """A frame `[origin, event, payload, skip]` on the room's channel is delivered;
+    one that is not (garbage, a frame of the wrong shape) is dropped alone; a frame
+    of this process's own is skipped (it delivered it before publishing)."""
+    bus = RedisBus(redis_url, "proc-a")
+    heard = Heard(bus)
+    await bus.start()
+    r = Redis.from_url(redis_url)
+    try:
+        await bus.attach(ROOM)
+        channel = keys.room_channel(ROOM)
+        assert channel == "live:{sp/r1}:bus"
+        await r.spublish(channel, b"\xc1 not msgpack")
+        await r.spublish(channel, pack({"method": "emit"}))  # python-socketio's shape: not ours
+        await r.spublish(channel, pack(["proc-b", "typing", "not a map", None]))
+        await r.spublish(channel, room_frame("proc-a", "typing", {"text": "mine"}, None))
+        await r.spublish(channel, room_frame("proc-b", "typing", {"text": "theirs"}, "c9"))
+        await r.spublish(channel, room_frame("", "chat:message", {"text": "stored", "id": "5-0"},
+                                             None))
+        await heard.until(lambda: heard.texts() == ["theirs", "stored"])
+        assert heard.events[0] == RoomEvent(ROOM, "typing", {"text": "theirs"}, "c9")
+        # a repeated stored message (same id) is delivered once
+        await r.spublish(channel, room_frame("", "chat:message", {"text": "stored", "id": "5-0"},
+                                             None))
+        await r.spublish(channel, room_frame("proc-b", "typing", {"text": "marker"}, None))
+        await heard.until(lambda: heard.texts()[-1:] == ["marker"])
+        assert heard.texts() == ["theirs", "stored", "marker"]
+        # a notice is Notice.to_record() on the notices channel
+        await r.publish(keys.NOTICES, pack({"k": "mute", "r": ROOM, "u": "u1", "d": {}}))
+        await r.publish(keys.NOTICES, b"garbage")
+        await heard.until(lambda: len(heard.notices) == 1)
+        assert heard.notices[0] == Notice("mute", ROOM, "u1")
+    finally:
+        await r.aclose()
+        await bus.close()
+
+
+async def test_attach_fails_cleanly_while_redis_is_away(own_redis: Any) -> None:
+    """With Redis gone, attach answers `unavailable` within its timeout; once Redis is
+    back, the bus reconnects by itself and attach works."""
+    from rooms.errors import Unavailable
+
+    bus = RedisBus(own_redis.url, "proc-a")
+    heard = Heard(bus)
+    await bus.start()
+    try:
+        own_redis.stop()
+        with pytest.raises(Unavailable):
+            await bus.attach(ROOM)
+        own_redis.start()
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:  # the listener retries with backoff (at most 5 s apart)
+            try:
+                await bus.attach(ROOM)
+                break
+            except Unavailable:
+                assert asyncio.get_running_loop().time() < deadline
+
+        await bus.publish(ROOM, "typing", {"text": "back"})
+        assert heard.texts() == ["back"]
+        assert await bus.ping()
+    finally:
+        await bus.close()
