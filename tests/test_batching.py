@@ -1,6 +1,6 @@
-"""Bursts travel together: appends pipelined to Redis (live/redis_backend/pipeline.py), the bus
-read a socket-read at a time (live/redis_backend/reader.py), and each member given a batch's frames in
-one write (FastEmitManager.deliver) — with nothing lost, repeated or reordered."""
+"""Bursts travel together: appends pipelined to Redis (live/redis_backend/pipeline.py),
+the bus read a socket-read at a time (live/redis_backend/reader.py), and each member given a
+batch's frames in one write (FastEmitManager.deliver) — with nothing lost, repeated or reordered."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from live.redis_backend.reader import BusClosed, BusReader
 from live.fanout import RoomEmit
+from live.redis_backend.reader import BusClosed, BusReader
 from rooms.errors import Unavailable
 from rooms.identity import RoomRef
 from rooms.message import Author
