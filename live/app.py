@@ -21,7 +21,7 @@ from rooms.store import Store
 from signaling.config import MediaConfig
 from signaling.service import MediaService
 
-from . import redis_backend
+from . import redis_backend, seam
 from .api import api_routes
 from .config import Config
 from .edge import Edge
@@ -67,6 +67,7 @@ def open_backend(cfg: Config, clock: Clock, proc_id: str) -> tuple[Store, Bus]:
 
 
 def build(cfg: Config, clock: Clock | None = None) -> Service:
+    seam.check()  # the libraries still have what the service reaches into
     clock = clock or SystemClock()
     cfg.ensure_secret()
     metrics = Metrics()

@@ -11,11 +11,9 @@ that waits for a free connection instead of failing.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import ConstantBackoff
 from redis.exceptions import ConnectionError, TimeoutError
@@ -37,15 +35,3 @@ def connect(url: str, *, for_pubsub: bool = False) -> Redis:
     pool = BlockingConnectionPool.from_url(url, max_connections=MAX_CONNECTIONS,
                                            timeout=POOL_WAIT_S, **options)
     return Redis(connection_pool=pool)
-
-
-async def taken_over(pool: ConnectionPool) -> tuple[AbstractConnection, asyncio.Transport]:
-    """A new connection that redis-py opens (URL, TLS, AUTH, SELECT, client name) and
-    whose transport the caller then drives itself (`transport.set_protocol`). Keep
-    `conn` referenced while the transport is in use: redis-py closes the transport when
-    its connection object is collected. `tests/test_batching.py` checks the seam."""
-    conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
-    await conn.connect()  # type: ignore[no-untyped-call]
-    writer: Any = conn._writer  # redis-py's StreamWriter
-    transport: asyncio.Transport = writer.transport
-    return conn, transport

@@ -36,7 +36,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .client import taken_over
+from ..seam import taken_over
 
 Arg = bytes | str | int
 

@@ -26,7 +26,7 @@ from typing import Any
 import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
-from .client import taken_over
+from ..seam import taken_over
 from .pipeline import pack_command
 
 Reply = list[Any]

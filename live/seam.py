@@ -1,0 +1,318 @@
+"""Every reach into python-socketio's, python-engineio's, aiohttp's and redis-py's
+internals, named in one place and checked at start.
+
+Why: the service is fast and bounded because it goes around these libraries at a
+few points (live/fanout.py writes frames straight to transports, live/engine.py
+and live/engine_socket.py make idle connections cheap and send buffers bounded,
+live/server.py guards packets and drains, live/redis_backend/ drives Redis
+connections itself). A library release can move any of these without an import
+error. So each reach is a `Seam` below, read from the pinned sources
+(`PINNED`, pinned exactly in pyproject.toml and the lock file); `check()` runs
+when the service is built and raises `SeamMoved` naming the seam that moved;
+`tests/test_seams.py` pins each seam and shows that breaking it is named.
+
+The overriding methods live in the classes that need them (named per seam); the
+reaches that are not overrides (taking over a redis-py connection, the engineio
+driver table, the class of engineio's sockets) live here as functions.
+
+python-socketio
+- `server-engine-class`: `AsyncServer._engineio_server_class()` gives the Engine.IO
+  server class; `LiveServer` returns `GuardedEngine` (server.py).
+- `server-send-packet`: `AsyncServer._send_packet(eio_sid, pkt)`, the one exit of
+  packets to a client; `LiveServer` writes binary ones directly (server.py).
+- `server-eio-message`: `AsyncServer._handle_eio_message(eio_sid, data)`, the one
+  entry of client frames; `LiveServer` ends a malformed packet's connection.
+- `server-event`: `AsyncServer._handle_event_internal(server, sid, eio_sid, data,
+  namespace, id)`, which runs an event's handler and sends its ack; `LiveServer`
+  counts events in flight and refuses new ones while draining.
+- `manager-rooms`: `AsyncManager.basic_enter_room`, `basic_leave_room`,
+  `get_participants` and the `rooms` table (namespace -> room -> sid -> eio sid),
+  through which `FastEmitManager` finds recipients (fanout.py).
+- `msgpack-packet`: `msgpack_packet.MsgPackPacket` encodes with `dumps_default`
+  and decodes in `decode(encoded_packet)`; `LivePacket` overrides both (wire.py).
+python-engineio
+- `engine-websocket-driver`: `AsyncServer._async["websocket"]`, the driver class
+  `AsyncSocket._upgrade_websocket` instantiates as `(handler, server)`;
+  `use_websocket_driver` gives one server `GuardedWebSocket` (engine.py).
+- `engine-queue`: `AsyncServer.create_queue()` makes each socket's outgoing queue
+  (`SendQueue`, engine.py); `send_packet(sid, pkt)` queues a packet.
+- `engine-sockets`: `_handle_connect` files each new `AsyncSocket(self, sid)` in
+  `self.sockets[sid]`; `adopt_sockets` makes that table give them our class.
+- `engine-socket`: `AsyncSocket`'s state (`last_ping`, `connected`, `upgrading`,
+  `upgraded`, `closing`, `closed`, `queue`), `schedule_ping()` and
+  `_websocket_handler(ws)`, which `LiveSocket` replaces (engine_socket.py).
+- `engine-aiohttp-websocket`: `async_drivers.aiohttp.WebSocket(handler, server)`
+  keeps aiohttp's response in `_sock`; `GuardedWebSocket` extends it.
+aiohttp
+- `aiohttp-request`: engineio's environ carries the aiohttp request as
+  `environ["aiohttp.request"]`; its `transport` is where the fan-out writes.
+redis-py
+- `redis-connection`: `ConnectionPool.make_connection()`, `connect()` and the
+  connection's `_writer` (an asyncio StreamWriter) whose transport `taken_over`
+  hands to the bus reader and the append pipeline (live/redis_backend/).
+- `redis-resp`: the RESP bytes `pipeline.pack_command` writes are those of
+  `Connection.pack_command`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import engineio
+import socketio
+import socketio.base_server
+from engineio import async_server as eio_server
+from engineio.async_drivers import aiohttp as eio_aiohttp
+from engineio.async_socket import AsyncSocket
+from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
+from socketio import msgpack_packet
+
+log = logging.getLogger(__name__)
+
+# the versions these seams were read from (pyproject.toml pins the same)
+PINNED = {
+    "python-socketio": "5.18.1",
+    "python-engineio": "4.15.1",
+    "aiohttp": "3.14.5",
+    "redis": "8.1.0",
+    "hiredis": "3.5.0",
+    "msgpack": "1.2.4",
+}
+
+
+class SeamMoved(RuntimeError):
+    """A library no longer has what the service reaches into."""
+
+    def __init__(self, seam: str, what: str) -> None:
+        super().__init__(f"seam '{seam}' moved: {what} "
+                         f"(read from {', '.join(f'{k}=={v}' for k, v in PINNED.items())})")
+        self.seam = seam
+
+
+@dataclass(frozen=True)
+class Seam:
+    name: str
+    owner: Any  # the class or module reached into (tests break it there)
+    attr: str
+    check: Callable[[], None]
+
+
+def _params(seam: str, func: Any, names: tuple[str, ...]) -> None:
+    try:
+        got = tuple(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        raise SeamMoved(seam, f"{func!r} is not a function") from None
+    if got != names:
+        raise SeamMoved(seam, f"{getattr(func, '__qualname__', func)} takes {got}, not {names}")
+
+
+def _source(seam: str, func: Any, *markers: str) -> None:
+    try:
+        text = inspect.getsource(func)
+    except (TypeError, OSError):
+        raise SeamMoved(seam, f"no source for {func!r}") from None
+    for marker in markers:
+        if marker not in text:
+            raise SeamMoved(seam, f"{getattr(func, '__qualname__', func)} no longer has "
+                                  f"`{marker}`")
+
+
+def _has(seam: str, owner: Any, *names: str) -> None:
+    for name in names:
+        if not hasattr(owner, name):
+            raise SeamMoved(seam, f"{getattr(owner, '__name__', owner)}.{name} is gone")
+
+
+# -- the checks ---------------------------------------------------------------------
+S = socketio.AsyncServer
+E = engineio.AsyncServer
+
+
+def _server_engine_class() -> None:
+    _params("server-engine-class", S._engineio_server_class, ("self",))
+    _source("server-engine-class", socketio.base_server.BaseServer.__init__,
+            "self.eio = self._engineio_server_class()(")
+
+
+def _server_send_packet() -> None:
+    _params("server-send-packet", S._send_packet, ("self", "eio_sid", "pkt"))
+    _source("server-send-packet", S._send_packet, "pkt.encode()",
+            "await self.eio.send(eio_sid, encoded_packet)")
+
+
+def _server_eio_message() -> None:
+    _params("server-eio-message", S._handle_eio_message, ("self", "eio_sid", "data"))
+
+
+def _server_event() -> None:
+    _params("server-event", S._handle_event_internal,
+            ("self", "server", "sid", "eio_sid", "data", "namespace", "id"))
+    _source("server-event", S._handle_event, "self._handle_event_internal")
+
+
+def _manager_rooms() -> None:
+    m = socketio.AsyncManager
+    _params("manager-rooms", m.basic_enter_room, ("self", "sid", "namespace", "room", "eio_sid"))
+    _params("manager-rooms", m.basic_leave_room, ("self", "sid", "namespace", "room"))
+    _params("manager-rooms", m.get_participants, ("self", "namespace", "room"))
+    _source("manager-rooms", m.basic_enter_room, "self.rooms[namespace][room][sid] = eio_sid")
+
+
+def _msgpack_packet() -> None:
+    p = msgpack_packet.MsgPackPacket
+    _has("msgpack-packet", p, "dumps_default", "decode", "encode")
+    _params("msgpack-packet", p.decode, ("self", "encoded_packet"))
+    _source("msgpack-packet", p.encode, "default=self.__class__.dumps_default")
+
+
+def _engine_websocket_driver() -> None:
+    _source("engine-websocket-driver", AsyncSocket._upgrade_websocket,
+            "self.server._async['websocket'](", "self._websocket_handler, self.server)")
+    table = getattr(eio_aiohttp, "_async", None)
+    if not isinstance(table, dict) or table.get("websocket") is not eio_aiohttp.WebSocket:
+        raise SeamMoved("engine-websocket-driver", "aiohttp driver table has no websocket")
+
+
+def _engine_queue() -> None:
+    _params("engine-queue", E.create_queue, ("self", "args", "kwargs"))
+    _params("engine-queue", E.send_packet, ("self", "sid", "pkt"))
+    _source("engine-queue", AsyncSocket.send, "self.queue.put(pkt)")
+
+
+def _engine_sockets() -> None:
+    _source("engine-sockets", eio_server.AsyncServer._handle_connect,
+            "s = async_socket.AsyncSocket(self, sid)", "self.sockets[sid] = s")
+
+
+def _engine_socket() -> None:
+    _params("engine-socket", AsyncSocket._websocket_handler, ("self", "ws"))
+    _params("engine-socket", AsyncSocket.schedule_ping, ("self",))
+    _source("engine-socket", AsyncSocket.schedule_ping, "if self.last_ping:")
+    _source("engine-socket", AsyncSocket._websocket_handler, "self.upgrading = True",
+            "self.upgraded = True", "self.connected = True", "await self.receive(")
+    init = inspect.getsource(AsyncSocket.__mro__[1].__init__)
+    for name in ("last_ping", "connected", "upgrading", "upgraded", "closing", "closed", "queue"):
+        if f"self.{name} = " not in init:
+            raise SeamMoved("engine-socket", f"engineio sockets no longer set `{name}`")
+
+
+def _engine_aiohttp_websocket() -> None:
+    ws = eio_aiohttp.WebSocket
+    _params("engine-aiohttp-websocket", ws.__init__, ("self", "handler", "server"))
+    _source("engine-aiohttp-websocket", ws.__init__, "self._sock = None")
+    _has("engine-aiohttp-websocket", ws, "__call__", "send", "wait", "close")
+
+
+def _aiohttp_request() -> None:
+    _source("aiohttp-request", eio_aiohttp.translate_request, "'aiohttp.request': request")
+
+
+def _redis_connection() -> None:
+    _params("redis-connection", ConnectionPool.make_connection, ("self",))
+    _has("redis-connection", AbstractConnection, "connect")
+    _source("redis-connection", Connection._connect, "self._writer = writer")
+
+
+def _redis_resp() -> None:
+    from .redis_backend.pipeline import pack_command
+
+    args: list[bytes | str | int] = [3, b"k\r\n1", "cl\u00e9", "", 0, -7]
+    try:
+        theirs = b"".join(Connection().pack_command("EVALSHA", "abc", *args))
+    except Exception as exc:
+        raise SeamMoved("redis-resp", f"Connection.pack_command failed: {exc!r}") from None
+    if pack_command((b"EVALSHA", b"abc"), *args) != theirs:
+        raise SeamMoved("redis-resp", "redis-py packs commands differently")
+
+
+SEAMS: tuple[Seam, ...] = (
+    Seam("server-engine-class", S, "_engineio_server_class", _server_engine_class),
+    Seam("server-send-packet", S, "_send_packet", _server_send_packet),
+    Seam("server-eio-message", S, "_handle_eio_message", _server_eio_message),
+    Seam("server-event", S, "_handle_event_internal", _server_event),
+    Seam("manager-rooms", socketio.AsyncManager, "basic_enter_room", _manager_rooms),
+    Seam("msgpack-packet", msgpack_packet.MsgPackPacket, "decode", _msgpack_packet),
+    Seam("engine-websocket-driver", AsyncSocket, "_upgrade_websocket",
+         _engine_websocket_driver),
+    Seam("engine-queue", E, "create_queue", _engine_queue),
+    Seam("engine-sockets", eio_server.AsyncServer, "_handle_connect", _engine_sockets),
+    Seam("engine-socket", AsyncSocket, "_websocket_handler", _engine_socket),
+    Seam("engine-aiohttp-websocket", eio_aiohttp.WebSocket, "__init__",
+         _engine_aiohttp_websocket),
+    Seam("aiohttp-request", eio_aiohttp, "translate_request", _aiohttp_request),
+    Seam("redis-connection", ConnectionPool, "make_connection", _redis_connection),
+    Seam("redis-resp", Connection, "pack_command", _redis_resp),
+)
+
+
+def versions() -> dict[str, str]:
+    """The installed versions of the libraries the seams were read from."""
+    return {name: importlib.metadata.version(name) for name in PINNED}
+
+
+_checked = False
+
+
+def check() -> None:
+    """Raise `SeamMoved` naming the first seam a library moved; warn when a library
+    is not the version the seams were read from (every seam still holding). Once per
+    process: the libraries do not change under it."""
+    global _checked
+    if _checked:
+        return
+    for seam in SEAMS:
+        seam.check()
+    drift = {k: v for k, v in versions().items() if v != PINNED[k]}
+    if drift:
+        log.warning("libraries differ from the pinned versions; every seam still holds",
+                    extra={"versions": drift})
+    _checked = True
+
+
+# -- the reaches that are not overrides ---------------------------------------------
+async def taken_over(pool: ConnectionPool) -> tuple[AbstractConnection, asyncio.Transport]:
+    """A new connection that redis-py opens (URL, TLS, AUTH, SELECT, client name) and
+    whose transport the caller then drives itself (`transport.set_protocol`). Keep
+    `conn` referenced while the transport is in use: redis-py closes the transport when
+    its connection object is collected. Seam `redis-connection`."""
+    conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
+    await conn.connect()  # type: ignore[no-untyped-call]
+    writer: Any = conn._writer  # redis-py's StreamWriter
+    transport: asyncio.Transport = writer.transport
+    return conn, transport
+
+
+def use_websocket_driver(engine: Any, driver: type) -> None:
+    """This Engine.IO server (only) serves WebSockets with `driver`. Seam
+    `engine-websocket-driver`: the driver table is module-level and shared by every
+    server, so the server gets a copy."""
+    table: dict[str, Any] = engine._async
+    engine._async = {**table, "websocket": driver}
+
+
+class _SocketTable(dict[str, Any]):
+    """engineio's `sockets` table, whose sockets are filed as `cls`."""
+
+    cls: type = AsyncSocket
+
+    def __setitem__(self, sid: str, sock: Any) -> None:
+        if type(sock) is AsyncSocket:
+            sock.__class__ = self.cls
+        super().__setitem__(sid, sock)
+
+
+def adopt_sockets(engine: Any, cls: type) -> None:
+    """The sockets this Engine.IO server makes are `cls` (a subclass of `AsyncSocket`
+    adding no state of its own to `__init__`). Seam `engine-sockets`: engineio makes
+    `AsyncSocket(self, sid)` and files it in `self.sockets`, the one place to catch it."""
+    if not issubclass(cls, AsyncSocket):
+        raise TypeError("adopted sockets must extend engineio's AsyncSocket")
+    table = _SocketTable(engine.sockets)
+    table.cls = cls
+    engine.sockets = table
