@@ -9,39 +9,14 @@
 // The client may be null (no room or token): the state then only holds a notice.
 
 import { JOIN_PAGE_SIZE, LocalEvents, MuteKinds, POLL_EVENTS, ServerEvents, isTransient } from './protocol.js';
+import { errorKey } from './i18n.js';
 import { MessageList } from './message-list.js';
+import { chatMuted, mutesChat, privateRecipients, userIdOf } from './roster.js';
 import { TypingNotifier, TypingRoster } from './typing.js';
 
 export const NOTICE_MS = 8000;
 export const JOIN_RETRY_MS = 2000;
 export const HISTORY_PAGE = 50;
-
-const KNOWN_ERRORS = new Set([
-  'bad_request', 'forbidden', 'not_found', 'not_joined', 'rate_limited', 'room_locked', 'banned',
-  'muted', 'too_large', 'unavailable', 'timeout', 'disconnected', 'unauthorized', 'expired',
-]);
-
-/** The catalog key that explains an error code in plain words. */
-export function errorKey(code) {
-  return KNOWN_ERRORS.has(code) ? `error.${code}` : 'error.unknown';
-}
-
-/** The id of a user given either as an id or as `{id, ...}`. */
-export function userIdOf(user) {
-  return user !== null && typeof user === 'object' ? user.id ?? null : user ?? null;
-}
-
-function mutesChat(what) {
-  return what === MuteKinds.CHAT || what === MuteKinds.ALL;
-}
-
-/** Whether a member record says its chat is muted (`muted: true | 'chat' | ['chat'] | {chat}`). */
-export function chatMuted(member) {
-  const muted = member?.muted;
-  if (Array.isArray(muted)) return muted.some(mutesChat);
-  if (muted !== null && typeof muted === 'object') return Boolean(muted.chat || muted.all);
-  return muted === true || mutesChat(muted);
-}
 
 export class ChatState {
   /** @type {import('./protocol.js').LiveClient | null} */
@@ -348,11 +323,7 @@ export class ChatState {
 
   /** The members this user may write to privately, by the room's permissions. */
   privateRecipients() {
-    const role = this.me.role;
-    if (role === 'visitor') return [];
-    const { pupils_to_teachers: toTeachers, pupils_to_pupils: toPupils } = this.permissions;
-    return [...this.members.values()].filter((m) => m.id !== this.me.id && (role === 'teacher'
-      || (m.role === 'teacher' && toTeachers) || (m.role === 'student' && toPupils)));
+    return privateRecipients(this.members.values(), this.me, this.permissions);
   }
 
   // ---- presence, hands, typing ----------------------------------------------------------

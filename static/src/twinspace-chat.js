@@ -16,9 +16,9 @@
 
 import { LiveClient } from './protocol.js';
 import { decodeToken } from './token.js';
-import { languageCandidates, loadTranslator } from './i18n.js';
+import { errorKey, languageCandidates, loadTranslator } from './i18n.js';
 import { adoptStyles } from './chat-style.js';
-import { ChatState, errorKey } from './chat-state.js';
+import { ChatState } from './chat-state.js';
 import { buildView, h, memberItem, messageItem } from './chat-view.js';
 import { PollPanel } from './chat-polls.js';
 

@@ -3,7 +3,8 @@
 // (`received`), so its dedupe by id runs too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ChatState, NOTICE_MS, chatMuted } from '../src/chat-state.js';
+import { ChatState, NOTICE_MS } from '../src/chat-state.js';
+import { chatMuted } from '../src/roster.js';
 import { LiveClient, LocalEvents, ServerEvents } from '../src/protocol.js';
 import { JOIN_PAGE_SIZE, pageAfter, vanishedIds } from '../src/catch-up.js';
 import { MessageList } from '../src/message-list.js';
