@@ -256,7 +256,8 @@ export class ChatState {
   }
 
   get canLoadOlder() {
-    return !this.loadingOlder && this.hasMore && this.joined && this.messages.oldestId !== null;
+    return Boolean(this.client) && !this.loadingOlder && this.hasMore && this.joined
+      && this.messages.oldestId !== null;
   }
 
   /**

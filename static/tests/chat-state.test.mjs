@@ -157,13 +157,16 @@ test('a request that cannot go out leaves a notice with the reason, which then g
 });
 
 test('nothing is told after dispose', () => {
-  const { state, serve, changes, client } = setUp();
+  const { state, serve, changes, client, joined } = setUp();
+  joined({ messages: Array.from({ length: JOIN_PAGE_SIZE }, (_, i) => message(`1-${String(i).padStart(2, '0')}`)) });
+  assert.equal(state.canLoadOlder, true);
   state.dispose();
   const before = changes.length;
-  serve(ServerEvents.CHAT_MESSAGE, message('1-1'));
+  serve(ServerEvents.CHAT_MESSAGE, message('2-1'));
   assert.equal(changes.length, before);
   assert.equal(state.client, null);
   assert.equal(client.closed, true);
+  assert.equal(state.canLoadOlder, false);
 });
 
 test('catch-up helpers: pages after a cursor until the service says no more', async () => {
