@@ -31,14 +31,16 @@ export class RoomTrack {
 }
 
 /**
- * Every message newer than `after`, paging chat:history until `more` is false.
- * @param {(event: string, payload: object) => Promise<object>} emit sends and awaits the ack
+ * Every message newer than `after`, paging history until `more` is false.
+ * @param {(after: string) => Promise<{messages?: object[], more?: boolean}>} fetchPage the page
+ *   just newer than a message id (at most HISTORY_PAGE_MAX messages)
+ * @param {string} after
  * @param {() => boolean} current false once a newer connection took over: stop
  */
-export async function pageAfter(emit, room, after, current) {
+export async function pageAfter(fetchPage, after, current) {
   const messages = [];
   for (let cursor = after; current();) {
-    const page = await emit('chat:history', { room, after: cursor, limit: HISTORY_PAGE_MAX });
+    const page = await fetchPage(cursor);
     const list = (page.messages ?? []).filter(isMessage);
     messages.push(...list);
     if (!page.more || list.length === 0) break;

@@ -1,24 +1,24 @@
-// Polls inside <twinspace-chat>: open polls from the join ack and `poll:*` events, a vote form
-// per poll (radio buttons, or checkboxes for multiple choice) and the live counts. Texts come
-// from the Translator; poll texts enter the DOM as text only.
+// Polls inside <twinspace-chat>: a vote form per poll the ChatState knows (radio buttons, or
+// checkboxes for multiple choice) and the live counts. Texts come from the Translator; poll
+// texts enter the DOM as text only. What is picked but not sent, and how a vote went, are the
+// panel's own.
 
 import { h } from './chat-view.js';
 
 export class PollPanel {
-  /** @type {Map<string, object>} */
-  polls = new Map();
-  /** @type {Map<string, number[]>} the choices this user voted */
-  mine = new Map();
   /** @type {Map<string, Set<number>>} choices picked but not yet sent */
   picked = new Map();
   status = new Map();
 
   /**
-   * @param {{t: object, vote: (poll: string, choices: number[]) => Promise<unknown>,
+   * @param {{t: object, polls: () => Map<string, object>, mine: (id: string) => number[] | undefined,
+   *          vote: (poll: string, choices: number[]) => Promise<unknown>,
    *          canVote: () => boolean, describe: (error: unknown) => string}} options
    */
-  constructor({ t, vote, canVote, describe }) {
+  constructor({ t, polls, mine, vote, canVote, describe }) {
     this.t = t;
+    this.polls = polls;
+    this.mine = mine;
     this.vote = vote;
     this.canVote = canVote;
     this.describe = describe;
@@ -27,28 +27,11 @@ export class PollPanel {
     this.el.addEventListener('submit', (event) => this.#onSubmit(event));
   }
 
-  /** Open polls from a join ack (each may carry `mine`). */
-  load(polls) {
-    this.polls = new Map();
-    for (const poll of Array.isArray(polls) ? polls : []) {
-      if (!poll?.id) continue;
-      this.polls.set(poll.id, poll);
-      if (Array.isArray(poll.mine) && poll.mine.length) this.mine.set(poll.id, poll.mine);
-    }
-    this.render();
-  }
-
-  update(poll) {
-    if (!poll?.id) return;
-    this.polls.set(poll.id, poll);
-    this.render();
-  }
-
   render() {
     const t = this.t;
     if (!t) return;
-    const items = [...this.polls.values()].map((poll) => {
-      const mine = new Set(this.mine.get(poll.id) ?? []);
+    const items = [...this.polls().values()].map((poll) => {
+      const mine = new Set(this.mine(poll.id) ?? []);
       const picked = this.picked.get(poll.id) ?? mine;
       const disabled = !poll.open || !this.canVote();
       const options = poll.options.map((text, i) => h('label', { class: 'poll-option' },
@@ -89,7 +72,6 @@ export class PollPanel {
     if (choices.length === 0) return;
     try {
       await this.vote(id, choices);
-      this.mine.set(id, choices);
       this.picked.delete(id);
       this.status.set(id, this.t.t('poll.voted'));
     } catch (error) {

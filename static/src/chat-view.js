@@ -5,21 +5,6 @@ import { h } from './dom.js';
 
 export { h };
 
-/** The id of a user given either as an id or as `{id, ...}`. */
-export function userIdOf(user) {
-  return user !== null && typeof user === 'object' ? user.id ?? null : user ?? null;
-}
-
-const KNOWN_ERRORS = new Set([
-  'bad_request', 'forbidden', 'not_found', 'not_joined', 'rate_limited', 'room_locked', 'banned',
-  'muted', 'too_large', 'unavailable', 'timeout', 'disconnected', 'unauthorized', 'expired',
-]);
-
-/** The catalog key that explains an error code in plain words. */
-export function errorKey(code) {
-  return KNOWN_ERRORS.has(code) ? `error.${code}` : 'error.unknown';
-}
-
 /**
  * The element's skeleton, with the handles the element needs. Texts come from `t`, a
  * Translator.

@@ -3,7 +3,7 @@
 // hands, polls, private-message permissions, the audit and the exports. The token is read from
 // the URL fragment only and wiped from the address bar. User data enters the DOM as text only.
 
-import { LiveClient, newCid } from './protocol.js';
+import { LiveClient, LocalEvents, MuteKinds, POLL_EVENTS, Requests, ServerEvents } from './protocol.js';
 import { h as el, takeToken } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
@@ -15,10 +15,12 @@ const MIN_OPTIONS = 2;
 const MAX_OPTIONS = 10;
 const MAX_BAN_MINUTES = 43200;
 const ROOM_PEOPLE_SHOWN = 8;
-const MUTE_KINDS = ['chat', 'audio', 'video'];
+const MUTE_KINDS = [MuteKinds.CHAT, MuteKinds.AUDIO, MuteKinds.VIDEO];
+/** An audit entry's `action` is the request the teacher made. */
 const AUDIT_WORDS = {
-  'chat:delete': 'audit.delete', 'mod:mute': 'audit.mute', 'mod:kick': 'audit.kick',
-  'mod:lock': 'audit.lock', 'mod:permissions': 'audit.permissions', 'poll:close': 'audit.poll_close',
+  [Requests.CHAT_DELETE]: 'audit.delete', [Requests.MOD_MUTE]: 'audit.mute', [Requests.MOD_KICK]: 'audit.kick',
+  [Requests.MOD_LOCK]: 'audit.lock', [Requests.MOD_PERMISSIONS]: 'audit.permissions',
+  [Requests.POLL_CLOSE]: 'audit.poll_close',
 };
 const $ = (id) => document.getElementById(id);
 
@@ -103,8 +105,8 @@ if (!claims || claims.role !== 'teacher') {
 function start() {
   $('main').hidden = false;
   const client = new LiveClient({ token, url: location.origin });
-  const here = (handler) => (event) => {
-    if (event.detail?.room === state.room) handler(event.detail);
+  const here = (handler) => (detail) => {
+    if (detail?.room === state.room) handler(detail);
   };
   let auditTimer = null;
   const auditSoon = () => {
@@ -114,19 +116,19 @@ function start() {
   const remember = (user) => { if (user?.id) state.names.set(user.id, String(user.name ?? user.id)); };
 
   showConnection(client);
-  client.addEventListener('joined', ({ detail }) => {
+  client.on(LocalEvents.JOINED, (detail) => {
     if (detail.room === state.room && detail.rejoined) load(detail.ack);
   });
-  client.addEventListener('chat:message', here((m) => { remember(m.user); state.messages.set(m.id, m); renderMessages(); }));
-  client.addEventListener('chat:private', here((m) => { remember(m.user); remember(m.to); state.messages.set(m.id, m); renderMessages(); }));
-  client.addEventListener('chat:deleted', here(({ id }) => { state.messages.delete(id); renderMessages(); auditSoon(); }));
-  client.addEventListener('presence:join', here(({ member }) => { putMember(member); renderMembers(); }));
-  client.addEventListener('presence:leave', here(({ user }) => {
+  client.on(ServerEvents.CHAT_MESSAGE, here((m) => { remember(m.user); state.messages.set(m.id, m); renderMessages(); }));
+  client.on(ServerEvents.CHAT_PRIVATE, here((m) => { remember(m.user); remember(m.to); state.messages.set(m.id, m); renderMessages(); }));
+  client.on(ServerEvents.CHAT_DELETED, here(({ id }) => { state.messages.delete(id); renderMessages(); auditSoon(); }));
+  client.on(ServerEvents.PRESENCE_JOIN, here(({ member }) => { putMember(member); renderMembers(); }));
+  client.on(ServerEvents.PRESENCE_LEAVE, here(({ user }) => {
     state.members.delete(user);
     state.hands = state.hands.filter((id) => id !== user);
     renderMembers();
   }));
-  client.addEventListener('presence:update', here(({ member }) => {
+  client.on(ServerEvents.PRESENCE_UPDATE, here(({ member }) => {
     const before = state.members.get(member.id);
     putMember(member);
     if (member.hand && !state.hands.includes(member.id)) {
@@ -136,21 +138,21 @@ function start() {
     if (!member.hand) state.hands = state.hands.filter((id) => id !== member.id);
     renderMembers();
   }));
-  for (const type of ['poll:created', 'poll:results', 'poll:closed']) {
-    client.addEventListener(type, here(({ poll }) => {
+  for (const type of POLL_EVENTS) {
+    client.on(type, here(({ poll }) => {
       state.polls.set(poll.id, poll);
       renderPolls();
-      if (type === 'poll:closed') auditSoon();
+      if (type === ServerEvents.POLL_CLOSED) auditSoon();
     }));
   }
-  client.addEventListener('mod:muted', here(({ user, kinds }) => {
+  client.on(ServerEvents.MOD_MUTED, here(({ user, kinds }) => {
     state.mutes[user] = kinds ?? [];
     renderMembers();
     auditSoon();
   }));
-  client.addEventListener('mod:kicked', here(auditSoon));
-  client.addEventListener('room:locked', here(({ locked }) => { state.locked = locked; renderControls(); auditSoon(); }));
-  client.addEventListener('mod:permissions', here(({ permissions }) => {
+  client.on(ServerEvents.MOD_KICKED, here(auditSoon));
+  client.on(ServerEvents.ROOM_LOCKED, here(({ locked }) => { state.locked = locked; renderControls(); auditSoon(); }));
+  client.on(ServerEvents.MOD_PERMISSIONS, here(({ permissions }) => {
     state.permissions = permissions;
     renderControls();
     auditSoon();
@@ -284,7 +286,7 @@ function start() {
     const to = $('to').value;
     input.value = '';
     const ack = await act(to
-      ? client.request('chat:private', { room: state.room, to, text, cid: newCid() })
+      ? client.sendPrivate(state.room, to, text)
       : client.send(state.room, text), 'notice.send_failed');
     if (!ack) {
       if (!input.value) input.value = text;
@@ -327,10 +329,10 @@ function start() {
         const actions = el('div', { class: 'actions' });
         for (const kind of MUTE_KINDS) {
           const muted = kinds.includes(kind);
-          const key = kind === 'chat' ? (muted ? 'console.unmute' : 'console.mute')
+          const key = kind === MuteKinds.CHAT ? (muted ? 'console.unmute' : 'console.mute')
             : `console.${muted ? 'unmute' : 'mute'}_${kind}`;
           actions.append(el('button', {
-            type: 'button', class: 'small', 'data-act': kind === 'chat' ? (muted ? 'unmute' : 'mute') : `${muted ? 'unmute' : 'mute'}-${kind}`,
+            type: 'button', class: 'small', 'data-act': kind === MuteKinds.CHAT ? (muted ? 'unmute' : 'mute') : `${muted ? 'unmute' : 'mute'}-${kind}`,
             'data-kind': kind, 'data-muted': String(muted), 'aria-label': `${t.t(key)}: ${name}`,
           }, t.t(key)));
         }
@@ -367,13 +369,13 @@ function start() {
     const room = state.room;
     const act = button.dataset.act;
     if (act === 'lower') {
-      moderated(client.request('hand', { room, raised: false, user }));
+      moderated(client.hand(room, false, { user }));
     } else if (act === 'kick') {
       const minutes = banMinutes();
-      moderated(client.request('mod:kick', minutes ? { room, user, ban_minutes: minutes } : { room, user }));
+      moderated(client.kick(room, user, { banMinutes: minutes }));
     } else if (button.dataset.kind) {
       const muted = button.dataset.muted !== 'true';
-      moderated(client.request('mod:mute', { room, user, what: button.dataset.kind, muted }));
+      moderated(client.mute(room, user, button.dataset.kind, muted));
     }
   };
   $('members').addEventListener('click', onMemberAction);
@@ -386,9 +388,9 @@ function start() {
     $('pm-teachers').checked = Boolean(state.permissions.pupils_to_teachers);
     $('pm-pupils').checked = Boolean(state.permissions.pupils_to_pupils);
   }
-  $('lock').addEventListener('click', () => moderated(client.request('mod:lock', { room: state.room, locked: !state.locked })));
+  $('lock').addEventListener('click', () => moderated(client.lock(state.room, !state.locked)));
   const permission = (field) => async (event) => {
-    const ack = await moderated(client.request('mod:permissions', { room: state.room, [field]: event.target.checked }));
+    const ack = await moderated(client.setPermissions(state.room, { [field]: event.target.checked }));
     if (ack?.permissions) state.permissions = ack.permissions;
     renderControls();
   };
@@ -441,7 +443,7 @@ function start() {
   }
   $('polls').addEventListener('click', (event) => {
     const button = event.target.closest('button[data-close]');
-    if (button) moderated(client.request('poll:close', { room: state.room, poll: button.dataset.close }));
+    if (button) moderated(client.closePoll(state.room, button.dataset.close));
   });
 
   function optionRow() {
@@ -483,8 +485,8 @@ function start() {
   $('poll-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const options = [...$('poll-options').querySelectorAll('input')].map((o) => o.value.trim()).filter(Boolean);
-    const ack = await act(client.request('poll:create', {
-      room: state.room, question: $('poll-question').value, options,
+    const ack = await act(client.createPoll(state.room, {
+      question: $('poll-question').value, options,
       multiple: $('poll-multiple').checked, anonymous: $('poll-anonymous').checked,
     }));
     if (ack) {
@@ -514,7 +516,7 @@ function start() {
       const what = el('td', {}, word ? `${t.t(word)} ` : '', el('code', {}, String(e.action)));
       const detail = detailText(e.detail);
       if (detail) what.append(el('span', { class: 'detail' }, detail));
-      const target = e.target == null ? '' : e.action === 'poll:close'
+      const target = e.target == null ? '' : e.action === Requests.POLL_CLOSE
         ? String(state.polls.get(e.target)?.question ?? e.target) : nameOf(String(e.target));
       return el('tr', {},
         el('td', {}, el('time', { datetime: new Date(e.ts).toISOString() }, t.dateTime(e.ts))),

@@ -13,6 +13,15 @@ export const LANGUAGES = Object.freeze([
   'mt', 'nl', 'pl', 'pt', 'ro', 'sk', 'sl', 'sv', 'tr', 'uk', 'ar',
 ]);
 export const DEFAULT_LANGUAGE = 'en';
+const KNOWN_ERRORS = new Set([
+  'bad_request', 'forbidden', 'not_found', 'not_joined', 'rate_limited', 'room_locked', 'banned',
+  'muted', 'too_large', 'unavailable', 'timeout', 'disconnected', 'unauthorized', 'expired',
+]);
+
+/** The catalog key that explains an error code (an ack's, or a LiveError's) in plain words. */
+export function errorKey(code) {
+  return KNOWN_ERRORS.has(code) ? `error.${code}` : 'error.unknown';
+}
 const RTL_LANGUAGES = new Set(['ar', 'dv', 'fa', 'he', 'ku', 'ps', 'sd', 'ug', 'ur', 'yi']);
 
 /**

@@ -1,32 +1,23 @@
-// The messages of one room, in id order (ids sort in send order), each once, with its element.
-// Private messages (ids `pm-<ms>-…`, live only) sort among the others by their time.
+// The messages of one room, in id order (ids sort in send order), each once. No DOM: the widget
+// keeps the elements. Private messages (ids `pm-<ms>-…`, live only) sort among the others by
+// their time.
 
 const sortKey = (id) => (id.startsWith('pm-') ? id.slice(3) : id);
 
 export class MessageList {
-  /** @type {Map<string, {message: object, el: Element | null}>} */
+  /** @type {Map<string, object>} */
   #entries = new Map();
   /** @type {string[]} ascending */
   #order = [];
-  #container = null;
-  #render;
-
-  /** @param {(message: object) => Element} render builds a message's element */
-  constructor(render) {
-    this.#render = render;
-  }
 
   get size() { return this.#order.length; }
   /** The oldest kept (not private) message's id: the cursor for older history pages. */
   get oldestId() { return this.#order.find((id) => !id.startsWith('pm-')) ?? null; }
   has(id) { return this.#entries.has(id); }
-
-  /** Show the list in `container`, building every element anew (e.g. in another language). */
-  attach(container) {
-    this.#container = container;
-    for (const entry of this.#entries.values()) entry.el = this.#render(entry.message);
-    container.replaceChildren(...this.#order.map((id) => this.#entries.get(id).el));
-  }
+  /** The message at `index`, or undefined. */
+  at(index) { return this.#entries.get(this.#order[index]); }
+  /** The messages, oldest first. */
+  list() { return this.#order.map((id) => this.#entries.get(id)); }
 
   /** Insert a message; its index, or -1 when its id is already there. */
   add(message) {
@@ -34,27 +25,20 @@ export class MessageList {
     let index = this.#order.length;
     const key = sortKey(message.id);
     while (index > 0 && sortKey(this.#order[index - 1]) > key) index -= 1;
-    const next = this.#entries.get(this.#order[index]);
-    const el = this.#container ? this.#render(message) : null;
     this.#order.splice(index, 0, message.id);
-    this.#entries.set(message.id, { message, el });
-    if (el) this.#container.insertBefore(el, next?.el ?? null);
+    this.#entries.set(message.id, message);
     return index;
   }
 
-  /** Remove a message; its element (already out of the DOM), or null when unknown. */
+  /** Remove a message; whether it was there. */
   remove(id) {
-    const entry = this.#entries.get(id);
-    if (!entry) return null;
-    this.#entries.delete(id);
+    if (!this.#entries.delete(id)) return false;
     this.#order.splice(this.#order.indexOf(id), 1);
-    entry.el?.remove();
-    return entry.el;
+    return true;
   }
 
   clear() {
     this.#entries.clear();
     this.#order = [];
-    this.#container?.replaceChildren();
   }
 }

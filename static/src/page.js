@@ -2,6 +2,8 @@
 // screen-reader announcer (#announcer), error reasons and the connection status line
 // (#status), all in the page's language `t`.
 
+import { LocalEvents } from './protocol.js';
+
 const $ = (id) => document.getElementById(id);
 
 export function pageVoice(t) {
@@ -27,8 +29,8 @@ export function pageVoice(t) {
 
   /** Keep the status line and the alert box in step with the client's connection. */
   function showConnection(client) {
-    client.addEventListener('state', ({ detail }) => { $('status').textContent = t.t(`status.${detail.state}`); });
-    client.addEventListener('auth-error', ({ detail }) => alertText(`status.${detail.code === 'expired' ? 'expired' : 'unauthorized'}`));
+    client.on(LocalEvents.STATE, (detail) => { $('status').textContent = t.t(`status.${detail.state}`); });
+    client.on(LocalEvents.AUTH_ERROR, (detail) => alertText(`status.${detail.code === 'expired' ? 'expired' : 'unauthorized'}`));
   }
 
   return { alertText, reason, announce, showConnection };

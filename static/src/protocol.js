@@ -1,52 +1,106 @@
-// The twinspace-live protocol client, apart from any UI.
+// The twinspace-live protocol client, apart from any UI: the one place that names the events of
+// the contract (../shared/contract.md §2) and of docs/protocol.md.
 //
-// LiveClient wraps one Socket.IO connection (MessagePack on the wire) and turns the contract's
-// acks into Promises. It keeps the rooms it joined, re-joins them after a reconnect, fetches the
-// messages missed meanwhile and never dispatches the same message twice.
+// LiveClient has one method per client-to-server event; each resolves with the event's
+// `{ok: true, ...}` ack or rejects with a LiveError carrying the ack's `code` (or `timeout`,
+// `disconnected`). It keeps the rooms it joined, re-joins them after a reconnect, fetches the
+// messages missed meanwhile and never dispatches the same message twice. Pages listen with
+// `client.on(ServerEvents.X | LocalEvents.X, (payload) => ...)`.
 //
-// Events dispatched (all CustomEvent, payload in `detail`):
-//   state          {state, previous}  state: connecting | online | reconnecting | offline
-//   auth-error     {code, message}    the service refused the token (unauthorized | expired)
-//   closed         {reason}           the service ended the connection; no automatic reconnect
-//   joined         {room, ack, rejoined}
-//   rejoin-failed  {room, error}      a room could not be re-joined after a reconnect
-//   sync-error     {room, error}      missed messages could not all be fetched after a reconnect
-//   chat:message   a message, once per id (live, or missed and fetched after a reconnect)
-//   any other server event under its own name (chat:deleted, presence:*, typing, poll:*, mod:*,
-//   room:locked, rtc:*), payload unchanged.
+// LocalEvents, dispatched by the client itself (payload as given):
+//   STATE          {state, previous}  state: connecting | online | reconnecting | offline
+//   AUTH_ERROR     {code, message}    the service refused the token (unauthorized | expired)
+//   CLOSED         {reason}           the service ended the connection; no automatic reconnect
+//   JOINED         {room, ack, rejoined}
+//   REJOIN_FAILED  {room, error}      a room could not be re-joined after a reconnect
+//   SYNC_ERROR     {room, error}      missed messages could not all be fetched after a reconnect
+// ServerEvents are dispatched under their own names, payload unchanged, but CHAT_MESSAGE comes
+// once per id (live, or missed and fetched after a reconnect).
 
-import { io } from 'socket.io-client';
-import msgpackParser from 'socket.io-msgpack-parser';
-import { decodeToken } from './token.js';
+import { Connection, ConnectionEvents, DEFAULT_TIMEOUT_MS, LiveError, defaultServerUrl, isTransient } from './connection.js';
 import {
   HISTORY_PAGE_MAX, JOIN_PAGE_SIZE, RoomTrack, compareIds, isMessage, pageAfter, vanishedIds,
 } from './catch-up.js';
 
-export { HISTORY_PAGE_MAX, JOIN_PAGE_SIZE, compareIds };
-export const DEFAULT_TIMEOUT_MS = 10_000;
+export { DEFAULT_TIMEOUT_MS, HISTORY_PAGE_MAX, JOIN_PAGE_SIZE, LiveError, compareIds, defaultServerUrl, isTransient };
 const SEND_ATTEMPTS = 5;
 const REJOIN_ATTEMPTS = 3;
-const TRANSIENT_CODES = new Set(['timeout', 'disconnected', 'unavailable']);
 
-/** An error answered by the service (`ack.error.code`) or met on the way (`timeout`, `disconnected`). */
-export class LiveError extends Error {
-  /** @param {string} code @param {string} [message] */
-  constructor(code, message) {
-    super(message || code);
-    this.name = 'LiveError';
-    this.code = code;
-  }
-}
+/** Client-to-server events, each sent by the LiveClient method named beside it. */
+export const Requests = Object.freeze({
+  JOIN: 'join', // join
+  LEAVE: 'leave', // leave
+  CHAT_SEND: 'chat:send', // send
+  CHAT_HISTORY: 'chat:history', // history
+  CHAT_DELETE: 'chat:delete', // deleteMessage
+  CHAT_PRIVATE: 'chat:private', // sendPrivate (docs/protocol.md)
+  CHAT_REPORT: 'chat:report', // report (v2)
+  CHAT_REACT: 'chat:react', // react (v2)
+  TYPING: 'typing', // typing
+  HAND: 'hand', // hand
+  POLL_CREATE: 'poll:create', // createPoll
+  POLL_VOTE: 'poll:vote', // vote
+  POLL_CLOSE: 'poll:close', // closePoll
+  MOD_MUTE: 'mod:mute', // mute
+  MOD_KICK: 'mod:kick', // kick
+  MOD_LOCK: 'mod:lock', // lock
+  MOD_PERMISSIONS: 'mod:permissions', // setPermissions (docs/protocol.md)
+  MOD_LOBBY: 'mod:lobby', // setLobby (v2)
+  MOD_ADMIT: 'mod:admit', // admit (v2)
+  MOD_END: 'mod:end', // endLesson (v2)
+  MOD_BREAKOUT: 'mod:breakout', // breakout (v2)
+  MOD_RECALL: 'mod:recall', // recall (v2)
+  RTC_PUBLISH: 'rtc:publish', // rtcPublish
+  RTC_SUBSCRIBE: 'rtc:subscribe', // rtcSubscribe
+  RTC_ANSWER: 'rtc:answer', // rtcAnswer
+  RTC_UNPUBLISH: 'rtc:unpublish', // rtcUnpublish
+  RTC_UNSUBSCRIBE: 'rtc:unsubscribe', // rtcUnsubscribe
+  RTC_SETTINGS: 'rtc:settings', // rtcSettings (docs/protocol.md)
+  AUTH_RENEW: 'auth:renew', // renew (v2)
+});
 
-/** Whether trying the same request again later may succeed. */
-export function isTransient(error) {
-  return TRANSIENT_CODES.has(error?.code);
-}
+/** Server-to-client events. */
+export const ServerEvents = Object.freeze({
+  CHAT_MESSAGE: 'chat:message', // a message
+  CHAT_DELETED: 'chat:deleted', // {room, id}
+  CHAT_PRIVATE: 'chat:private', // a message with `to`
+  CHAT_REACTIONS: 'chat:reactions', // {room, id, counts} (v2)
+  PRESENCE_JOIN: 'presence:join', // {room, member}
+  PRESENCE_LEAVE: 'presence:leave', // {room, user}
+  PRESENCE_UPDATE: 'presence:update', // {room, member}
+  TYPING: 'typing', // {room, user, typing}
+  POLL_CREATED: 'poll:created', // {room, poll}
+  POLL_RESULTS: 'poll:results', // {room, poll}
+  POLL_CLOSED: 'poll:closed', // {room, poll}
+  MOD_MUTED: 'mod:muted', // {room, user, what, muted, kinds}
+  MOD_KICKED: 'mod:kicked', // {room, user}
+  MOD_PERMISSIONS: 'mod:permissions', // {room, permissions}
+  ROOM_LOCKED: 'room:locked', // {room, locked}
+  ROOM_SETTINGS: 'room:settings', // {room, teachers_only_publish, pupil_cameras_teachers_only, last_n}
+  ROOM_ADMITTED: 'room:admitted', // {room} (v2)
+  ROOM_REFUSED: 'room:refused', // {room} (v2)
+  ROOM_ENDED: 'room:ended', // {room} (v2)
+  ROOM_MOVED: 'room:moved', // {from, to} (v2)
+  LOBBY_WAITING: 'lobby:waiting', // {room, member} (v2)
+  REPORT_NEW: 'report:new', // {room, report} (v2)
+  RTC_STREAM: 'rtc:stream', // {room, stream, user, source}
+  RTC_ENDED: 'rtc:ended', // {room, stream}
+  AUTH_EXPIRED: 'auth:expired', // {}, then the connection closes
+});
 
-/** The origin this script was loaded from: the service, wherever the page itself lives. */
-export function defaultServerUrl() {
-  return new URL(import.meta.url).origin;
-}
+/** The three poll events, all `{room, poll}`. */
+export const POLL_EVENTS = Object.freeze([ServerEvents.POLL_CREATED, ServerEvents.POLL_RESULTS, ServerEvents.POLL_CLOSED]);
+
+/** Events the client dispatches itself (see the top of this file). */
+export const LocalEvents = Object.freeze({
+  ...ConnectionEvents,
+  JOINED: 'joined',
+  REJOIN_FAILED: 'rejoin-failed',
+  SYNC_ERROR: 'sync-error',
+});
+
+/** What `mod:mute` mutes (`what`), and what `mod:muted`'s `kinds` lists. */
+export const MuteKinds = Object.freeze({ CHAT: 'chat', AUDIO: 'audio', VIDEO: 'video', ALL: 'all' });
 
 /** A random UUID v4, also outside secure contexts (where crypto.randomUUID is missing). */
 export function newCid() {
@@ -58,142 +112,54 @@ export function newCid() {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-function withoutUndefined(payload) {
-  return Object.fromEntries(Object.entries(payload).filter(([, v]) => v !== undefined));
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export class LiveClient extends EventTarget {
-  #token;
-  #url;
-  #path;
-  #transports;
-  #socket = null;
-  #state = 'offline';
-  #authError = null;
-  #everConnected = false;
-  #closed = false;
-  #epoch = 0;
+/**
+ * @typedef {{ok: true} & Record<string, any>} Ack
+ * @typedef {{id: string, room: string, cid?: string, user: {id: string, name: string, role: string},
+ *   text: string, ts: number, to?: {id: string, name: string, role: string}}} Message
+ * @typedef {{id: string, question: string, options: string[], multiple: boolean,
+ *   anonymous: boolean, open: boolean, counts: number[], voted?: number, mine?: number[]}} Poll
+ */
+
+export class LiveClient extends Connection {
   /** @type {Set<string>} rooms joined, re-joined after a reconnect */
   #rooms = new Set();
   /** @type {Map<string, RoomTrack>} */
   #tracks = new Map();
-  #onBrowserOnline = () => this.#browserOnline();
-  #onBrowserOffline = () => this.#browserOffline();
 
-  /**
-   * @param {object} options
-   * @param {string} options.token the platform's signed token
-   * @param {string} [options.url] the service's origin (a path is ignored); default: this
-   *   script's origin
-   * @param {string} [options.path] default `/socket.io/`
-   * @param {number} [options.timeout] ack timeout in milliseconds
-   * @param {string[]} [options.transports] Socket.IO transports, default polling then websocket
-   */
-  constructor({ token, url, path = '/socket.io/', timeout = DEFAULT_TIMEOUT_MS, transports } = {}) {
-    super();
-    this.#token = token;
-    this.#url = new URL(url || defaultServerUrl(), globalThis.location?.href).origin;
-    this.#path = path;
-    this.#transports = transports;
-    this.timeout = timeout;
-  }
-
-  /** connecting | online | reconnecting | offline */
-  get state() { return this.#state; }
-  /** `{code, message}` when the service refused the token, else null. */
-  get authError() { return this.#authError; }
-  /** The token's (unverified) claims. */
-  get identity() { return decodeToken(this.#token); }
-  get userId() { return this.identity?.sub ?? null; }
   get rooms() { return [...this.#rooms]; }
-  /** The underlying socket.io-client Socket, for what this class does not wrap. */
-  get socket() { return this.#socket; }
-  get token() { return this.#token; }
-
-  /** Use a fresh token from the next (re)connect on; reconnects if the old one was refused. */
-  set token(token) {
-    this.#token = token;
-    if (this.#socket && !this.#socket.active && !this.#closed) {
-      this.#authError = null;
-      this.#setState(this.#everConnected ? 'reconnecting' : 'connecting');
-      this.#socket.connect();
-    }
-  }
 
   /** The newest message id seen in a room, or null. */
   lastMessageId(room) {
     return this.#tracks.get(room)?.lastId ?? null;
   }
 
-  connect() {
-    if (this.#socket) {
-      if (!this.#socket.active) this.#socket.connect();
-      return this;
-    }
-    this.#closed = false;
-    const socket = io(this.#url, {
-      path: this.#path,
-      parser: msgpackParser,
-      auth: (cb) => cb({ token: this.#token }),
-      ...(this.#transports ? { transports: this.#transports } : {}),
-      forceNew: true,
-      autoConnect: false,
-      reconnectionDelay: 500,
-      reconnectionDelayMax: 5000,
-    });
-    socket.on('connect', () => this.#connected());
-    socket.on('disconnect', (reason) => this.#disconnected(reason));
-    socket.on('connect_error', (error) => this.#connectFailed(error));
-    socket.onAny((event, payload) => this.#serverEvent(event, payload));
-    this.#socket = socket;
-    globalThis.addEventListener?.('online', this.#onBrowserOnline);
-    globalThis.addEventListener?.('offline', this.#onBrowserOffline);
-    this.#setState('connecting');
-    socket.connect();
-    return this;
-  }
-
   /** Disconnect for good; the rooms are left. */
   close() {
-    this.#closed = true;
-    this.#epoch += 1;
     this.#rooms.clear();
-    globalThis.removeEventListener?.('online', this.#onBrowserOnline);
-    globalThis.removeEventListener?.('offline', this.#onBrowserOffline);
-    const socket = this.#socket;
-    this.#socket = null;
-    socket?.offAny();
-    socket?.disconnect();
-    this.#setState('offline');
+    super.close();
   }
+
+  // ---- rooms and chat -------------------------------------------------------------------
 
   /**
-   * Send any client-to-server event of the contract and resolve with its `{ok: true}` ack.
-   * Rejects with a LiveError: the ack's error code, or `timeout` / `disconnected`.
-   * @param {string} event
-   * @param {object} payload fields that are undefined are left out
-   * @param {{timeout?: number, wait?: boolean}} [options] wait: first wait until online
+   * Join a room: `{ok, room, you, members, messages, polls, streams, locked, ...}`.
+   * @param {string} room
+   * @returns {Promise<Ack>}
    */
-  async request(event, payload = {}, { timeout = this.timeout, wait = true } = {}) {
-    if (wait) await this.#whenOnline(timeout);
-    return this.#emit(event, withoutUndefined(payload), timeout);
-  }
-
-  /** Join a room: `{ok, room, you, members, messages, polls, streams, locked}`. */
   async join(room) {
-    const ack = await this.request('join', { room });
-    const track = this.#track(room);
-    for (const message of ack.messages ?? []) if (isMessage(message)) track.note(message.id);
+    const ack = await this.ask(Requests.JOIN, { room });
+    this.#noteAll(room, ack.messages);
     this.#rooms.add(room);
-    this.#dispatch('joined', { room, ack, rejoined: false });
+    this.dispatch(LocalEvents.JOINED, { room, ack, rejoined: false });
     return ack;
   }
 
+  /** @param {string} room @returns {Promise<Ack>} */
   async leave(room) {
     this.#rooms.delete(room);
-    const ack = await this.request('leave', { room });
+    const ack = await this.ask(Requests.LEAVE, { room });
     this.#tracks.delete(room);
     return ack;
   }
@@ -201,17 +167,21 @@ export class LiveClient extends EventTarget {
   /**
    * Send a chat message: `{ok, message}`. A timeout or a lost connection retries with the same
    * `cid`, so the service stores and delivers the message once.
+   * @param {string} room
+   * @param {string} text
+   * @param {{cid?: string, attempts?: number}} [options]
+   * @returns {Promise<Ack & {message: Message}>}
    */
   async send(room, text, { cid = newCid(), attempts = SEND_ATTEMPTS } = {}) {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const ack = await this.request('chat:send', { room, text, cid });
+        const ack = await this.ask(Requests.CHAT_SEND, { room, text, cid });
         if (isMessage(ack.message) && this.#track(ack.message.room).note(ack.message.id)) {
-          this.#dispatch('chat:message', ack.message);
+          this.dispatch(ServerEvents.CHAT_MESSAGE, ack.message);
         }
         return ack;
       } catch (error) {
-        if (!isTransient(error) || attempt >= attempts || this.#closed) throw error;
+        if (!isTransient(error) || attempt >= attempts || this.closed) throw error;
         await sleep(Math.min(500 * 2 ** (attempt - 1), 4000));
       }
     }
@@ -220,26 +190,194 @@ export class LiveClient extends EventTarget {
   /**
    * A page of history: `{ok, messages, more}`, oldest first. The messages are marked as seen
    * but not dispatched: the caller renders them.
+   * @param {string} room
+   * @param {{before?: string, after?: string, limit?: number}} [cursor]
+   * @returns {Promise<Ack & {messages: Message[], more: boolean}>}
    */
   async history(room, { before, after, limit } = {}) {
-    const ack = await this.request('chat:history', { room, before, after, limit });
-    const track = this.#track(room);
-    for (const message of ack.messages ?? []) if (isMessage(message)) track.note(message.id);
+    const ack = await this.ask(Requests.CHAT_HISTORY, { room, before, after, limit });
+    this.#noteAll(room, ack.messages);
     return ack;
   }
 
+  /** @param {string} room @param {string} id @returns {Promise<Ack>} */
   deleteMessage(room, id) {
-    return this.request('chat:delete', { room, id });
+    return this.ask(Requests.CHAT_DELETE, { room, id });
+  }
+
+  /**
+   * A private message to member `to` (docs/protocol.md): `{ok, message}`.
+   * @param {string} room @param {string} to a user id @param {string} text
+   * @returns {Promise<Ack & {message: Message}>}
+   */
+  sendPrivate(room, to, text, { cid = newCid() } = {}) {
+    return this.ask(Requests.CHAT_PRIVATE, { room, to, text, cid });
   }
 
   /** Typing notices are worthless late: sent only while online, never queued. */
   typing(room, typing) {
-    return this.request('typing', { room, typing: Boolean(typing) }, { wait: false });
+    return this.ask(Requests.TYPING, { room, typing: Boolean(typing) }, { wait: false });
   }
 
-  hand(room, raised) {
-    return this.request('hand', { room, raised: Boolean(raised) });
+  /**
+   * Raise or lower one's own hand; a teacher lowers someone else's by giving `user`.
+   * @param {string} room @param {boolean} raised @param {{user?: string}} [whose]
+   * @returns {Promise<Ack>}
+   */
+  hand(room, raised, { user } = {}) {
+    return this.ask(Requests.HAND, { room, raised: Boolean(raised), user });
   }
+
+  /** v2: report a message to the space's teachers. @returns {Promise<Ack>} */
+  report(room, id, reason) {
+    return this.ask(Requests.CHAT_REPORT, { room, id, reason });
+  }
+
+  /** v2: toggle this user's reaction `emoji` on message `id`. @returns {Promise<Ack>} */
+  react(room, id, emoji) {
+    return this.ask(Requests.CHAT_REACT, { room, id, emoji });
+  }
+
+  // ---- polls ----------------------------------------------------------------------------
+
+  /**
+   * @param {string} room
+   * @param {{question: string, options: string[], multiple?: boolean, anonymous?: boolean}} poll
+   * @returns {Promise<Ack & {poll: Poll}>}
+   */
+  createPoll(room, { question, options, multiple, anonymous }) {
+    return this.ask(Requests.POLL_CREATE, { room, question, options, multiple, anonymous });
+  }
+
+  /** @param {string} room @param {string} poll @param {number[]} choices option indexes @returns {Promise<Ack>} */
+  vote(room, poll, choices) {
+    return this.ask(Requests.POLL_VOTE, { room, poll, choices });
+  }
+
+  /** @param {string} room @param {string} poll @returns {Promise<Ack & {poll: Poll}>} */
+  closePoll(room, poll) {
+    return this.ask(Requests.POLL_CLOSE, { room, poll });
+  }
+
+  // ---- moderation (teachers) ------------------------------------------------------------
+
+  /**
+   * @param {string} room @param {string} user
+   * @param {string} what a MuteKinds value @param {boolean} muted
+   * @returns {Promise<Ack>}
+   */
+  mute(room, user, what, muted) {
+    return this.ask(Requests.MOD_MUTE, { room, user, what, muted: Boolean(muted) });
+  }
+
+  /** @param {string} room @param {string} user @param {{banMinutes?: number}} [ban] @returns {Promise<Ack>} */
+  kick(room, user, { banMinutes } = {}) {
+    return this.ask(Requests.MOD_KICK, { room, user, ban_minutes: banMinutes || undefined });
+  }
+
+  /** @param {string} room @param {boolean} locked @returns {Promise<Ack>} */
+  lock(room, locked) {
+    return this.ask(Requests.MOD_LOCK, { room, locked: Boolean(locked) });
+  }
+
+  /**
+   * Who may write privately (docs/protocol.md): `{ok, permissions}`.
+   * @param {string} room
+   * @param {{pupils_to_teachers?: boolean, pupils_to_pupils?: boolean}} permissions
+   * @returns {Promise<Ack & {permissions: {pupils_to_teachers: boolean, pupils_to_pupils: boolean}}>}
+   */
+  setPermissions(room, { pupils_to_teachers, pupils_to_pupils }) {
+    return this.ask(Requests.MOD_PERMISSIONS, { room, pupils_to_teachers, pupils_to_pupils });
+  }
+
+  /** v2: turn the room's lobby on or off. @returns {Promise<Ack>} */
+  setLobby(room, on) {
+    return this.ask(Requests.MOD_LOBBY, { room, on: Boolean(on) });
+  }
+
+  /** v2: let a waiting student in (`allow`) or refuse them. @returns {Promise<Ack>} */
+  admit(room, user, allow) {
+    return this.ask(Requests.MOD_ADMIT, { room, user, allow: Boolean(allow) });
+  }
+
+  /** v2: end the lesson. @returns {Promise<Ack>} */
+  endLesson(room) {
+    return this.ask(Requests.MOD_END, { room });
+  }
+
+  /**
+   * v2: split the room into groups: `{ok, rooms}`, `rooms[i]` group i's room.
+   * @param {string} room @param {string[][]} groups user ids @param {{minutes?: number}} [options]
+   * @returns {Promise<Ack & {rooms: string[]}>}
+   */
+  breakout(room, groups, { minutes } = {}) {
+    return this.ask(Requests.MOD_BREAKOUT, { room, groups, minutes });
+  }
+
+  /** v2: bring every group back to the room. @returns {Promise<Ack>} */
+  recall(room) {
+    return this.ask(Requests.MOD_RECALL, { room });
+  }
+
+  // ---- media ----------------------------------------------------------------------------
+
+  /**
+   * Publish a stream: `{ok, stream, sdp}` (the service's answer).
+   * @param {string} room @param {'camera' | 'screen'} source @param {string} sdp the offer
+   * @returns {Promise<Ack & {stream: string, sdp: string}>}
+   */
+  rtcPublish(room, source, sdp) {
+    return this.ask(Requests.RTC_PUBLISH, { room, source, sdp });
+  }
+
+  /**
+   * Receive a stream: `{ok, sub, sdp}` (the service's offer).
+   * @param {string} room @param {string} stream
+   * @returns {Promise<Ack & {sub: string, sdp: string}>}
+   */
+  rtcSubscribe(room, stream) {
+    return this.ask(Requests.RTC_SUBSCRIBE, { room, stream });
+  }
+
+  /** @param {string} sub @param {string} sdp the browser's answer @returns {Promise<Ack>} */
+  rtcAnswer(sub, sdp) {
+    return this.ask(Requests.RTC_ANSWER, { sub, sdp });
+  }
+
+  /** Stop a stream (one's own; a teacher, anyone's). @param {string} stream @returns {Promise<Ack>} */
+  rtcUnpublish(stream) {
+    return this.ask(Requests.RTC_UNPUBLISH, { stream });
+  }
+
+  /** @param {string} sub @returns {Promise<Ack>} */
+  rtcUnsubscribe(sub) {
+    return this.ask(Requests.RTC_UNSUBSCRIBE, { sub });
+  }
+
+  /**
+   * The room's media settings (teacher, docs/protocol.md): `{ok, settings}`.
+   * @param {string} room
+   * @param {{last_n?: number, teachers_only_publish?: boolean, pupil_cameras_teachers_only?: boolean}} settings
+   * @returns {Promise<Ack & {settings: object}>}
+   */
+  rtcSettings(room, { last_n, teachers_only_publish, pupil_cameras_teachers_only }) {
+    return this.ask(Requests.RTC_SETTINGS, { room, last_n, teachers_only_publish, pupil_cameras_teachers_only });
+  }
+
+  // ---- session --------------------------------------------------------------------------
+
+  /**
+   * v2: hand the live connection a fresh token: `{ok, exp}`. Once accepted it is also the one
+   * used to reconnect.
+   * @param {string} token @returns {Promise<Ack & {exp: number}>}
+   */
+  async renew(token) {
+    const ack = await this.ask(Requests.AUTH_RENEW, { token });
+    this.token = token;
+    return ack;
+  }
+
+  // ---- catching up ----------------------------------------------------------------------
 
   #track(room) {
     let track = this.#tracks.get(room);
@@ -250,131 +388,18 @@ export class LiveClient extends EventTarget {
     return track;
   }
 
-  #dispatch(type, detail) {
-    this.dispatchEvent(new CustomEvent(type, { detail }));
+  #noteAll(room, messages) {
+    const track = this.#track(room);
+    for (const message of messages ?? []) if (isMessage(message)) track.note(message.id);
   }
 
-  #setState(state) {
-    if (state === this.#state) return;
-    const previous = this.#state;
-    this.#state = state;
-    this.#dispatch('state', { state, previous });
-  }
-
-  async #emit(event, payload, timeout) {
-    const socket = this.#socket;
-    if (!socket?.connected) throw new LiveError('disconnected', 'not connected');
-    let ack;
-    try {
-      ack = await socket.timeout(timeout).emitWithAck(event, payload);
-    } catch (error) {
-      const code = /disconnected/.test(String(error?.message)) ? 'disconnected' : 'timeout';
-      throw new LiveError(code, `${event}: ${error?.message ?? code}`);
-    }
-    if (ack === null || typeof ack !== 'object') {
-      throw new LiveError('bad_response', `${event}: unexpected ack`);
-    }
-    if (ack.ok !== true) {
-      const error = ack.error ?? {};
-      throw new LiveError(typeof error.code === 'string' ? error.code : 'unknown', error.message);
-    }
-    return ack;
-  }
-
-  #whenOnline(timeout) {
-    const failure = () => {
-      if (this.#authError) return new LiveError(this.#authError.code, this.#authError.message);
-      if (this.#closed || !this.#socket?.active) return new LiveError('disconnected', 'not connected');
-      return null;
-    };
-    if (this.#state === 'online') return Promise.resolve();
-    const early = failure();
-    if (early) return Promise.reject(early);
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.removeEventListener('state', onState);
-      };
-      const onState = () => {
-        if (this.#state === 'online') {
-          cleanup();
-          resolve();
-          return;
-        }
-        const error = failure();
-        if (error) {
-          cleanup();
-          reject(error);
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new LiveError('timeout', 'not connected in time'));
-      }, timeout);
-      this.addEventListener('state', onState);
-    });
-  }
-
-  #connected() {
-    this.#epoch += 1;
-    const epoch = this.#epoch;
-    this.#authError = null;
-    this.#everConnected = true;
-    if (this.#rooms.size === 0) {
-      this.#setState('online');
-      return;
-    }
-    this.#setState('reconnecting');
-    this.#resync(epoch).finally(() => {
-      if (epoch === this.#epoch && this.#socket?.connected) this.#setState('online');
-    });
-  }
-
-  #disconnected(reason) {
-    this.#epoch += 1;
-    if (this.#closed || reason === 'io client disconnect') {
-      this.#setState('offline');
-    } else if (!this.#socket?.active) {
-      this.#setState('offline');
-      this.#dispatch('closed', { reason });
-    } else {
-      this.#setState(globalThis.navigator?.onLine === false ? 'offline' : 'reconnecting');
-    }
-  }
-
-  #connectFailed(error) {
-    if (this.#socket?.active) {
-      // A network or transport failure: socket.io-client keeps trying.
-      if (globalThis.navigator?.onLine === false) this.#setState('offline');
-      else this.#setState(this.#everConnected ? 'reconnecting' : 'connecting');
-      return;
-    }
-    const data = error?.data !== null && typeof error?.data === 'object' ? error.data : {};
-    const text = String(error?.message ?? '');
-    const code = typeof data.code === 'string' ? data.code
-      : /expired/i.test(text) ? 'expired' : 'unauthorized';
-    this.#authError = { code, message: typeof data.message === 'string' ? data.message : text };
-    this.#setState('offline');
-    this.#dispatch('auth-error', this.#authError);
-  }
-
-  #browserOffline() {
-    this.#setState('offline');
-  }
-
-  #browserOnline() {
-    if (this.#state !== 'offline' || this.#closed || this.#authError) return;
-    if (this.#socket?.connected) this.#setState('online');
-    else if (this.#socket?.active) this.#setState(this.#everConnected ? 'reconnecting' : 'connecting');
-  }
-
-  #serverEvent(event, payload) {
-    if (event === 'chat:message') {
+  received(event, payload) {
+    if (event === ServerEvents.CHAT_MESSAGE) {
       if (!isMessage(payload) || !this.#track(payload.room).note(payload.id)) return;
-    } else if (event === 'mod:kicked' && payload && this.#isMe(payload.user)) {
+    } else if (event === ServerEvents.MOD_KICKED && payload && this.#isMe(payload.user)) {
       this.#rooms.delete(payload.room);
     }
-    this.#dispatch(event, payload);
+    this.dispatch(event, payload);
   }
 
   #isMe(user) {
@@ -382,30 +407,34 @@ export class LiveClient extends EventTarget {
     return id !== undefined && id === this.userId;
   }
 
+  resume(epoch) {
+    return this.#rooms.size === 0 ? null : this.#resync(epoch);
+  }
+
   /** After a reconnect: re-join every room, then fetch and dispatch what was missed. */
   async #resync(epoch) {
     for (const room of [...this.#rooms]) {
-      if (epoch !== this.#epoch) return;
+      if (!this.current(epoch)) return;
       const track = this.#track(room);
       const known = [...track.seen];
       const cursor = track.lastId;
       const ack = await this.#rejoin(room, epoch);
-      if (!ack || epoch !== this.#epoch) continue;
-      this.#dispatch('joined', { room, ack, rejoined: true });
+      if (!ack || !this.current(epoch)) continue;
+      this.dispatch(LocalEvents.JOINED, { room, ack, rejoined: true });
       const joinPage = (ack.messages ?? []).filter(isMessage);
-      for (const id of vanishedIds(known, joinPage)) this.#dispatch('chat:deleted', { room, id });
+      for (const id of vanishedIds(known, joinPage)) this.dispatch(ServerEvents.CHAT_DELETED, { room, id });
       const missed = [...joinPage];
       if (cursor !== null) {
         try {
-          const emit = (event, payload) => this.#emit(event, payload, this.timeout);
-          missed.push(...(await pageAfter(emit, room, cursor, () => epoch === this.#epoch)));
+          const fetchPage = (after) => this.ask(Requests.CHAT_HISTORY, { room, after, limit: HISTORY_PAGE_MAX }, { wait: false });
+          missed.push(...(await pageAfter(fetchPage, cursor, () => this.current(epoch))));
         } catch (error) {
-          this.#dispatch('sync-error', { room, error });
+          this.dispatch(LocalEvents.SYNC_ERROR, { room, error });
         }
       }
       missed.sort((a, b) => compareIds(a.id, b.id));
       for (const message of missed) {
-        if (track.note(message.id)) this.#dispatch('chat:message', message);
+        if (track.note(message.id)) this.dispatch(ServerEvents.CHAT_MESSAGE, message);
       }
     }
   }
@@ -413,9 +442,9 @@ export class LiveClient extends EventTarget {
   async #rejoin(room, epoch) {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.#emit('join', { room }, this.timeout);
+        return await this.ask(Requests.JOIN, { room }, { wait: false });
       } catch (error) {
-        if (epoch !== this.#epoch) return null;
+        if (!this.current(epoch)) return null;
         if (isTransient(error) && attempt < REJOIN_ATTEMPTS) {
           await sleep(500 * attempt);
           continue;
@@ -423,7 +452,7 @@ export class LiveClient extends EventTarget {
         // A refusal (banned, forbidden, ...) ends the membership; trouble on the way leaves the
         // room for the next reconnect to try again.
         if (!isTransient(error)) this.#rooms.delete(room);
-        this.#dispatch('rejoin-failed', { room, error });
+        this.dispatch(LocalEvents.REJOIN_FAILED, { room, error });
         return null;
       }
     }

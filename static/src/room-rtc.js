@@ -45,7 +45,7 @@ export async function publish(client, room, source, media) {
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    const ack = await client.request('rtc:publish', { room, source, sdp: pc.localDescription.sdp });
+    const ack = await client.rtcPublish(room, source, pc.localDescription.sdp);
     await pc.setRemoteDescription({ type: 'answer', sdp: ack.sdp });
     return { id: ack.stream, pc, media, source };
   } catch (error) {
@@ -59,7 +59,7 @@ export async function publish(client, room, source, media) {
  * @returns {Promise<{id: string, pc: RTCPeerConnection, media: MediaStream}>}
  */
 export async function subscribe(client, room, stream, onTrack) {
-  const ack = await client.request('rtc:subscribe', { room, stream });
+  const ack = await client.rtcSubscribe(room, stream);
   const pc = new RTCPeerConnection();
   const media = new MediaStream();
   pc.addEventListener('track', (event) => {
@@ -70,10 +70,10 @@ export async function subscribe(client, room, stream, onTrack) {
     await pc.setRemoteDescription({ type: 'offer', sdp: ack.sdp });
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered(pc);
-    await client.request('rtc:answer', { sub: ack.sub, sdp: pc.localDescription.sdp });
+    await client.rtcAnswer(ack.sub, pc.localDescription.sdp);
   } catch (error) {
     pc.close();
-    client.request('rtc:unsubscribe', { sub: ack.sub }).catch(() => {});
+    client.rtcUnsubscribe(ack.sub).catch(() => {});
     throw error;
   }
   return { id: ack.sub, pc, media };

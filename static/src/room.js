@@ -8,7 +8,7 @@
 // included) for tests and debugging.
 
 import './twinspace-chat.js';
-import { LiveClient } from './protocol.js';
+import { LiveClient, LocalEvents, MuteKinds, ServerEvents } from './protocol.js';
 import { h as el, takeToken } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
@@ -68,32 +68,32 @@ if (!claims || !room) {
 function start() {
   $('main').hidden = false;
   const client = new LiveClient({ token, url: location.origin });
-  const here = (handler) => (event) => {
-    if (event.detail?.room === room) handler(event.detail);
+  const here = (handler) => (detail) => {
+    if (detail?.room === room) handler(detail);
   };
   showConnection(client);
-  client.addEventListener('joined', ({ detail }) => { if (detail.room === room && detail.rejoined) load(detail.ack); });
-  client.addEventListener('presence:join', here(({ member }) => {
+  client.on(LocalEvents.JOINED, (detail) => { if (detail.room === room && detail.rejoined) load(detail.ack); });
+  client.on(ServerEvents.PRESENCE_JOIN, here(({ member }) => {
     state.members.set(member.id, member);
     announce('room.joined', { name: member.name });
     render();
   }));
-  client.addEventListener('presence:leave', here(({ user }) => {
+  client.on(ServerEvents.PRESENCE_LEAVE, here(({ user }) => {
     const member = state.members.get(user);
     state.members.delete(user);
     if (member) announce('room.left', { name: member.name });
     render();
   }));
-  client.addEventListener('presence:update', here(({ member }) => { state.members.set(member.id, member); render(); }));
-  client.addEventListener('rtc:stream', here((info) => addStream(info)));
-  client.addEventListener('rtc:ended', here(({ stream }) => endStream(stream)));
-  client.addEventListener('room:settings', here((settings) => { state.settings = settings; renderSettings(); }));
-  client.addEventListener('mod:muted', here(({ user, kinds }) => {
+  client.on(ServerEvents.PRESENCE_UPDATE, here(({ member }) => { state.members.set(member.id, member); render(); }));
+  client.on(ServerEvents.RTC_STREAM, here((info) => addStream(info)));
+  client.on(ServerEvents.RTC_ENDED, here(({ stream }) => endStream(stream)));
+  client.on(ServerEvents.ROOM_SETTINGS, here((settings) => { state.settings = settings; renderSettings(); }));
+  client.on(ServerEvents.MOD_MUTED, here(({ user, kinds }) => {
     state.mutes[user] = kinds ?? [];
     if (user === state.me?.id) mutedMe(kinds ?? []);
     render();
   }));
-  client.addEventListener('mod:kicked', here(({ user }) => {
+  client.on(ServerEvents.MOD_KICKED, here(({ user }) => {
     if (user !== state.me?.id) return;
     stopAll();
     alertText('notice.kicked');
@@ -159,15 +159,15 @@ function start() {
 
   function closeSub(sub) {
     sub.pc.close();
-    client.request('rtc:unsubscribe', { sub: sub.id }).catch(() => {});
+    client.rtcUnsubscribe(sub.id).catch(() => {});
   }
 
   function mutedMe(kinds) {
-    if (kinds.includes('audio') && state.mic) {
+    if (kinds.includes(MuteKinds.AUDIO) && state.mic) {
       setMic(false);
       announce('room.muted_audio');
     }
-    if (kinds.includes('video') && state.cam) {
+    if (kinds.includes(MuteKinds.VIDEO) && state.cam) {
       setCam(false);
       announce('room.muted_video');
     }
@@ -206,7 +206,7 @@ function start() {
     const pub = state[source];
     if (!pub) return;
     stopLocal(source);
-    await client.request('rtc:unpublish', { stream: pub.id }).catch(() => {});
+    await client.rtcUnpublish(pub.id).catch(() => {});
   }
 
   function stopAll() {
@@ -277,8 +277,7 @@ function start() {
     });
     $('settings').addEventListener('submit', async (event) => {
       event.preventDefault();
-      const ack = await act(client.request('rtc:settings', {
-        room,
+      const ack = await act(client.rtcSettings(room, {
         last_n: Number($('last-n').value),
         teachers_only_publish: $('teachers-only').checked,
         pupil_cameras_teachers_only: $('pupil-cameras').checked,
@@ -318,18 +317,18 @@ function start() {
     const box = el('div', { class: 'tools' });
     const kinds = state.mutes[member.id] ?? [];
     if (member.role !== 'teacher') {
-      for (const [what, key] of [['audio', 'room.mute_audio'], ['video', 'room.mute_video']]) {
+      for (const [what, key] of [[MuteKinds.AUDIO, 'room.mute_audio'], [MuteKinds.VIDEO, 'room.mute_video']]) {
         const muted = kinds.includes(what);
-        box.append(toolButton(t.t(key, { name: member.name }), muted, () => act(client.request('mod:mute', { room, user: member.id, what, muted: !muted }))));
+        box.append(toolButton(t.t(key, { name: member.name }), muted, () => act(client.mute(room, member.id, what, !muted))));
       }
     }
     for (const info of state.streams.values()) {
       if (info.user === member.id && info.source === 'screen') {
-        box.append(toolButton(t.t('room.stop_share', { name: member.name }), null, () => act(client.request('rtc:unpublish', { stream: info.stream }))));
+        box.append(toolButton(t.t('room.stop_share', { name: member.name }), null, () => act(client.rtcUnpublish(info.stream))));
       }
     }
     if (member.role !== 'teacher') {
-      box.append(toolButton(t.t('room.kick', { name: member.name }), null, () => act(client.request('mod:kick', { room, user: member.id }))));
+      box.append(toolButton(t.t('room.kick', { name: member.name }), null, () => act(client.kick(room, member.id))));
     }
     return box;
   }

@@ -1,0 +1,428 @@
+// What <twinspace-chat> knows about its room, apart from how it is shown: the messages (each
+// once, in id order), the members and their hands, who types, the polls, the mutes, lock and
+// private-message permissions, the notice, the unread count and where the session stands. No
+// DOM: it listens to a LiveClient, does what the user asks through it, and tells its listeners
+// what changed (`subscribe((aspect, detail) => …)`), one aspect per part of the view:
+//   status, notice, composer, header, members, recipients, typing, polls, older, unread,
+//   messages (all anew), message {message, index} (one added), removed {id}, follow (scroll to
+//   the newest).
+// The client may be null (no room or token): the state then only holds a notice.
+
+import { JOIN_PAGE_SIZE, LocalEvents, MuteKinds, POLL_EVENTS, ServerEvents, isTransient } from './protocol.js';
+import { errorKey } from './i18n.js';
+import { MessageList } from './message-list.js';
+import { chatMuted, mutesChat, privateRecipients, userIdOf } from './roster.js';
+import { TypingNotifier, TypingRoster } from './typing.js';
+
+export const NOTICE_MS = 8000;
+export const JOIN_RETRY_MS = 2000;
+export const HISTORY_PAGE = 50;
+
+export class ChatState {
+  /** @type {import('./protocol.js').LiveClient | null} */
+  client;
+  room;
+  me;
+  joined = false;
+  refusal = null;
+  kicked = false;
+  muted = false;
+  locked = false;
+  closedByServer = false;
+  permissions = { pupils_to_teachers: false, pupils_to_pupils: false };
+  messages = new MessageList();
+  /** @type {Map<string, object>} by user id */
+  members = new Map();
+  typists = new TypingRoster(() => this.#changed('typing'));
+  /** @type {Map<string, object>} open and closed polls by id */
+  polls = new Map();
+  /** @type {Map<string, number[]>} the choices this user voted, by poll id */
+  myVotes = new Map();
+  hasMore = false;
+  loadingOlder = false;
+  unread = 0;
+  /** @type {{key: string, reasonKey: string | null} | null} */
+  notice = null;
+  #joining = false;
+  #disposed = false;
+  #noticeTimer = null;
+  #listeners = new Set();
+  #unlisten = [];
+  #atLatest;
+  #typing = new TypingNotifier((typing) => this.client?.typing(this.room, typing).catch(() => {}));
+
+  /**
+   * @param {object} options
+   * @param {import('./protocol.js').LiveClient | null} options.client not yet connected
+   * @param {string | null} options.room
+   * @param {{id: string | null, name: string, role: string}} options.me from the token
+   * @param {() => boolean} [options.atLatest] whether the reader sees the newest message (a
+   *   message arriving then is followed, else counted as unread)
+   */
+  constructor({ client, room, me, atLatest = () => true }) {
+    this.client = client;
+    this.room = room;
+    this.me = me;
+    this.#atLatest = atLatest;
+    if (client) this.#listen(client);
+  }
+
+  /** @param {(aspect: string, detail?: object) => void} listener */
+  subscribe(listener) {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Connect; the room is joined once online. */
+  start() {
+    this.client?.connect();
+  }
+
+  /** Stop for good: say we stopped typing, disconnect, forget timers. */
+  dispose() {
+    this.#disposed = true;
+    this.#typing.stop();
+    for (const stop of this.#unlisten) stop();
+    this.client?.close();
+    this.client = null;
+    clearTimeout(this.#noticeTimer);
+    this.typists.clear();
+  }
+
+  #changed(aspect, detail) {
+    if (this.#disposed) return;
+    for (const listener of this.#listeners) listener(aspect, detail);
+  }
+
+  // ---- the session ----------------------------------------------------------------------
+
+  #listen(client) {
+    const on = (type, handler) => this.#unlisten.push(client.on(type, (detail) => {
+      if (!this.#disposed) handler(detail ?? {});
+    }));
+    const here = (handler) => (detail) => { if (detail.room === this.room) handler(detail); };
+    on(LocalEvents.STATE, () => {
+      if (client.state === 'online' && !this.joined) this.join();
+      this.#changed('status');
+    });
+    on(LocalEvents.AUTH_ERROR, () => this.#changed('status'));
+    on(LocalEvents.CLOSED, () => { this.closedByServer = true; this.#changed('status'); });
+    on(LocalEvents.JOINED, here(({ ack, rejoined }) => this.#onJoined(ack, rejoined)));
+    on(LocalEvents.REJOIN_FAILED, here(({ error }) => {
+      this.joined = false;
+      if (!isTransient(error)) this.#refuse(error);
+    }));
+    on(ServerEvents.CHAT_MESSAGE, here((message) => this.addMessage(message, true)));
+    on(ServerEvents.CHAT_PRIVATE, here((message) => this.addMessage(message, true)));
+    on(ServerEvents.CHAT_DELETED, here(({ id }) => this.removeMessage(id)));
+    on(ServerEvents.MOD_PERMISSIONS, here(({ permissions }) => {
+      this.permissions = { ...this.permissions, ...(permissions ?? {}) };
+      this.#changed('recipients');
+    }));
+    on(ServerEvents.PRESENCE_JOIN, here(({ member }) => this.putMember(member)));
+    on(ServerEvents.PRESENCE_UPDATE, here(({ member }) => this.putMember(member)));
+    on(ServerEvents.PRESENCE_LEAVE, here(({ user }) => this.dropMember(userIdOf(user))));
+    on(ServerEvents.TYPING, here(({ user, typing }) => this.#onTyping(user, typing)));
+    on(ServerEvents.MOD_MUTED, here(({ user, what, muted }) => {
+      if (userIdOf(user) !== this.me.id || !mutesChat(what)) return;
+      this.muted = Boolean(muted);
+      this.showNotice(muted ? 'chat.muted' : 'notice.unmuted', null, muted);
+      this.#changed('composer');
+    }));
+    on(ServerEvents.MOD_KICKED, here(({ user }) => {
+      if (userIdOf(user) !== this.me.id) {
+        this.dropMember(userIdOf(user));
+        return;
+      }
+      this.kicked = true;
+      this.joined = false;
+      this.showNotice('notice.kicked', null, true);
+      this.#changed('composer');
+      this.#changed('status');
+    }));
+    on(ServerEvents.ROOM_LOCKED, here(({ locked }) => {
+      this.locked = Boolean(locked);
+      this.#changed('header');
+    }));
+    for (const type of POLL_EVENTS) on(type, here(({ poll }) => this.#putPoll(poll)));
+  }
+
+  /** connecting | online | reconnecting | offline; online: connected and in the room. */
+  get hostState() {
+    if (!this.client || this.refusal || this.kicked) return 'offline';
+    const state = this.client.state;
+    if (state === 'online') return this.joined ? 'online' : 'connecting';
+    return state;
+  }
+
+  /** The catalog key of the status line. */
+  get statusKey() {
+    const authError = this.client?.authError;
+    if (authError) return authError.code === 'expired' ? 'status.expired' : 'status.unauthorized';
+    if (this.refusal || this.kicked) return 'status.left';
+    const state = this.hostState;
+    if (this.closedByServer && state === 'offline') return 'status.closed';
+    return `status.${state}`;
+  }
+
+  async join() {
+    if (this.#joining || this.refusal || this.kicked) return;
+    this.#joining = true;
+    try {
+      await this.client.join(this.room); // applied by the `joined` event
+    } catch (error) {
+      if (this.#disposed) return;
+      if (!isTransient(error)) {
+        if (!['unauthorized', 'expired'].includes(error.code)) this.#refuse(error);
+      } else {
+        setTimeout(() => {
+          if (!this.#disposed && this.client?.state === 'online') this.join();
+        }, JOIN_RETRY_MS);
+      }
+    } finally {
+      this.#joining = false;
+    }
+  }
+
+  #refuse(error) {
+    this.refusal = error;
+    this.joined = false;
+    this.showNotice('notice.join_failed', errorKey(error.code), true);
+    this.#changed('composer');
+    this.#changed('status');
+  }
+
+  #onJoined(ack, rejoined) {
+    this.joined = true;
+    this.refusal = null;
+    this.kicked = false;
+    const you = ack.you && typeof ack.you === 'object' ? ack.you : null;
+    if (you) {
+      this.me = { id: you.id ?? this.me.id, name: you.name ?? this.me.name, role: you.role ?? this.me.role };
+    }
+    this.muted = chatMuted(you) || (ack.mutes?.[you?.id] ?? []).includes(MuteKinds.CHAT);
+    this.#loadPolls(ack.polls);
+    this.locked = Boolean(ack.locked);
+    if (ack.permissions && typeof ack.permissions === 'object') this.permissions = { ...ack.permissions };
+    this.members = new Map((ack.members ?? []).filter((m) => m?.id).map((m) => [m.id, m]));
+    if (you?.id && !this.members.has(you.id)) this.members.set(you.id, you);
+    if (!rejoined) {
+      // A rejoin's missed messages come as chat:message events instead.
+      const messages = Array.isArray(ack.messages) ? ack.messages : [];
+      this.messages.clear();
+      for (const message of messages) if (message?.id) this.messages.add(message);
+      this.hasMore = messages.length >= JOIN_PAGE_SIZE;
+      this.#changed('messages');
+      this.#changed('follow');
+    }
+    if (this.notice?.key === 'notice.join_failed') this.clearNotice();
+    for (const aspect of ['older', 'header', 'members', 'composer', 'status']) this.#changed(aspect);
+  }
+
+  // ---- messages -------------------------------------------------------------------------
+
+  /** Whether `message` is this user's own. */
+  isOwn(message) {
+    return message.user?.id != null && message.user.id === this.me.id;
+  }
+
+  /** Insert a message in id order, once. `live`: it just arrived (follow it, or count it unread). */
+  addMessage(message, live) {
+    if (!message?.id) return;
+    const follow = live && (message.user?.id === this.me.id || this.#atLatest());
+    const index = this.messages.add(message);
+    if (index < 0) return;
+    this.#changed('message', { message, index });
+    if (!live) return;
+    const authorId = message.user?.id;
+    if (authorId) this.typists.set(authorId, '', false);
+    if (follow) {
+      this.#changed('follow');
+    } else if (index === this.messages.size - 1) {
+      this.unread += 1;
+      this.#changed('unread');
+    }
+  }
+
+  removeMessage(id) {
+    if (this.messages.remove(id)) this.#changed('removed', { id });
+    this.#changed('older');
+  }
+
+  /** The reader saw the newest message. */
+  markRead() {
+    this.unread = 0;
+    this.#changed('unread');
+  }
+
+  get canLoadOlder() {
+    return Boolean(this.client) && !this.loadingOlder && this.hasMore && this.joined
+      && this.messages.oldestId !== null;
+  }
+
+  /**
+   * Fetch the page older than the oldest message kept. `around(insert)` must call `insert()`,
+   * which adds the page; the view wraps it to keep the reader's place.
+   * @param {(insert: () => void) => void} [around]
+   */
+  async loadOlder(around = (insert) => insert()) {
+    if (!this.canLoadOlder) return;
+    this.loadingOlder = true;
+    this.#changed('older');
+    try {
+      const ack = await this.client.history(this.room, { before: this.messages.oldestId, limit: HISTORY_PAGE });
+      if (this.#disposed) return;
+      const page = ack.messages ?? [];
+      around(() => { for (const message of page) this.addMessage(message, false); });
+      this.hasMore = Boolean(ack.more) && page.length > 0;
+    } catch (error) {
+      if (!this.#disposed) this.showNotice('notice.history_failed', errorKey(error.code));
+    } finally {
+      this.loadingOlder = false;
+      this.#changed('older');
+    }
+  }
+
+  /** Send `text` to the room; whether it was sent (if not, a notice says why). */
+  async send(text) {
+    if (!this.client) return false;
+    try {
+      await this.client.send(this.room, text);
+      return true;
+    } catch (error) {
+      this.showNotice('notice.send_failed', errorKey(error.code));
+      return false;
+    }
+  }
+
+  /** Send a private message to user `to`: the message, or null after a notice says why. */
+  async sendPrivate(to, text) {
+    if (!this.client || !String(text ?? '').trim()) return null;
+    try {
+      const ack = await this.client.sendPrivate(this.room, String(to), String(text));
+      if (ack?.message) this.addMessage(ack.message, true);
+      return ack?.message ?? null;
+    } catch (error) {
+      this.showNotice('notice.send_failed', errorKey(error.code));
+      return null;
+    }
+  }
+
+  async deleteMessage(id) {
+    try {
+      await this.client.deleteMessage(this.room, id);
+      this.removeMessage(id);
+    } catch (error) {
+      this.showNotice('notice.delete_failed', errorKey(error.code));
+    }
+  }
+
+  /** Whether this user may delete `message`. */
+  canDelete(message) {
+    return this.isOwn(message) || this.me.role === 'teacher';
+  }
+
+  /** The members this user may write to privately, by the room's permissions. */
+  privateRecipients() {
+    return privateRecipients(this.members.values(), this.me, this.permissions);
+  }
+
+  // ---- presence, hands, typing ----------------------------------------------------------
+
+  putMember(member) {
+    if (!member?.id) return;
+    this.members.set(member.id, member);
+    if (member.id === this.me.id) {
+      this.muted = chatMuted(member);
+      this.#changed('composer');
+    }
+    this.#changed('members');
+  }
+
+  dropMember(id) {
+    if (!id || !this.members.delete(id)) return;
+    this.typists.set(id, '', false);
+    this.#changed('members');
+  }
+
+  get handRaised() {
+    return Boolean(this.members.get(this.me.id)?.hand);
+  }
+
+  /** Raise or lower this user's hand, shown at once and taken back if refused. */
+  async toggleHand() {
+    if (!this.client) return;
+    const raised = !this.handRaised;
+    const before = this.members.get(this.me.id);
+    this.putMember({ ...(before ?? { id: this.me.id, name: this.me.name, role: this.me.role }), hand: raised });
+    try {
+      await this.client.hand(this.room, raised);
+    } catch (error) {
+      if (before) this.putMember(before);
+      else this.dropMember(this.me.id);
+      this.showNotice('notice.hand_failed', errorKey(error.code));
+    }
+  }
+
+  /** The composer changed; `hasText` is whether anything but blanks is in it. */
+  composing(hasText) {
+    this.#typing.input(hasText);
+  }
+
+  /** The user sent or left the composer: no longer typing. */
+  stopTyping() {
+    this.#typing.stop();
+  }
+
+  #onTyping(user, typing) {
+    const id = userIdOf(user);
+    if (!id || id === this.me.id) return;
+    const name = (typeof user === 'object' && user?.name) || this.members.get(id)?.name || '';
+    this.typists.set(id, name, Boolean(typing));
+  }
+
+  // ---- polls ----------------------------------------------------------------------------
+
+  get canVote() {
+    return this.joined && !this.kicked && this.me.role !== 'visitor';
+  }
+
+  /** Open polls from a join ack (each may carry `mine`). */
+  #loadPolls(polls) {
+    this.polls = new Map();
+    for (const poll of Array.isArray(polls) ? polls : []) {
+      if (!poll?.id) continue;
+      this.polls.set(poll.id, poll);
+      if (Array.isArray(poll.mine) && poll.mine.length) this.myVotes.set(poll.id, poll.mine);
+    }
+    this.#changed('polls');
+  }
+
+  #putPoll(poll) {
+    if (!poll?.id) return;
+    this.polls.set(poll.id, poll);
+    this.#changed('polls');
+  }
+
+  /** Vote; rejects with the LiveError when refused. */
+  async vote(poll, choices) {
+    await this.client.vote(this.room, poll, choices);
+    this.myVotes.set(poll, choices);
+  }
+
+  // ---- notices --------------------------------------------------------------------------
+
+  /** Show a notice; `reasonKey` fills its {reason}. Unless `persist`, it goes after a while. */
+  showNotice(key, reasonKey = null, persist = false) {
+    clearTimeout(this.#noticeTimer);
+    this.notice = { key, reasonKey };
+    if (!persist) this.#noticeTimer = setTimeout(() => this.clearNotice(), NOTICE_MS);
+    this.#changed('notice');
+  }
+
+  clearNotice() {
+    clearTimeout(this.#noticeTimer);
+    this.notice = null;
+    this.#changed('notice');
+  }
+}
