@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rooms.errors import BadRequest, Forbidden, Unavailable
+from rooms.errors import Forbidden, Unavailable
 from rooms.identity import RoomRef
 from rooms.service import RoomService, Session
 from signaling.service import MediaService
@@ -34,18 +34,8 @@ class MediaElsewhere(Unavailable):
     """The room's media is served by another process: the ack names it (`process`)."""
 
     def __init__(self, process: str) -> None:
-        super().__init__("this room's media is served by another process; connect there")
-        self.process = process
-
-    def to_wire(self) -> dict[str, str]:
-        return {**super().to_wire(), "process": self.process}
-
-
-def _opt_bool(f: Fields, name: str) -> bool | None:
-    v = f.raw(name)
-    if v is not None and not isinstance(v, bool):
-        raise BadRequest(f"{name} must be true or false")
-    return v
+        super().__init__("this room's media is served by another process; connect there",
+                         process=process)
 
 
 class MediaEdge:
@@ -72,7 +62,7 @@ class MediaEdge:
 
     # -- client events ------------------------------------------------------
     async def publish(self, s: Session, f: Fields) -> dict[str, Any]:
-        room = self.svc._joined(s, f.raw("room"))
+        room = self.svc.joined_room(s, f.raw("room"))
         source = f.str("source", max_len=16)
         sdp = f.str("sdp", max_len=self.media.config.max_sdp)
         if not s.who.can_write:
@@ -89,7 +79,7 @@ class MediaEdge:
         return {"stream": stream, "sdp": answer}
 
     async def subscribe(self, s: Session, f: Fields) -> dict[str, Any]:
-        room = self.svc._joined(s, f.raw("room"))
+        room = self.svc.joined_room(s, f.raw("room"))
         stream = f.str("stream", max_len=MAX_ID)
         self.svc.buckets.take(s.who.sub, "media")
         await self._here(room)
@@ -114,11 +104,11 @@ class MediaEdge:
         await self.media.unsubscribe(s.who, f.str("sub", max_len=MAX_ID))
 
     async def change_settings(self, s: Session, f: Fields) -> dict[str, Any]:
-        room = self.svc._joined(s, f.raw("room"))
+        room = self.svc.joined_room(s, f.raw("room"))
         if not s.who.is_teacher:
             raise Forbidden("only teachers change media settings")
-        only_teachers = _opt_bool(f, "teachers_only_publish")
-        cameras = _opt_bool(f, "pupil_cameras_teachers_only")
+        only_teachers = f.bool("teachers_only_publish", optional=True)
+        cameras = f.bool("pupil_cameras_teachers_only", optional=True)
         last_n = f.int("last_n", optional=True, lo=0, hi=64)
         self.svc.buckets.take(s.who.sub, "moderate")
         await self._here(room)
