@@ -19,7 +19,7 @@ from rooms.errors import LiveError, Unavailable
 from rooms.identity import Identity
 from rooms.service import RoomService, Session
 
-from .acks import error_ack, internal_error, ok_ack
+from .acks import connect_refusal, error_ack, internal_error, ok_ack
 from .guards import CapReached, ConnectionCaps, slim_environ
 from .metrics import Metrics
 from .tokens import TokenRefused, Verifier
@@ -79,8 +79,7 @@ class Edge:
                 self.caps.admit(sid, who, environ)
         except (TokenRefused, CapReached) as refusal:
             self.metrics.refused.labels(refusal.code).inc()
-            refused = socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_wire())
-            raise refused from None
+            raise connect_refusal(refusal) from None
         self.sessions[sid] = Session(sid, who)
         self.metrics.connections.inc()
         # python-socketio keeps the environ of the request that opened the session for

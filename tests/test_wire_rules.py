@@ -8,8 +8,17 @@ from typing import Any
 
 import pytest
 
-from live.acks import error_ack, http_error_of, http_status, internal_error, ok_ack
+from live.acks import (
+    connect_refusal,
+    error_ack,
+    http_error_of,
+    http_status,
+    internal_error,
+    ok_ack,
+)
+from live.guards import CapReached
 from live.media_edge import MediaElsewhere
+from live.tokens import TokenRefused
 from live.wire import Fields
 from rooms.errors import (
     ERROR_CODES,
@@ -86,6 +95,14 @@ def test_acks() -> None:
     assert error_ack(MediaElsewhere("proc-2")) == {"ok": False, "error": {
         "code": "unavailable", "process": "proc-2",
         "message": "this room's media is served by another process; connect there"}}
+
+
+def test_connect_refusals_carry_code_and_message() -> None:
+    for why in (TokenRefused("expired", "the token has expired"),
+                CapReached("at most 8 connections per user"), RateLimited()):
+        refused = connect_refusal(why)
+        assert refused.error_args == {"message": why.message, "data": {
+            "code": why.code, "message": why.message}}
 
 
 @pytest.mark.parametrize(("err", "status"), [
