@@ -82,25 +82,33 @@ class MessageId(NamedTuple):
     ms: int
     seq: int
 
+    @classmethod
+    def of(cls, value: object) -> MessageId:
+        """The one rule for a message id: two runs of ASCII digits joined by one `-`,
+        each below 2**64 (as Redis's), at most `MAX_ID_LEN` characters. Anything
+        else is a `ValueError` (`parse_id` makes it a `BadRequest`)."""
+        if not isinstance(value, str) or len(value) > MAX_ID_LEN:
+            raise ValueError("not a message id")
+        ms, dash, seq = value.partition("-")
+        if not (dash and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
+            raise ValueError("not a message id")
+        mid = cls(int(ms), int(seq))
+        if mid.ms > MAX_ID_PART or mid.seq > MAX_ID_PART:
+            raise ValueError("not a message id")
+        return mid
+
     def __str__(self) -> str:
         return f"{self.ms}-{self.seq}"
 
 
 def parse_id(value: object) -> MessageId:
-    """The one rule for a message id from outside (a payload, a query, a store):
-    two runs of ASCII digits joined by one `-`, each below 2**64 (as Redis's),
-    at most `MAX_ID_LEN` characters; anything else is `BadRequest`."""
-    if not isinstance(value, str) or len(value) > MAX_ID_LEN:
-        raise BadRequest("not a message id")
-    ms, dash, seq = value.partition("-")
-    if not (dash and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
-        raise BadRequest("not a message id")
-    mid = MessageId(int(ms), int(seq))
-    if mid.ms > MAX_ID_PART or mid.seq > MAX_ID_PART:
-        raise BadRequest("not a message id")
-    return mid
+    """A message id from outside (a payload, a query): `MessageId.of`, or `BadRequest`."""
+    try:
+        return MessageId.of(value)
+    except ValueError:
+        raise BadRequest("not a message id") from None
 
 
 def sort_key(message_id: str) -> MessageId:
-    """The order ids sort in (send order): `parse_id`'s value."""
-    return parse_id(message_id)
+    """The order ids sort in (send order); `ValueError` for what is not an id."""
+    return MessageId.of(message_id)

@@ -53,6 +53,8 @@ def test_message_ids_parse(value: str, parsed: tuple[int, int]) -> None:
 def test_anything_else_is_not_a_message_id(value: object) -> None:
     with pytest.raises(BadRequest, match="not a message id"):
         parse_id(value)
+    with pytest.raises(ValueError, match="not a message id"):  # inside: a store, the bus
+        sort_key(value)  # type: ignore[arg-type]
 
 
 def test_message_ids_sort_in_send_order_and_print_canonically() -> None:
