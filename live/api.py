@@ -18,11 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from rooms.errors import LiveError
+from rooms.errors import BadRequest, Forbidden, LiveError
 from rooms.identity import Identity, RoomRef
-from rooms.message import Message
+from rooms.message import Message, parse_id
 from rooms.service import RoomService
 
+from .acks import http_error, http_error_of
 from .openapi import document
 from .tokens import TokenRefused, Verifier
 
@@ -34,17 +35,12 @@ CSV_COLUMNS = ["id", "ts", "time", "user_id", "user_name", "role", "text"]
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, code: str, message: str, **headers: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status,
-                             headers={"Cache-Control": "no-store", **headers})
-
-
 class ApiError(Exception):
-    """Ends a call with an error response."""
+    """Ends a call with an error response that is not a domain error (a refused token)."""
 
     def __init__(self, status: int, code: str, message: str, **headers: str) -> None:
         super().__init__(message)
-        self.response = _error(status, code, message, **headers)
+        self.response = http_error(status, code, message, **headers)
 
 
 def _json(body: Any, **headers: str) -> web.Response:
@@ -73,7 +69,7 @@ class TeacherApi:
             raise ApiError(401, refusal.code, refusal.message,
                          **{"WWW-Authenticate": 'Bearer realm="twinspace-live"'}) from None
         if not who.is_teacher:
-            raise ApiError(403, "forbidden", "only teachers of the space may use this API")
+            raise Forbidden("only teachers of the space may use this API")
         return who
 
     def guarded(self, view: Callable[[web.Request, Identity], Awaitable[web.StreamResponse]]
@@ -85,9 +81,7 @@ class TeacherApi:
             except ApiError as err:
                 return err.response
             except LiveError as err:
-                status = {"bad_request": 400, "not_found": 404, "forbidden": 403,
-                          "too_large": 413, "rate_limited": 429}.get(err.code, 503)
-                return _error(status, err.code, err.message)
+                return http_error_of(err)
         return run
 
     # -- views ------------------------------------------------------------------
@@ -102,7 +96,7 @@ class TeacherApi:
         q = request.query
         before, after = _message_id(q.get("before")), _message_id(q.get("after"))
         if before and after:
-            return _error(400, "bad_request", "give before or after, not both")
+            raise BadRequest("give before or after, not both")
         limit = _int(q.get("limit"), 50, 1, 100, "limit")
         page = await self.svc.store.history(room, before=before, after=after, limit=limit)
         return _json({"messages": [m.to_wire() for m in page.messages], "more": page.more})
@@ -111,7 +105,7 @@ class TeacherApi:
         room = RoomRef.parse(who.space, request.match_info["room"])
         fmt = request.query.get("format", "json")
         if fmt not in ("json", "csv"):
-            return _error(400, "bad_request", "format must be json or csv")
+            raise BadRequest("format must be json or csv")
         messages = await self._all(room)
         name = f"{room.name}-history.{fmt}"
         disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -148,20 +142,14 @@ class TeacherApi:
 
 
 def _message_id(value: str | None) -> str | None:
-    if not value:
-        return None
-    ms, dash, seq = value.partition("-")
-    if not (dash and ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()
-            and len(value) <= 48):
-        raise ApiError(400, "bad_request", "not a message id")
-    return value
+    return str(parse_id(value)) if value else None
 
 
 def _int(value: str | None, default: int, lo: int, hi: int, name: str) -> int:
     if value is None or value == "":
         return default
     if not (value.isascii() and value.isdigit()) or not lo <= int(value) <= hi:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number from {lo} to {hi}")
+        raise BadRequest(f"{name} must be a whole number from {lo} to {hi}")
     return int(value)
 
 

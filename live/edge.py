@@ -19,6 +19,7 @@ from rooms.errors import LiveError, Unavailable
 from rooms.identity import Identity
 from rooms.service import RoomService, Session
 
+from .acks import connect_refusal, error_ack, internal_error, ok_ack
 from .guards import CapReached, ConnectionCaps, slim_environ
 from .metrics import Metrics
 from .tokens import TokenRefused, Verifier
@@ -54,8 +55,7 @@ class Edge:
                 self.caps.admit(sid, who, environ)
         except (TokenRefused, CapReached) as refusal:
             self.metrics.refused.labels(refusal.code).inc()
-            refused = socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_wire())
-            raise refused from None
+            raise connect_refusal(refusal) from None
         self.sessions[sid] = Session(sid, who)
         self.metrics.connections.inc()
         # python-socketio keeps the environ of the request that opened the session for
@@ -96,14 +96,15 @@ class Edge:
                 raise Unavailable("the connection is closing")
             result = await handler(s, Fields(data))
             ok = "true"
-            return {"ok": True, **(result or {})}
+            return ok_ack(result)
         except LiveError as err:
             self.metrics.errors.labels(event, err.code).inc()
-            return {"ok": False, "error": err.to_wire()}
+            return error_ack(err)
         except Exception:
             log.exception("handler failed", extra={"event": event, "conn": sid})
-            self.metrics.errors.labels(event, "unavailable").inc()
-            return {"ok": False, "error": Unavailable("internal error, try again").to_wire()}
+            failed = internal_error()
+            self.metrics.errors.labels(event, failed.code).inc()
+            return error_ack(failed)
         finally:
             timer = self._ack_timers.get((event, ok))
             if timer is None:  # the labelled child, looked up once per (event, outcome)

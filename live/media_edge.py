@@ -3,7 +3,8 @@
 Registers its handlers on the `Edge`, so errors map to acks in one place. The
 edge checks what the forwarding unit cannot know: that the caller joined the
 room, the payload's shape, the rate, and which process serves the room's media
-(`MediaPlacement`). The forwarding unit checks roles and room policy.
+(`MediaPlacement`). Who may publish and the room's media settings are the
+domain's rules (`rooms.media_rules`); the forwarding unit applies them.
 
 The room hears `rtc:stream` / `rtc:ended` through the room bus (every process
 delivers them); mutes, kicks, leaves and disconnects reach the forwarding unit
@@ -16,8 +17,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rooms.errors import BadRequest, Forbidden, Unavailable
+from rooms.errors import Unavailable
 from rooms.identity import RoomRef
+from rooms.media_rules import MAX_LAST_N, MediaSettingsBook, check_change, check_publish
 from rooms.service import RoomService, Session
 from signaling.service import MediaService
 
@@ -34,30 +36,21 @@ class MediaElsewhere(Unavailable):
     """The room's media is served by another process: the ack names it (`process`)."""
 
     def __init__(self, process: str) -> None:
-        super().__init__("this room's media is served by another process; connect there")
-        self.process = process
-
-    def to_wire(self) -> dict[str, str]:
-        return {**super().to_wire(), "process": self.process}
-
-
-def _opt_bool(f: Fields, name: str) -> bool | None:
-    v = f.raw(name)
-    if v is not None and not isinstance(v, bool):
-        raise BadRequest(f"{name} must be true or false")
-    return v
+        super().__init__("this room's media is served by another process; connect there",
+                         process=process)
 
 
 class MediaEdge:
     def __init__(
-        self, edge: Edge, service: RoomService, media: MediaService, placement: MediaPlacement
+        self, edge: Edge, service: RoomService, media: MediaService, placement: MediaPlacement,
+        settings: MediaSettingsBook | None = None,
     ) -> None:
         self.edge = edge
         self.svc = service
         self.media = media
         self.placement = placement
-        # room key -> settings a teacher changed (`rtc:settings`), for join acks
-        self.settings: dict[str, dict[str, Any]] = {}
+        # the rooms' media settings (`rtc:settings`), for the forwarding unit and join acks
+        self.settings = settings or MediaSettingsBook(default_last_n=media.config.last_n)
         service.moderation.mute_hooks.append(self.on_mute)
         service.moderation.kick_hooks.append(self.on_kick)
         service.leave_hooks.append(self.on_leave)
@@ -72,13 +65,15 @@ class MediaEdge:
 
     # -- client events ------------------------------------------------------
     async def publish(self, s: Session, f: Fields) -> dict[str, Any]:
-        room = self.svc._joined(s, f.raw("room"))
+        room = self.svc.joined_room(s, f.raw("room"))
         source = f.str("source", max_len=16)
         sdp = f.str("sdp", max_len=self.media.config.max_sdp)
-        if not s.who.can_write:
-            raise Forbidden("visitors do not publish")
+        settings = self.settings.get(room.key)
+        check_publish(s.who, settings)
         self.svc.buckets.take(s.who.sub, "media")
         await self._here(room)
+        # the forwarding unit forgets a room it holds nothing of (and its last-N with it)
+        await self.media.set_last_n(room.key, settings.last_n)
         # a mute set before this process saw the room (or before the member came) holds
         kinds = (await self.svc.store.mutes(room)).get(s.who.sub, frozenset())
         for what in ("audio", "video"):
@@ -89,7 +84,7 @@ class MediaEdge:
         return {"stream": stream, "sdp": answer}
 
     async def subscribe(self, s: Session, f: Fields) -> dict[str, Any]:
-        room = self.svc._joined(s, f.raw("room"))
+        room = self.svc.joined_room(s, f.raw("room"))
         stream = f.str("stream", max_len=MAX_ID)
         self.svc.buckets.take(s.who.sub, "media")
         await self._here(room)
@@ -114,33 +109,33 @@ class MediaEdge:
         await self.media.unsubscribe(s.who, f.str("sub", max_len=MAX_ID))
 
     async def change_settings(self, s: Session, f: Fields) -> dict[str, Any]:
-        room = self.svc._joined(s, f.raw("room"))
-        if not s.who.is_teacher:
-            raise Forbidden("only teachers change media settings")
-        only_teachers = _opt_bool(f, "teachers_only_publish")
-        cameras = _opt_bool(f, "pupil_cameras_teachers_only")
-        last_n = f.int("last_n", optional=True, lo=0, hi=64)
+        room = self.svc.joined_room(s, f.raw("room"))
+        check_change(s.who)
+        only_teachers = f.bool("teachers_only_publish", optional=True)
+        cameras = f.bool("pupil_cameras_teachers_only", optional=True)
+        last_n = f.int("last_n", optional=True, lo=0, hi=MAX_LAST_N)
+        settings = self.settings.get(room.key).changed(
+            teachers_only_publish=only_teachers, pupil_cameras_teachers_only=cameras,
+            last_n=last_n)
         self.svc.buckets.take(s.who.sub, "moderate")
         await self._here(room)
+        # the forwarding unit acts on what changed (teachers only: pupils' streams end)
         await self.media.set_policy(room.key, teachers_only_publish=only_teachers,
                                     pupil_cameras_teachers_only=cameras)
         if last_n is not None:
             await self.media.set_last_n(room.key, last_n)
-        current = self._settings(room.key)
-        for name, value in (("teachers_only_publish", only_teachers),
-                            ("pupil_cameras_teachers_only", cameras), ("last_n", last_n)):
-            if value is not None:
-                current[name] = value
-        self.settings[room.key] = current
+        self.settings.put(room.key, settings)
         self.placement.touch(room.key)
-        await self.svc.audit.record(s.who, "rtc:settings", room, None, dict(current))
-        await self.svc.bus.publish(room.key, "room:settings", {"room": room.name, **current})
-        return {"settings": current}
+        await self.svc.audit.record(s.who, "rtc:settings", room, None, settings.to_wire())
+        await self.svc.bus.publish(room.key, "room:settings", {"room": room.name,
+                                                               **settings.to_wire()})
+        return {"settings": settings.to_wire()}
 
     # -- the domain's hooks ---------------------------------------------------
     def room_state(self, room_key: str) -> dict[str, Any]:
         """For the join ack: the room's live streams and its media settings."""
-        return {"streams": self.media.streams(room_key), "media": self._settings(room_key)}
+        return {"streams": self.media.streams(room_key),
+                "media": self.settings.get(room_key).to_wire()}
 
     async def on_mute(self, room_key: str, user: str, kinds: frozenset[str]) -> None:
         for what in ("audio", "video"):
@@ -159,11 +154,6 @@ class MediaEdge:
             await self.media.member_left(room_key, s.who.sub)
 
     # -- helpers -------------------------------------------------------------
-    def _settings(self, room_key: str) -> dict[str, Any]:
-        return dict(self.settings.get(room_key) or {
-            "teachers_only_publish": False, "pupil_cameras_teachers_only": False,
-            "last_n": self.media.config.last_n})
-
     async def _here(self, room: RoomRef) -> None:
         owner = await self.placement.claim(room.key)
         if owner is not None:

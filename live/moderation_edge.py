@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rooms.errors import BadRequest
 from rooms.moderation import MAX_BAN_MINUTES
 from rooms.notices import KICK, MUTE, PRIVATE, Notice
 from rooms.service import RoomService, Session
@@ -20,13 +19,6 @@ from .edge import Edge
 from .wire import Fields
 
 log = logging.getLogger(__name__)
-
-
-def _opt_bool(f: Fields, name: str) -> bool | None:
-    v = f.raw(name)
-    if v is not None and not isinstance(v, bool):
-        raise BadRequest(f"{name} must be true or false")
-    return v
 
 
 class ModerationEdge:
@@ -47,7 +39,7 @@ class ModerationEdge:
     async def poll_create(self, s: Session, f: Fields) -> dict[str, Any]:
         poll = await self.svc.classroom.create(
             s, f.raw("room"), f.str("question", max_len=10_000), f.raw("options"),
-            _opt_bool(f, "multiple"), _opt_bool(f, "anonymous"))
+            f.bool("multiple", optional=True), f.bool("anonymous", optional=True))
         return {"poll": poll.to_wire()}
 
     async def poll_vote(self, s: Session, f: Fields) -> None:
@@ -72,8 +64,8 @@ class ModerationEdge:
 
     async def permissions(self, s: Session, f: Fields) -> dict[str, Any]:
         perms = await self.svc.moderation.permissions(
-            s, f.raw("room"), _opt_bool(f, "pupils_to_teachers"),
-            _opt_bool(f, "pupils_to_pupils"))
+            s, f.raw("room"), f.bool("pupils_to_teachers", optional=True),
+            f.bool("pupils_to_pupils", optional=True))
         return {"permissions": perms}
 
     async def private(self, s: Session, f: Fields) -> dict[str, Any]:
@@ -98,7 +90,7 @@ class ModerationEdge:
         for s in list(self.edge.sessions.values()):
             if s.who.sub == n.user and n.room_key in s.rooms:
                 try:
-                    await self.svc._leave(s, n.room_key)
+                    await self.svc.leave_room(s, n.room_key)
                 except Exception:
                     log.exception("kick: leaving failed", extra={"conn": s.conn})
         await self.svc.moderation.apply_kick(n)

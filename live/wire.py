@@ -7,12 +7,13 @@ Payloads are checked here, once, into plain typed values; anything off is a
 from __future__ import annotations
 
 import builtins
-from typing import Any, TypedDict
+from typing import Any, overload
 
 import msgpack
 from socketio.msgpack_packet import MsgPackPacket
 
 from rooms.errors import BadRequest
+from rooms.message import parse_id
 
 
 class _Undefined:
@@ -128,10 +129,17 @@ class Fields:
             raise BadRequest(f"{name} is too long")
         return v
 
-    def bool(self, name: builtins.str, *, default: builtins.bool | None = None) -> builtins.bool:
+    @overload
+    def bool(self, name: builtins.str) -> builtins.bool: ...
+
+    @overload
+    def bool(self, name: builtins.str, *, optional: builtins.bool) -> builtins.bool | None: ...
+
+    def bool(self, name: builtins.str, *, optional: builtins.bool = False) -> builtins.bool | None:
+        """`true` or `false`; an absent field is `None` if `optional`."""
         v = self._d.get(name)
-        if v is None and default is not None:
-            return default
+        if v is None and optional:
+            return None
         if not isinstance(v, builtins.bool):
             raise BadRequest(f"{name} must be true or false")
         return v
@@ -152,20 +160,11 @@ class Fields:
         return v
 
     def message_id(self, name: builtins.str, *, optional: builtins.bool = False) -> Any:
-        v = self.str(name, optional=optional, max_len=48)
-        if v is None:
+        """A message id (`rooms.message.parse_id`), as its canonical string."""
+        v = self._d.get(name)
+        if v is None and optional:
             return None
-        ms, dash, seq = v.partition("-")
-        if not (dash and ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()):
-            raise BadRequest(f"{name} is not a message id")
-        return v
-
-
-class ErrorBody(TypedDict):
-    code: str
-    message: str
-
-
-class ErrorAck(TypedDict):
-    ok: bool
-    error: ErrorBody
+        try:
+            return str(parse_id(v))
+        except BadRequest:
+            raise BadRequest(f"{name} is not a message id") from None

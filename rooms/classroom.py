@@ -65,7 +65,7 @@ class Classroom:
     # -- polls -----------------------------------------------------------
     async def create(self, s: Session, name: object, question: object, options: object,
                      multiple: object, anonymous: object) -> Poll:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers create polls")
         poll = new_poll(question, options, multiple, anonymous, s.who.sub,
@@ -79,7 +79,7 @@ class Classroom:
         return poll
 
     async def vote(self, s: Session, name: object, poll_id: object, choices: object) -> Poll:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors do not vote")
         pid = check_poll_id(poll_id)
@@ -101,7 +101,7 @@ class Classroom:
         return after
 
     async def close(self, s: Session, name: object, poll_id: object) -> Poll:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers close polls")
         pid = check_poll_id(poll_id)

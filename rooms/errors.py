@@ -1,7 +1,8 @@
 """One error hierarchy for the whole service.
 
-Each error carries the wire `code` of contract §2 ("Acks"); the Socket.IO edge
-turns any `LiveError` into `{ok: false, error: {code, message}}` in one place.
+Each error carries the wire `code` of contract §2 ("Acks"); `live/acks.py`
+turns any `LiveError` into `{ok: false, error: {code, message}}` (or an HTTP
+error response) in one place.
 Messages are short, in English, and never contain user content.
 """
 
@@ -12,12 +13,14 @@ class LiveError(Exception):
     code = "bad_request"
     default_message = "bad request"
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, **extra: str) -> None:
         self.message = message or self.default_message
+        self.extra = extra  # further fields of the error's wire form, e.g. `process`
         super().__init__(self.message)
 
     def to_wire(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+        """`{code, message}` (and any `extra` fields): the `error` of an error ack."""
+        return {"code": self.code, "message": self.message, **self.extra}
 
 
 class BadRequest(LiveError):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import BadRequest, TooLarge
 from .identity import Identity
 
 MAX_TEXT = 2000
 MAX_CID = 64
+MAX_ID_LEN = 48
+MAX_ID_PART = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +73,42 @@ def clean_text(text: str) -> str:
     return text
 
 
-def sort_key(message_id: str) -> tuple[int, int]:
-    """Ids are `<ms>-<seq>` (the Redis Stream form, used by every store)."""
-    ms, _, seq = message_id.partition("-")
-    return int(ms), int(seq or 0)
+class MessageId(NamedTuple):
+    """A message id, `<ms>-<seq>`: the Redis Stream form, used by every store.
+
+    Ids sort in send order; as a tuple `(ms, seq)` a `MessageId` sorts the same way.
+    """
+
+    ms: int
+    seq: int
+
+    @classmethod
+    def of(cls, value: object) -> MessageId:
+        """The one rule for a message id: two runs of ASCII digits joined by one `-`,
+        each below 2**64 (as Redis's), at most `MAX_ID_LEN` characters. Anything
+        else is a `ValueError` (`parse_id` makes it a `BadRequest`)."""
+        if not isinstance(value, str) or len(value) > MAX_ID_LEN:
+            raise ValueError("not a message id")
+        ms, dash, seq = value.partition("-")
+        if not (dash and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
+            raise ValueError("not a message id")
+        mid = cls(int(ms), int(seq))
+        if mid.ms > MAX_ID_PART or mid.seq > MAX_ID_PART:
+            raise ValueError("not a message id")
+        return mid
+
+    def __str__(self) -> str:
+        return f"{self.ms}-{self.seq}"
 
 
-def parse_id(value: str) -> tuple[int, int]:
+def parse_id(value: object) -> MessageId:
+    """A message id from outside (a payload, a query): `MessageId.of`, or `BadRequest`."""
     try:
-        ms, seq = sort_key(value)
+        return MessageId.of(value)
     except ValueError:
         raise BadRequest("not a message id") from None
-    if ms < 0 or seq < 0 or not value.count("-") == 1:
-        raise BadRequest("not a message id")
-    return ms, seq
+
+
+def sort_key(message_id: str) -> MessageId:
+    """The order ids sort in (send order); `ValueError` for what is not an id."""
+    return MessageId.of(message_id)

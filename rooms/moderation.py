@@ -61,7 +61,7 @@ class Moderation:
 
     async def mute(self, s: Session, name: object, user: object, what: object,
                    muted: bool) -> frozenset[str]:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if what not in MUTE_WHAT:
             raise BadRequest("what must be chat, audio, video or all")
         target, _ = await self._target(s, room, user)
@@ -78,7 +78,7 @@ class Moderation:
         return now
 
     async def kick(self, s: Session, name: object, user: object, ban_minutes: int | None) -> None:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if ban_minutes is not None and not 1 <= ban_minutes <= MAX_BAN_MINUTES:
             raise BadRequest(f"ban_minutes must be 1..{MAX_BAN_MINUTES}")
         target, member = await self._target(s, room, user)
@@ -94,7 +94,7 @@ class Moderation:
             "event": {"room": room.name, "user": target}}))
 
     async def lock(self, s: Session, name: object, locked: bool) -> None:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers lock rooms")
         self.svc.buckets.take(s.who.sub, "moderate")
@@ -104,7 +104,7 @@ class Moderation:
 
     async def permissions(self, s: Session, name: object, to_teachers: bool | None,
                           between_pupils: bool | None) -> dict[str, bool]:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers change permissions")
         self.svc.buckets.take(s.who.sub, "moderate")
@@ -120,7 +120,7 @@ class Moderation:
 
     async def private(self, s: Session, name: object, to: object, text: str,
                       cid: str) -> dict[str, Any]:
-        room = self.svc._joined(s, name)
+        room = self.svc.joined_room(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors cannot send messages")
         target = check_user(to)

@@ -54,7 +54,8 @@ class RoomService:
     def _room(self, s: Session, name: object) -> RoomRef:
         return RoomRef.parse(s.who.space, name)
 
-    def _joined(self, s: Session, name: object) -> RoomRef:
+    def joined_room(self, s: Session, name: object) -> RoomRef:
+        """The room `name` of the caller's space, which this connection joined (`not_joined`)."""
         room = self._room(s, name)
         if room.key not in s.rooms:
             raise NotJoined()
@@ -92,8 +93,8 @@ class RoomService:
         }
 
     async def leave(self, s: Session, name: object) -> None:
-        room = self._joined(s, name)
-        await self._leave(s, room.key)
+        room = self.joined_room(s, name)
+        await self.leave_room(s, room.key)
 
     async def _attach(self, conn: str, room_key: str) -> None:
         """The connection gets the room's events from now on (this process hears the
@@ -109,7 +110,8 @@ class RoomService:
         if self.conns.leave(conn, room_key):  # the last of this process in the room
             await self.bus.detach(room_key)
 
-    async def _leave(self, s: Session, room_key: str) -> None:
+    async def leave_room(self, s: Session, room_key: str) -> None:
+        """Take the connection out of the room (a leave, a kick, a disconnect)."""
         s.rooms.discard(room_key)
         await self._detach(s.conn, room_key)
         gone = await self.store.leave(RoomRef.from_key(room_key), s.conn)
@@ -130,12 +132,12 @@ class RoomService:
     async def disconnect(self, s: Session) -> None:
         for room_key in list(s.rooms):
             try:
-                await self._leave(s, room_key)
+                await self.leave_room(s, room_key)
             except Exception:
                 log.exception("leave on disconnect failed", extra={"conn": s.conn})
 
     async def send(self, s: Session, name: object, text: str, cid: str) -> Message:
-        room = self._joined(s, name)
+        room = self.joined_room(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors cannot send messages")
         self.classroom.check_chat(s, room)
@@ -149,7 +151,7 @@ class RoomService:
 
     async def history(self, s: Session, name: object, before: str | None, after: str | None,
                       limit: int | None) -> dict[str, Any]:
-        room = self._joined(s, name)
+        room = self.joined_room(s, name)
         if before is not None and after is not None:
             raise BadRequest("give before or after, not both")
         self.buckets.take(s.who.sub, "read")
@@ -158,7 +160,7 @@ class RoomService:
         return {"messages": [m.to_wire() for m in page.messages], "more": page.more}
 
     async def delete(self, s: Session, name: object, message_id: str) -> Message:
-        room = self._joined(s, name)
+        room = self.joined_room(s, name)
         msg = await self.store.get(room, message_id)
         if msg is None:
             raise NotFound("no such message")
@@ -171,7 +173,7 @@ class RoomService:
         return msg
 
     async def typing(self, s: Session, name: object, typing: bool) -> None:
-        room = self._joined(s, name)
+        room = self.joined_room(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors cannot type")
         self.classroom.check_chat(s, room)
@@ -181,7 +183,7 @@ class RoomService:
                             skip=s.conn)
 
     async def hand(self, s: Session, name: object, raised: bool, user: str | None = None) -> None:
-        room = self._joined(s, name)
+        room = self.joined_room(s, name)
         target = s.who.sub if user is None else user
         if target != s.who.sub and not (s.who.is_teacher and not raised):
             raise Forbidden("only a teacher may lower someone else's hand")

@@ -166,6 +166,8 @@ async def test_other_spaces_see_nothing(server: Running, clients: Any, spec: Spe
         ("/api/rooms/r/messages", {"limit": "101"}),
         ("/api/rooms/r/messages", {"limit": "x"}),
         ("/api/rooms/r/messages", {"before": "nope"}),
+        ("/api/rooms/r/messages", {"after": "1-18446744073709551616"}),
+        ("/api/rooms/r/messages", {"after": "1" * 49 + "-0"}),
         ("/api/rooms/r/messages", {"before": "1-0", "after": "1-0"}),
         ("/api/rooms/Caps/messages", {}),
         ("/api/rooms/r/export", {"format": "xml"}),

@@ -198,6 +198,8 @@ async def test_delete_own_message_only(server: Running, clients: Any) -> None:
         ("chat:send", {"room": "r", "text": "hi", "cid": ""}, "bad_request"),
         ("chat:send", {"room": "elsewhere", "text": "hi", "cid": "1"}, "not_joined"),
         ("chat:history", {"room": "r", "before": "nope"}, "bad_request"),
+        ("chat:history", {"room": "r", "after": "18446744073709551616-0"}, "bad_request"),
+        ("chat:delete", {"room": "r", "id": "1-2-3"}, "bad_request"),
         ("chat:history", {"room": "r", "limit": 0}, "bad_request"),
         ("chat:history", {"room": "r", "limit": "5"}, "bad_request"),
         ("chat:history", {"room": "r", "before": "1-0", "after": "1-0"}, "bad_request"),

@@ -170,6 +170,26 @@ async def test_bad_payloads(live: Running, event: str, payload: Any) -> None:
     await teacher.close()
 
 
+async def test_settings_hold_after_the_room_had_no_media(live: Running, peers: Peers) -> None:
+    teacher = await joined(live.url, sub="t", role="teacher")
+    pupil = await joined(live.url, sub="p")
+    ack = await teacher.call("rtc:settings", {"room": ROOM, "last_n": 0})
+    assert ack["settings"]["last_n"] == 0
+    first, _ = await peers.publish(teacher, amplitude=0.5)
+    await pupil.wait_for("rtc:stream", lambda e: e["stream"] == first, timeout=10)
+    assert await teacher.call("rtc:unpublish", {"stream": first}) == {"ok": True}
+    await pupil.wait_for("rtc:ended", lambda e: e["stream"] == first)
+    # the forwarding unit held nothing of the room for a moment; the settings still hold
+    assert (await pupil.call("join", {"room": ROOM}))["media"]["last_n"] == 0
+    stream, _ = await peers.publish(teacher, amplitude=0.5)
+    await pupil.wait_for("rtc:stream", lambda e: e["stream"] == stream, timeout=10)
+    _, sub = await peers.subscribe(pupil, stream)
+    await eventually(lambda: len(sub.frames["audio"]) > 20, 10)
+    assert sub.frames["video"] == []  # last_n 0: audio only
+    for c in (teacher, pupil):
+        await c.close()
+
+
 async def test_mute_stops_forwarding_at_once(live: Running, peers: Peers) -> None:
     teacher = await joined(live.url, sub="t", role="teacher")
     pupil = await joined(live.url, sub="p")
