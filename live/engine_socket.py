@@ -4,17 +4,26 @@ Why: a member of a big eTwinning event sits idle for most of an hour. Stock
 engineio gives each WebSocket connection, for its whole life, a task sleeping
 until the next ping, a writer task parked in `wait_for(queue.get())` (one more
 task, a waiter and a timer), and, for every frame read, a new task wrapped in
-`wait_for`. `LiveSocket` changes only that, and only for the WebSocket
-transport (long-polling is engineio's, unchanged):
+`wait_for`. `LiveSocket` changes that:
 
-- pings are sent by one loop per server (`PingWheel`), not a task per socket;
-- the reader awaits each frame directly, no task and no timer per frame; the
-  client that goes silent for a ping cycle is cut off by that same loop;
+- pings are sent by one timer per server (`PingWheel`), not a task per socket,
+  at any interval (sub-second too); a client that does not answer a ping within
+  the ping timeout is cut off from there (WebSocket and long-polling);
+- the reader awaits each frame directly, no task and no timer per frame;
 - no writer task waits on the queue: one runs only while something is queued
   (`guards.SendQueue.on_put`); the fan-out writes around the queue when idle.
 
+Where engineio departs from the Engine.IO v4 spec, `LiveSocket` follows the spec
+(`tests/test_engineio_protocol.py`, the cases of the protocol's own test suite):
+the handshake announces the true ping interval (engineio: `int(0.3) * 1000 = 0`);
+a second pending long-polling GET, or a POST that is not Engine.IO packets, ends
+the session with a 400; a session closed without a CLOSE packet (client CLOSE,
+ping timeout, dropped) ends its pending GET with a noop instead of leaving it to
+time out; the upgrade's noop goes only to a pending GET (engineio queues it even
+when none is pending, and then it goes out on the websocket).
+
 The upgrade handshake (polling -> websocket), packet handling and closing are
-engineio's code, kept as it is. `GuardedEngine` makes its sockets
+otherwise engineio's code, kept as it is. `GuardedEngine` makes its sockets
 `LiveSocket`s as engineio files them (`SocketTable`). `tests/test_engine_socket.py`
 fails if engineio moves what this relies on.
 """
@@ -36,6 +45,44 @@ log = logging.getLogger(__name__)
 
 
 class LiveSocket(AsyncSocket):  # type: ignore[misc]
+    async def send(self, pkt: Any) -> None:
+        if pkt.packet_type == packet.OPEN:
+            # engineio announces int(ping_interval + grace) * 1000 ms: 0 for 0.3 s, and a
+            # client that expects a ping every 0 ms gives up on the server
+            server = self.server
+            pkt.data["pingInterval"] = round(
+                (server.ping_interval + server.ping_interval_grace_period) * 1000)
+        await super().send(pkt)
+
+    async def handle_get_request(self, environ: dict[str, Any]) -> Any:
+        me: Any = self
+        if (not (me.upgrading or me.upgraded) and "HTTP_UPGRADE" not in environ
+                and self.queue.has_reader()):
+            # a second long-polling GET while one is pending: the spec's answer is a 400
+            # and the end of the session (engineio would have both wait); the pending one
+            # gets the session's CLOSE
+            await self.close(wait=False, reason=self.server.reason.TRANSPORT_ERROR)
+            raise exceptions.EngineIOError("duplicate poll")
+        return await super().handle_get_request(environ)
+
+    async def handle_post_request(self, environ: dict[str, Any]) -> None:
+        try:
+            await super().handle_post_request(environ)
+        except ValueError as bad:
+            # not Engine.IO packets: the spec ends the session (engineio logs it and
+            # answers 200); the 400 comes from engineio's EngineIOError handling
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_ERROR)
+            raise exceptions.EngineIOError("bad payload") from bad
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        me: Any = self
+        polling = abort and not (me.upgraded or me.closing or me.closed)
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if polling:
+            # engineio sends nothing on an abort, so a pending long-polling GET would wait
+            # for its timeout: a noop ends it now (as engine.io does); the next is a 400
+            self.queue.put_nowait(packet.Packet(packet.NOOP))
+
     def schedule_ping(self) -> None:
         me: Any = self  # engineio's attributes are untyped
         # engineio: only schedule a new ping if the previous ping wait cycle completed
@@ -69,7 +116,10 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
                 self.upgrading = False
                 return
             await ws.send(packet.Packet(packet.PONG, data="probe").encode())
-            await self.queue.put(packet.Packet(packet.NOOP))  # end poll
+            if self.queue.has_reader():
+                # end the pending poll (engineio queues the noop even when no poll is
+                # pending: it then goes out on the websocket, after the upgrade)
+                await self.queue.put(packet.Packet(packet.NOOP))
             try:
                 pkt = await websocket_wait()
             except OSError:
@@ -146,7 +196,7 @@ class PingWheel:
     not answered `ping_timeout` after the ping: a silent WebSocket client goes
     `ping_interval + ping_timeout` after it last answered (engineio waits for each
     frame under that timeout; a half-open TCP connection would otherwise hold its
-    socket for ever), a long-polling session is closed as engineio closes it.
+    socket for ever); a long-polling session is closed, its pending GET ended.
 
     Cost: a socket waiting for its ping is one reference in a bucket of sockets
     due in the same tick (`tick`: a hundredth of the shorter of the two periods,
@@ -222,24 +272,21 @@ class PingWheel:
         if sock.closing or sock.closed or sock.last_ping:
             return  # gone, or pinged already
         sock.last_ping = pinged = time.time()
+        at = math.ceil((loop.time() + self.server.ping_timeout) * 1000)
+        self._file(self._pongs, at, (sock, pinged), loop)  # a ping that failed is not answered
         try:
             await sock.send(packet.Packet(packet.PING))
         except Exception:
             log.exception("ping failed", extra={"eio": sock.sid})
-            return
-        at = math.ceil((loop.time() + self.server.ping_timeout) * 1000)
-        self._file(self._pongs, at, (sock, pinged), loop)
 
     async def _cut_off(self, sock: Any) -> None:
         self.cut_off += 1
         log.info("ping timeout: cutting off", extra={"eio": sock.sid})
         ws = getattr(sock, "live_ws", None)
         if ws is not None:
-            ws.abort()  # its reader sees the end and closes the session
-        try:
-            # long-polling: a CLOSE for the pending or next poll, as engineio does
-            await sock.close(wait=False, abort=bool(sock.upgraded),
-                             reason=self.server.reason.PING_TIMEOUT)
+            ws.abort()  # its reader sees the end
+        try:  # (long-polling: LiveSocket.close ends a pending poll)
+            await sock.close(wait=False, abort=True, reason=self.server.reason.PING_TIMEOUT)
         except Exception:
             log.exception("closing after a ping timeout failed", extra={"eio": sock.sid})
 
