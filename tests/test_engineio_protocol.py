@@ -398,17 +398,22 @@ async def test_upgrade_successfully_upgrades_from_polling_to_websocket(
         assert await _recv_data(ws) == "4hello"
 
 
+async def _upgrade(ws: ClientConnection) -> None:
+    """Upgrade a long-polling session to `ws`. Upstream sends its next request right after
+    the "5", a race with the server reading it: here the echo of a message coming back by
+    websocket shows the upgrade is done first."""
+    await ws.send("2probe")
+    assert await _recv_data(ws) == "3probe"
+    await ws.send("5")
+    await ws.send("4hello")
+    assert await _recv_data(ws) == "4hello"
+
+
 async def test_upgrade_ignores_http_requests_with_same_sid_after_upgrade(
         server: Echo, http: aiohttp.ClientSession) -> None:
     sid = await _open_polling(http, server)
     async with await _ws(server.websocket(sid)) as ws:
-        await ws.send("2probe")
-        assert await _recv_data(ws) == "3probe"
-        await ws.send("5")
-        # upstream sends the GET right after "5", a race with the server reading it: the
-        # echo that comes back by websocket shows the upgrade is done
-        await ws.send("4hello")
-        assert await _recv_data(ws) == "4hello"
+        await _upgrade(ws)
         assert (await _get(http, server.polling(sid)))[0] == 400
         await ws.send("4hello")
         assert await _recv_data(ws) == "4hello"
@@ -422,11 +427,7 @@ async def test_upgrade_ignores_websocket_connection_with_same_sid_after_upgrade(
     error of its `ws` client)."""
     sid = await _open_polling(http, server)
     async with await _ws(server.websocket(sid)) as ws:
-        await ws.send("2probe")
-        assert await _recv_data(ws) == "3probe"
-        await ws.send("5")
-        await ws.send("4hello")
-        assert await _recv_data(ws) == "4hello"
+        await _upgrade(ws)
         await _refused_or_closed(server.websocket(sid))
         await ws.send("4hello")
         assert await _recv_data(ws) == "4hello"
