@@ -155,6 +155,10 @@ class SendQueue:
             return False
         if self.on_put is not None:
             return not self.sending
+        return self.has_reader()
+
+    def has_reader(self) -> bool:
+        """A reader (a long-polling GET) is waiting for the next item."""
         return self._waiter is not None and not self._waiter.done()
 
     def put_nowait(self, item: Any) -> None:
@@ -227,6 +231,12 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
 
     def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
         return SendQueue()
+
+    def _ok(self, packets: Any = None, headers: Any = None, jsonp_index: Any = None) -> Any:
+        response = super()._ok(packets, headers=headers, jsonp_index=jsonp_index)
+        if packets is None:
+            response["response"] = b"ok"  # the spec's answer to a POST (engineio's: "OK")
+        return response
 
     async def send_packet(self, sid: str, pkt: Any) -> None:
         sock = self.sockets.get(sid)
