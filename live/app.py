@@ -23,10 +23,10 @@ from signaling.service import MediaService
 
 from . import redis_backend, seam
 from .api import api_routes
+from .caps import ConnectionCaps
 from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
-from .guards import ConnectionCaps, LiveServer
 from .http import Origins, own_origin, routes, security_headers
 from .loops import every
 from .media_edge import MediaEdge
@@ -34,6 +34,7 @@ from .media_placement import MediaPlacement
 from .metrics import Metrics
 from .moderation_edge import ModerationEdge
 from .redis_backend import client as redis_client
+from .server import LiveServer
 from .tokens import Verifier
 from .wire import LivePacket
 
@@ -81,7 +82,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         req = environ.get("aiohttp.request")
         return origins.allowed(origin, own_origin(req) if req is not None else None)
 
-    sio = LiveServer(  # guards: garbage frames, slow consumers, draining (live/guards.py)
+    sio = LiveServer(  # fast acks, malformed packets, draining (live/server.py)
         max_send_buffer=cfg.max_send_buffer_bytes,
         async_mode="aiohttp",
         client_manager=local,

@@ -94,7 +94,7 @@ async def _serve(cfg: Config) -> None:
     await site.stop()  # no new connections
     with contextlib.suppress(Exception):
         # in-flight events finish and their acks go out, then every transport is closed:
-        # clients see "transport close" and reconnect, to another process (live/guards.py)
+        # clients see "transport close" and reconnect, to another process (live/server.py)
         await svc.sio.drain(SHUTDOWN_GRACE_S)
         await asyncio.wait_for(svc.sio.shutdown(), SHUTDOWN_GRACE_S)
     await runner.cleanup()

@@ -21,7 +21,7 @@ class Config:
     allowed_origins: list[str] = field(default_factory=list)
     rate_limits: bool = True
     max_frame_bytes: int = 64 * 1024
-    # live/guards.py: per-connection send buffer, connection caps (0: no cap)
+    # live/engine.py, live/caps.py: per-connection send buffer, connection caps (0: no cap)
     max_send_buffer_bytes: int = 1 << 20
     max_connections_per_user: int = 10
     max_connections_per_address: int = 200

@@ -20,7 +20,8 @@ from rooms.identity import Identity
 from rooms.service import RoomService, Session
 
 from .acks import connect_refusal, error_ack, internal_error, ok_ack
-from .guards import CapReached, ConnectionCaps, slim_environ
+from .caps import CapReached, ConnectionCaps
+from .engine import slim_environ
 from .metrics import Metrics
 from .tokens import TokenRefused, Verifier
 from .wire import Fields
@@ -41,7 +42,7 @@ class Edge:
         self.sessions: dict[str, Session] = {}
         self.handlers: dict[str, Handler] = {}
         self._ack_timers: dict[tuple[str, str], Any] = {}
-        self.caps: ConnectionCaps | None = None  # per user and address (live/guards.py)
+        self.caps: ConnectionCaps | None = None  # per user and address (live/caps.py)
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         self._chat_events()

@@ -11,7 +11,7 @@ task, a waiter and a timer), and, for every frame read, a new task wrapped in
   the ping timeout is cut off from there (WebSocket and long-polling);
 - the reader awaits each frame directly, no task and no timer per frame;
 - no writer task waits on the queue: one runs only while something is queued
-  (`guards.SendQueue.on_put`); the fan-out writes around the queue when idle.
+  (`engine.SendQueue.on_put`); the fan-out writes around the queue when idle.
 
 Where engineio departs from the Engine.IO v4 spec, `LiveSocket` follows the spec
 (`tests/test_engineio_protocol.py`, the cases of the protocol's own test suite):
@@ -23,9 +23,11 @@ time out; the upgrade's noop goes only to a pending GET (engineio queues it even
 when none is pending, and then it goes out on the websocket).
 
 The upgrade handshake (polling -> websocket), packet handling and closing are
-otherwise engineio's code, kept as it is. `GuardedEngine` makes its sockets
-`LiveSocket`s as engineio files them (`SocketTable`). `tests/test_engine_socket.py`
-fails if engineio moves what this relies on.
+otherwise engineio's code, kept as it is. `GuardedEngine` (live/engine.py) makes
+its sockets `LiveSocket`s as engineio files them (`seam.adopt_sockets`). Every
+method overridden here is a seam checked at start (`live/seam.py`,
+"engine-socket"); `tests/test_engine_socket.py` fails if engineio moves what
+this relies on.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ log = logging.getLogger(__name__)
 
 
 class LiveSocket(AsyncSocket):  # type: ignore[misc]
+    # the service's own state of a socket (class defaults: engineio's __init__ sets none)
+    live_ws: Any = None  # its GuardedWebSocket, once on WebSocket (the fan-out writes there)
+    live_dropped = False  # ended by GuardedEngine.drop
+
     async def send(self, pkt: Any) -> None:
         if pkt.packet_type == packet.OPEN:
             # engineio announces int(ping_interval + grace) * 1000 ms: 0 for 0.3 s, and a
@@ -282,7 +288,7 @@ class PingWheel:
     async def _cut_off(self, sock: Any) -> None:
         self.cut_off += 1
         log.info("ping timeout: cutting off", extra={"eio": sock.sid})
-        ws = getattr(sock, "live_ws", None)
+        ws = sock.live_ws
         if ws is not None:
             ws.abort()  # its reader sees the end
         try:  # (long-polling: LiveSocket.close ends a pending poll)
@@ -290,11 +296,3 @@ class PingWheel:
         except Exception:
             log.exception("closing after a ping timeout failed", extra={"eio": sock.sid})
 
-
-class SocketTable(dict[str, Any]):
-    """engineio's `sockets` table: each socket filed is made a `LiveSocket`."""
-
-    def __setitem__(self, sid: str, sock: Any) -> None:
-        if type(sock) is AsyncSocket:
-            sock.__class__ = LiveSocket
-        super().__setitem__(sid, sock)

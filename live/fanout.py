@@ -15,11 +15,11 @@ of the turn): a busy room's members get a burst in one syscall, and a sender
 gets its ack and its own message in one.
 
 Order is kept: a frame is written directly only when the socket's Engine.IO
-queue is empty and no writer is sending from it (`guards.SendQueue.idle`), so
+queue is empty and no writer is sending from it (`engine.SendQueue.idle`), so
 nothing sent earlier is still pending; otherwise the packet is queued behind
 what is there, as python-socketio would. A recipient whose transport buffer passes the
 engine's `max_send_buffer` (a client that stopped reading) is dropped instead
-of buffering without bound (`live/guards.py`).
+of buffering without bound (`live/engine.py`).
 
 `FastEmitManager` is python-socketio's client manager (its documented
 extension point), local to this process: it holds which connections are in
@@ -27,7 +27,7 @@ which room (`rooms.bus.Connections`) and delivers what the room bus hands it
 (`deliver_events`, bound with `Bus.bind`). Between processes, events travel on
 the room bus (`rooms/bus.py`), never through python-socketio's pub/sub. The
 WebSocket driver that records each connection's transport is
-`guards.GuardedWebSocket`. `tests/test_fanout.py` fails if python-socketio or
+`engine.GuardedWebSocket`. `tests/test_fanout.py` fails if python-socketio or
 engineio move these seams.
 """
 
@@ -178,7 +178,7 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             queue.put_nowait(eio_packet.Packet(eio_packet.MESSAGE, enc))
         self.queued_writes += len(encoded)
         # a client that stopped reading, with its writer stuck: dropped, not buffered
-        # without bound (as `guards.GuardedEngine.send_packet` does on the stock path)
+        # without bound (as `engine.GuardedEngine.send_packet` does on the stock path)
         if getattr(queue, "bytes", 0) > limit:
             self._drop_slow(sock)
 
@@ -187,7 +187,7 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         if drop is not None:
             asyncio.ensure_future(drop(sock.sid, "slow consumer"))
         else:
-            transport = getattr(getattr(sock, "live_ws", None), "transport", None)
+            transport = getattr(sock.live_ws, "transport", None)
             if transport is not None:
                 transport.abort()
 
@@ -214,7 +214,7 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         Frames written in one turn of the event loop leave together at its end, one
         syscall per connection: a member who sends gets its message back and the ack
         of it in one segment; a busy room's members get every frame of that turn."""
-        ws = getattr(sock, "live_ws", None)
+        ws = sock.live_ws
         transport = getattr(ws, "transport", None)
         if transport is None or not sock.upgraded or transport.is_closing():
             return False

@@ -40,7 +40,11 @@ python-engineio
   `self.sockets[sid]`; `adopt_sockets` makes that table give them our class.
 - `engine-socket`: `AsyncSocket`'s state (`last_ping`, `connected`, `upgrading`,
   `upgraded`, `closing`, `closed`, `queue`), `schedule_ping()` and
-  `_websocket_handler(ws)`, which `LiveSocket` replaces (engine_socket.py).
+  `_websocket_handler(ws)`, which `LiveSocket` replaces, and `send(pkt)`,
+  `handle_get_request(environ)`, `handle_post_request(environ)` and
+  `close(wait, abort, reason)`, which it extends (engine_socket.py).
+- `engine-ok`: `AsyncServer._ok(packets, headers, jsonp_index)` builds the answer
+  to a long-polling request; `GuardedEngine` answers a POST `ok` (engine.py).
 - `engine-aiohttp-websocket`: `async_drivers.aiohttp.WebSocket(handler, server)`
   keeps aiohttp's response in `_sock`; `GuardedWebSocket` extends it.
 aiohttp
@@ -193,6 +197,10 @@ def _engine_sockets() -> None:
 def _engine_socket() -> None:
     _params("engine-socket", AsyncSocket._websocket_handler, ("self", "ws"))
     _params("engine-socket", AsyncSocket.schedule_ping, ("self",))
+    _params("engine-socket", AsyncSocket.send, ("self", "pkt"))
+    _params("engine-socket", AsyncSocket.handle_get_request, ("self", "environ"))
+    _params("engine-socket", AsyncSocket.handle_post_request, ("self", "environ"))
+    _params("engine-socket", AsyncSocket.close, ("self", "wait", "abort", "reason"))
     _source("engine-socket", AsyncSocket.schedule_ping, "if self.last_ping:")
     _source("engine-socket", AsyncSocket._websocket_handler, "self.upgrading = True",
             "self.upgraded = True", "self.connected = True", "await self.receive(")
@@ -200,6 +208,11 @@ def _engine_socket() -> None:
     for name in ("last_ping", "connected", "upgrading", "upgraded", "closing", "closed", "queue"):
         if f"self.{name} = " not in init:
             raise SeamMoved("engine-socket", f"engineio sockets no longer set `{name}`")
+
+
+def _engine_ok() -> None:
+    _params("engine-ok", E._ok, ("self", "packets", "headers", "jsonp_index"))
+    _source("engine-ok", E._ok, "'response'")
 
 
 def _engine_aiohttp_websocket() -> None:
@@ -243,6 +256,7 @@ SEAMS: tuple[Seam, ...] = (
     Seam("engine-queue", E, "create_queue", _engine_queue),
     Seam("engine-sockets", eio_server.AsyncServer, "_handle_connect", _engine_sockets),
     Seam("engine-socket", AsyncSocket, "_websocket_handler", _engine_socket),
+    Seam("engine-ok", E, "_ok", _engine_ok),
     Seam("engine-aiohttp-websocket", eio_aiohttp.WebSocket, "__init__",
          _engine_aiohttp_websocket),
     Seam("aiohttp-request", eio_aiohttp, "translate_request", _aiohttp_request),

@@ -1,4 +1,4 @@
-"""Engine.IO sockets that cost less while idle (live/engine_socket.py, guards.SendQueue):
+"""Engine.IO sockets that cost less while idle (live/engine_socket.py, engine.SendQueue):
 pings from one loop, no task per frame, the queue's future awaited directly — and the
 Engine.IO behaviour clients rely on unchanged (upgrade, pings, ping timeout, order)."""
 
@@ -18,7 +18,7 @@ from engineio.async_server import AsyncServer as EngineServer
 from engineio.async_socket import AsyncSocket
 
 from live.engine_socket import LiveSocket
-from live.guards import GuardedEngine, SendQueue
+from live.engine import GuardedEngine, SendQueue
 
 from .rawsock import ws_url
 from .support import connect, eventually, run_server, token

@@ -6,7 +6,7 @@ again here from the protocol's README: raw HTTP long-polling requests (aiohttp) 
 raw WebSocket frames (websockets) against a real aiohttp server on 127.0.0.1 and an
 ephemeral port, configured as that suite expects (ping interval 300 ms, ping timeout
 200 ms, max payload 1e6). Every case runs against the service's engine layer
-(`live.guards.GuardedEngine`, "ours") and against stock `engineio.AsyncServer`
+(`live.engine.GuardedEngine`, "ours") and against stock `engineio.AsyncServer`
 ("stock"), so that a case stock passes and ours fails shows up.
 
 Cases stock python-engineio fails are listed in `STOCK_FAILS` with the reason; they
@@ -36,7 +36,7 @@ import websockets
 from aiohttp import web
 from websockets.asyncio.client import ClientConnection
 
-from live.guards import GuardedEngine
+from live.engine import GuardedEngine
 
 PING_INTERVAL = 0.3
 PING_TIMEOUT = 0.2

@@ -16,7 +16,7 @@ from live.acks import (
     internal_error,
     ok_ack,
 )
-from live.guards import CapReached
+from live.caps import CapReached
 from live.media_edge import MediaElsewhere
 from live.tokens import TokenRefused
 from live.wire import Fields

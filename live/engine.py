@@ -1,46 +1,40 @@
-"""Guards at the transport: garbage frames, slow consumers, connection caps, draining.
+"""The Engine.IO server of the service: bounded send buffers, guarded websockets,
+cheap idle sockets.
 
-python-socketio and python-engineio are extended where they leave a gap, each
-through the smallest hook that closes it:
+python-engineio is extended where it leaves a gap (each reach is a seam in
+`live/seam.py`):
 
 - A text frame that is not an Engine.IO packet (empty, unknown type, bad
   base64) makes engineio's websocket loop raise before its cleanup, leaving the
   session open until the ping timeout and a traceback in the log.
   `GuardedWebSocket.wait` ends such a connection as if the client had closed it.
-- A Socket.IO packet that a client may not send (`wire.MalformedPacket`) ends
-  that client's connection, as socket.io's own server does; nobody else notices.
 - Engineio queues outgoing packets per connection without bound. A client that
   stops reading (its TCP window stays shut) would pin that queue, the writer
   task and the socket forever. `SendQueue` counts the bytes waiting;
   `GuardedEngine.send_packet` aborts the TCP connection of a client past
   `max_send_buffer` bytes, so memory per connection stays bounded and sending
   to a room never waits on its slowest member.
-- `ConnectionCaps` bounds connections per user and per address at CONNECT.
-- `LiveServer.drain` (SIGTERM) lets in-flight events finish and flush their
-  acks, then closes every transport: socket.io-client treats a closed transport
-  as "transport close" and reconnects (to another process behind the balancer),
-  whereas a Socket.IO DISCONNECT would make it stay disconnected.
+- Sockets are `engine_socket.LiveSocket`s (pings from one wheel, no task per
+  frame) and WebSockets are `GuardedWebSocket`s, whose transport the fan-out
+  (`live/fanout.py`) writes to directly.
+- `close_transport` (SIGTERM, `server.LiveServer.drain`) flushes what is queued
+  and closes the transport, so the client reconnects elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import engineio
-import socketio
 from engineio import packet as eio_packet
 from engineio.async_drivers.aiohttp import WebSocket
-from socketio import packet as sio_packet
 
-from rooms.errors import BadRequest, Unavailable
-from rooms.identity import Identity
-
-from .engine_socket import PingWheel, SocketTable
-from .wire import MalformedPacket
+from . import seam
+from .engine_socket import LiveSocket, PingWheel
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +215,8 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # a copy: the driver table is module-level and shared by every server
-        drivers: dict[str, Any] = getattr(self, "_async")  # noqa: B009 (untyped base)
-        self._async = {**drivers, "websocket": GuardedWebSocket}
-        self.sockets: dict[str, Any] = SocketTable()  # sockets filed become LiveSockets
+        seam.use_websocket_driver(self, GuardedWebSocket)
+        seam.adopt_sockets(self, LiveSocket)
         self.pings = PingWheel(self)
         self.slow_dropped = 0
         self.dropped_at_bytes = 0  # queued for the last slow consumer dropped
@@ -249,20 +241,20 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
     async def drop(self, sid: str, why: str) -> None:
         """End a connection at once, without waiting for its client."""
         sock = self.sockets.get(sid)
-        if sock is None or getattr(sock, "live_dropped", False):
+        if sock is None or sock.live_dropped:
             return
         sock.live_dropped = True
         if why == "slow consumer":
             self.slow_dropped += 1
             # held for it: in engineio's queue, or in the transport (live/fanout.py writes there)
-            transport = getattr(getattr(sock, "live_ws", None), "transport", None)
+            transport = getattr(sock.live_ws, "transport", None)
             self.dropped_at_bytes = getattr(sock.queue, "bytes", 0) + (
                 transport.get_write_buffer_size() if transport is not None else 0)
             log.warning("dropping a slow consumer",
                         extra={"eio": sid, "queued": self.dropped_at_bytes})
         else:
             log.info("dropping a connection", extra={"eio": sid, "why": why})
-        ws = getattr(sock, "live_ws", None)
+        ws = sock.live_ws
         if ws is not None:
             ws.abort()  # its websocket loop and writer end; the session closes now
         await sock.close(wait=False, abort=True, reason=self.reason.TRANSPORT_ERROR)
@@ -274,104 +266,10 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
         sock = self.sockets.get(sid)
         if sock is None:
             return
-        if getattr(sock, "live_ws", None) is not None:
+        if sock.live_ws is not None:
             await sock.queue.put(None)  # the writer sends what is queued, then closes the ws
         else:
             await sock.close(wait=False, abort=False, reason=self.reason.SERVER_DISCONNECT)
-
-
-class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's server with the guards above."""
-
-    def __init__(self, *args: Any, max_send_buffer: int = 1 << 20, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.eio.max_send_buffer = max_send_buffer
-        self.inflight = 0
-        self.draining = False
-        self.malformed = 0
-        self._idle = asyncio.Event()
-        self.on("*", self._unknown_event)
-
-    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
-        # acks and single-client packets take the broadcast fast path's direct write too
-        # (live/fanout.py: only while the connection's writer is idle, so order is kept)
-        encoded = pkt.encode()
-        if not isinstance(encoded, bytes):  # text or attachments: the stock path
-            await super()._send_packet(eio_sid, pkt)
-            return
-        send_direct = getattr(self.manager, "send_direct", None)
-        if send_direct is None or not send_direct(
-                eio_sid, eio_packet.Packet(eio_packet.MESSAGE, encoded)):
-            await self.eio.send(eio_sid, encoded)
-
-    def _engineio_server_class(self) -> type[GuardedEngine]:
-        return GuardedEngine
-
-    async def _unknown_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
-        return {"ok": False, "error": BadRequest("unknown event").to_wire()}
-
-    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
-        try:
-            if not data or not isinstance(data, bytes | bytearray):
-                # python-socketio skips decoding an empty frame and sees an EVENT without data
-                raise MalformedPacket("empty or text frame")
-            await super()._handle_eio_message(eio_sid, data)
-        except MalformedPacket as bad:
-            self.malformed += 1
-            log.info("malformed packet: closing the connection",
-                     extra={"eio": eio_sid, "why": str(bad)})
-            await self.eio.drop(eio_sid, "malformed packet")
-
-    async def _handle_event_internal(self, server: Any, sid: str, eio_sid: str, data: Any,
-                                     namespace: str, id: int | None) -> None:
-        if self.draining:  # stopping: nothing new is stored that could miss its ack
-            if id is not None:
-                busy = Unavailable("the service is restarting, reconnect and try again")
-                await self._send_packet(eio_sid, self.packet_class(
-                    sio_packet.ACK, namespace=namespace, id=id,
-                    data=[{"ok": False, "error": busy.to_wire()}]))
-            return
-        self.inflight += 1
-        self._idle.clear()
-        try:
-            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
-        finally:
-            self.inflight -= 1
-            if not self.inflight:
-                self._idle.set()
-
-    async def drain(self, grace: float) -> None:
-        """Finish in-flight events, flush their acks, close every transport (SIGTERM)."""
-        self.draining = True
-        running = self.inflight
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grace
-        if self.inflight:
-            try:
-                await asyncio.wait_for(self._idle.wait(), grace)
-            except TimeoutError:
-                log.warning("drain: events still running", extra={"inflight": self.inflight})
-        sids = list(self.eio.sockets)
-        for sid in sids:
-            await self.eio.close_transport(sid)
-        # engineio has no event for a socket leaving `sockets`: look every 50 ms
-        while self.eio.sockets and loop.time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-        log.info("drained", extra={"finished": running, "closed": len(sids),
-                                   "left": len(self.eio.sockets)})
-
-
-class CapReached(Exception):
-    """A connection refused because its user or address has too many already."""
-
-    code = "rate_limited"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def to_wire(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 def slim_environ(environ: dict[str, Any]) -> None:
@@ -382,52 +280,3 @@ def slim_environ(environ: dict[str, Any]) -> None:
     environ.update(kept)
 
 
-def client_address(environ: dict[str, Any], trusted_proxies: frozenset[str]) -> str:
-    """The peer's address; behind a trusted proxy, the last hop it added to X-Forwarded-For."""
-    req = environ.get("aiohttp.request")
-    peer = str(getattr(req, "remote", None) or "?")
-    if peer in trusted_proxies:
-        hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        hops = [h for h in hops if h]
-        if hops:
-            return str(hops[-1])
-    return peer
-
-
-class ConnectionCaps:
-    """At most `per_user` connections per user and `per_address` per address (0: no cap)."""
-
-    def __init__(self, per_user: int, per_address: int, trusted_proxies: list[str] | None = None,
-                 enabled: bool = True) -> None:
-        self.per_user = per_user
-        self.per_address = per_address
-        self.trusted = frozenset(trusted_proxies or [])
-        self.enabled = enabled
-        self._users: Counter[str] = Counter()
-        self._addresses: Counter[str] = Counter()
-        self._held: dict[str, tuple[str, str]] = {}
-        self.refused = 0
-
-    def admit(self, sid: str, who: Identity, environ: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        user, address = f"{who.space}\x00{who.sub}", client_address(environ, self.trusted)
-        if self.per_user and self._users[user] >= self.per_user:
-            self.refused += 1
-            raise CapReached(f"at most {self.per_user} connections per user")
-        if self.per_address and self._addresses[address] >= self.per_address:
-            self.refused += 1
-            raise CapReached(f"at most {self.per_address} connections per address")
-        self._users[user] += 1
-        self._addresses[address] += 1
-        self._held[sid] = (user, address)
-
-    def release(self, sid: str) -> None:
-        held = self._held.pop(sid, None)
-        if held is None:
-            return
-        user, address = held
-        for counter, key in ((self._users, user), (self._addresses, address)):
-            counter[key] -= 1
-            if counter[key] <= 0:
-                del counter[key]

@@ -1,0 +1,68 @@
+"""Connection caps at CONNECT: at most so many connections per user and per address.
+
+Behind a trusted proxy the address is the last hop the proxy added to
+`X-Forwarded-For`; from anyone else that header is ignored.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rooms.errors import RateLimited
+from rooms.identity import Identity
+
+
+class CapReached(RateLimited):
+    """A connection refused because its user or address has too many already."""
+
+
+def client_address(environ: dict[str, Any], trusted_proxies: frozenset[str]) -> str:
+    """The peer's address; behind a trusted proxy, the last hop it added to X-Forwarded-For."""
+    req = environ.get("aiohttp.request")
+    peer = str(getattr(req, "remote", None) or "?")
+    if peer in trusted_proxies:
+        hops = [h.strip() for h in environ.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if hops:
+            return str(hops[-1])
+    return peer
+
+
+class ConnectionCaps:
+    """At most `per_user` connections per user and `per_address` per address (0: no cap)."""
+
+    def __init__(self, per_user: int, per_address: int, trusted_proxies: list[str] | None = None,
+                 enabled: bool = True) -> None:
+        self.per_user = per_user
+        self.per_address = per_address
+        self.trusted = frozenset(trusted_proxies or [])
+        self.enabled = enabled
+        self._users: Counter[str] = Counter()
+        self._addresses: Counter[str] = Counter()
+        self._held: dict[str, tuple[str, str]] = {}
+        self.refused = 0
+
+    def admit(self, sid: str, who: Identity, environ: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        user, address = f"{who.space}\x00{who.sub}", client_address(environ, self.trusted)
+        if self.per_user and self._users[user] >= self.per_user:
+            self.refused += 1
+            raise CapReached(f"at most {self.per_user} connections per user")
+        if self.per_address and self._addresses[address] >= self.per_address:
+            self.refused += 1
+            raise CapReached(f"at most {self.per_address} connections per address")
+        self._users[user] += 1
+        self._addresses[address] += 1
+        self._held[sid] = (user, address)
+
+    def release(self, sid: str) -> None:
+        held = self._held.pop(sid, None)
+        if held is None:
+            return
+        user, address = held
+        for counter, key in ((self._users, user), (self._addresses, address)):
+            counter[key] -= 1
+            if counter[key] <= 0:
+                del counter[key]

@@ -1,0 +1,113 @@
+"""The Socket.IO server of the service: python-socketio's, with four changes.
+
+Each override is a seam in `live/seam.py`:
+- acks and packets to one client take the fan-out's direct write when the
+  connection's writer is idle (`_send_packet`; live/fanout.py keeps the order);
+- a Socket.IO packet that a client may not send (`wire.MalformedPacket`) ends
+  that client's connection, as socket.io's own server does; nobody else notices
+  (`_handle_eio_message`);
+- an event nobody handles is answered `bad_request`;
+- `drain` (SIGTERM) lets in-flight events finish and flush their acks, then
+  closes every transport: socket.io-client treats a closed transport as
+  "transport close" and reconnects (to another process behind the balancer),
+  whereas a Socket.IO DISCONNECT would make it stay disconnected
+  (`_handle_event_internal` counts events in flight and refuses new ones).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from rooms.errors import BadRequest, Unavailable
+
+from .acks import error_ack
+from .engine import GuardedEngine
+from .wire import MalformedPacket
+
+log = logging.getLogger(__name__)
+
+
+class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server: fast acks, malformed packets, unknown events, draining."""
+
+    def __init__(self, *args: Any, max_send_buffer: int = 1 << 20, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eio.max_send_buffer = max_send_buffer
+        self.inflight = 0
+        self.draining = False
+        self.malformed = 0
+        self._idle = asyncio.Event()
+        self.on("*", self._unknown_event)
+
+    async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
+        # acks and single-client packets take the broadcast fast path's direct write too
+        # (live/fanout.py: only while the connection's writer is idle, so order is kept)
+        encoded = pkt.encode()
+        if not isinstance(encoded, bytes):  # text or attachments: the stock path
+            await super()._send_packet(eio_sid, pkt)
+            return
+        send_direct = getattr(self.manager, "send_direct", None)
+        if send_direct is None or not send_direct(
+                eio_sid, eio_packet.Packet(eio_packet.MESSAGE, encoded)):
+            await self.eio.send(eio_sid, encoded)
+
+    def _engineio_server_class(self) -> type[GuardedEngine]:
+        return GuardedEngine
+
+    async def _unknown_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        return error_ack(BadRequest("unknown event"))
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            if not data or not isinstance(data, bytes | bytearray):
+                # python-socketio skips decoding an empty frame and sees an EVENT without data
+                raise MalformedPacket("empty or text frame")
+            await super()._handle_eio_message(eio_sid, data)
+        except MalformedPacket as bad:
+            self.malformed += 1
+            log.info("malformed packet: closing the connection",
+                     extra={"eio": eio_sid, "why": str(bad)})
+            await self.eio.drop(eio_sid, "malformed packet")
+
+    async def _handle_event_internal(self, server: Any, sid: str, eio_sid: str, data: Any,
+                                     namespace: str, id: int | None) -> None:
+        if self.draining:  # stopping: nothing new is stored that could miss its ack
+            if id is not None:
+                busy = Unavailable("the service is restarting, reconnect and try again")
+                await self._send_packet(eio_sid, self.packet_class(
+                    sio_packet.ACK, namespace=namespace, id=id, data=[error_ack(busy)]))
+            return
+        self.inflight += 1
+        self._idle.clear()
+        try:
+            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
+        finally:
+            self.inflight -= 1
+            if not self.inflight:
+                self._idle.set()
+
+    async def drain(self, grace: float) -> None:
+        """Finish in-flight events, flush their acks, close every transport (SIGTERM)."""
+        self.draining = True
+        running = self.inflight
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        if self.inflight:
+            try:
+                await asyncio.wait_for(self._idle.wait(), grace)
+            except TimeoutError:
+                log.warning("drain: events still running", extra={"inflight": self.inflight})
+        sids = list(self.eio.sockets)
+        for sid in sids:
+            await self.eio.close_transport(sid)
+        # engineio has no event for a socket leaving `sockets`: look every 50 ms
+        while self.eio.sockets and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        log.info("drained", extra={"finished": running, "closed": len(sids),
+                                   "left": len(self.eio.sockets)})
