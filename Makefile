@@ -30,3 +30,26 @@ lint: bootstrap
 # Known vulnerabilities in the installed dependencies (the project itself is skipped).
 audit: bootstrap
 	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+# ---- packaging: the lock files and the wheel (README, "Installing the wheel")
+.PHONY: lock check-lock wheel check-wheel
+
+# Rewrites requirements/lock.txt and requirements/runtime.txt from pyproject.toml with uv, keeping
+# the versions already locked where pyproject.toml allows them. Not after bootstrap, which refuses
+# a lock that lacks what pyproject.toml asks for; uses the uv bootstrap installed.
+# Move one dependency: make lock LOCK_ARGS="--upgrade-package aiohttp"; all: LOCK_ARGS=--upgrade
+LOCK_ARGS =
+lock:
+	bash scripts/lock $(LOCK_ARGS)
+
+# Fails if `make lock` would change a pinned version (CI runs it).
+check-lock: bootstrap
+	bash scripts/lock --check
+
+# dist/: the sdist and the wheel, with the built widget and the pages inside.
+wheel: bootstrap
+	bash scripts/build-dist
+
+# Builds both, installs the wheel in a new venv outside the checkout, serves it, fetches the pages.
+check-wheel: bootstrap
+	bash scripts/check-wheel

@@ -13,7 +13,6 @@ import datetime as dt
 import io
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -24,10 +23,10 @@ from rooms.message import Message, parse_id
 from rooms.service import RoomService
 
 from .acks import http_error, http_error_of
+from .http import STATIC
 from .openapi import document
 from .tokens import TokenRefused, Verifier
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
 EXPORT_PAGE = 100
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 CSV_COLUMNS = ["id", "ts", "time", "user_id", "user_name", "role", "text"]

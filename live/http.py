@@ -10,8 +10,23 @@ from aiohttp import web
 from .config import Config
 from .metrics import Metrics
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC = ROOT / "static"
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _web_root() -> Path:
+    """The folder holding the pages (`embed/`, `room/`, `console/`) and the built widget (`dist/`).
+
+    An installed wheel carries them inside this package, as `live/static/` (setup.py copies them
+    in when it builds the wheel). An editable install from a checkout has no such folder: there
+    they are the checkout's own `static/`, whose `dist/` scripts/bootstrap builds.
+    """
+    packaged = PACKAGE / "static"
+    if packaged.is_dir():
+        return packaged
+    return PACKAGE.parent / "static"
+
+
+STATIC = _web_root()
 DIST = STATIC / "dist"
 
 Ping = Callable[[], Awaitable[bool]]
