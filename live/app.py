@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,12 +60,29 @@ class Service:
     placement: MediaPlacement | None = None
 
 
-def open_backend(cfg: Config, clock: Clock, proc_id: str) -> tuple[Store, Bus]:
-    """The store and the room bus: Redis when configured, else this process's memory."""
-    if cfg.redis_url:
-        return redis_backend.open_backend(cfg.redis_url, clock, cfg.retention_ms, proc_id)
+def _memory_backend(url: str, clock: Clock, retention_ms: int,
+                    proc_id: str) -> tuple[Store, Bus]:
+    """One process: history and presence in its memory, the bus within it."""
     bus = LocalBus()
-    return MemoryStore(clock, bus, cfg.retention_ms), bus
+    return MemoryStore(clock, bus, retention_ms), bus
+
+
+# A backend is a Store and a Bus, chosen by the scheme of the store URL (`--redis`).
+BACKENDS: dict[str, Callable[[str, Clock, int, str], tuple[Store, Bus]]] = {
+    "memory": _memory_backend,
+    "redis": redis_backend.open_backend,
+    "rediss": redis_backend.open_backend,
+    "unix": redis_backend.open_backend,
+}
+
+
+def open_backend(cfg: Config, clock: Clock, proc_id: str) -> tuple[Store, Bus]:
+    """The store and the room bus the configuration names (none: this process's memory)."""
+    url = cfg.redis_url or "memory:"
+    scheme = url.partition(":")[0]
+    if scheme not in BACKENDS:
+        raise ValueError(f"no store backend for '{scheme}:' URLs")
+    return BACKENDS[scheme](url, clock, cfg.retention_ms, proc_id)
 
 
 def build(cfg: Config, clock: Clock | None = None) -> Service:

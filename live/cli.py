@@ -13,7 +13,7 @@ import sys
 import uvloop
 from aiohttp import web
 
-from . import logs
+from . import logs, seam
 from .app import build
 from .config import Config
 from .tokens import mint
@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg.port = cfg.port if args.port is None else args.port
     cfg.redis_url = args.redis or cfg.redis_url
     logs.setup(args.log_level)
-    uvloop.run(_serve(cfg))
+    try:
+        uvloop.run(_serve(cfg))
+    except (ValueError, seam.SeamMoved) as exc:  # a store URL of no backend, a moved seam
+        print(f"twinspace-live: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

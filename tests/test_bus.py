@@ -210,3 +210,34 @@ async def test_attach_fails_cleanly_while_redis_is_away(own_redis: Any) -> None:
         assert await bus.ping()
     finally:
         await bus.close()
+
+
+async def test_a_backend_is_a_store_and_a_bus_chosen_by_url(redis_url: str) -> None:
+    from live.app import open_backend
+    from live.config import Config
+    from live.redis_backend.store import RedisStore
+    from rooms.clock import SystemClock
+    from rooms.memory_store import MemoryStore
+
+    store, bus = open_backend(Config(), SystemClock(), "p")
+    assert isinstance(store, MemoryStore) and isinstance(bus, LocalBus)
+    store, bus = open_backend(Config(redis_url=redis_url), SystemClock(), "p")
+    assert isinstance(store, RedisStore) and isinstance(bus, RedisBus)
+    await store.close()
+    await bus.close()
+    with pytest.raises(ValueError, match="no store backend for 'mongodb:'"):
+        open_backend(Config(redis_url="mongodb://127.0.0.1"), SystemClock(), "p")
+
+
+def test_the_cli_refuses_a_store_url_of_no_backend() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "twinspace-live"
+    done = subprocess.run([str(exe), "serve", "--port", "0", "--redis", "mongodb://127.0.0.1"],
+                          env={**os.environ, "LIVE_JWT_SECRET": "x" * 32}, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "no store backend for 'mongodb:' URLs" in done.stderr
