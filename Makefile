@@ -23,9 +23,11 @@ run: bootstrap
 test: bootstrap
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-# Everything but Chromium, network namespaces and the tests marked slow, in under a minute.
+# Everything but Chromium, network namespaces and the tests marked slow, in under a minute:
+# two workers (pytest-xdist), as the tests wait on sockets about as much as they compute.
 test-fast: bootstrap
-	$(BIN)/python -m pytest -p no:cacheprovider -m "not browser and not media and not slow" -x $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not browser and not media and not slow" \
+		-n 2 -x $(PYTEST_ARGS)
 
 lint: bootstrap
 	$(BIN)/ruff check $(PACKAGES)
