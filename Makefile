@@ -10,7 +10,7 @@ ARGS =
 PYTEST_ARGS =
 PACKAGES = rooms live signaling
 
-.PHONY: all bootstrap run test lint audit
+.PHONY: all bootstrap run test test-fast lint audit
 
 all: test
 
@@ -22,6 +22,12 @@ run: bootstrap
 
 test: bootstrap
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Everything but Chromium, network namespaces and the tests marked slow, in under a minute:
+# two workers (pytest-xdist), as the tests wait on sockets about as much as they compute.
+test-fast: bootstrap
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not browser and not media and not slow" \
+		-n 2 -x $(PYTEST_ARGS)
 
 lint: bootstrap
 	$(BIN)/ruff check $(PACKAGES)

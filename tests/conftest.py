@@ -12,6 +12,27 @@ from rooms.clock import FakeClock
 from .browser import chromium
 from .support import Client, RedisServer, Running, ServiceProcess, connect, run_server
 
+# Markers follow from what a test uses, so they cannot drift from it: a redis-server
+# (one of these fixtures, or a store-parametrized fixture on its "redis" side), headless
+# Chromium, or `slow` things: several service processes, real WebRTC media (aiortc peers
+# encoding and forwarding frames in real time). Tests that start these themselves, and
+# the network-namespace tests (`media`), are marked where they are written.
+REDIS_FIXTURES = {"redis_server", "redis_url", "own_redis", "two"}
+SLOW_FIXTURES = {"two", "peers", "media"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = list(callspec.params.values()) if callspec is not None else []
+        if used & REDIS_FIXTURES or any(p == "redis" for p in params):
+            item.add_marker(pytest.mark.redis)
+        if "browser" in used:
+            item.add_marker(pytest.mark.browser)
+        if used & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:

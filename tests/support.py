@@ -178,7 +178,11 @@ class ServiceProcess:
 
 @dataclass
 class Client:
-    """A Socket.IO client that records every server event it receives."""
+    """A Socket.IO client that records every server event it receives.
+
+    Waits fail after 10 s by default: long enough for a loaded machine, as they only
+    detect what never comes; what must NOT come is asserted behind `round_trip` or a
+    marker event, never after a fixed sleep."""
 
     url: str
     tok: str
@@ -202,10 +206,10 @@ class Client:
                                wait_timeout=5)
         return self
 
-    async def call(self, event: str, data: Any = None, timeout: float = 5) -> Any:
+    async def call(self, event: str, data: Any = None, timeout: float = 10) -> Any:
         return await self.sio.call(event, data, timeout=timeout)
 
-    async def wait_for(self, event: str, pred: Any = None, timeout: float = 5) -> Any:
+    async def wait_for(self, event: str, pred: Any = None, timeout: float = 10) -> Any:
         """The first recorded `event` payload matching `pred` (waits for it)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -219,7 +223,7 @@ class Client:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
 
-    async def wait_count(self, event: str, n: int, timeout: float = 5) -> list[Any]:
+    async def wait_count(self, event: str, n: int, timeout: float = 10) -> list[Any]:
         deadline = asyncio.get_running_loop().time() + timeout
         while len(self.events[event]) < n:
             left = deadline - asyncio.get_running_loop().time()
@@ -229,6 +233,16 @@ class Client:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
         return self.events[event]
+
+    async def round_trip(self) -> None:
+        """One call answered on this connection. A connection's frames arrive in the order
+        they were written, so whatever the service wrote to it before answering has
+        arrived by now: a barrier for asserting that an event did NOT come."""
+        ack = await self.call("leave", {"room": "round-trip"})
+        assert ack["ok"] is False and ack["error"]["code"] == "not_joined", ack
+
+    def texts(self, event: str = "chat:message") -> list[str]:
+        return [m["text"] for m in self.events[event]]
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

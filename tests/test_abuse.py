@@ -49,6 +49,7 @@ async def flood(c: Client, event: str, make: Any, seconds: float) -> tuple[int, 
     return sent, ok, limited
 
 
+@pytest.mark.slow  # time is the subject: five floods of 1.5 s
 async def test_a_flooding_pupil_is_limited_and_the_class_is_not() -> None:
     async with run_server() as srv:  # rate limits on, as in production
         flooder = await connect(srv.url, sub="flood")
@@ -82,7 +83,8 @@ async def test_a_flooding_pupil_is_limited_and_the_class_is_not() -> None:
                 (sent, ok, limited), _ = await asyncio.gather(
                     flood(flooder, event, make, FLOOD_S), classmate())
                 assert limited > 0 and ok < sent, (event, sent, ok)
-                assert max(latencies) < 0.5, (event, latencies)  # generous: not a benchmark
+                # not starved by the flood; generous, it is not a benchmark (loadtests/ are)
+                assert max(latencies) < 2.0, (event, latencies)
                 report[event] = (round(sent / FLOOD_S), round(ok / FLOOD_S), max(latencies))
             # the flood of messages reached the room only as far as the bucket allowed
             ok_chat = report["chat:send"][1] * FLOOD_S

@@ -59,12 +59,15 @@ async def test_other_spaces_see_nothing(server: Running, clients: Any) -> None:
     await a.call("chat:send", {"room": "same", "text": "only space1", "cid": "1"})
     await a.call("typing", {"room": "same", "typing": True})
     await b.call("chat:send", {"room": "same", "text": "only space2", "cid": "1"})
-    await a.wait_for("chat:message", lambda m: m["text"] == "only space2" or True)
-    await b.wait_for("chat:message")
-    await asyncio.sleep(0.2)
-    assert [m["text"] for m in a.events["chat:message"]] == ["only space1"]
-    assert [m["text"] for m in b.events["chat:message"]] == ["only space2"]
+    await a.call("chat:send", {"room": "same", "text": "space1 again", "cid": "2"})
+    # Barriers: each member's own message in its room was sent after what the other
+    # space did, so anything leaking across would have arrived before it.
+    await a.wait_for("chat:message", lambda m: m["text"] == "space1 again")
+    await b.wait_for("chat:message", lambda m: m["text"] == "only space2")
+    assert a.texts() == ["only space1", "space1 again"]
+    assert b.texts() == ["only space2"]
     assert b.events["presence:join"] == [] and b.events["typing"] == []
+    assert a.events["presence:join"] == []
     assert [m["id"] for m in (await b.call("join", {"room": "same"}))["members"]] == ["b"]
     hist = await b.call("chat:history", {"room": "same"})
     assert [m["text"] for m in hist["messages"]] == ["only space2"]
@@ -90,9 +93,9 @@ async def test_resending_a_cid_returns_the_first_message(server: Running, client
     assert again == first
     other = await b.call("chat:send", {"room": "r", "text": "b's own", "cid": "same"})
     assert other["message"]["id"] != first["message"]["id"]
-    await b.wait_count("chat:message", 2)
-    await asyncio.sleep(0.2)
-    assert [m["text"] for m in b.events["chat:message"]] == ["once", "b's own"]
+    # b's own message was sent after the resend: a duplicate would have arrived before it
+    await b.wait_for("chat:message", lambda m: m["text"] == "b's own")
+    assert b.texts() == ["once", "b's own"]
     hist = await a.call("chat:history", {"room": "r"})
     assert [m["text"] for m in hist["messages"]] == ["once", "b's own"]
 
@@ -221,7 +224,9 @@ async def test_bad_payloads_get_the_named_error(server: Running, clients: Any, e
     # nothing changed, nobody was disturbed
     assert (await b.call("chat:history", {"room": "r"}))["messages"] == []
     assert (await b.call("chat:send", {"room": "r", "text": "still fine", "cid": "z"}))["ok"]
-    assert b.events["chat:message"] or await b.wait_for("chat:message")
+    # b's message, sent after the bad call was answered, is the barrier
+    await b.wait_for("chat:message", lambda m: m["text"] == "still fine")
+    assert b.texts() == ["still fine"]
 
 
 async def test_text_length_counts_after_trimming(server: Running, clients: Any) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from .support import ServiceProcess, connect
+
+pytestmark = pytest.mark.slow  # several service processes
 
 
 async def test_messages_and_presence_cross_processes(two: tuple[ServiceProcess, ServiceProcess]) -> None:

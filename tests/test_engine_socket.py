@@ -133,13 +133,15 @@ async def test_pings_keep_a_live_client_and_end_a_silent_one() -> None:
             pings = 0
             try:
                 while True:
-                    frame = await asyncio.wait_for(silent.recv(), 6)
+                    frame = await asyncio.wait_for(silent.recv(), 20)
                     pings += frame == "2"
             except websockets.ConnectionClosed:
                 pass
             lasted = time.monotonic() - started
             assert pings >= 1  # it was pinged, by the wheel, and did not answer
-            assert 1.5 < lasted < 5.5, lasted
+            # not before its ping went unanswered (interval + timeout, 2 s), and in bounded
+            # time after: the upper bound is generous, it is about the cut, not the machine
+            assert 1.5 < lasted < 15, lasted
             await eventually(lambda: len(engine.sockets) == 1)
             assert engine.pings.cut_off == 1  # the half-open connection was cut, not kept
             # the well-behaved client went through the same ping cycles and is still here

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import socketio
 
 from live.fanout import FastEmitManager, ws_frame
 
-from .support import Running, ServiceProcess, connect, run_server
+from .support import Running, ServiceProcess, connect, eventually, run_server, token
 
 
 def test_seams_are_where_the_fast_path_expects_them() -> None:
@@ -41,11 +42,11 @@ async def test_fast_path_delivers_once_in_order_to_every_member(server: Running)
             sender.call("chat:send", {"room": "big", "text": f"n{i}", "cid": str(i)})
             for i in range(60)])
         assert all(a["ok"] for a in acks)
+        # a last message is the barrier: a duplicate of any of the 60 would come before it
+        assert (await sender.call("chat:send", {"room": "big", "text": "end", "cid": "end"}))["ok"]
         for m in members:
-            got = await m.wait_count("chat:message", 60)
-            assert [g["text"] for g in got] == [f"n{i}" for i in range(60)]
-        await asyncio.sleep(0.2)
-        assert all(len(m.events["chat:message"]) == 60 for m in members)
+            await m.wait_for("chat:message", lambda g: g["text"] == "end")
+            assert m.texts() == [f"n{i}" for i in range(60)] + ["end"]
         assert server.svc is not None
         manager: Any = server.svc.sio.manager
         assert isinstance(manager, FastEmitManager)
@@ -57,28 +58,33 @@ async def test_fast_path_delivers_once_in_order_to_every_member(server: Running)
 
 async def test_polling_clients_get_the_same_stream() -> None:
     """A client that stays on HTTP long-polling takes the queued path, same order."""
-    async with run_server(rate_limits=False) as srv:
-        ws = await connect(srv.url, sub="ws")
-        poller = socketio.AsyncClient(serializer="msgpack", reconnection=False)
-        got: list[str] = []
-        poller.on("chat:message", lambda m: got.append(m["text"]))
-        from .support import token
-        await poller.connect(srv.url, auth={"token": token(sub="poll")}, transports=["polling"])
-        try:
-            await ws.call("join", {"room": "r"})
-            assert (await poller.call("join", {"room": "r"}))["ok"]
-            for i in range(20):
-                await ws.call("chat:send", {"room": "r", "text": f"p{i}", "cid": str(i)})
-            for _ in range(100):
-                if len(got) == 20:
-                    break
-                await asyncio.sleep(0.05)
-            assert got == [f"p{i}" for i in range(20)]
-        finally:
-            await poller.disconnect()
-            await ws.close()
+    poller = socketio.AsyncClient(serializer="msgpack", reconnection=False)
+    got: list[str] = []
+    poller.on("chat:message", lambda m: got.append(m["text"]))
+    try:
+        async with run_server(rate_limits=False) as srv:
+            ws = await connect(srv.url, sub="ws")
+            await poller.connect(srv.url, auth={"token": token(sub="poll")},
+                                 transports=["polling"])
+            try:
+                await ws.call("join", {"room": "r"})
+                assert (await poller.call("join", {"room": "r"}))["ok"]
+                for i in range(20):
+                    await ws.call("chat:send", {"room": "r", "text": f"p{i}", "cid": str(i)})
+                await ws.call("chat:send", {"room": "r", "text": "end", "cid": "end"})
+                # the last message is the barrier: a duplicate would have come before it
+                await eventually(lambda: "end" in got)
+                assert got == [f"p{i}" for i in range(20)] + ["end"]
+            finally:
+                await ws.close()
+    finally:
+        # after the service stopped: a long-polling client's own disconnect waits for its
+        # pending GET, which engineio answers only at the next ping (20 s); the service
+        # going down ends it at once
+        await poller.disconnect()
 
 
+@pytest.mark.slow  # two service processes
 async def test_fast_path_across_processes(redis_url: str) -> None:
     procs = [ServiceProcess(redis_url, env={"LIVE_RATE_LIMITS": "off"}) for _ in range(2)]
     await asyncio.gather(*(p.start() for p in procs))

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import msgpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +104,7 @@ def nothing_odd(peer: Client) -> None:
             assert isinstance(item, dict) and item.get("room") in (None, "r"), (name, item)
 
 
+@pytest.mark.slow  # 300 hypothesis cases, each against the real service
 async def test_every_event_with_arbitrary_msgpack_gets_a_well_formed_ack() -> None:
     cases = collect(st.tuples(st.integers(0, 1 << 16), payloads), EVENT_CASES)
     async with run_server(rate_limits=False) as srv:

@@ -200,6 +200,7 @@ async def test_mute_stops_forwarding_at_once(live: Running, peers: Peers) -> Non
     ack = await teacher.call("mod:mute", {"room": ROOM, "user": "p", "what": "all",
                                           "muted": True})
     assert ack == {"ok": True}
+    # time is the subject: a muted stream is frames NOT arriving for a while
     await asyncio.sleep(0.3)  # frames in flight
     audio, video = len(sub.frames["audio"]), len(sub.frames["video"])
     await asyncio.sleep(1.0)

@@ -107,7 +107,9 @@ async def test_kick_removes_every_connection_and_rejoin_is_allowed(server: Runni
     # a kicked connection no longer hears the room
     await b.call("chat:send", {"room": "r", "text": "after", "cid": "9"})
     await t.wait_for("chat:message", lambda m: m["text"] == "after")
-    await asyncio.sleep(0.1)
+    # the room's members got "after" in one emit; had ana's connection still been among
+    # them, it would have been written to her before this round trip's answer
+    await a.round_trip()
     assert all(m["text"] != "after" for m in a.events["chat:message"])
     # no ban: the pupil may come back
     assert (await a.call("join", {"room": "r"}))["ok"] is True
@@ -167,11 +169,13 @@ async def test_lock_keeps_pupils_out_but_not_teachers(server: Running, clients: 
         {"locked": False}, {"locked": True}]
 
 
-async def test_hands_in_raise_order_and_teacher_lowers_any(server: Running, clients: Any) -> None:
+async def test_hands_in_raise_order_and_teacher_lowers_any(
+        clocked: tuple[Running, FakeClock], clients: Any) -> None:
+    server, clock = clocked
     t, (a, b, c) = await _room(server.url, clients, "ana", "ben", "cy")
-    for who in (b, c, a):
+    for who in (b, c, a):  # not in name order, a second apart
         assert (await who.call("hand", {"room": "r", "raised": True}))["ok"]
-        await asyncio.sleep(0.005)
+        clock.advance(1)
     join = await t.call("join", {"room": "r"})
     assert join["hands"] == ["ben", "cy", "ana"]
     ups = await t.wait_count("presence:update", 3)
@@ -215,8 +219,12 @@ async def test_private_messages(server: Running, clients: Any) -> None:
     await b.wait_for("chat:private", lambda m: m["text"] == "hey ben")
     await t.wait_for("chat:private", lambda m: m["text"] == "hey ben")
     await a.wait_for("chat:private", lambda m: m["text"] == "hey ben")
-    await asyncio.sleep(0.1)
-    assert c.events["chat:private"] == []
+    # barrier: private messages reach a process in the order they were sent, so a
+    # "hey ben" that had gone to cy too would have come before this one
+    assert (await t.call("chat:private", {"room": "r", "to": "cy", "text": "marker",
+                                          "cid": "m"}))["ok"]
+    await c.wait_for("chat:private", lambda m: m["text"] == "marker")
+    assert c.texts("chat:private") == ["marker"]
     assert (await a.call("chat:private", {"room": "r", "to": "nobody", "text": "x",
                                           "cid": "5"}))["error"]["code"] == "not_found"
     assert (await a.call("chat:private", {"room": "r", "to": "ana", "text": "x",
@@ -313,6 +321,7 @@ async def two_processes(redis_server: RedisServer, redis_url: str) -> AsyncItera
             p.stop()
 
 
+@pytest.mark.slow  # two service processes
 async def test_moderation_holds_across_processes(two_processes: list[str]) -> None:
     one, two = two_processes
     t = await connect(one, sub="t", role="teacher")

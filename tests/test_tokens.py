@@ -40,41 +40,47 @@ RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 RSA_PUB = RSA.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
-REFUSED: dict[str, tuple[Any, str]] = {
-    "missing": (None, "unauthorized"),
-    "empty": ("", "unauthorized"),
-    "not a string": (12345, "unauthorized"),
-    "malformed": ("not.a.jwt", "unauthorized"),
-    "garbage": ("x" * 20000, "unauthorized"),
-    "expired": (hs(claims(exp=int(time.time()) - 120, iat=int(time.time()) - 700)), "expired"),
-    "future nbf": (hs(claims(nbf=int(time.time()) + 3600)), "unauthorized"),
-    "other audience": (hs(claims(aud="someone-else")), "unauthorized"),
-    "no audience": (hs(claims(aud=None)), "unauthorized"),
-    "alg none": (b64({"alg": "none", "typ": "JWT"}) + "." + b64(claims()) + ".", "unauthorized"),
-    "other key": (hs(claims(), "another-secret-" + "y" * 32), "unauthorized"),
-    "HS signed with the RSA public key": (
-        b64({"alg": "HS256", "typ": "JWT"}) + "." + b64(claims()) + ".sig", "unauthorized"),
-    "RS256 without a configured key": (jwt.encode(claims(), RSA, algorithm="RS256"), "unauthorized"),
-    "unknown role": (hs(claims(role="admin")), "unauthorized"),
-    "missing sub": (hs(claims(sub=None)), "unauthorized"),
-    "missing space": (hs(claims(space=None)), "unauthorized"),
-    "missing exp": (hs(claims(exp=None)), "unauthorized"),
-    "missing iat": (hs(claims(iat=None)), "unauthorized"),
-    "huge name": (hs(claims(name="n" * 81)), "unauthorized"),
-    "empty name": (hs(claims(name="   ")), "unauthorized"),
-    "control characters": (hs(claims(name="Ana\x00\x1b[31m")), "unauthorized"),
-    "space with slash": (hs(claims(space="a/b")), "unauthorized"),
-    "numeric sub": (hs(claims(sub=42)), "unauthorized"),
-    "bad lang": (hs(claims(lang="<script>")), "unauthorized"),
-    "tampered payload": (
-        hs(claims()).split(".")[0] + "." + b64(claims(role="teacher")) + "."
-        + hs(claims()).split(".")[2], "unauthorized"),
-}
+def refused_tokens() -> dict[str, tuple[Any, str]]:
+    """Tokens a verifier must refuse, and the code it refuses them with. Built when a
+    test runs, not at import: a token refused for its role must not be refused as
+    expired instead because the suite ran longer than its ten minutes."""
+    return {
+        "missing": (None, "unauthorized"),
+        "empty": ("", "unauthorized"),
+        "not a string": (12345, "unauthorized"),
+        "malformed": ("not.a.jwt", "unauthorized"),
+        "garbage": ("x" * 20000, "unauthorized"),
+        "expired": (hs(claims(exp=int(time.time()) - 120, iat=int(time.time()) - 700)), "expired"),
+        "future nbf": (hs(claims(nbf=int(time.time()) + 3600)), "unauthorized"),
+        "other audience": (hs(claims(aud="someone-else")), "unauthorized"),
+        "no audience": (hs(claims(aud=None)), "unauthorized"),
+        "alg none": (
+            b64({"alg": "none", "typ": "JWT"}) + "." + b64(claims()) + ".", "unauthorized"),
+        "other key": (hs(claims(), "another-secret-" + "y" * 32), "unauthorized"),
+        "HS signed with the RSA public key": (
+            b64({"alg": "HS256", "typ": "JWT"}) + "." + b64(claims()) + ".sig", "unauthorized"),
+        "RS256 without a configured key": (
+            jwt.encode(claims(), RSA, algorithm="RS256"), "unauthorized"),
+        "unknown role": (hs(claims(role="admin")), "unauthorized"),
+        "missing sub": (hs(claims(sub=None)), "unauthorized"),
+        "missing space": (hs(claims(space=None)), "unauthorized"),
+        "missing exp": (hs(claims(exp=None)), "unauthorized"),
+        "missing iat": (hs(claims(iat=None)), "unauthorized"),
+        "huge name": (hs(claims(name="n" * 81)), "unauthorized"),
+        "empty name": (hs(claims(name="   ")), "unauthorized"),
+        "control characters": (hs(claims(name="Ana\x00\x1b[31m")), "unauthorized"),
+        "space with slash": (hs(claims(space="a/b")), "unauthorized"),
+        "numeric sub": (hs(claims(sub=42)), "unauthorized"),
+        "bad lang": (hs(claims(lang="<script>")), "unauthorized"),
+        "tampered payload": (
+            hs(claims()).split(".")[0] + "." + b64(claims(role="teacher")) + "."
+            + hs(claims()).split(".")[2], "unauthorized"),
+    }
 
 
-@pytest.mark.parametrize("case", sorted(REFUSED))
+@pytest.mark.parametrize("case", sorted(refused_tokens()))
 def test_verifier_refuses(case: str) -> None:
-    tok, code = REFUSED[case]
+    tok, code = refused_tokens()[case]
     with pytest.raises(TokenRefused) as refused:
         Verifier(SECRET).verify(tok)
     assert refused.value.code == code
@@ -109,7 +115,7 @@ def test_asymmetric_tokens_with_a_public_key() -> None:
 async def test_refusals_over_socketio() -> None:
     async with run_server() as srv:
         for case in ("missing", "malformed", "expired", "alg none", "other key", "other audience"):
-            tok, code = REFUSED[case]
+            tok, code = refused_tokens()[case]
             c = socketio.AsyncClient(serializer="msgpack", reconnection=False)
             errors: list[Any] = []
             c.on("connect_error", lambda data: errors.append(data))

@@ -14,6 +14,8 @@ from mediapeers import EncodedVideoTrack, Publisher, ToneTrack
 from signaling.config import MediaConfig
 from signaling.service import MediaService
 
+pytestmark = pytest.mark.slow  # real WebRTC media, and expiries waited out
+
 
 def open_pcs() -> int:
     gc.collect()
