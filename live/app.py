@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import uuid
@@ -42,6 +41,7 @@ from .wire import LivePacket
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 5.0
+STOP_WAIT_S = 2.0  # for a cancelled background task to end
 
 
 @dataclass
@@ -155,11 +155,14 @@ async def _start(svc: Service) -> None:
 
 
 async def _stop(svc: Service) -> None:
-    for t in svc.tasks:
-        t.cancel()
-    for t in svc.tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
+    pending = set(svc.tasks)
+    while pending:  # (cancelled again if a step swallowed it: rooms/tasks.py)
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=STOP_WAIT_S)
+        if pending:
+            log.warning("background tasks still running; cancelling again",
+                        extra={"tasks": sorted(t.get_name() for t in pending)})
 
 
 def _media_config(cfg: Config) -> MediaConfig:

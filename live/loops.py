@@ -6,6 +6,9 @@ come back, such as the bus listener) waits between attempts with a `Backoff`:
 it doubles after each failure up to a cap and is reset by a success. Loops
 re-raise `CancelledError` and log anything else with the names given, never a
 message's content.
+
+A loop also stops when its task is being cancelled although the step it was in
+raised something else (`rooms.tasks.stop_if_cancelled`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from rooms.tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,7 @@ async def every(period: float, step: Callable[[], Awaitable[Any]], *, name: str,
         except asyncio.CancelledError:
             raise
         except Exception:
+            stop_if_cancelled()
             delay = backoff.failed()
             log.warning("background step failed", extra={"step": name, "retry_s": delay,
                                                           **(extra or {})})

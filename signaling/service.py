@@ -17,6 +17,7 @@ from typing import Any
 from rooms.clock import Clock, SystemClock
 from rooms.errors import BadRequest, Forbidden, LiveError, NotFound, TooLarge
 from rooms.identity import Identity, RoomRef
+from rooms.tasks import stop_if_cancelled
 
 from . import ice, seam
 from .config import MediaConfig
@@ -356,6 +357,7 @@ class MediaService:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 logger.exception("MediaService on_event(%s, %s) failed", room_key, event)
             finally:
                 self._events.task_done()
@@ -369,6 +371,7 @@ class MediaService:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 logger.exception("MediaService last-N failed")
 
 

@@ -41,6 +41,7 @@ from rooms.bus import Bus, RoomEvent
 from rooms.errors import Unavailable
 from rooms.message import sort_key
 from rooms.notices import Notice
+from rooms.tasks import stop_if_cancelled
 
 from ..loops import Backoff
 from . import client, keys
@@ -190,6 +191,7 @@ class RedisBus(Bus):
             except asyncio.CancelledError:
                 raise
             except Exception:
+                stop_if_cancelled()
                 delay = backoff.failed()
                 log.warning("bus connection lost; reconnecting", extra={"retry_s": delay})
             finally:
