@@ -15,11 +15,11 @@ import pytest
 from redis.asyncio import Redis
 
 from live.fanout import RoomEmit
+from live.redis_backend.pipeline import REPLY_TIMEOUT_S
 from live.redis_backend.reader import BusClosed, BusReader
 from rooms.errors import Unavailable
 from rooms.identity import RoomRef
 from rooms.message import Author
-from rooms.redis_pipeline import REPLY_TIMEOUT_S
 
 from .support import RedisServer, connect, eventually, run_server
 
