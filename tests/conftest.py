@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import gc
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +20,24 @@ from .support import Client, RedisServer, Running, ServiceProcess, connect, run_
 # the network-namespace tests (`media`), are marked where they are written.
 REDIS_FIXTURES = {"redis_server", "redis_url", "own_redis", "two"}
 SLOW_FIXTURES = {"two", "peers", "media"}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """CPython 3.11.7: a finalizer run by the garbage collector in the middle of an
+    `ast.parse` (pytest and hypothesis parse a test's source to show a failure or an xfail)
+    can trip "AST constructor recursion depth mismatch" (python/cpython#106905), which ends
+    the whole run. So before such a report, collect, and keep the collector off while it
+    is made."""
+    if call.excinfo is None:
+        return (yield)
+    gc.collect()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.enable()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
