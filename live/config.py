@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from rooms.store import DAY_MS
 
@@ -29,6 +30,9 @@ class Config:
     media_addresses: list[str] = field(default_factory=list)
     media_public_ip: str | None = None
     public_url: str | None = None
+    # live/app.py: GET /metrics on its own port, loopback unless told (0: no metrics server)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9180
 
     @property
     def retention_ms(self) -> int:
@@ -66,6 +70,8 @@ class Config:
         cfg.media_addresses = _csv(e.get("LIVE_MEDIA_ADDRESSES", ""))
         cfg.media_public_ip = e.get("LIVE_MEDIA_PUBLIC_IP") or None
         cfg.public_url = e.get("LIVE_PUBLIC_URL") or None
+        cfg.metrics_host = e.get("LIVE_METRICS_HOST", "").strip() or cfg.metrics_host
+        cfg.metrics_port = _int(e, "LIVE_METRICS_PORT", cfg.metrics_port)
         return cfg
 
     def ensure_secret(self) -> None:
@@ -86,3 +92,21 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 def _csv(value: str) -> list[str]:
     return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+
+
+def redacted_url(url: str) -> str:
+    """`url` with its password hidden (in the userinfo and in a `password` query
+    parameter), for banners and logs: `redis://user:***@host:6379/0`."""
+    parts = urlsplit(url)
+    shown = url
+    if "@" in parts.netloc:
+        userinfo, _, hosts = parts.netloc.rpartition("@")  # a password may hold a raw "@"
+        user, colon, _ = userinfo.partition(":")
+        # (userinfo without a colon is a user name to redis-py, but a password to some
+        # tools: hidden too)
+        shown = shown.replace(parts.netloc, f"{user}:***@{hosts}" if colon else f"***@{hosts}", 1)
+    if parts.query:
+        query = "&".join("password=***" if pair.split("=", 1)[0].lower() == "password" else pair
+                         for pair in parts.query.split("&"))
+        shown = shown.replace(f"?{parts.query}", f"?{query}", 1)
+    return shown
