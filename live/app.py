@@ -28,6 +28,7 @@ from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
 from .http import Origins, metrics_app, own_origin, routes, security_headers
+from .limits import EventLimits
 from .loops import every
 from .media_edge import MediaEdge
 from .media_placement import MediaPlacement
@@ -113,9 +114,12 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         logger=False,
         engineio_logger=False,
     )
-    service = RoomService(store, bus, local, clock, Buckets(clock, enabled=cfg.rate_limits))
+    buckets = Buckets(clock, enabled=cfg.rate_limits)
+    service = RoomService(store, bus, local, clock, buckets)
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key)
-    edge = Edge(sio, service, verifier, metrics)
+    # every event takes its bucket, and a place among its connection's events, first
+    limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
+    edge = Edge(sio, service, verifier, metrics, limits)
     edge.caps = ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                cfg.trusted_proxies, enabled=cfg.rate_limits)
     ModerationEdge(edge, service)  # polls, mod:*, private messages

@@ -26,6 +26,8 @@ class Config:
     max_send_buffer_bytes: int = 1 << 20
     max_connections_per_user: int = 10
     max_connections_per_address: int = 200
+    # live/limits.py: events of one connection running at once (0: no cap)
+    max_events_in_flight: int = 32
     trusted_proxies: list[str] = field(default_factory=list)
     media_addresses: list[str] = field(default_factory=list)
     media_public_ip: str | None = None
@@ -66,6 +68,7 @@ class Config:
                                             cfg.max_connections_per_user)
         cfg.max_connections_per_address = _int(e, "LIVE_MAX_CONNECTIONS_PER_ADDRESS",
                                                cfg.max_connections_per_address)
+        cfg.max_events_in_flight = _int(e, "LIVE_MAX_EVENTS_IN_FLIGHT", cfg.max_events_in_flight)
         cfg.trusted_proxies = _csv(e.get("LIVE_TRUSTED_PROXIES", ""))
         cfg.media_addresses = _csv(e.get("LIVE_MEDIA_ADDRESSES", ""))
         cfg.media_public_ip = e.get("LIVE_MEDIA_PUBLIC_IP") or None
