@@ -27,6 +27,7 @@ from .caps import ConnectionCaps
 from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
+from .handshakes import Handshakes
 from .http import Origins, metrics_app, own_origin, routes, security_headers
 from .limits import EventLimits
 from .loops import every
@@ -104,6 +105,9 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
 
     sio = LiveServer(  # fast acks, malformed packets, draining (live/server.py)
         max_send_buffer=cfg.max_send_buffer_bytes,
+        # sessions not signed in: closed after their deadline, capped per address
+        handshakes=Handshakes(cfg.connect_timeout_s, cfg.max_connections_per_address,
+                              cfg.trusted_proxies, enabled=cfg.rate_limits),
         async_mode="aiohttp",
         client_manager=local,
         serializer=LivePacket,

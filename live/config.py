@@ -28,6 +28,9 @@ class Config:
     max_connections_per_address: int = 200
     # live/limits.py: events of one connection running at once (0: no cap)
     max_events_in_flight: int = 32
+    # live/handshakes.py: a transport without a valid Socket.IO CONNECT by then is closed
+    # (contract v2 §1: 10 s; shorter in tests)
+    connect_timeout_s: float = 10.0
     trusted_proxies: list[str] = field(default_factory=list)
     media_addresses: list[str] = field(default_factory=list)
     media_public_ip: str | None = None
