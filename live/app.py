@@ -27,7 +27,9 @@ from .caps import ConnectionCaps
 from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
-from .http import Origins, own_origin, routes, security_headers
+from .handshakes import Handshakes
+from .http import Origins, metrics_app, own_origin, routes, security_headers
+from .limits import EventLimits
 from .loops import every
 from .media_edge import MediaEdge
 from .media_placement import MediaPlacement
@@ -58,6 +60,7 @@ class Service:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     media: MediaService | None = None
     placement: MediaPlacement | None = None
+    metrics_server: web.AppRunner | None = None  # GET /metrics on its own port
 
 
 def _memory_backend(url: str, clock: Clock, retention_ms: int,
@@ -102,6 +105,9 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
 
     sio = LiveServer(  # fast acks, malformed packets, draining (live/server.py)
         max_send_buffer=cfg.max_send_buffer_bytes,
+        # sessions not signed in: closed after their deadline, capped per address
+        handshakes=Handshakes(cfg.connect_timeout_s, cfg.max_connections_per_address,
+                              cfg.trusted_proxies, enabled=cfg.rate_limits),
         async_mode="aiohttp",
         client_manager=local,
         serializer=LivePacket,
@@ -112,9 +118,12 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         logger=False,
         engineio_logger=False,
     )
-    service = RoomService(store, bus, local, clock, Buckets(clock, enabled=cfg.rate_limits))
+    buckets = Buckets(clock, enabled=cfg.rate_limits)
+    service = RoomService(store, bus, local, clock, buckets)
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key)
-    edge = Edge(sio, service, verifier, metrics)
+    # every event takes its bucket, and a place among its connection's events, first
+    limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
+    edge = Edge(sio, service, verifier, metrics, limits)
     edge.caps = ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                cfg.trusted_proxies, enabled=cfg.rate_limits)
     ModerationEdge(edge, service)  # polls, mod:*, private messages
@@ -142,6 +151,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
 
 async def _start(svc: Service) -> None:
     await svc.bus.start()
+    await _start_metrics(svc)
     extra = {"proc": svc.proc_id}
     svc.tasks.append(asyncio.create_task(
         every(HEARTBEAT_S, lambda: _heartbeat(svc), name="heartbeat", cap=30.0, extra=extra),
@@ -152,6 +162,26 @@ async def _start(svc: Service) -> None:
         name="retention"))
     log.info("service started", extra={"proc": svc.proc_id,
                                        "store": type(svc.store).__name__})
+
+
+async def _start_metrics(svc: Service) -> None:
+    """Serve `GET /metrics` on `metrics_host:metrics_port` (none on port 0). A port already
+    taken (several processes on one host, one port configured) costs this process its
+    metrics, logged, never its service."""
+    host, port = svc.cfg.metrics_host, svc.cfg.metrics_port
+    if not port:
+        return
+    runner = web.AppRunner(metrics_app(svc.metrics), handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        log.error("metrics port unavailable: this process serves no metrics",
+                  extra={"proc": svc.proc_id, "host": host, "port": port, "error": str(exc)})
+        return
+    svc.metrics_server = runner
+    log.info("metrics served", extra={"proc": svc.proc_id, "host": host, "port": port})
 
 
 async def _stop(svc: Service) -> None:
@@ -175,6 +205,9 @@ def _media_config(cfg: Config) -> MediaConfig:
 
 
 async def _close(svc: Service) -> None:
+    if svc.metrics_server is not None:
+        await svc.metrics_server.cleanup()
+        svc.metrics_server = None
     if svc.media is not None:
         await svc.media.close()
     if svc.placement is not None:

@@ -1,4 +1,5 @@
 """Connection caps at CONNECT: at most so many connections per user and per address.
+(Sessions still signing in are capped per address before this: live/handshakes.py.)
 
 Behind a trusted proxy the address is the last hop the proxy added to
 `X-Forwarded-For`; from anyone else that header is ignored.

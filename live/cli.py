@@ -15,7 +15,7 @@ from aiohttp import web
 
 from . import logs, seam
 from .app import build
-from .config import Config
+from .config import Config, redacted_url
 from .tokens import mint
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--redis", default=None, help="redis://… (or LIVE_REDIS_URL)")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="port of GET /metrics, on LIVE_METRICS_HOST (0: none; "
+                            "or LIVE_METRICS_PORT)")
     serve.add_argument("--log-level", default="INFO")
     tok = sub.add_parser("token", help="print a signed token for demos and tests")
     tok.add_argument("--space", required=True)
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.host = args.host or cfg.host
     cfg.port = cfg.port if args.port is None else args.port
     cfg.redis_url = args.redis or cfg.redis_url
+    cfg.metrics_port = cfg.metrics_port if args.metrics_port is None else args.metrics_port
     logs.setup(args.log_level)
     try:
         uvloop.run(_serve(cfg))
@@ -122,8 +126,13 @@ def _banner(cfg: Config) -> None:
         cfg.public_url
         or f"http://{'localhost' if cfg.host in ('0.0.0.0', '::') else cfg.host}:{cfg.port}"
     )
-    store = f"redis ({cfg.redis_url})" if cfg.redis_url else "in-memory (one process)"
+    # the store URL may carry a password: never printed
+    store = "in-memory (one process)"
+    if cfg.redis_url:
+        store = f"redis ({redacted_url(cfg.redis_url)})"
     lines = [f"twinspace-live serving on {base}  store: {store}"]
+    if cfg.metrics_port:
+        lines.append(f"metrics: http://{cfg.metrics_host}:{cfg.metrics_port}/metrics")
     if cfg.secret_generated:
         lines.append("dev mode: LIVE_JWT_SECRET not set; a secret was generated for this run:")
         lines.append(f"  LIVE_JWT_SECRET={cfg.jwt_secret}")

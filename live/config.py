@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from rooms.store import DAY_MS
 
@@ -25,10 +26,18 @@ class Config:
     max_send_buffer_bytes: int = 1 << 20
     max_connections_per_user: int = 10
     max_connections_per_address: int = 200
+    # live/limits.py: events of one connection running at once (0: no cap)
+    max_events_in_flight: int = 32
+    # live/handshakes.py: a transport without a valid Socket.IO CONNECT by then is closed
+    # (contract v2 §1: 10 s; shorter in tests)
+    connect_timeout_s: float = 10.0
     trusted_proxies: list[str] = field(default_factory=list)
     media_addresses: list[str] = field(default_factory=list)
     media_public_ip: str | None = None
     public_url: str | None = None
+    # live/app.py: GET /metrics on its own port, loopback unless told (0: no metrics server)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9180
 
     @property
     def retention_ms(self) -> int:
@@ -62,10 +71,13 @@ class Config:
                                             cfg.max_connections_per_user)
         cfg.max_connections_per_address = _int(e, "LIVE_MAX_CONNECTIONS_PER_ADDRESS",
                                                cfg.max_connections_per_address)
+        cfg.max_events_in_flight = _int(e, "LIVE_MAX_EVENTS_IN_FLIGHT", cfg.max_events_in_flight)
         cfg.trusted_proxies = _csv(e.get("LIVE_TRUSTED_PROXIES", ""))
         cfg.media_addresses = _csv(e.get("LIVE_MEDIA_ADDRESSES", ""))
         cfg.media_public_ip = e.get("LIVE_MEDIA_PUBLIC_IP") or None
         cfg.public_url = e.get("LIVE_PUBLIC_URL") or None
+        cfg.metrics_host = e.get("LIVE_METRICS_HOST", "").strip() or cfg.metrics_host
+        cfg.metrics_port = _int(e, "LIVE_METRICS_PORT", cfg.metrics_port)
         return cfg
 
     def ensure_secret(self) -> None:
@@ -86,3 +98,21 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 def _csv(value: str) -> list[str]:
     return [v.strip().rstrip("/") for v in value.split(",") if v.strip()]
+
+
+def redacted_url(url: str) -> str:
+    """`url` with its password hidden (in the userinfo and in a `password` query
+    parameter), for banners and logs: `redis://user:***@host:6379/0`."""
+    parts = urlsplit(url)
+    shown = url
+    if "@" in parts.netloc:
+        userinfo, _, hosts = parts.netloc.rpartition("@")  # a password may hold a raw "@"
+        user, colon, _ = userinfo.partition(":")
+        # (userinfo without a colon is a user name to redis-py, but a password to some
+        # tools: hidden too)
+        shown = shown.replace(parts.netloc, f"{user}:***@{hosts}" if colon else f"***@{hosts}", 1)
+    if parts.query:
+        query = "&".join("password=***" if pair.split("=", 1)[0].lower() == "password" else pair
+                         for pair in parts.query.split("&"))
+        shown = shown.replace(f"?{parts.query}", f"?{query}", 1)
+    return shown

@@ -3,7 +3,9 @@
 Every client event is answered `{ok: true, ...}` or `{ok: false, error}`;
 domain errors become error acks here, in `_dispatch`, and nowhere else. An
 unexpected exception is logged with ids only and answered `unavailable`: it
-never reaches the event loop or other members.
+never reaches the event loop or other members. Before any handler runs,
+`_dispatch` takes the event's rate-limit bucket and its place among the
+connection's events in flight (live/limits.py): a refused event does no work.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from rooms.service import RoomService, Session
 from .acks import connect_refusal, error_ack, internal_error, ok_ack
 from .caps import CapReached, ConnectionCaps
 from .engine import slim_environ
+from .limits import EventLimits
 from .metrics import Metrics
 from .tokens import TokenRefused, Verifier
 from .wire import Fields
@@ -33,12 +36,15 @@ Handler = Callable[[Session, Fields], Awaitable[dict[str, Any] | None]]
 
 class Edge:
     def __init__(
-        self, sio: socketio.AsyncServer, service: RoomService, verifier: Verifier, metrics: Metrics
+        self, sio: socketio.AsyncServer, service: RoomService, verifier: Verifier, metrics: Metrics,
+        limits: EventLimits | None = None,
     ) -> None:
         self.sio = sio
         self.service = service
         self.verifier = verifier
         self.metrics = metrics
+        # rate limits and the in-flight cap of every event (default: the service's buckets)
+        self.limits = limits or EventLimits(service.buckets, enabled=service.buckets.enabled)
         self.sessions: dict[str, Session] = {}
         self.handlers: dict[str, Handler] = {}
         self._ack_timers: dict[tuple[str, str], Any] = {}
@@ -95,7 +101,12 @@ class Edge:
             s = self.sessions.get(sid)
             if s is None:
                 raise Unavailable("the connection is closing")
-            result = await handler(s, Fields(data))
+            # first of all, before any store read: the bucket and the in-flight cap
+            self.limits.enter(sid, f"{s.who.space}\x00{s.who.sub}", event)
+            try:
+                result = await handler(s, Fields(data))
+            finally:
+                self.limits.leave(sid)
             ok = "true"
             return ok_ack(result)
         except LiveError as err:

@@ -19,6 +19,10 @@ python-engineio is extended where it leaves a gap (each reach is a seam in
   (`live/fanout.py`) writes to directly.
 - `close_transport` (SIGTERM, `server.LiveServer.drain`) flushes what is queued
   and closes the transport, so the client reconnects elsewhere.
+- Sessions that have not signed in (`handshakes.Handshakes`): a handshake from an
+  address with too many of them is refused with HTTP 429 (`_handle_connect`); each
+  new session gets a deadline for its CONNECT (the `connect` event) and is dropped
+  when it passes; the `disconnect` event forgets it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from engineio.async_drivers.aiohttp import WebSocket
 
 from . import seam
 from .engine_socket import LiveSocket, PingWheel
+from .handshakes import Handshakes
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +225,56 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
         self.pings = PingWheel(self)
         self.slow_dropped = 0
         self.dropped_at_bytes = 0  # queued for the last slow consumer dropped
+        self._ending: set[asyncio.Task[None]] = set()
+        self.handshakes = Handshakes()  # (LiveServer gives the configured one)
+        self.use_handshakes(self.handshakes)
+
+    def use_handshakes(self, handshakes: Handshakes) -> None:
+        """Follow the sessions not signed in with `handshakes` (its deadline and cap)."""
+        handshakes.on_expire = self._expired
+        self.handshakes = handshakes
+
+    def on(self, event: str, handler: Any = None) -> Any:
+        # python-socketio registers its `connect` and `disconnect` handlers here (engineio's
+        # public API): the pending sessions follow them
+        if handler is not None and event == "connect":
+            handler = self._connecting(handler)
+        elif handler is not None and event == "disconnect":
+            handler = self._disconnecting(handler)
+        return super().on(event, handler)
+
+    def _connecting(self, handler: Any) -> Callable[..., Any]:
+        async def connecting(sid: str, environ: dict[str, Any]) -> Any:
+            accepted = await handler(sid, environ)
+            if accepted is None or accepted is True:  # engineio keeps the session
+                self.handshakes.open(sid, environ)
+            return accepted
+
+        return connecting
+
+    def _disconnecting(self, handler: Any) -> Callable[..., Any]:
+        async def disconnecting(sid: str, reason: Any) -> Any:
+            self.handshakes.closed(sid)
+            return await handler(sid, reason)
+
+        return disconnecting
+
+    async def _handle_connect(self, environ: dict[str, Any], transport: str,
+                              jsonp_index: Any = None) -> Any:
+        why = self.handshakes.refusal(environ)
+        if why is not None:
+            log.info("handshake refused: too many signing in from one address")
+            refused = self._bad_request({"code": "rate_limited", "message": why})
+            refused["status"] = "429 TOO MANY REQUESTS"
+            refused["headers"] = [("Content-Type", "application/json")]
+            return refused
+        return await super()._handle_connect(environ, transport, jsonp_index)
+
+    def _expired(self, sid: str) -> None:
+        if sid in self.sockets:
+            task = asyncio.ensure_future(self.drop(sid, "no valid CONNECT in time"))
+            self._ending.add(task)
+            task.add_done_callback(self._ending.discard)
 
     def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
         return SendQueue()
@@ -260,6 +315,33 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
         await sock.close(wait=False, abort=True, reason=self.reason.TRANSPORT_ERROR)
         if ws is None:
             self.sockets.pop(sid, None)
+
+    def end_unsigned(self, sid: str) -> None:
+        """End a session that did not sign in, once what is queued for it (a refused
+        CONNECT's `connect_error`) has gone out: a websocket is closed after it; a
+        long-polling client gets an Engine.IO CLOSE with it on its next poll, after which
+        the session is gone (if it never polls again, by its deadline at the latest)."""
+        sock = self.sockets.get(sid)
+        if sock is None or sock.closing or sock.closed:
+            return
+        if sock.live_ws is not None:
+            sock.queue.put_nowait(None)  # the writer sends what is queued, then closes the ws
+            return
+        task = asyncio.ensure_future(self._end_polling(sock))
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    async def _end_polling(self, sock: Any) -> None:
+        try:
+            await sock.send(eio_packet.Packet(eio_packet.CLOSE))
+            # until the client has fetched it all (bounded: one that stops polling is gone)
+            await asyncio.wait_for(sock.queue.join(), self.handshakes.deadline_s)
+        except TimeoutError:
+            pass
+        except Exception:
+            log.exception("ending a session failed", extra={"eio": sock.sid})
+        if not (sock.closing or sock.closed):
+            await sock.close(wait=False, abort=True, reason=self.reason.SERVER_DISCONNECT)
 
     async def close_transport(self, sid: str) -> None:
         """Flush what is queued for `sid`, then close its transport (it reconnects)."""

@@ -1,4 +1,10 @@
-"""HTTP: health, readiness, metrics, pages and static files (contract §4)."""
+"""HTTP: health, readiness, pages and static files on the public port; metrics on their own
+(contract §4).
+
+`GET /metrics` is not routed on the public port at all, so no spelling of it
+(`/%6Detrics`, `//metrics`, ...) reaches it through a proxy: `metrics_app` serves it
+on `LIVE_METRICS_HOST:LIVE_METRICS_PORT` (loopback by default; live/app.py starts it).
+"""
 
 from __future__ import annotations
 
@@ -98,12 +104,6 @@ def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> N
         metrics.store_up.set(1 if up else 0)
         return web.json_response({"ok": up}, status=200 if up else 503)
 
-    async def metrics_view(_: web.Request) -> web.Response:
-        return web.Response(
-            body=metrics.render(),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
-
     def page(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def view(_: web.Request) -> web.StreamResponse:
             if not path.exists():  # noqa: ASYNC240 (a stat, once per page view)
@@ -117,9 +117,22 @@ def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> N
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/embed/chat", page(STATIC / "embed" / "chat.html"))
     app.router.add_get(r"/room/{room:[a-z0-9][a-z0-9_-]{0,63}}",
                        page(STATIC / "room" / "index.html"))
     DIST.mkdir(parents=True, exist_ok=True)
     app.router.add_static("/static/", DIST, show_index=False, append_version=False)
+
+
+def metrics_app(metrics: Metrics) -> web.Application:
+    """The application of the metrics port: `GET /metrics` in Prometheus text format."""
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(
+            body=metrics.render(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    return app

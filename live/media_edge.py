@@ -70,7 +70,6 @@ class MediaEdge:
         sdp = f.str("sdp", max_len=self.media.config.max_sdp)
         settings = self.settings.get(room.key)
         check_publish(s.who, settings)
-        self.svc.buckets.take(s.who.sub, "media")
         await self._here(room)
         # the forwarding unit forgets a room it holds nothing of (and its last-N with it)
         await self.media.set_last_n(room.key, settings.last_n)
@@ -86,7 +85,6 @@ class MediaEdge:
     async def subscribe(self, s: Session, f: Fields) -> dict[str, Any]:
         room = self.svc.joined_room(s, f.raw("room"))
         stream = f.str("stream", max_len=MAX_ID)
-        self.svc.buckets.take(s.who.sub, "media")
         await self._here(room)
         sub, offer = await self.media.subscribe(s.who, room.key, stream)
         self.placement.touch(room.key)
@@ -117,7 +115,6 @@ class MediaEdge:
         settings = self.settings.get(room.key).changed(
             teachers_only_publish=only_teachers, pupil_cameras_teachers_only=cameras,
             last_n=last_n)
-        self.svc.buckets.take(s.who.sub, "moderate")
         await self._here(room)
         # the forwarding unit acts on what changed (teachers only: pupils' streams end)
         await self.media.set_policy(room.key, teachers_only_publish=only_teachers,

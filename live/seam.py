@@ -25,6 +25,11 @@ python-socketio
 - `server-event`: `AsyncServer._handle_event_internal(server, sid, eio_sid, data,
   namespace, id)`, which runs an event's handler and sends its ack; `LiveServer`
   counts events in flight and refuses new ones while draining.
+- `server-connect`: `AsyncServer._handle_connect(eio_sid, namespace, data)` has
+  queued a refused CONNECT's `connect_error` and taken the sid out of the manager
+  (`sid_from_eio_sid` gives None) by the time `_handle_eio_message` returns, and
+  engineio hands a session's packets over one at a time (`async_handlers` False);
+  `LiveServer` then closes a transport that has not signed in (server.py).
 - `manager-rooms`: `AsyncManager.basic_enter_room`, `basic_leave_room`,
   `get_participants` and the `rooms` table (namespace -> room -> sid -> eio sid),
   through which `FastEmitManager` finds recipients (fanout.py).
@@ -38,6 +43,13 @@ python-engineio
   (`SendQueue`, engine.py); `send_packet(sid, pkt)` queues a packet.
 - `engine-sockets`: `_handle_connect` files each new `AsyncSocket(self, sid)` in
   `self.sockets[sid]`; `adopt_sockets` makes that table give them our class.
+- `engine-connect`: `AsyncServer._handle_connect(environ, transport, jsonp_index)`
+  makes a session for a handshake and returns the response dict (`status`,
+  `headers`, `response`, as `_bad_request` builds it) that `handle_request` sends;
+  it fires the `connect` event with `(sid, environ)` (a result other than None or
+  True refuses the session) and `AsyncSocket.close` the `disconnect` event;
+  `GuardedEngine` refuses handshakes over the cap per address (HTTP 429) and
+  follows sessions not signed in through those events (engine.py, handshakes.py).
 - `engine-socket`: `AsyncSocket`'s state (`last_ping`, `connected`, `upgrading`,
   `upgraded`, `closing`, `closed`, `queue`), `schedule_ping()` and
   `_websocket_handler(ws)`, which `LiveSocket` replaces, and `send(pkt)`,
@@ -160,6 +172,15 @@ def _server_event() -> None:
     _source("server-event", S._handle_event, "self._handle_event_internal")
 
 
+def _server_connect() -> None:
+    _params("server-connect", S._handle_connect, ("self", "eio_sid", "namespace", "data"))
+    _source("server-connect", S._handle_connect, "packet.CONNECT_ERROR",
+            "await self.manager.disconnect(sid, namespace")
+    _source("server-connect", socketio.base_server.BaseServer.__init__,
+            "engineio_options['async_handlers'] = False")
+    _has("server-connect", socketio.AsyncManager, "sid_from_eio_sid")
+
+
 def _manager_rooms() -> None:
     m = socketio.AsyncManager
     _params("manager-rooms", m.basic_enter_room, ("self", "sid", "namespace", "room", "eio_sid"))
@@ -192,6 +213,16 @@ def _engine_queue() -> None:
 def _engine_sockets() -> None:
     _source("engine-sockets", eio_server.AsyncServer._handle_connect,
             "s = async_socket.AsyncSocket(self, sid)", "self.sockets[sid] = s")
+
+
+def _engine_connect() -> None:
+    _params("engine-connect", E._handle_connect, ("self", "environ", "transport", "jsonp_index"))
+    _source("engine-connect", E._handle_connect, "self._trigger_event('connect', sid, environ",
+            "if ret is not None and ret is not True:")
+    _source("engine-connect", E.handle_request, "r = await self._handle_connect(environ",
+            "return await self._make_response(r, environ)")
+    _source("engine-connect", E._bad_request, "'status':", "'headers':", "'response':")
+    _source("engine-connect", AsyncSocket.close, "'disconnect', self.sid")
 
 
 def _engine_socket() -> None:
@@ -249,12 +280,14 @@ SEAMS: tuple[Seam, ...] = (
     Seam("server-send-packet", S, "_send_packet", _server_send_packet),
     Seam("server-eio-message", S, "_handle_eio_message", _server_eio_message),
     Seam("server-event", S, "_handle_event_internal", _server_event),
+    Seam("server-connect", S, "_handle_connect", _server_connect),
     Seam("manager-rooms", socketio.AsyncManager, "basic_enter_room", _manager_rooms),
     Seam("msgpack-packet", msgpack_packet.MsgPackPacket, "decode", _msgpack_packet),
     Seam("engine-websocket-driver", AsyncSocket, "_upgrade_websocket",
          _engine_websocket_driver),
     Seam("engine-queue", E, "create_queue", _engine_queue),
     Seam("engine-sockets", eio_server.AsyncServer, "_handle_connect", _engine_sockets),
+    Seam("engine-connect", E, "_handle_connect", _engine_connect),
     Seam("engine-socket", AsyncSocket, "_websocket_handler", _engine_socket),
     Seam("engine-ok", E, "_ok", _engine_ok),
     Seam("engine-aiohttp-websocket", eio_aiohttp.WebSocket, "__init__",

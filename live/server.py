@@ -1,4 +1,4 @@
-"""The Socket.IO server of the service: python-socketio's, with four changes.
+"""The Socket.IO server of the service: python-socketio's, with five changes.
 
 Each override is a seam in `live/seam.py`:
 - acks and packets to one client take the fan-out's direct write when the
@@ -7,6 +7,10 @@ Each override is a seam in `live/seam.py`:
   that client's connection, as socket.io's own server does; nobody else notices
   (`_handle_eio_message`);
 - an event nobody handles is answered `bad_request`;
+- a session's first packet must be a CONNECT that succeeds: once a refused
+  CONNECT's `connect_error` (or the answer to anything else) is queued, the
+  transport is closed (`_handle_eio_message`, with live/handshakes.py, which also
+  closes a session that has not signed in within its deadline);
 - `drain` (SIGTERM) lets in-flight events finish and flush their acks, then
   closes every transport: socket.io-client treats a closed transport as
   "transport close" and reconnects (to another process behind the balancer),
@@ -28,6 +32,7 @@ from rooms.errors import BadRequest, Unavailable
 
 from .acks import error_ack
 from .engine import GuardedEngine
+from .handshakes import Handshakes
 from .wire import MalformedPacket
 
 log = logging.getLogger(__name__)
@@ -36,9 +41,12 @@ log = logging.getLogger(__name__)
 class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
     """python-socketio's server: fast acks, malformed packets, unknown events, draining."""
 
-    def __init__(self, *args: Any, max_send_buffer: int = 1 << 20, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_send_buffer: int = 1 << 20,
+                 handshakes: Handshakes | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.eio.max_send_buffer = max_send_buffer
+        if handshakes is not None:  # the sessions not signed in (deadline, cap per address)
+            self.eio.use_handshakes(handshakes)
         self.inflight = 0
         self.draining = False
         self.malformed = 0
@@ -74,6 +82,16 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
             log.info("malformed packet: closing the connection",
                      extra={"eio": eio_sid, "why": str(bad)})
             await self.eio.drop(eio_sid, "malformed packet")
+            return
+        handshakes = self.eio.handshakes
+        if handshakes.pending(eio_sid):  # the packet came before the session signed in
+            if self.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+                handshakes.signed_in(eio_sid)  # (packets are handled one at a time)
+            else:
+                # a refused CONNECT, or anything but a CONNECT first: its answer is queued
+                # (python-socketio sent it before returning); flushed, then closed
+                log.info("not signed in: closing the transport", extra={"eio": eio_sid})
+                self.eio.end_unsigned(eio_sid)
 
     async def _handle_event_internal(self, server: Any, sid: str, eio_sid: str, data: Any,
                                      namespace: str, id: int | None) -> None:

@@ -56,7 +56,6 @@ class Moderation:
         member = next((m for m in await self.svc.store.members(room) if m.id == target), None)
         if member is not None and member.role == "teacher":
             raise Forbidden("teachers cannot be muted or kicked")
-        self.svc.buckets.take(s.who.sub, "moderate")
         return target, member
 
     async def mute(self, s: Session, name: object, user: object, what: object,
@@ -97,7 +96,6 @@ class Moderation:
         room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers lock rooms")
-        self.svc.buckets.take(s.who.sub, "moderate")
         await self.svc.store.set_flag(room, "locked", locked)
         await self.svc.audit.record(s.who, "mod:lock", room, None, {"locked": locked})
         await self.svc.bus.publish(room.key, "room:locked", {"room": room.name, "locked": locked})
@@ -107,7 +105,6 @@ class Moderation:
         room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers change permissions")
-        self.svc.buckets.take(s.who.sub, "moderate")
         if to_teachers is not None:
             await self.svc.store.set_flag(room, "pm_teachers", to_teachers)
         if between_pupils is not None:
@@ -140,7 +137,6 @@ class Moderation:
                 raise Forbidden("private messages to teachers are off in this room")
             if between_pupils and (member.role != "student" or not flags["pm_pupils"]):
                 raise Forbidden("private messages between pupils are off in this room")
-        self.svc.buckets.take(s.who.sub, "chat")
         now = self.svc.clock.now_ms()
         message = {
             "id": f"pm-{now}-{secrets.token_hex(4)}", "room": room.name, "cid": cid,

@@ -23,8 +23,11 @@ DEFAULT_RATES: dict[str, Rate] = {
     "join": Rate(30, 3),
     "read": Rate(60, 10),  # history pages
     "vote": Rate(30, 3),
+    "delete": Rate(30, 3),  # a teacher clearing a burst of spam, one by one
     "moderate": Rate(60, 10),
-    "media": Rate(30, 3),
+    "media": Rate(30, 3),  # publish, subscribe
+    "signal": Rate(60, 10),  # the rest of rtc:* (an answer per subscription)
+    "other": Rate(30, 3),  # any event without a kind of its own (live/limits.py)
 }
 
 

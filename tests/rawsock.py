@@ -44,6 +44,14 @@ class RawClient:
         assert ack["type"] == 0, ack
         return c
 
+    @classmethod
+    async def unsigned(cls, url: str) -> RawClient:
+        """A session that has had its Engine.IO OPEN and nothing else: no CONNECT yet."""
+        ws = await websockets.connect(ws_url(url), max_size=None, ping_interval=None)
+        opened = await ws.recv()
+        assert isinstance(opened, str) and opened.startswith("0"), opened
+        return cls(ws)
+
     async def send_packet(self, **packet: Any) -> None:
         await self.ws.send(msgpack.packb(packet))
 

@@ -113,7 +113,9 @@ class Running:
 @contextlib.asynccontextmanager
 async def run_server(redis_url: str | None = None, clock: Clock | None = None,
                      **cfg_fields: Any) -> AsyncIterator[Running]:
-    """The real service in this process, on 127.0.0.1 and an ephemeral port."""
+    """The real service in this process, on 127.0.0.1 and an ephemeral port (no metrics
+    port unless the test gives one: tests run side by side)."""
+    cfg_fields.setdefault("metrics_port", 0)
     cfg = Config(jwt_secret=SECRET, redis_url=redis_url, port=0, **cfg_fields)
     svc = build(cfg, clock)
     runner = web.AppRunner(svc.app, handle_signals=False, access_log=None, shutdown_timeout=1)
@@ -128,12 +130,16 @@ async def run_server(redis_url: str | None = None, clock: Clock | None = None,
 
 
 class ServiceProcess:
-    """`twinspace-live serve` as a child process (for kills and restarts)."""
+    """`twinspace-live serve` as a child process (for kills and restarts); no metrics port
+    unless `env` or `args` give one."""
 
-    def __init__(self, redis_url: str | None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, redis_url: str | None, env: dict[str, str] | None = None,
+                 args: list[str] | None = None) -> None:
         self.redis_url = redis_url
         self.port = free_port()
-        self.env = {**os.environ, "LIVE_JWT_SECRET": SECRET, **(env or {})}
+        self.env = {**os.environ, "LIVE_JWT_SECRET": SECRET, "LIVE_METRICS_PORT": "0",
+                    **(env or {})}
+        self.args = list(args or [])
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="live-proc-", suffix=".log", delete=False)
 
@@ -145,6 +151,7 @@ class ServiceProcess:
         args = [sys.executable, "-m", "live.cli", "serve", "--port", str(self.port)]
         if self.redis_url:
             args += ["--redis", self.redis_url]
+        args += self.args
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20

@@ -100,6 +100,25 @@ async def test_resending_a_cid_returns_the_first_message(server: Running, client
     assert [m["text"] for m in hist["messages"]] == ["once", "b's own"]
 
 
+async def test_a_colon_in_a_user_id_does_not_merge_two_cids(server: Running,
+                                                             clients: Any) -> None:
+    # idempotency is on (user, cid): user "a:b" with cid "c" and user "a" with cid "b:c"
+    # are two messages (issue #14 item 8: the Redis key `cid:<user>:<cid>` made them one)
+    ab = await clients(server.url, sub="a:b")
+    a = await clients(server.url, sub="a")
+    for c in (ab, a):
+        assert (await c.call("join", {"room": "r"}))["ok"]
+    first = await ab.call("chat:send", {"room": "r", "text": "from a:b", "cid": "c"})
+    second = await a.call("chat:send", {"room": "r", "text": "from a", "cid": "b:c"})
+    assert first["ok"] and second["ok"], (first, second)
+    assert second["message"]["text"] == "from a"
+    assert second["message"]["user"]["id"] == "a"
+    assert second["message"]["id"] != first["message"]["id"]
+    hist = await a.call("chat:history", {"room": "r"})
+    assert [(m["user"]["id"], m["cid"], m["text"]) for m in hist["messages"]] == [
+        ("a:b", "c", "from a:b"), ("a", "b:c", "from a")]
+
+
 async def test_history_pages_before_and_after(server: Running, clients: Any) -> None:
     a = await clients(server.url, sub="a")
     await a.call("join", {"room": "r"})

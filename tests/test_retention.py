@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from live.redis_backend import keys
 from rooms.clock import FakeClock
 
 from .support import connect, run_server
@@ -69,7 +70,7 @@ async def test_expired_messages_leave_history_and_redis(redis_url: str) -> None:
         # what is left of the room holds no text and goes on Redis's clock within the
         # retention: the idempotency keys (message ids by cid)
         left = [k.decode() async for k in r.scan_iter(ROOM_KEYS)]
-        assert sorted(left) == [f"live:{{space1/r}}:cid:a:{i}" for i in range(3)]
+        assert sorted(left) == [keys.cid("space1/r", "a", str(i)) for i in range(3)]
         for k in left:
             assert 0 < await r.pttl(k) <= retention_ms, k
         late = await connect(srv.url, sub="late")

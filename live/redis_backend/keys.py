@@ -3,7 +3,8 @@
 Keys of a room share the hash tag `{space/room}` (Redis Cluster keeps them in
 one slot, and a room's bus channel with them):
 - `live:{R}:msgs`                 Stream of messages (store.py)
-- `live:{R}:cid:<user>:<cid>`     message id, for idempotent sends (store.py)
+- `live:{R}:cid:<n>:<user>:<cid>` message id, for idempotent sends (store.py); `<n>` is the
+                                  length of `<user>`, so a `:` in a user id cannot collide
 - `live:{R}:conns`, `:users`      presence (store.py)
 - `live:{R}:polls`, `:polls:closed`, `:poll:<id>:votes`, `:mutes`, `:ban:<user>`,
   `:flags`                        classroom tools (classroom.py)
@@ -40,7 +41,9 @@ def room_of_channel(channel: str) -> str | None:
 
 
 def cid(room_key: str, user: str, client_id: str) -> str:
-    return room(room_key, f"cid:{user}:{client_id}")
+    """The idempotency key of `(user, client_id)`. User ids may hold `:`, so the user id is
+    length-prefixed: user `a:b` with cid `c` and user `a` with cid `b:c` are two keys."""
+    return room(room_key, f"cid:{len(user)}:{user}:{client_id}")
 
 
 def space_rooms(space: str) -> str:

@@ -2,7 +2,7 @@
 
 - `live:{R}:msgs`   Stream of messages; entry field `m` = msgpack {c, u, t};
                     ids are Redis Stream ids (they sort in send order);
-- `live:{R}:cid:<user>:<cid>` -> message id, for idempotent sends;
+- `live:{R}:cid:<n>:<user>:<cid>` -> message id (`keys.cid`), for idempotent sends;
 - `live:{R}:conns`  hash connection -> msgpack {m: member, at, p: process};
 - `live:{R}:users`  hash user -> number of connections.
 Shared keys: `live:retention` (zset room -> oldest message ms),
