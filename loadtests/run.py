@@ -218,7 +218,8 @@ def start_server(
 ) -> tuple[Proc, str]:
     port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = {"LIVE_JWT_SECRET": SECRET, "LIVE_RATE_LIMITS": "off"}
+    env = {"LIVE_JWT_SECRET": SECRET, "LIVE_RATE_LIMITS": "off",
+           "LIVE_METRICS_PORT": "0"}  # several processes: no metrics port each
     if kind == "ref":
         argv = [NODE, "reference/server.js", "--port", str(port), "--redis", redis_url]
     else:
