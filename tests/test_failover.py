@@ -246,6 +246,7 @@ async def test_a_server_without_info_acks_on_the_primary_alone() -> None:
 
 
 @pytest.mark.redis
+@pytest.mark.slow  # five redis-servers and a failover: seconds
 async def test_every_connection_follows_a_failover() -> None:
     """In this process: the store, its pipeline and the bus (publish client and
     subscription) on a sentinel URL, through a failover the sentinels make."""
