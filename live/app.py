@@ -76,6 +76,7 @@ BACKENDS: dict[str, Callable[[str, Clock, int, str], tuple[Store, Bus]]] = {
     "redis": redis_backend.open_backend,
     "rediss": redis_backend.open_backend,
     "unix": redis_backend.open_backend,
+    "redis+sentinel": redis_backend.open_backend,
 }
 
 

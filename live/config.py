@@ -48,6 +48,11 @@ class Config:
         e = dict(os.environ if env is None else env)
         cfg = cls()
         cfg.redis_url = e.get("LIVE_REDIS_URL") or None
+        sentinels = _csv(e.get("LIVE_REDIS_SENTINELS", ""))
+        if sentinels:
+            if cfg.redis_url:
+                raise ValueError("set LIVE_REDIS_URL or LIVE_REDIS_SENTINELS, not both")
+            cfg.redis_url = sentinel_url(sentinels, e.get("LIVE_REDIS_MASTER") or "mymaster")
         cfg.jwt_secret = e.get("LIVE_JWT_SECRET", "")
         key = e.get("LIVE_JWT_PUBLIC_KEY")
         if key and os.path.exists(key):
@@ -85,6 +90,18 @@ class Config:
         if not self.jwt_secret:
             self.jwt_secret = secrets.token_urlsafe(32)
             self.secret_generated = True
+
+
+def sentinel_url(sentinels: list[str], master: str) -> str:
+    """`redis+sentinel://h1:p1,h2:p2/<master>/0` (live/redis_backend/client.py) from
+    `LIVE_REDIS_SENTINELS` (host:port, comma-separated) and `LIVE_REDIS_MASTER`."""
+    for s in sentinels:
+        host, colon, port = s.rpartition(":")
+        if not colon or not host or not port.isdigit():
+            raise ValueError(f"LIVE_REDIS_SENTINELS: a sentinel is host:port, not '{s}'")
+    if not master.strip() or "/" in master:
+        raise ValueError("LIVE_REDIS_MASTER must be the name the sentinels monitor")
+    return f"redis+sentinel://{','.join(sentinels)}/{master.strip()}/0"
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

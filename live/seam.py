@@ -66,6 +66,11 @@ redis-py
 - `redis-connection`: `ConnectionPool.make_connection()`, `connect()` and the
   connection's `_writer` (an asyncio StreamWriter) whose transport `taken_over`
   hands to the bus reader and the append pipeline (live/redis_backend/).
+- `redis-sentinel-connection`: with Sentinel, a `SentinelConnectionPool`'s connection
+  (`SentinelManagedConnection`) asks the pool for the primary's address in `connect()`
+  (`_connect_retry` -> `connection_pool.get_master_address()` -> `connect_to`), so a
+  connection `taken_over` makes goes to the current primary; `client._SentinelPool`
+  closes the pool's `sentinel_manager` with it (live/redis_backend/client.py).
 - `redis-resp`: the RESP bytes `pipeline.pack_command` writes are those of
   `Connection.pack_command`.
 """
@@ -87,6 +92,7 @@ from engineio import async_server as eio_server
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
+from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from socketio import msgpack_packet
 
 log = logging.getLogger(__name__)
@@ -263,6 +269,16 @@ def _redis_connection() -> None:
     _source("redis-connection", Connection._connect, "self._writer = writer")
 
 
+def _redis_sentinel_connection() -> None:
+    name, conn = "redis-sentinel-connection", SentinelManagedConnection
+    _params(name, conn.connect, ("self",))
+    _source(name, conn._connect_retry, "self.connection_pool.is_master",
+            "self.connect_to(await self.connection_pool.get_master_address())")
+    _source(name, conn.connect_to, "self.host, self.port = address")
+    _source(name, SentinelConnectionPool.__init__, "self.sentinel_manager = sentinel_manager",
+            "super().__init__(**kwargs)")
+
+
 def _redis_resp() -> None:
     from .redis_backend.pipeline import pack_command
 
@@ -294,6 +310,8 @@ SEAMS: tuple[Seam, ...] = (
          _engine_aiohttp_websocket),
     Seam("aiohttp-request", eio_aiohttp, "translate_request", _aiohttp_request),
     Seam("redis-connection", ConnectionPool, "make_connection", _redis_connection),
+    Seam("redis-sentinel-connection", SentinelManagedConnection, "_connect_retry",
+         _redis_sentinel_connection),
     Seam("redis-resp", Connection, "pack_command", _redis_resp),
 )
 
@@ -324,10 +342,11 @@ def check() -> None:
 
 # -- the reaches that are not overrides ---------------------------------------------
 async def taken_over(pool: ConnectionPool) -> tuple[AbstractConnection, asyncio.Transport]:
-    """A new connection that redis-py opens (URL, TLS, AUTH, SELECT, client name) and
-    whose transport the caller then drives itself (`transport.set_protocol`). Keep
-    `conn` referenced while the transport is in use: redis-py closes the transport when
-    its connection object is collected. Seam `redis-connection`."""
+    """A new connection that redis-py opens (URL, TLS, AUTH, SELECT, client name; from a
+    sentinel pool, to the current primary) and whose transport the caller then drives
+    itself (`transport.set_protocol`). Keep `conn` (and a sentinel pool) referenced while
+    the transport is in use: redis-py closes the transport when its connection object is
+    collected. Seams `redis-connection`, `redis-sentinel-connection`."""
     conn: AbstractConnection = pool.make_connection()  # type: ignore[no-untyped-call]
     await conn.connect()  # type: ignore[no-untyped-call]
     writer: Any = conn._writer  # redis-py's StreamWriter

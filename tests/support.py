@@ -56,13 +56,14 @@ def token(space: str = "space1", role: str = "student", sub: str = "u1", name: s
 class RedisServer:
     """A private redis-server on a free port; tests may stop and restart it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed (scripts/bootstrap installs it)")
         self.exe = exe
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="live-redis-")
+        self.args = args  # more options, e.g. ("--replicaof", "127.0.0.1", "6379")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,15 +73,10 @@ class RedisServer:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no"],
+             "--appendonly", "no", "--dir", self.dir, "--protected-mode", "no", *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
-                return
-            time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
+        _wait_listening(self.port, "redis-server")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -100,6 +96,115 @@ class RedisServer:
             return str(r.execute_command(*args))
         finally:
             r.close()
+
+    def info(self, section: str) -> dict[str, Any]:
+        import redis
+
+        r = redis.Redis(host="127.0.0.1", port=self.port)
+        try:
+            return dict(r.info(section))
+        finally:
+            r.close()
+
+
+def _wait_listening(port: int, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} did not start")
+
+
+class SentinelServer(RedisServer):
+    """`redis-server --sentinel` on a free port, watching the primary `master` at
+    127.0.0.1:`primary_port`: down after 500 ms, quorum 2 (of three), quick failovers."""
+
+    def __init__(self, primary_port: int, master: str = "mymaster") -> None:
+        super().__init__()
+        self.master = master
+        self.conf = Path(self.dir) / "sentinel.conf"  # sentinel rewrites it: one each
+        self.conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {self.dir}\n"
+            f"sentinel monitor {master} 127.0.0.1 {primary_port} 2\n"
+            f"sentinel down-after-milliseconds {master} 500\n"
+            f"sentinel failover-timeout {master} 3000\n"
+            f"sentinel parallel-syncs {master} 1\n")
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.exe, str(self.conf), "--sentinel"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_listening(self.port, "redis-sentinel")
+
+    def master_state(self) -> dict[str, Any]:
+        """What this sentinel knows of the primary (`SENTINEL MASTER`)."""
+        import redis
+
+        r = redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
+        try:
+            return dict(r.sentinel_master(self.master))
+        finally:
+            r.close()
+
+
+@dataclass
+class RedisHA:
+    """A primary, one replica and three sentinels, all on 127.0.0.1."""
+
+    primary: RedisServer
+    replica: RedisServer
+    sentinels: list[SentinelServer]
+    master: str = "mymaster"
+
+    @classmethod
+    def start(cls, master: str = "mymaster") -> RedisHA:
+        primary = RedisServer("--repl-diskless-sync-delay", "0")
+        replica = RedisServer("--repl-diskless-sync-delay", "0",
+                              "--replicaof", "127.0.0.1", str(primary.port))
+        ha = cls(primary, replica, [SentinelServer(primary.port, master) for _ in range(3)],
+                 master)
+        try:
+            for server in [primary, replica, *ha.sentinels]:
+                server.start()
+        except BaseException:
+            ha.stop()
+            raise
+        return ha
+
+    @property
+    def addresses(self) -> str:
+        """The sentinels as `LIVE_REDIS_SENTINELS` names them."""
+        return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://{self.addresses}/{self.master}/0"
+
+    async def settled(self, within: float = 30) -> None:
+        """The replica is in sync and every sentinel knows it and the two others (a
+        failover needs both)."""
+        def ready() -> bool:
+            if self.replica.info("replication").get("master_link_status") != "up":
+                return False
+            for s in self.sentinels:
+                state = s.master_state()
+                if int(state.get("num-slaves", 0)) < 1 or \
+                        int(state.get("num-other-sentinels", 0)) < 2:
+                    return False
+            return True
+
+        await eventually(ready, within, every=0.1)
+
+    def named(self) -> tuple[RedisServer, RedisServer]:
+        """(primary, replica) as the first sentinel names them now."""
+        port = int(self.sentinels[0].master_state()["port"])
+        if port == self.replica.port:
+            return self.replica, self.primary
+        return self.primary, self.replica
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, self.replica, self.primary]:
+            server.stop()
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """The Redis backend: a `Store` (history, presence, classroom tools) and a `Bus`
 (room events and notices between processes) on one Redis. Several service
-processes on one Redis act as one service."""
+processes on one Redis act as one service. The URL is `redis://`, `rediss://`,
+`unix://` or `redis+sentinel://` (the primary Redis Sentinel names, followed through
+failovers: `client.py`)."""
 
 from __future__ import annotations
 

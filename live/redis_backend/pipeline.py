@@ -20,12 +20,25 @@ stands between Redis and the callers. redis-py opens the connection (URL, TLS,
 AUTH, SELECT), then this module takes its transport over. Failures: a call
 whose connection was lost is sent once more on a fresh one (the script is
 idempotent on its cid key); NOSCRIPT reloads the script and sends those calls
-again, ahead of later ones; no reply within `REPLY_TIMEOUT_S` fails the calls.
+again, ahead of later ones; no reply within `REPLY_TIMEOUT_S` fails the calls;
+a READONLY reply (the connection's server was demoted to a replica) drops the
+connection, and the calls are sent once more on a new one, to the primary.
+
+Replicas (`ok: true` means stored): when the server has a replica, a stored
+message is not acked until one replica has it, so a failover right after the
+ack cannot lose it. Each pipeline then ends with `WAIT 1 REPLICA_WAIT_MS`, in
+the same write (still one round trip); if no replica confirmed in time, the
+pipeline's calls fail (the client resends with the same cid, which is
+idempotent, and the resend's WAIT confirms the first write too). How many
+replicas the server has comes from `INFO replication`, asked on the pipeline's
+connection before its first pipeline, every `REPLICAS_CHECK_S` and after a
+WAIT that failed. Without replicas (one Redis) no WAIT is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,10 +51,42 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..seam import taken_over
 
+log = logging.getLogger(__name__)
+
 Arg = bytes | str | int
 
 MAX_BATCH = 256  # calls per pipeline
 REPLY_TIMEOUT_S = 2.0
+REPLICA_WAIT_MS = 1500  # for one replica to confirm a pipeline's writes
+REPLICAS_CHECK_S = 5.0  # how long a replica count is trusted
+REPLICA_MAX_LAG_S = 10  # a replica not heard from for longer is not waited for
+
+_INFO = b"*2\r\n$4\r\nINFO\r\n$11\r\nreplication\r\n"
+# what follows a pipeline's calls on the wire: nothing, or WAIT; a probe is INFO alone
+_NOTHING, _WAIT, _PROBE = range(3)
+
+
+class NotReplicated(RedisError):
+    """No replica confirmed the writes in time: they may be lost in a failover."""
+
+
+def online_replicas(info: bytes | str) -> int:
+    """Replicas in sync and heard from lately, from an `INFO replication` reply
+    (`slave0:ip=…,port=…,state=online,offset=…,lag=0`). A replica silent for more than
+    `REPLICA_MAX_LAG_S` (Redis's own `min-replicas-max-lag` default) no longer counts:
+    a frozen replica makes sends `unavailable` for that long, not until the primary
+    drops it (`repl-timeout`)."""
+    text = info.decode(errors="replace") if isinstance(info, bytes) else info
+    count = 0
+    for line in text.splitlines():
+        name, _, fields = line.strip().partition(":")
+        if not (name.startswith("slave") and name[5:].isdigit()):
+            continue
+        f = dict(kv.partition("=")[::2] for kv in fields.split(","))
+        lag = f.get("lag", "")
+        if f.get("state") == "online" and lag.isdigit() and int(lag) <= REPLICA_MAX_LAG_S:
+            count += 1
+    return count
 
 
 @dataclass(slots=True)
@@ -94,13 +139,17 @@ class ScriptPipeline:
         self._head = b"EVALSHA", self._script.sha.encode()
         self._pending: list[_Call] = []
         self._inflight: list[_Call] | None = None  # sent, replies awaited
+        self._tail = _NOTHING  # what follows the in-flight calls
         self._results: list[Any] = []
+        self._replicas: int | None = None  # of the link's server; None: ask first
+        self._replicas_checked = 0.0  # loop time
         self._timer: asyncio.TimerHandle | None = None
         self._link: _Link | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._reloading = False
         self.pipelines = 0  # sent (for tests)
         self.resent = 0  # calls sent again after a lost connection
+        self.unconfirmed = 0  # pipelines no replica confirmed in time
 
     async def __call__(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -116,15 +165,31 @@ class ScriptPipeline:
             if self._connecting is None:
                 self._connecting = asyncio.ensure_future(self._connect())
             return
+        loop = asyncio.get_running_loop()
+        if self._replicas is None or loop.time() - self._replicas_checked > REPLICAS_CHECK_S:
+            # how many replicas must confirm is asked before acking anything on it
+            self._inflight, self._results, self._tail = [], [], _PROBE
+            link.transport.write(_INFO)
+            self._timer = loop.call_later(REPLY_TIMEOUT_S, self._timed_out, link)
+            return
+        self._send(link)
+
+    def _send(self, link: _Link) -> None:
+        """The next pipeline of pending calls, on `link`."""
+        loop = asyncio.get_running_loop()
         batch = self._pending[:MAX_BATCH]
         del self._pending[:MAX_BATCH]
         self._inflight, self._results = batch, []
+        self._tail = _WAIT if self._replicas else _NOTHING
         self.pipelines += 1
         head = self._head
-        link.transport.write(b"".join(
-            [pack_command(head, len(c.keys), *c.keys, *c.args) for c in batch]))
-        self._timer = asyncio.get_running_loop().call_later(
-            REPLY_TIMEOUT_S, self._timed_out, link)
+        wire = [pack_command(head, len(c.keys), *c.keys, *c.args) for c in batch]
+        timeout = REPLY_TIMEOUT_S
+        if self._tail == _WAIT:
+            wire.append(pack_command((b"WAIT", b"1"), REPLICA_WAIT_MS))
+            timeout += REPLICA_WAIT_MS / 1000
+        link.transport.write(b"".join(wire))
+        self._timer = loop.call_later(timeout, self._timed_out, link)
 
     def on_reply(self, link: _Link, reply: Any) -> bool:
         """One reply read on `link`; false if none was awaited (the link is then cut)."""
@@ -132,12 +197,31 @@ class ScriptPipeline:
         if batch is None or link is not self._link:
             return False
         self._results.append(reply)
-        if len(self._results) < len(batch):
+        if len(self._results) < len(batch) + (self._tail != _NOTHING):
             return True
-        results = self._results
-        self._inflight, self._results = None, []
+        results, tail = self._results, self._tail
+        self._inflight, self._results, self._tail = None, [], _NOTHING
         if self._timer is not None:
             self._timer.cancel()
+        if tail == _PROBE:
+            self._count_replicas(results[0])
+            if self._pending and not self._reloading:
+                self._send(link)  # (not _pump: the count is fresh for this pipeline)
+            return True
+        if tail == _WAIT:
+            confirmed = results.pop()
+            if not isinstance(confirmed, int) or confirmed < 1:
+                # stored on the primary only: not acked (and the count asked again)
+                self.unconfirmed += 1
+                self._replicas = None
+                log.warning("no replica confirmed a pipeline: its calls fail",
+                            extra={"calls": len(batch), "wait_ms": REPLICA_WAIT_MS})
+                failure = NotReplicated(f"no replica confirmed within {REPLICA_WAIT_MS} ms")
+                results = [r if isinstance(r, ResponseError) else failure
+                           for r in results]
+        if any(_read_only(r) for r in results):
+            self._demoted(link, batch, results)
+            return True
         again = [c for c, r in zip(batch, results, strict=True) if isinstance(r, NoScriptError)]
         for c, r in zip(batch, results, strict=True):
             if not isinstance(r, NoScriptError):
@@ -151,6 +235,32 @@ class ScriptPipeline:
         else:
             self._pump()
         return True
+
+    def _count_replicas(self, reply: Any) -> None:
+        if isinstance(reply, bytes | str):
+            self._replicas = online_replicas(reply)
+        else:  # INFO refused (renamed, ACL): acked on the primary alone
+            log.warning("cannot ask Redis for its replicas", extra={"reply": repr(reply)})
+            self._replicas = 0
+        self._replicas_checked = asyncio.get_running_loop().time()
+
+    def _demoted(self, link: _Link, batch: list[_Call], results: list[Any]) -> None:
+        """`link`'s server is a replica now (a failover): drop the link; the calls it
+        refused go once more, on a new connection (to the primary), ahead of the rest."""
+        again = []
+        for c, r in zip(batch, results, strict=True):
+            if _read_only(r) and not c.resent:
+                c.resent = True
+                self.resent += 1
+                again.append(c)
+            else:
+                _settle(c.fut, r)
+        log.warning("Redis answered READONLY: reconnecting to the primary",
+                    extra={"calls": len(batch)})
+        self._link = None
+        link.transport.abort()
+        self._pending[0:0] = again
+        self._pump()
 
     async def _reload(self) -> None:
         try:
@@ -171,6 +281,7 @@ class ScriptPipeline:
         if self._timer is not None:
             self._timer.cancel()
         batch, self._inflight, self._results = self._inflight or [], None, []
+        self._tail = _NOTHING
         again = []
         for c in batch:
             if c.resent:
@@ -185,6 +296,9 @@ class ScriptPipeline:
 
     def _timed_out(self, link: _Link) -> None:
         batch, self._inflight, self._results = self._inflight or [], None, []
+        if self._tail == _PROBE:  # what waits for the probe fails with it
+            batch, self._pending = self._pending, []
+        self._tail = _NOTHING
         for c in batch:
             _settle(c.fut, RedisTimeoutError("no reply from Redis"))
         link.transport.abort()  # its replies could no longer be matched
@@ -195,7 +309,7 @@ class ScriptPipeline:
                 conn, transport = await taken_over(self._redis.connection_pool)
             link = _Link(self, conn, transport)
             transport.set_protocol(link)
-            self._link = link
+            self._link, self._replicas = link, None  # maybe another server: ask again
         except Exception as exc:
             # nobody may wait for ever: what is waiting fails now (and is answered
             # `unavailable`); the next call tries to connect again
@@ -212,11 +326,15 @@ class ScriptPipeline:
         if self._timer is not None:
             self._timer.cancel()
         calls = (self._inflight or []) + self._pending
-        self._inflight, self._pending = None, []
+        self._inflight, self._pending, self._tail = None, [], _NOTHING
         for c in calls:
             _settle(c.fut, ConnectionError("the store is closing"))
         if link is not None:
             link.transport.close()
+
+
+def _read_only(reply: Any) -> bool:
+    return isinstance(reply, ResponseError) and str(reply).startswith("READONLY")
 
 
 def pack_command(head: tuple[bytes, bytes], *args: Arg) -> bytes:

@@ -7,7 +7,8 @@ transport's `data_received` and handed, a socket read's worth at a time, to a
 callback: when a room is busy Redis writes several of its messages at once, and
 the fan-out gives each member all of them in one write (one syscall, one TCP
 segment) without a task switch in between. redis-py still opens the connection
-(URL, TLS, AUTH, client name); this module takes its transport over after that.
+(URL, TLS, AUTH, client name; with Sentinel, the current primary: `client.pool`); this
+module takes its transport over after that.
 
 Replies on a subscribed connection (RESP2) are arrays: `[b"smessage", channel,
 data]`, `[b"message", channel, data]`, `[b"ssubscribe", channel, count]`,
@@ -27,6 +28,7 @@ import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
 from ..seam import taken_over
+from . import client
 from .pipeline import pack_command
 
 Reply = list[Any]
@@ -63,8 +65,10 @@ class _Protocol(asyncio.Protocol):
 
 
 class BusReader:
-    def __init__(self, conn: AbstractConnection, transport: asyncio.Transport,
-                 on_replies: OnReplies, on_lost: OnLost, health_s: float) -> None:
+    def __init__(self, pool: ConnectionPool, conn: AbstractConnection,
+                 transport: asyncio.Transport, on_replies: OnReplies, on_lost: OnLost,
+                 health_s: float) -> None:
+        self._pool = pool  # kept: a sentinel pool's connections refer to it weakly
         self._conn = conn  # kept: redis-py closes the transport when it is collected
         self._transport = transport
         self.on_replies = on_replies
@@ -79,9 +83,14 @@ class BusReader:
                    health_s: float = 5.0) -> BusReader:
         """Connect; from then on `on_replies` gets every reply batch and `on_lost` is
         called once when the connection ends (`BusClosed` if it was this side)."""
-        pool = ConnectionPool.from_url(url, socket_connect_timeout=2.0, socket_timeout=None)
-        conn, transport = await taken_over(pool)
-        reader = cls(conn, transport, on_replies, on_lost, health_s)
+        pool = client.pool(url, socket_connect_timeout=2.0, socket_timeout=None)
+        try:
+            conn, transport = await taken_over(pool)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pool.aclose()
+            raise
+        reader = cls(pool, conn, transport, on_replies, on_lost, health_s)
         transport.set_protocol(_Protocol(reader))
         reader._watchdog = asyncio.ensure_future(reader._watch())
         return reader
@@ -128,3 +137,5 @@ class BusReader:
     async def aclose(self) -> None:
         self.lost(BusClosed("closed"))
         self._transport.close()
+        with contextlib.suppress(Exception):  # (with Sentinel, its sentinel clients too)
+            await self._pool.aclose()

@@ -11,6 +11,11 @@ process ids -> last heartbeat), `live:proc:<P>:conns` (set of `R\\0conn`).
 Every key has an expiry; a room with no messages left holds no data. A stored
 message is published on the room's bus channel by the same script that stores
 it (`frames.message_frame_parts`).
+
+`append` returns (and `chat:send` is acked) once the message is stored, and, when
+the primary has a replica, once a replica has it too (`pipeline.py`, WAIT): a
+message not confirmed on a replica in time raises `Unavailable`; the client's
+resend with the same cid is idempotent.
 """
 
 from __future__ import annotations
