@@ -54,8 +54,10 @@ class Moderation:
         if target == s.who.sub:
             raise BadRequest("you cannot moderate yourself")
         member = next((m for m in await self.svc.store.members(room) if m.id == target), None)
-        if member is not None and member.role == "teacher":
-            raise Forbidden("teachers cannot be muted or kicked")
+        teacher = (member.role == "teacher" if member is not None
+                   else await self.svc.store.is_teacher(room.space, target))
+        if teacher:
+            raise Forbidden("teachers cannot be muted, kicked or banned")
         self.svc.buckets.take(s.who.sub, "moderate")
         return target, member
 
@@ -64,7 +66,9 @@ class Moderation:
         room = self.svc.joined_room(s, name)
         if what not in MUTE_WHAT:
             raise BadRequest("what must be chat, audio, video or all")
-        target, _ = await self._target(s, room, user)
+        target, member = await self._target(s, room, user)
+        if member is None:
+            raise NotFound("no such member in the room")
         kinds = MUTABLE if what == "all" else frozenset({str(what)})
         current = (await self.svc.store.mutes(room)).get(target, frozenset())
         now = current | kinds if muted else current - kinds
