@@ -10,8 +10,11 @@
   muted, and raised hands in raise order.
 - Polls: teachers create and close them; teachers and students vote.
 
-Muted kinds are cached per process (filled on join, refreshed by notices) so
-`chat:send` needs no extra store round trip.
+Muted kinds are cached per process (filled on join, refreshed by notices and,
+after the bus reconnected, from the store: `Moderation.resync`) for typing and
+private messages. `chat:send` does not trust the cache: the store refuses a
+muted author's message in the same step that stores it (`Store.append`), so a
+mute holds on every process whatever happens to the bus.
 """
 
 from __future__ import annotations

@@ -1,10 +1,48 @@
-"""Moderation and chat that hold through a bus hiccup (issue #14, items 5-7)."""
+"""Moderation and chat that hold through a bus hiccup (issue #14, items 5-7).
+
+The bus is made to fail for real: a Redis ACL user of the process's own loses the right to
+subscribe (its subscription connection is refused, everything else works), or loses the
+right to read a stream (replay fails).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from .support import Running
+import aiohttp
+import pytest
+
+from rooms.identity import RoomRef
+
+from .support import RedisServer, Running, ServiceProcess, connect, eventually, run_server
+
+USER = "proc2"  # the ACL user of the process whose bus is made to fail
+
+
+def acl_user(redis: RedisServer, *rules: str) -> str:
+    """(Re)define the ACL user; the URL the process connects with."""
+    redis.cli("ACL", "SETUSER", USER, "on", ">pw", "~*", "&*", "+@all", *rules)
+    return f"redis://{USER}:pw@127.0.0.1:{redis.port}/0"
+
+
+async def readyz(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url + "/readyz") as r:
+        return r.status
+
+
+async def until_ready(url: str, status: int, within: float = 20) -> None:
+    """Wait for /readyz to answer `status` (a process still starting does not answer)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            got: int | None = await readyz(url)
+        except aiohttp.ClientError:
+            got = None
+        if got == status:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"/readyz stayed {got}"
+        await asyncio.sleep(0.05)
 
 
 async def _code(client: Any, event: str, payload: Any) -> str:
@@ -39,3 +77,117 @@ async def test_no_teacher_can_be_muted_or_banned_present_or_not(server: Running,
     assert (await t3.call("join", {"room": "r"}))["ok"]
     assert await _code(t, "mod:mute", {"room": "r", "user": "t3", "what": "chat",
                                        "muted": True}) == "forbidden"
+
+
+# -- item 5: a mute the process never heard of holds on chat:send -------------------------
+
+async def test_a_mute_holds_on_send_without_its_notice(server: Running, clients: Any) -> None:
+    """The mute is written to the store as `mod:mute` writes it, but its notice never comes
+    (as when the bus was down): the store refuses the message anyway."""
+    t = await clients(server.url, sub="t", role="teacher")
+    ana = await clients(server.url, sub="ana")
+    for c in (t, ana):
+        assert (await c.call("join", {"room": "r"}))["ok"]
+    assert server.svc is not None
+    await server.svc.store.set_mutes(RoomRef("space1", "r"), "ana", frozenset({"chat"}))
+    assert await _code(ana, "chat:send", {"room": "r", "text": "x", "cid": "1"}) == "muted"
+    assert (await ana.call("chat:history", {"room": "r"}))["messages"] == []
+    # a resend of a message stored before the mute still answers the stored one
+    await server.svc.store.set_mutes(RoomRef("space1", "r"), "ana", frozenset())
+    first = await ana.call("chat:send", {"room": "r", "text": "before", "cid": "2"})
+    await server.svc.store.set_mutes(RoomRef("space1", "r"), "ana", frozenset({"audio"}))
+    assert (await ana.call("chat:send", {"room": "r", "text": "audio only", "cid": "3"}))["ok"]
+    await server.svc.store.set_mutes(RoomRef("space1", "r"), "ana", frozenset({"chat"}))
+    assert await ana.call("chat:send", {"room": "r", "text": "before", "cid": "2"}) == first
+    # teachers are never muted, whatever is stored against their id
+    await server.svc.store.set_mutes(RoomRef("space1", "r"), "t", frozenset({"chat"}))
+    assert (await t.call("chat:send", {"room": "r", "text": "teacher", "cid": "1"}))["ok"]
+
+
+# -- items 5 and 6 across two processes: the bus of one is down ---------------------------
+
+@pytest.mark.slow  # two service processes
+async def test_mutes_bans_and_messages_hold_while_a_bus_is_down(own_redis: RedisServer) -> None:
+    p1 = ServiceProcess(own_redis.url, env={"LIVE_RATE_LIMITS": "off"})
+    p2 = ServiceProcess(acl_user(own_redis), env={"LIVE_RATE_LIMITS": "off"})
+    await asyncio.gather(p1.start(), p2.start())
+    opened = []
+    try:
+        t = await connect(p1.url, sub="t", role="teacher")
+        ana, ben, w = [await connect(p2.url, sub=s) for s in ("ana", "ben", "w")]
+        opened += [t, ana, ben, w]
+        for c in opened:
+            assert (await c.call("join", {"room": "r"}))["ok"]
+        # process two's bus goes down and stays down: it may not subscribe any more
+        acl_user(own_redis, "-subscribe", "-ssubscribe")
+        own_redis.cli("CLIENT", "KILL", "USER", USER)
+        await until_ready(p2.url, 503)
+        assert await readyz(p1.url) == 200
+        # moderation on process one, whose notices process two cannot hear
+        assert await _code(t, "mod:mute", {"room": "r", "user": "ben", "what": "chat",
+                                           "muted": True}) == "ok"
+        assert await _code(t, "mod:kick", {"room": "r", "user": "ana", "ban_minutes": 5}) == "ok"
+        sent = [(await t.call("chat:send", {"room": "r", "text": f"m{i}", "cid": str(i)}))
+                ["message"]["id"] for i in range(3)]
+        assert await _code(ben, "chat:send", {"room": "r", "text": "x", "cid": "b1"}) == "muted"
+        # the bus comes back: process two resyncs from the store
+        acl_user(own_redis)
+        await until_ready(p2.url, 200)
+        assert await ana.wait_for("mod:kicked", timeout=15) == {"room": "r", "user": "ana"}
+        assert await _code(ana, "chat:send", {"room": "r", "text": "x", "cid": "a1"}) \
+            == "not_joined"
+        assert await _code(ana, "join", {"room": "r"}) == "banned"
+        assert await _code(ben, "typing", {"room": "r", "typing": True}) == "muted"
+        # what process one stored meanwhile reaches process two's members, once, in order
+        await w.wait_for("chat:message", lambda m: m["id"] == sent[-1], timeout=15)
+        assert [m["id"] for m in w.events["chat:message"]] == sent
+        assert w.events["room:resync"] == []
+        marker = await t.call("chat:send", {"room": "r", "text": "live", "cid": "live"})
+        await w.wait_for("chat:message", lambda m: m["id"] == marker["message"]["id"])
+        assert [m["id"] for m in w.events["chat:message"]] == [*sent, marker["message"]["id"]]
+    finally:
+        for c in opened:
+            await c.close()
+        p1.stop()
+        p2.stop()
+
+
+@pytest.mark.slow  # a service process
+async def test_start_up_without_a_subscription_is_not_ready(own_redis: RedisServer) -> None:
+    """A process whose bus cannot subscribe serves /readyz 503 (and says why in its log)
+    until it can; then it comes ready by itself."""
+    proc = ServiceProcess(acl_user(own_redis, "-subscribe"), env={"LIVE_RATE_LIMITS": "off"})
+    started = asyncio.create_task(proc.start())  # returns once /readyz says 200
+    try:
+        await eventually(lambda: "bus not subscribed" in proc.output(), timeout=20)
+        await until_ready(proc.url, 503)  # serving, and saying it is not ready
+        assert not started.done()
+        acl_user(own_redis)
+        await asyncio.wait_for(started, 25)
+    finally:
+        started.cancel()
+        proc.stop()
+
+
+async def test_failed_replay_tells_the_room_to_resync(own_redis: RedisServer) -> None:
+    """The bus comes back but the messages stored meanwhile cannot be read: the members
+    here are told `room:resync`, and catch up from history themselves."""
+    url = acl_user(own_redis)
+    async with run_server(url, rate_limits=False) as server:
+        w = await connect(server.url, sub="w")
+        x = await connect(server.url, sub="x")
+        try:
+            assert (await w.call("join", {"room": "r"}))["ok"]
+            assert (await x.call("join", {"room": "s"}))["ok"]
+            sent = await x.call("chat:send", {"room": "s", "text": "hello", "cid": "1"})
+            await x.wait_for("chat:message", lambda m: m["id"] == sent["message"]["id"])
+            acl_user(own_redis, "-xrange")  # replay pages history with XRANGE
+            own_redis.cli("CLIENT", "KILL", "TYPE", "pubsub")
+            # every room heard here: a quiet one, and one whose chat was being delivered
+            assert await w.wait_for("room:resync", timeout=15) == {"room": "r"}
+            assert await x.wait_for("room:resync", timeout=15) == {"room": "s"}
+            await w.round_trip()
+            assert w.events["room:resync"] == [{"room": "r"}]
+        finally:
+            await w.close()
+            await x.close()

@@ -22,8 +22,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from rooms.clock import Clock
-from rooms.errors import Unavailable
-from rooms.identity import RoomRef
+from rooms.errors import Muted, Unavailable
+from rooms.identity import Role, RoomRef
 from rooms.message import Appended, Author, Message, Page, sort_key
 from rooms.presence import Departure, Member, members_by_user
 from rooms.store import Store, clamp_limit
@@ -38,14 +38,22 @@ log = logging.getLogger(__name__)
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
-# KEYS: stream, cid key, retention index. ARGV: retention ms, channel, entry,
-# frame prefix, frame mid, frame suffix, room key.
+# KEYS: stream, cid key, retention index, mutes hash. ARGV: retention ms, channel, entry,
+# frame prefix, frame mid, frame suffix, room key, author ('' for a teacher).
+# A known cid returns the first message; a new message of an author muted for chat is
+# refused ({-1}) in the same step that would store it, whatever the bus told this process.
 APPEND = """
 local prev = redis.call('GET', KEYS[2])
 if prev then
   local e = redis.call('XRANGE', KEYS[1], prev, prev)
   if #e > 0 then return {0, prev, e[1][2][2]} end
   return {0, prev, false}
+end
+if ARGV[8] ~= '' then
+  local muted = redis.call('HGET', KEYS[4], ARGV[8])
+  if muted and string.find(',' .. muted .. ',', ',chat,', 1, true) then
+    return {-1, false, false}
+  end
 end
 local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
 local ms = tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
@@ -93,13 +101,16 @@ class RedisStore(RedisClassroom, Store):
         payload = {"room": room.name, "cid": cid, "user": author.to_wire(), "text": text}
         prefix, mid, suffix = message_frame_parts("chat:message", payload, ("ts", "id"))
         names = [keys.room(room.key, "msgs"), keys.cid(room.key, author.id, cid),
-                 keys.RETENTION_INDEX]
+                 keys.RETENTION_INDEX, keys.room(room.key, "mutes")]
         args: list[bytes | str | int] = [self.retention_ms, keys.room_channel(room.key), entry,
-                                         prefix, mid, suffix, room.key]
+                                         prefix, mid, suffix, room.key,
+                                         "" if author.role == Role.TEACHER else author.id]
         try:
             created, mid_, raw = await self._append(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
+        if created == -1:
+            raise Muted()
         message_id = mid_.decode()
         if raw:
             return Appended(self._decode(room, message_id, raw), bool(created))
