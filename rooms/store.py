@@ -71,7 +71,9 @@ class Store(ClassroomStore, ABC):
 
     @abstractmethod
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
-        """Forget a connection; None if it was not in the room."""
+        """Forget a connection; None if it was not in the room, or if the store could
+        not reach its backend: it then retries on its heartbeat, which returns the
+        departure, and no longer keeps the connection's entry alive meanwhile."""
 
     @abstractmethod
     async def members(self, room: RoomRef) -> list[Member]:

@@ -2,18 +2,23 @@
 
 The bus is made to fail for real: a Redis ACL user of the process's own loses the right to
 subscribe (its subscription connection is refused, everything else works), or loses the
-right to read a stream (replay fails).
+right to read a stream (replay fails), or redis-server is paused (SIGSTOP) mid-leave.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import aiohttp
 import pytest
 
+from live.redis_backend import client as redis_client
+from live.redis_backend.store import RedisStore
+from rooms.clock import SystemClock
 from rooms.identity import RoomRef
+from rooms.presence import Departure, Member
 
 from .support import RedisServer, Running, ServiceProcess, connect, eventually, run_server
 
@@ -191,3 +196,65 @@ async def test_failed_replay_tells_the_room_to_resync(own_redis: RedisServer) ->
         finally:
             await w.close()
             await x.close()
+
+
+# -- item 7a: a join whose bus attach fails is undone -------------------------------------
+
+async def test_a_join_whose_attach_fails_gets_nothing_of_the_room(own_redis: RedisServer) -> None:
+    async with run_server(acl_user(own_redis), rate_limits=False) as server:
+        a = await connect(server.url, sub="a")
+        b = await connect(server.url, sub="b")
+        try:
+            acl_user(own_redis, "-ssubscribe")  # the room's subscription is refused
+            assert await _code(a, "join", {"room": "r"}) == "unavailable"
+            acl_user(own_redis)
+            deadline = asyncio.get_running_loop().time() + 20
+            while (code := await _code(b, "join", {"room": "r"})) != "ok":
+                assert code == "unavailable" and asyncio.get_running_loop().time() < deadline
+            sent = await b.call("chat:send", {"room": "r", "text": "after", "cid": "1"})
+            await b.wait_for("chat:message", lambda m: m["id"] == sent["message"]["id"])
+            await b.call("hand", {"room": "r", "raised": True})
+            await a.round_trip()
+            assert a.events["chat:message"] == [] and a.events["presence:update"] == []
+            assert await _code(a, "chat:send", {"room": "r", "text": "x", "cid": "1"}) \
+                == "not_joined"
+        finally:
+            await a.close()
+            await b.close()
+
+
+# -- item 7b: a leave Redis did not take is not kept alive --------------------------------
+
+async def test_a_leave_during_a_redis_pause_leaves_no_ghost(own_redis: RedisServer) -> None:
+    room = RoomRef("sp", "r")
+    here = RedisStore(redis_client.connect(own_redis.url), SystemClock(), 60_000, "proc-a")
+    other = RedisStore(redis_client.connect(own_redis.url), SystemClock(), 60_000, "proc-b")
+    try:
+        await here.enter(room, "c1", Member("ana", "Ana", "student"))
+        await other.enter(room, "c2", Member("ben", "Ben", "student"))
+        assert own_redis.proc is not None
+        own_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert await here.leave(room, "c1") is None  # Redis did not answer in time
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        # the next heartbeat removes the entry and reports the departure
+        assert await here.heartbeat() == [Departure(room.key, "ana", True)]
+        assert [m.id for m in await other.members(room)] == ["ben"]
+        assert await here.heartbeat() == []
+        # back in the room on the same connection before the heartbeat retried its leave:
+        # one entry, counted once
+        assert await here.enter(room, "c1", Member("ana", "Ana", "student"))
+        own_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert await here.leave(room, "c1") is None
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        assert await here.enter(room, "c1", Member("ana", "Ana", "student"))
+        assert [m.id for m in await other.members(room)] == ["ben", "ana"]
+        assert await here.leave(room, "c1") == Departure(room.key, "ana", True)
+        assert await here.heartbeat() == []
+        assert [m.id for m in await other.members(room)] == ["ben"]
+    finally:
+        await here.close()
+        await other.close()

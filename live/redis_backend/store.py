@@ -11,6 +11,13 @@ process ids -> last heartbeat), `live:proc:<P>:conns` (set of `R\\0conn`).
 Every key has an expiry; a room with no messages left holds no data. A stored
 message is published on the room's bus channel by the same script that stores
 it (`frames.message_frame_parts`).
+
+Presence is kept alive by this process's heartbeat for the rooms it has
+connections in (`_local_rooms`). A leave that Redis does not answer stops being
+counted there at once (so the heartbeat no longer keeps its entry alive) and is
+retried by each heartbeat until Redis takes it (`_unforgotten`); the departure
+is announced then. Were the process to die first, the reaper or the expiry
+removes the entry.
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ class RedisStore(RedisClassroom, Store):
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._trim = redis.register_script(TRIM)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
+        self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
 
     # -- history -------------------------------------------------------
@@ -201,6 +209,9 @@ class RedisStore(RedisClassroom, Store):
         now = self._clock.now_ms()
         rec = pack({"m": member.to_record(), "at": now, "p": self.proc_id})
         mine = keys.proc_conns(self.proc_id)
+        if (room.key, conn) in self._unforgotten:  # back before its leave reached Redis
+            await self._forget(room.key, conn, self.proc_id)
+            self._unforgotten.discard((room.key, conn))
         try:
             async with self._r.pipeline(transaction=True) as p:
                 p.hset(keys.room(room.key, "conns"), conn, rec)
@@ -218,14 +229,25 @@ class RedisStore(RedisClassroom, Store):
         return int(res[1]) == 1
 
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
-        left = await self._forget(room.key, conn, self.proc_id)
+        """Forget a connection. When Redis fails, None: the heartbeat retries it."""
+        try:
+            left = await self._forget(room.key, conn, self.proc_id)
+        except Unavailable:
+            log.warning("leave failed; the heartbeat retries it",
+                        extra={"room": room.key, "conn": conn})
+            self._unforgotten.add((room.key, conn))
+            self._uncount(room.key)
+            return None
         if left is not None:
-            n = self._local_rooms.get(room.key, 0) - 1
-            if n > 0:
-                self._local_rooms[room.key] = n
-            else:
-                self._local_rooms.pop(room.key, None)
+            self._uncount(room.key)
         return left
+
+    def _uncount(self, room_key: str) -> None:
+        n = self._local_rooms.get(room_key, 0) - 1
+        if n > 0:
+            self._local_rooms[room_key] = n
+        else:
+            self._local_rooms.pop(room_key, None)
 
     async def _forget(self, room_key: str, conn: str, proc: str) -> Departure | None:
         conns, users = keys.room(room_key, "conns"), keys.room(room_key, "users")
@@ -294,8 +316,13 @@ class RedisStore(RedisClassroom, Store):
                     p.pexpire(keys.room(room_key, "users"), PRESENCE_TTL_MS)
                     p.pexpire(keys.space_rooms(RoomRef.from_key(room_key).space), PRESENCE_TTL_MS)
                 await p.execute()
-            dead = await self._r.zrangebyscore(keys.PROCS, "-inf", now - PROC_DEAD_MS)
             departures: list[Departure] = []
+            for room_key, conn in sorted(self._unforgotten):  # leaves Redis missed
+                gone = await self._forget(room_key, conn, self.proc_id)
+                self._unforgotten.discard((room_key, conn))
+                if gone is not None:
+                    departures.append(gone)
+            dead = await self._r.zrangebyscore(keys.PROCS, "-inf", now - PROC_DEAD_MS)
             for raw in dead:
                 proc = raw.decode()
                 lock = keys.reap_lock(proc)
