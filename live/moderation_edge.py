@@ -3,7 +3,9 @@
 Registers its handlers on the `Edge` (so errors map to acks in one place) and
 acts on notices from every process: a kick drops the target's connections of
 this process from the room, a private message goes to the connections of this
-process that may read it.
+process that may read it. After the bus reconnected (notices may have been
+lost), mutes are re-read and banned members here are removed as a kick notice
+would have removed them (`Moderation.resync`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from rooms.identity import RoomRef
 from rooms.moderation import MAX_BAN_MINUTES
 from rooms.notices import KICK, MUTE, PRIVATE, Notice
 from rooms.service import RoomService, Session
@@ -26,6 +29,7 @@ class ModerationEdge:
         self.edge = edge
         self.svc = service
         service.bus.on_notice(self.on_notice)
+        service.bus.on_reconnect(self.on_reconnect)
         handlers = {
             "poll:create": self.poll_create, "poll:vote": self.poll_vote,
             "poll:close": self.poll_close, "mod:mute": self.mute, "mod:kick": self.kick,
@@ -82,6 +86,14 @@ class ModerationEdge:
             await self.svc.moderation.apply_mute(n)
         elif n.kind == PRIVATE:
             await self._private(n)
+
+    async def on_reconnect(self) -> None:
+        banned = await self.svc.moderation.resync(list(self.edge.sessions.values()))
+        for room_key, user in banned:
+            log.info("resync: removing a banned member", extra={"room": room_key, "user": user})
+            name = RoomRef.from_key(room_key).name
+            await self._kick(Notice(KICK, room_key, user, {"event": {"room": name,
+                                                                     "user": user}}))
 
     async def _kick(self, n: Notice) -> None:
         sio = self.edge.sio

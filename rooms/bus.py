@@ -19,6 +19,10 @@ What a bus does:
   caller (`RoomService`) attaches on every join and detaches when the last
   connection of this process leaves the room.
 - `notify(notice)`: every process's notice handlers get it, this one's included.
+- Notices published while a process's bus connection is down are lost to it.
+  When the bus is back (subscribed again), it runs the `on_reconnect` handlers,
+  in line with notices (after those heard before, before those heard after): the
+  domain re-reads from the store what lost notices would have told (mutes, bans).
 - What a bus hears is handed to the local fan-out bound with `bind`: a batch of
   `RoomEvent`s, in order, synchronously (no awaiting between a read and the
   members' writes).
@@ -45,6 +49,7 @@ class RoomEvent(NamedTuple):
 
 Deliver = Callable[[Sequence[RoomEvent]], None]
 NoticeHandler = Callable[[Notice], Awaitable[None]]
+ReconnectHandler = Callable[[], Awaitable[None]]
 
 
 def _nowhere(events: Sequence[RoomEvent]) -> None:
@@ -65,6 +70,7 @@ class Bus(ABC):
     def __init__(self) -> None:
         self._deliver: Deliver = _nowhere
         self._notice_handlers: list[NoticeHandler] = []
+        self._reconnect_handlers: list[ReconnectHandler] = []
 
     def bind(self, deliver: Deliver) -> None:
         """Where room events heard here go: this process's fan-out."""
@@ -72,6 +78,11 @@ class Bus(ABC):
 
     def on_notice(self, handler: NoticeHandler) -> None:
         self._notice_handlers.append(handler)
+
+    def on_reconnect(self, handler: ReconnectHandler) -> None:
+        """Run `handler` each time the bus is subscribed again after losing its connection
+        (notices may have been lost meanwhile)."""
+        self._reconnect_handlers.append(handler)
 
     @abstractmethod
     async def publish(self, room_key: str, event: str, payload: dict[str, Any],
@@ -113,6 +124,15 @@ class Bus(ABC):
             except Exception:
                 log.exception("notice handler failed",
                               extra={"kind": notice.kind, "room": notice.room_key})
+
+
+    async def reconnected(self) -> None:
+        """Run this process's reconnect handlers; a failing handler is logged alone."""
+        for handler in list(self._reconnect_handlers):
+            try:
+                await handler()
+            except Exception:
+                log.exception("reconnect handler failed")
 
 
 class LocalBus(Bus):

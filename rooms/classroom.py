@@ -1,14 +1,20 @@
 """Classroom rules around joining and chatting, and polls.
 
 - Who may enter: a banned member gets `banned` until the ban ends; a locked
-  room lets only teachers in (`room_locked`).
+  room lets only teachers in (`room_locked`). Teachers are never banned or
+  muted: a teacher's join is remembered (`note_teacher`) so that moderation
+  refuses them even when they are not in the room, and what may be stored
+  against a teacher's id is not applied to them.
 - What a joiner learns besides chat: open polls with counts (and their own
   vote), whether the room is locked, its private-message permissions, who is
   muted, and raised hands in raise order.
 - Polls: teachers create and close them; teachers and students vote.
 
-Muted kinds are cached per process (filled on join, refreshed by notices) so
-`chat:send` needs no extra store round trip.
+Muted kinds are cached per process (filled on join, refreshed by notices and,
+after the bus reconnected, from the store: `Moderation.resync`) for typing and
+private messages. `chat:send` does not trust the cache: the store refuses a
+muted author's message in the same step that stores it (`Store.append`), so a
+mute holds on every process whatever happens to the bus.
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ class Classroom:
     # -- entering --------------------------------------------------------
     async def admit(self, s: Session, room: RoomRef) -> None:
         store = self.svc.store
+        if s.who.is_teacher:
+            await store.note_teacher(room.space, s.who.sub)
+            return
         if await store.banned_until(room, s.who.sub) is not None:
             raise Banned()
-        if not s.who.is_teacher and (await store.flags(room))["locked"]:
+        if (await store.flags(room))["locked"]:
             raise RoomLocked()
 
     async def room_state(self, s: Session, room: RoomRef, members: list[Member]) -> dict[str, Any]:
@@ -43,11 +52,7 @@ class Classroom:
         polls = await store.open_polls(room)
         flags = await store.flags(room)
         mutes = await store.mutes(room)
-        mine = mutes.get(s.who.sub)
-        if mine:
-            self.muted[(room.key, s.who.sub)] = mine
-        else:
-            self.muted.pop((room.key, s.who.sub), None)
+        self.set_muted(room.key, s.who.sub, mutes.get(s.who.sub, frozenset()))
         hands = sorted((m for m in members if m.hand_at is not None),
                        key=lambda m: (m.hand_at or 0, m.id))
         return {
@@ -58,8 +63,15 @@ class Classroom:
             "hands": [m.id for m in hands],
         }
 
+    def set_muted(self, room_key: str, user: str, kinds: frozenset[str]) -> None:
+        """What of `user` is muted in the room, for this process's cache."""
+        if kinds:
+            self.muted[(room_key, user)] = kinds
+        else:
+            self.muted.pop((room_key, user), None)
+
     def check_chat(self, s: Session, room: RoomRef) -> None:
-        if "chat" in self.muted.get((room.key, s.who.sub), frozenset()):
+        if not s.who.is_teacher and "chat" in self.muted.get((room.key, s.who.sub), frozenset()):
             raise Muted()
 
     # -- polls -----------------------------------------------------------

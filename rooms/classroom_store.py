@@ -86,6 +86,15 @@ class ClassroomStore(ABC):
     async def banned_until(self, room: RoomRef, user: str) -> int | None: ...
 
     @abstractmethod
+    async def note_teacher(self, space: str, user: str) -> None:
+        """Remember that `user` came as a teacher of the space (kept for the retention)."""
+
+    @abstractmethod
+    async def is_teacher(self, space: str, user: str) -> bool:
+        """Whether `user` came as a teacher of the space: teachers are never moderated,
+        present or not."""
+
+    @abstractmethod
     async def set_flag(self, room: RoomRef, name: str, on: bool) -> None: ...
 
     @abstractmethod

@@ -18,6 +18,7 @@ class MemoryClassroom(ClassroomStore):
         self._polls: dict[str, dict[str, Poll]] = defaultdict(dict)
         self._mutes: dict[str, dict[str, frozenset[str]]] = defaultdict(dict)
         self._bans: dict[tuple[str, str], int] = {}
+        self._teachers: dict[str, dict[str, int]] = defaultdict(dict)  # space -> user -> ms
         self._flags: dict[str, dict[str, bool]] = defaultdict(dict)
         self._audit: dict[str, list[AuditEntry]] = defaultdict(list)
 
@@ -62,6 +63,13 @@ class MemoryClassroom(ClassroomStore):
 
     async def ban(self, room: RoomRef, user: str, until_ms: int) -> None:
         self._bans[(room.key, user)] = until_ms
+
+    async def note_teacher(self, space: str, user: str) -> None:
+        self._teachers[space][user] = self._clock.now_ms()
+
+    async def is_teacher(self, space: str, user: str) -> bool:
+        seen = self._teachers.get(space, {}).get(user)
+        return seen is not None and seen > self._clock.now_ms() - self.retention_ms
 
     async def banned_until(self, room: RoomRef, user: str) -> int | None:
         until = self._bans.get((room.key, user))

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from .bus import Bus
 from .clock import Clock
-from .identity import RoomRef
+from .errors import Muted
+from .identity import Role, RoomRef
 from .memory_classroom import MemoryClassroom
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
@@ -49,6 +50,9 @@ class MemoryStore(MemoryClassroom, Store):
                 ms, _ = sort_key(known[0])
                 existing = Message(known[0], room.name, cid, author, text, ms)
             return Appended(existing, False)
+        if author.role != Role.TEACHER and "chat" in self._mutes.get(room.key, {}).get(
+                author.id, frozenset()):
+            raise Muted()
         ms = max(now, r.last[0])
         seq = r.last[1] + 1 if ms == r.last[0] else 0
         r.last = (ms, seq)

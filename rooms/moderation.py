@@ -1,8 +1,15 @@
 """Teacher moderation: mute, kick (with an optional ban), lock, private messages.
 
-Teachers cannot be muted or kicked, and nobody moderates themselves. Each
-action is written to the audit log, announced to the room, and - where every
-process must act on its own connections - published as a notice.
+Teachers cannot be muted, kicked or banned, present or not (a teacher's join
+is remembered per space), and nobody moderates themselves. A mute or a kick
+without a ban needs its target in the room (`not_found`); a ban may be given
+ahead to a pupil who is not there (one who just left, say). Each action is
+written to the audit log, announced to the room, and - where every process must
+act on its own connections - published as a notice.
+
+Notices can be lost (a process whose bus connection was down misses them), so
+what they carry is also in the store: after the bus reconnected, `resync`
+re-reads the mutes and bans of every room with members on this process.
 Private messages are off for pupils until a teacher allows them per room;
 teachers may always write privately to a member; pupil-to-pupil messages are
 also shown to the room's teachers. They are delivered live, not kept.
@@ -10,8 +17,9 @@ also shown to the room's teachers. They are delivered live, not kept.
 
 from __future__ import annotations
 
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .classroom import permissions_wire
@@ -23,6 +31,8 @@ from .presence import Member
 
 if TYPE_CHECKING:
     from .service import RoomService, Session
+
+log = logging.getLogger(__name__)
 
 MUTABLE = frozenset({"chat", "audio", "video"})
 MUTE_WHAT = ("chat", "audio", "video", "all")
@@ -54,8 +64,10 @@ class Moderation:
         if target == s.who.sub:
             raise BadRequest("you cannot moderate yourself")
         member = next((m for m in await self.svc.store.members(room) if m.id == target), None)
-        if member is not None and member.role == "teacher":
-            raise Forbidden("teachers cannot be muted or kicked")
+        teacher = (member.role == "teacher" if member is not None
+                   else await self.svc.store.is_teacher(room.space, target))
+        if teacher:
+            raise Forbidden("teachers cannot be muted, kicked or banned")
         return target, member
 
     async def mute(self, s: Session, name: object, user: object, what: object,
@@ -63,7 +75,9 @@ class Moderation:
         room = self.svc.joined_room(s, name)
         if what not in MUTE_WHAT:
             raise BadRequest("what must be chat, audio, video or all")
-        target, _ = await self._target(s, room, user)
+        target, member = await self._target(s, room, user)
+        if member is None:
+            raise NotFound("no such member in the room")
         kinds = MUTABLE if what == "all" else frozenset({str(what)})
         current = (await self.svc.store.mutes(room)).get(target, frozenset())
         now = current | kinds if muted else current - kinds
@@ -151,12 +165,39 @@ class Moderation:
     # -- on every process ------------------------------------------------
     async def apply_mute(self, notice: Notice) -> None:
         kinds = frozenset(str(k) for k in notice.data.get("kinds", []))
-        if kinds:
-            self.svc.classroom.muted[(notice.room_key, notice.user)] = kinds
-        else:
-            self.svc.classroom.muted.pop((notice.room_key, notice.user), None)
+        await self._muted(notice.room_key, notice.user, kinds)
+
+    async def _muted(self, room_key: str, user: str, kinds: frozenset[str]) -> None:
+        self.svc.classroom.set_muted(room_key, user, kinds)
         for hook in list(self.mute_hooks):
-            await hook(notice.room_key, notice.user, kinds)
+            await hook(room_key, user, kinds)
+
+    async def resync(self, sessions: Iterable[Session]) -> list[tuple[str, str]]:
+        """Re-read from the store what lost notices would have told this process: the
+        mutes of every member here (cache and mute hooks, where they changed) and who
+        of them is banned. Returns the banned `(room key, user)` pairs, for the edge to
+        remove as a kick notice would have. A room whose store read fails is logged
+        and skipped (its mutes still hold on `chat:send`, which the store checks)."""
+        here: dict[str, set[str]] = {}
+        for s in sessions:
+            if not s.who.is_teacher:
+                for room_key in s.rooms:
+                    here.setdefault(room_key, set()).add(s.who.sub)
+        banned: list[tuple[str, str]] = []
+        cache = self.svc.classroom.muted
+        for room_key, users in here.items():
+            room = RoomRef.from_key(room_key)
+            try:
+                mutes = await self.svc.store.mutes(room)
+                for user in sorted(users):
+                    kinds = mutes.get(user, frozenset())
+                    if cache.get((room_key, user), frozenset()) != kinds:
+                        await self._muted(room_key, user, kinds)
+                    if await self.svc.store.banned_until(room, user) is not None:
+                        banned.append((room_key, user))
+            except Exception:
+                log.exception("moderation resync failed", extra={"room": room_key})
+        return banned
 
     async def apply_kick(self, notice: Notice) -> None:
         for hook in list(self.kick_hooks):

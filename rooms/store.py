@@ -34,7 +34,9 @@ class Store(ClassroomStore, ABC):
         """Store a message and announce it to the room as `chat:message`.
 
         Idempotent on `(room, author, cid)`: a known cid returns the first
-        message with `created=False` and announces nothing. Appends are stored in
+        message with `created=False` and announces nothing. A new message of an
+        author muted for chat in the room (`set_mutes`; never a teacher) is refused
+        with `Muted`, in the same step, so a mute holds on every process. Appends are stored in
         the order they were called (each takes its place before it first
         suspends), so a member's messages keep their order without waiting for
         one another.
@@ -69,7 +71,9 @@ class Store(ClassroomStore, ABC):
 
     @abstractmethod
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
-        """Forget a connection; None if it was not in the room."""
+        """Forget a connection; None if it was not in the room, or if the store could
+        not reach its backend: it then retries on its heartbeat, which returns the
+        departure, and no longer keeps the connection's entry alive meanwhile."""
 
     @abstractmethod
     async def members(self, room: RoomRef) -> list[Member]:

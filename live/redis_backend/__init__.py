@@ -22,7 +22,19 @@ def open_backend(url: str, clock: Clock, retention_ms: int,
     store = RedisStore(client.connect(url), clock, retention_ms, proc_id)
     bus = RedisBus(url, proc_id)
     bus.replay = _replayer(store)
+    bus.newest = _newest(store)
     return store, bus
+
+
+def _newest(store: Store) -> Any:
+    """The id of a room's newest stored message, "0-0" when it has none (the bus's
+    replay cursor for a room attached while quiet)."""
+
+    async def newest(room_key: str) -> str:
+        page = await store.history(RoomRef.from_key(room_key), limit=1)
+        return page.messages[-1].id if page.messages else "0-0"
+
+    return newest
 
 
 def _replayer(store: Store) -> Any:

@@ -18,12 +18,24 @@ Why this shape:
   one write. What must be awaited (a replay after a lost connection, a notice's
   handlers) goes through a queue, and what arrives after it waits its turn, so
   order holds.
-- When the connection comes back after a loss, each room whose chat was being
-  delivered here has the messages stored meanwhile replayed from history
-  (`replay`) before live frames; a message already delivered is never
-  delivered twice.
+- When the connection comes back after a loss, every room this process was
+  hearing has the messages stored meanwhile replayed from history (`replay`)
+  before live frames, from the last message delivered here or, in a room quiet
+  since it was attached, from the room's newest message just before subscribing
+  (`newest`);
+  a message already delivered is never delivered twice. When a room's replay
+  fails, its members here get `room:resync {room}` and catch up themselves
+  (`chat:history` after the last message they have).
 - Notices (`keys.NOTICES`, plain PUBLISH) are handled by one worker task, in
-  order, so a handler may await anything, the bus included.
+  order, so a handler may await anything, the bus included. Notices published
+  while the connection was down are lost to this process: once it is subscribed
+  again, the reconnect handlers run on that worker (`Bus.on_reconnect`), after
+  the notices heard before and before those heard after.
+- Ready (`ping`) means the subscription is up, not only Redis: a process whose
+  bus is down answers `/readyz` with 503. `start` waits `START_TIMEOUT_S` for the
+  first subscription; if Redis is not there yet it logs an error and goes on
+  while the listener retries (readiness stays 503 until it is subscribed), so a
+  process started before Redis comes ready by itself without a restart.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from redis.exceptions import RedisError
 
 from rooms.bus import Bus, RoomEvent
 from rooms.errors import Unavailable
+from rooms.identity import RoomRef
 from rooms.message import sort_key
 from rooms.notices import Notice
 from rooms.tasks import stop_if_cancelled
@@ -55,6 +68,9 @@ START_TIMEOUT_S = 5.0
 
 # (room key, last delivered message id) -> messages stored after it, oldest first
 Replay = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
+# room key -> the id of its newest stored message ("0-0" when it has none)
+Newest = Callable[[str], Awaitable[str]]
+RESYNC = "room:resync"  # to a room's members here: catch up from history yourselves
 
 # what a routed reply is, and what the listener's queue holds
 _FAST, _CONFIRM, _REPLAY, _NOTICE, _READY, _REPLY, _LOST = range(7)
@@ -66,16 +82,19 @@ class RedisBus(Bus):
         self.url = url
         self.proc_id = proc_id
         self.replay: Replay | None = None
+        self.newest: Newest | None = None
         self._pub: Redis = client.connect(url)
         self._ps: BusReader | None = None
         self._task: asyncio.Task[None] | None = None
-        self._notices: asyncio.Queue[Notice] = asyncio.Queue()
+        self._notices: asyncio.Queue[Notice | None] = asyncio.Queue()  # None: reconnected
         self._notice_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # the notices channel is subscribed
+        self._ready_once = False
         self._queue: asyncio.Queue[tuple[int, Any]] | None = None  # what the listener awaits
         self._backlog = 0  # items queued for the listener, not yet handled
         self._wanted: set[str] = set()  # room channels this process needs
         self._confirmed: set[str] = set()
+        self._was_heard: set[str] = set()  # confirmed before the last loss: replay them
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._last_chat: dict[str, tuple[int, int, str]] = {}  # room -> last delivered id
 
@@ -101,10 +120,17 @@ class RedisBus(Bus):
         channel = keys.room_channel(room_key)
         if channel in self._confirmed:
             return
+        cursor: str | None = None
+        if channel not in self._wanted and self._ready.is_set():
+            # read before subscribing, so no message heard afterwards is at or below it
+            # (with the bus down, attaching is likely to fail: no read to wait for)
+            cursor = await self._newest(room_key)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(channel, []).append(fut)
         first = channel not in self._wanted
         self._wanted.add(channel)
+        if first and cursor is not None:
+            self._note_cursor(room_key, cursor)
         try:
             if first and self._ps is not None and self._ps.connected:
                 await self._ps.ssubscribe(channel)
@@ -115,12 +141,24 @@ class RedisBus(Bus):
                 waiters.remove(fut)
             raise Unavailable() from exc
 
+    async def _newest(self, room_key: str) -> str | None:
+        """The room's replay cursor until a message is delivered here; None when unknown
+        (after a loss, its members are then told to catch up themselves)."""
+        if self.newest is None:
+            return None
+        try:
+            return await self.newest(room_key)
+        except Exception:
+            log.warning("newest message unknown at attach", extra={"room": room_key})
+            return None
+
     async def detach(self, room_key: str) -> None:
         channel = keys.room_channel(room_key)
         if channel not in self._wanted:
             return
         self._wanted.discard(channel)
         self._confirmed.discard(channel)
+        self._was_heard.discard(channel)
         self._last_chat.pop(room_key, None)
         ps = self._ps
         if ps is not None and ps.connected:
@@ -139,8 +177,11 @@ class RedisBus(Bus):
         if self._task is None:
             self._task = asyncio.create_task(self._listen(), name="bus")
             self._notice_task = asyncio.create_task(self._handle_notices(), name="notices")
-        with contextlib.suppress(TimeoutError):
+        try:
             await asyncio.wait_for(self._ready.wait(), START_TIMEOUT_S)
+        except TimeoutError:
+            log.error("bus not subscribed after %.0f s; retrying, /readyz answers 503 until "
+                      "it is", START_TIMEOUT_S, extra={"proc": self.proc_id})
 
     async def close(self) -> None:
         for task in (self._task, self._notice_task):
@@ -153,6 +194,10 @@ class RedisBus(Bus):
         await self._pub.aclose()
 
     async def ping(self) -> bool:
+        """True while both connections are up: publishing, and the subscription."""
+        ps = self._ps
+        if not self._ready.is_set() or ps is None or not ps.connected:
+            return False
         try:
             return bool(await self._pub.ping())
         except (RedisError, OSError):
@@ -171,6 +216,7 @@ class RedisBus(Bus):
             try:
                 reader = await BusReader.open(self.url, self._on_replies, on_lost)
                 self._ps = reader
+                self._was_heard |= self._confirmed
                 self._confirmed.clear()
                 await reader.subscribe(keys.NOTICES)
                 if self._wanted:
@@ -196,6 +242,7 @@ class RedisBus(Bus):
                 log.warning("bus connection lost; reconnecting", extra={"retry_s": delay})
             finally:
                 self._queue = None
+                self._ready.clear()
                 await self._close_sub()
             await asyncio.sleep(delay)
 
@@ -229,6 +276,9 @@ class RedisBus(Bus):
         elif tag == _NOTICE:
             self._notices.put_nowait(value)
         elif tag == _READY:
+            if self._ready_once:  # subscribed again: notices may have been lost
+                self._notices.put_nowait(None)
+            self._ready_once = True
             self._ready.set()
         elif self._queue is not None:  # _REPLAY: awaited by the listener
             self._backlog += 1
@@ -258,8 +308,7 @@ class RedisBus(Bus):
                 return None
         if kind == b"ssubscribe":
             channel = reply[1].decode(errors="replace")
-            room = keys.room_of_channel(channel)
-            if room is not None and room in self._last_chat and self.replay is not None:
+            if channel in self._was_heard:
                 return _REPLAY, channel
             return _CONFIRM, channel
         if kind == b"subscribe":
@@ -281,17 +330,29 @@ class RedisBus(Bus):
         self._last_chat[room] = (*key, mid)
         return True
 
+    def _note_cursor(self, room: str, mid: str) -> None:
+        """Replay after `mid` at least (a later delivered message moves it on)."""
+        key = sort_key(mid)
+        last = self._last_chat.get(room)
+        if last is None or key > last[:2]:
+            self._last_chat[room] = (*key, mid)
+
     async def _missed(self, channel: str) -> list[RoomEvent]:
-        """Messages stored while the bus was down, oldest first, not yet delivered."""
+        """Messages stored while the bus was down, oldest first, not yet delivered; or,
+        when they cannot be read, `room:resync` for the room's members here."""
+        self._was_heard.discard(channel)
         room = keys.room_of_channel(channel)
-        last = self._last_chat.get(room) if room else None
-        if room is None or last is None or self.replay is None:
+        if room is None:
             return []
+        last = self._last_chat.get(room)
         try:
+            if last is None or self.replay is None:
+                raise LookupError("no replay cursor")
             messages = await self.replay(room, last[2])
         except Exception:
-            log.warning("replay after bus loss failed", extra={"room": room})
-            return []
+            log.warning("replay after bus loss failed; members told to resync",
+                        extra={"room": room})
+            return [RoomEvent(room, RESYNC, {"room": RoomRef.from_key(room).name})]
         fresh = [RoomEvent(room, "chat:message", m) for m in messages if self._fresh(room, m)]
         log.info("replayed after bus loss", extra={"room": room, "count": len(fresh)})
         return fresh
@@ -299,7 +360,11 @@ class RedisBus(Bus):
     async def _handle_notices(self) -> None:
         while True:
             notice = await self._notices.get()
-            await self.dispatch(notice)
+            if notice is None:
+                log.info("bus subscribed again; resyncing", extra={"proc": self.proc_id})
+                await self.reconnected()
+            else:
+                await self.dispatch(notice)
 
     async def _close_sub(self) -> None:
         ps, self._ps = self._ps, None

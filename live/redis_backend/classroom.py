@@ -7,7 +7,8 @@ Keys of a room share its hash tag `{space/room}` (names: `keys.py`):
 - `live:{R}:mutes`               hash user -> muted kinds, comma-separated
 - `live:{R}:ban:<user>`          the ban's end in ms; expires when the ban ends
 - `live:{R}:flags`               hash flag -> "1" / "0" (locked, private messages)
-Per space: `live:audit:<space>` Stream of audit entries (field `e`, msgpack).
+Per space: `live:audit:<space>` Stream of audit entries (field `e`, msgpack);
+`live:space:<S>:teachers` set of users who came as teachers (never moderated).
 Every key expires: a poll's votes at the poll's creation plus the retention,
 the rest the retention after their last write.
 """
@@ -158,6 +159,22 @@ class RedisClassroom(ClassroomStore):
             return
         try:
             await self._r.set(keys.room(room.key, f"ban:{user}"), str(until_ms), px=ttl)
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def note_teacher(self, space: str, user: str) -> None:
+        key = keys.space_teachers(space)
+        try:
+            async with self._r.pipeline(transaction=True) as p:
+                p.sadd(key, user)
+                p.pexpire(key, self.retention_ms)
+                await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def is_teacher(self, space: str, user: str) -> bool:
+        try:
+            return bool(await self._r.sismember(keys.space_teachers(space), user))
         except RedisError as exc:
             raise Unavailable() from exc
 

@@ -11,7 +11,8 @@ one slot, and a room's bus channel with them):
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
 Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
-`live:space:<S>:rooms`, `live:audit:<S>`, and the notices channel `live:notices`.
+`live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`, and the notices
+channel `live:notices`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def cid(room_key: str, user: str, client_id: str) -> str:
 
 def space_rooms(space: str) -> str:
     return f"live:space:{space}:rooms"
+
+
+def space_teachers(space: str) -> str:
+    return f"live:space:{space}:teachers"
 
 
 def proc_conns(proc: str) -> str:

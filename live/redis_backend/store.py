@@ -16,6 +16,13 @@ it (`frames.message_frame_parts`).
 the primary has a replica, once a replica has it too (`pipeline.py`, WAIT): a
 message not confirmed on a replica in time raises `Unavailable`; the client's
 resend with the same cid is idempotent.
+
+Presence is kept alive by this process's heartbeat for the rooms it has
+connections in (`_local_rooms`). A leave that Redis does not answer stops being
+counted there at once (so the heartbeat no longer keeps its entry alive) and is
+retried by each heartbeat until Redis takes it (`_unforgotten`); the departure
+is announced then. Were the process to die first, the reaper or the expiry
+removes the entry.
 """
 
 from __future__ import annotations
@@ -27,8 +34,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from rooms.clock import Clock
-from rooms.errors import Unavailable
-from rooms.identity import RoomRef
+from rooms.errors import Muted, Unavailable
+from rooms.identity import Role, RoomRef
 from rooms.message import Appended, Author, Message, Page, sort_key
 from rooms.presence import Departure, Member, members_by_user
 from rooms.store import Store, clamp_limit
@@ -43,14 +50,22 @@ log = logging.getLogger(__name__)
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
-# KEYS: stream, cid key, retention index. ARGV: retention ms, channel, entry,
-# frame prefix, frame mid, frame suffix, room key.
+# KEYS: stream, cid key, retention index, mutes hash. ARGV: retention ms, channel, entry,
+# frame prefix, frame mid, frame suffix, room key, author ('' for a teacher).
+# A known cid returns the first message; a new message of an author muted for chat is
+# refused ({-1}) in the same step that would store it, whatever the bus told this process.
 APPEND = """
 local prev = redis.call('GET', KEYS[2])
 if prev then
   local e = redis.call('XRANGE', KEYS[1], prev, prev)
   if #e > 0 then return {0, prev, e[1][2][2]} end
   return {0, prev, false}
+end
+if ARGV[8] ~= '' then
+  local muted = redis.call('HGET', KEYS[4], ARGV[8])
+  if muted and string.find(',' .. muted .. ',', ',chat,', 1, true) then
+    return {-1, false, false}
+  end
 end
 local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
 local ms = tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
@@ -90,6 +105,7 @@ class RedisStore(RedisClassroom, Store):
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._trim = redis.register_script(TRIM)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
+        self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
 
     # -- history -------------------------------------------------------
@@ -98,13 +114,16 @@ class RedisStore(RedisClassroom, Store):
         payload = {"room": room.name, "cid": cid, "user": author.to_wire(), "text": text}
         prefix, mid, suffix = message_frame_parts("chat:message", payload, ("ts", "id"))
         names = [keys.room(room.key, "msgs"), keys.cid(room.key, author.id, cid),
-                 keys.RETENTION_INDEX]
+                 keys.RETENTION_INDEX, keys.room(room.key, "mutes")]
         args: list[bytes | str | int] = [self.retention_ms, keys.room_channel(room.key), entry,
-                                         prefix, mid, suffix, room.key]
+                                         prefix, mid, suffix, room.key,
+                                         "" if author.role == Role.TEACHER else author.id]
         try:
             created, mid_, raw = await self._append(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
+        if created == -1:
+            raise Muted()
         message_id = mid_.decode()
         if raw:
             return Appended(self._decode(room, message_id, raw), bool(created))
@@ -195,6 +214,9 @@ class RedisStore(RedisClassroom, Store):
         now = self._clock.now_ms()
         rec = pack({"m": member.to_record(), "at": now, "p": self.proc_id})
         mine = keys.proc_conns(self.proc_id)
+        if (room.key, conn) in self._unforgotten:  # back before its leave reached Redis
+            await self._forget(room.key, conn, self.proc_id)
+            self._unforgotten.discard((room.key, conn))
         try:
             async with self._r.pipeline(transaction=True) as p:
                 p.hset(keys.room(room.key, "conns"), conn, rec)
@@ -212,14 +234,25 @@ class RedisStore(RedisClassroom, Store):
         return int(res[1]) == 1
 
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
-        left = await self._forget(room.key, conn, self.proc_id)
+        """Forget a connection. When Redis fails, None: the heartbeat retries it."""
+        try:
+            left = await self._forget(room.key, conn, self.proc_id)
+        except Unavailable:
+            log.warning("leave failed; the heartbeat retries it",
+                        extra={"room": room.key, "conn": conn})
+            self._unforgotten.add((room.key, conn))
+            self._uncount(room.key)
+            return None
         if left is not None:
-            n = self._local_rooms.get(room.key, 0) - 1
-            if n > 0:
-                self._local_rooms[room.key] = n
-            else:
-                self._local_rooms.pop(room.key, None)
+            self._uncount(room.key)
         return left
+
+    def _uncount(self, room_key: str) -> None:
+        n = self._local_rooms.get(room_key, 0) - 1
+        if n > 0:
+            self._local_rooms[room_key] = n
+        else:
+            self._local_rooms.pop(room_key, None)
 
     async def _forget(self, room_key: str, conn: str, proc: str) -> Departure | None:
         conns, users = keys.room(room_key, "conns"), keys.room(room_key, "users")
@@ -288,8 +321,13 @@ class RedisStore(RedisClassroom, Store):
                     p.pexpire(keys.room(room_key, "users"), PRESENCE_TTL_MS)
                     p.pexpire(keys.space_rooms(RoomRef.from_key(room_key).space), PRESENCE_TTL_MS)
                 await p.execute()
-            dead = await self._r.zrangebyscore(keys.PROCS, "-inf", now - PROC_DEAD_MS)
             departures: list[Departure] = []
+            for room_key, conn in sorted(self._unforgotten):  # leaves Redis missed
+                gone = await self._forget(room_key, conn, self.proc_id)
+                self._unforgotten.discard((room_key, conn))
+                if gone is not None:
+                    departures.append(gone)
+            dead = await self._r.zrangebyscore(keys.PROCS, "-inf", now - PROC_DEAD_MS)
             for raw in dead:
                 proc = raw.decode()
                 lock = keys.reap_lock(proc)

@@ -17,6 +17,9 @@ import { TypingNotifier, TypingRoster } from './typing.js';
 export const NOTICE_MS = 8000;
 export const JOIN_RETRY_MS = 2000;
 export const HISTORY_PAGE = 50;
+/** After missed messages could not be fetched: retry after this, doubling up to the max. */
+export const SYNC_RETRY_MS = 2000;
+export const SYNC_RETRY_MAX_MS = 30000;
 
 export class ChatState {
   /** @type {import('./protocol.js').LiveClient | null} */
@@ -46,6 +49,8 @@ export class ChatState {
   #joining = false;
   #disposed = false;
   #noticeTimer = null;
+  #syncTimer = null;
+  #syncDelay = SYNC_RETRY_MS;
   #listeners = new Set();
   #unlisten = [];
   #atLatest;
@@ -86,7 +91,22 @@ export class ChatState {
     this.client?.close();
     this.client = null;
     clearTimeout(this.#noticeTimer);
+    clearTimeout(this.#syncTimer);
     this.typists.clear();
+  }
+
+  /** Missed messages could not be fetched: say so, and try again later (with backoff) while
+   * joined. */
+  #retrySync() {
+    this.showNotice('notice.sync_failed');
+    if (this.#syncTimer !== null) return;
+    const delay = this.#syncDelay;
+    this.#syncDelay = Math.min(delay * 2, SYNC_RETRY_MAX_MS);
+    this.#syncTimer = setTimeout(async () => {
+      this.#syncTimer = null;
+      if (this.#disposed || !this.client || !this.joined) return;
+      if (await this.client.catchUp(this.room)) this.#syncDelay = SYNC_RETRY_MS;
+    }, delay);
   }
 
   #changed(aspect, detail) {
@@ -112,6 +132,7 @@ export class ChatState {
       this.joined = false;
       if (!isTransient(error)) this.#refuse(error);
     }));
+    on(LocalEvents.SYNC_ERROR, here(() => this.#retrySync()));
     on(ServerEvents.CHAT_MESSAGE, here((message) => this.addMessage(message, true)));
     on(ServerEvents.CHAT_PRIVATE, here((message) => this.addMessage(message, true)));
     on(ServerEvents.CHAT_DELETED, here(({ id }) => this.removeMessage(id)));

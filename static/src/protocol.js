@@ -13,9 +13,11 @@
 //   CLOSED         {reason}           the service ended the connection; no automatic reconnect
 //   JOINED         {room, ack, rejoined}
 //   REJOIN_FAILED  {room, error}      a room could not be re-joined after a reconnect
-//   SYNC_ERROR     {room, error}      missed messages could not all be fetched after a reconnect
+//   SYNC_ERROR     {room, error}      missed messages could not all be fetched (after a
+//                                     reconnect, or after ROOM_RESYNC): call catchUp(room) again
 // ServerEvents are dispatched under their own names, payload unchanged, but CHAT_MESSAGE comes
-// once per id (live, or missed and fetched after a reconnect).
+// once per id (live, or missed and fetched after a reconnect). On ROOM_RESYNC (the service
+// could not replay what its bus missed) the client catches the room up itself (catchUp).
 
 import { Connection, ConnectionEvents, DEFAULT_TIMEOUT_MS, LiveError, defaultServerUrl, isTransient } from './connection.js';
 import {
@@ -86,6 +88,7 @@ export const ServerEvents = Object.freeze({
   RTC_STREAM: 'rtc:stream', // {room, stream, user, source}
   RTC_ENDED: 'rtc:ended', // {room, stream}
   AUTH_EXPIRED: 'auth:expired', // {}, then the connection closes
+  ROOM_RESYNC: 'room:resync', // {room}: fetch the messages after the last one seen (docs/protocol.md)
 });
 
 /** The three poll events, all `{room, poll}`. */
@@ -398,8 +401,39 @@ export class LiveClient extends Connection {
       if (!isMessage(payload) || !this.#track(payload.room).note(payload.id)) return;
     } else if (event === ServerEvents.MOD_KICKED && payload && this.#isMe(payload.user)) {
       this.#rooms.delete(payload.room);
+    } else if (event === ServerEvents.ROOM_RESYNC && payload && this.#rooms.has(payload.room)) {
+      this.catchUp(payload.room);
     }
     this.dispatch(event, payload);
+  }
+
+  /**
+   * Fetch and dispatch the messages of a joined room newer than the newest seen (all of the
+   * newest page if none was seen), each once, in order. Resolves true once caught up; on
+   * failure dispatches SYNC_ERROR {room, error} and resolves false.
+   * @param {string} room
+   * @returns {Promise<boolean>}
+   */
+  async catchUp(room) {
+    if (!this.#rooms.has(room)) return true;
+    const track = this.#track(room);
+    try {
+      let missed;
+      if (track.lastId === null) {
+        missed = (await this.ask(Requests.CHAT_HISTORY, { room, limit: JOIN_PAGE_SIZE })).messages ?? [];
+      } else {
+        const fetchPage = (after) => this.ask(Requests.CHAT_HISTORY, { room, after, limit: HISTORY_PAGE_MAX });
+        missed = await pageAfter(fetchPage, track.lastId, () => this.#rooms.has(room));
+      }
+      missed = missed.filter(isMessage).sort((a, b) => compareIds(a.id, b.id));
+      for (const message of missed) {
+        if (track.note(message.id)) this.dispatch(ServerEvents.CHAT_MESSAGE, message);
+      }
+      return true;
+    } catch (error) {
+      this.dispatch(LocalEvents.SYNC_ERROR, { room, error });
+      return false;
+    }
   }
 
   #isMe(user) {

@@ -3,9 +3,9 @@
 // (`received`), so its dedupe by id runs too.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ChatState, NOTICE_MS } from '../src/chat-state.js';
+import { ChatState, NOTICE_MS, SYNC_RETRY_MS } from '../src/chat-state.js';
 import { chatMuted } from '../src/roster.js';
-import { LiveClient, LocalEvents, ServerEvents } from '../src/protocol.js';
+import { LiveClient, LiveError, LocalEvents, Requests, ServerEvents } from '../src/protocol.js';
 import { JOIN_PAGE_SIZE, pageAfter, vanishedIds } from '../src/catch-up.js';
 import { MessageList } from '../src/message-list.js';
 
@@ -183,4 +183,42 @@ test('catch-up helpers: ids seen before that the new join page lacks were delete
   const full = Array.from({ length: JOIN_PAGE_SIZE }, (_, i) => message(`2-${String(i).padStart(2, '0')}`));
   // older than a full page's first message: merely out of the page, not deleted
   assert.deepEqual(vanishedIds(['1-9', '2-00', '2-xx'], full), ['2-xx']);
+});
+
+test('room:resync: the widget fetches what came after its newest message, and retries when that fails', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { client, state, serve } = setUp();
+  // the service's answers, as the socket would bring them (this client never connects)
+  const stored = [message('1-1'), message('1-2'), message('1-3'), message('1-4')];
+  const asked = [];
+  let failing = 1;
+  client.ask = async (event, payload) => {
+    asked.push([event, payload]);
+    if (event === Requests.JOIN) return { ok: true, room: ROOM, you: { id: 'me', name: 'Me', role: 'student' }, members: [], messages: stored.slice(0, 2) };
+    assert.equal(event, Requests.CHAT_HISTORY);
+    if (failing > 0) {
+      failing -= 1;
+      throw new LiveError('unavailable', 'the store is away');
+    }
+    const after = stored.filter((m) => m.id > payload.after);
+    return { ok: true, messages: after.slice(0, payload.limit), more: after.length > payload.limit };
+  };
+  await client.join(ROOM);
+  assert.deepEqual(ids(state), ['1-1', '1-2']);
+  const errors = [];
+  client.on(LocalEvents.SYNC_ERROR, (detail) => errors.push(detail.room));
+  serve(ServerEvents.ROOM_RESYNC, { room: ROOM });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(errors, [ROOM]); // the first try failed: nothing new yet, and the reader is told
+  assert.deepEqual(ids(state), ['1-1', '1-2']);
+  assert.deepEqual(state.notice, { key: 'notice.sync_failed', reasonKey: null });
+  t.mock.timers.tick(SYNC_RETRY_MS); // the widget tries again
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(ids(state), ['1-1', '1-2', '1-3', '1-4']);
+  assert.deepEqual(asked.slice(1).map(([, payload]) => payload.after), ['1-2', '1-2']);
+  // a resync of a room this client is not in asks nothing
+  serve(ServerEvents.ROOM_RESYNC, { room: 'other' });
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(asked.length, 3);
+  state.dispose();
 });
