@@ -113,7 +113,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         engineio_logger=False,
     )
     service = RoomService(store, bus, local, clock, Buckets(clock, enabled=cfg.rate_limits))
-    verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key)
+    verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     edge = Edge(sio, service, verifier, metrics)
     edge.caps = ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                cfg.trusted_proxies, enabled=cfg.rate_limits)
@@ -175,6 +175,7 @@ def _media_config(cfg: Config) -> MediaConfig:
 
 
 async def _close(svc: Service) -> None:
+    svc.edge.deadlines.close()
     if svc.media is not None:
         await svc.media.close()
     if svc.placement is not None:

@@ -29,6 +29,8 @@ class Config:
     media_addresses: list[str] = field(default_factory=list)
     media_public_ip: str | None = None
     public_url: str | None = None
+    # clock leeway on a token's `exp`, at connect and for the connection's end (0 to 5 s)
+    token_leeway_s: float = 5.0
 
     @property
     def retention_ms(self) -> int:
@@ -66,6 +68,8 @@ class Config:
         cfg.media_addresses = _csv(e.get("LIVE_MEDIA_ADDRESSES", ""))
         cfg.media_public_ip = e.get("LIVE_MEDIA_PUBLIC_IP") or None
         cfg.public_url = e.get("LIVE_PUBLIC_URL") or None
+        if e.get("LIVE_TOKEN_LEEWAY", "").strip():
+            cfg.token_leeway_s = _leeway(e["LIVE_TOKEN_LEEWAY"])
         return cfg
 
     def ensure_secret(self) -> None:
@@ -82,6 +86,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ValueError(f"{name} must be a whole number (0: no limit)")
     return int(raw)
+
+
+def _leeway(raw: str) -> float:
+    try:
+        leeway = float(raw)
+    except ValueError:
+        leeway = -1.0
+    if not 0 <= leeway <= 5:
+        raise ValueError("LIVE_TOKEN_LEEWAY must be a number of seconds from 0 to 5")
+    return leeway
 
 
 def _csv(value: str) -> list[str]:
