@@ -131,7 +131,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         return await store.ping() and await bus.ping()
 
     routes(app, cfg, metrics, ping)
-    api_routes(app, verifier, service)  # /api/*, /console
+    api_routes(app, verifier, service)  # /api/*
     svc = Service(cfg, app, sio, store, bus, edge, service, metrics, proc_id,
                   media=media, placement=placement)
     app.on_startup.append(lambda _: _start(svc))

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
 import websockets
@@ -186,6 +187,17 @@ async def test_deadlines_from_one_timer_follow_their_clock() -> None:
     clock.advance(3600)
     assert d.due() == ["b"]
     d.close()
+
+
+async def test_pages_name_the_allowed_origins_they_talk_to_about_tokens() -> None:
+    async with run_server(allowed_origins=["https://school.example", "https://b.example"]) as srv, \
+            aiohttp.ClientSession() as http:
+        for path in ("/embed/chat?room=r", "/room/r", "/console"):
+            async with http.get(srv.url + path) as r:
+                assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+                body = await r.text()
+                assert ('<meta name="twinspace-live-origins" '
+                        'content="https://b.example https://school.example">') in body, path
 
 
 def test_the_leeway_comes_from_the_environment() -> None:
