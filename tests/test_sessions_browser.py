@@ -212,3 +212,18 @@ async def test_a_reload_of_the_room_page_keeps_the_session(browser: Browser,
     await expect(page.locator("#status")).to_have_text("Connected")
     assert await page.locator("#alert").is_hidden()
     assert await page.evaluate("localStorage.length") == 0
+
+
+async def test_a_widget_with_nobody_to_ask_tells_the_user_and_ends(browser: Browser,
+                                                                  strict: Running) -> None:
+    short = token(sub="t", role="teacher", ttl=TTL)
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{strict.url}/embed/chat?room=r#token={short}")
+    chat = page.locator("twinspace-chat")
+    await expect(chat).to_have_attribute("data-state", "online")
+    notice = chat.locator(".notice-text")
+    await expect(notice).to_contain_text("Your session ends at", timeout=(TTL + 10) * 1000)
+    await expect(chat).to_have_attribute("data-state", "offline", timeout=(TTL + 10) * 1000)
+    await expect(chat.locator(".status")).to_contain_text("Your session has expired")
+    assert session_exps(strict, "t") == []
+    assert strict.svc is not None and strict.svc.edge.deadlines.expired == 1
