@@ -1,4 +1,4 @@
-"""The teacher HTTP API (contract §4) and the console page.
+"""The teacher HTTP API (contract §4); the console page is served with the others (live/http.py).
 
 Every `/api/` call but the OpenAPI document takes `Authorization: Bearer
 <token>` of a teacher; the token's space is the only space it sees. A missing
@@ -23,7 +23,6 @@ from rooms.message import Message, parse_id
 from rooms.service import RoomService
 
 from .acks import http_error, http_error_of
-from .http import STATIC
 from .openapi import document
 from .tokens import TokenRefused, Verifier
 
@@ -163,17 +162,9 @@ def api_routes(app: web.Application, verifier: Verifier, service: RoomService) -
     async def openapi(_: web.Request) -> web.Response:
         return _json(spec)
 
-    async def console(_: web.Request) -> web.StreamResponse:
-        page = STATIC / "console" / "index.html"
-        if not page.exists():
-            raise web.HTTPNotFound(text="console not built")
-        return web.FileResponse(page, headers={"Cache-Control": "no-cache",
-                                               "Content-Type": "text/html; charset=utf-8"})
-
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/rooms", api.guarded(api.rooms))
     app.router.add_get("/api/rooms/{room}/messages", api.guarded(api.messages))
     app.router.add_get("/api/rooms/{room}/export", api.guarded(api.export))
     app.router.add_get("/api/audit", api.guarded(api.audit))
-    app.router.add_get("/console", console)
     return api

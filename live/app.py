@@ -121,7 +121,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     )
     buckets = Buckets(clock, enabled=cfg.rate_limits)
     service = RoomService(store, bus, local, clock, buckets)
-    verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key)
+    verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     # every event takes its bucket, and a place among its connection's events, first
     limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
     edge = Edge(sio, service, verifier, metrics, limits)
@@ -141,7 +141,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         return await store.ping() and await bus.ping()
 
     routes(app, cfg, metrics, ping)
-    api_routes(app, verifier, service)  # /api/*, /console
+    api_routes(app, verifier, service)  # /api/*
     svc = Service(cfg, app, sio, store, bus, edge, service, metrics, proc_id,
                   media=media, placement=placement)
     app.on_startup.append(lambda _: _start(svc))
@@ -209,6 +209,7 @@ async def _close(svc: Service) -> None:
     if svc.metrics_server is not None:
         await svc.metrics_server.cleanup()
         svc.metrics_server = None
+    svc.edge.deadlines.close()
     if svc.media is not None:
         await svc.media.close()
     if svc.placement is not None:

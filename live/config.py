@@ -38,6 +38,8 @@ class Config:
     # live/app.py: GET /metrics on its own port, loopback unless told (0: no metrics server)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9180
+    # clock leeway on a token's `exp`, at connect and for the connection's end (0 to 5 s)
+    token_leeway_s: float = 5.0
 
     @property
     def retention_ms(self) -> int:
@@ -83,6 +85,8 @@ class Config:
         cfg.public_url = e.get("LIVE_PUBLIC_URL") or None
         cfg.metrics_host = e.get("LIVE_METRICS_HOST", "").strip() or cfg.metrics_host
         cfg.metrics_port = _int(e, "LIVE_METRICS_PORT", cfg.metrics_port)
+        if e.get("LIVE_TOKEN_LEEWAY", "").strip():
+            cfg.token_leeway_s = _leeway(e["LIVE_TOKEN_LEEWAY"])
         return cfg
 
     def ensure_secret(self) -> None:
@@ -111,6 +115,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ValueError(f"{name} must be a whole number (0: no limit)")
     return int(raw)
+
+
+def _leeway(raw: str) -> float:
+    try:
+        leeway = float(raw)
+    except ValueError:
+        leeway = -1.0
+    if not 0 <= leeway <= 5:
+        raise ValueError("LIVE_TOKEN_LEEWAY must be a number of seconds from 0 to 5")
+    return leeway
 
 
 def _csv(value: str) -> list[str]:

@@ -1,5 +1,9 @@
 """The Socket.IO edge: authenticate, parse payloads, call the domain, ack.
 
+A connection lives as long as its token (contract v2 §1): at `exp` (plus the
+token leeway) it gets `auth:expired` and its transport is closed, unless it
+renewed with `auth:renew {token}` first (live/expiry.py keeps the deadlines).
+
 Every client event is answered `{ok: true, ...}` or `{ok: false, error}`;
 domain errors become error acks here, in `_dispatch`, and nowhere else. An
 unexpected exception is logged with ids only and answered `unavailable`: it
@@ -10,6 +14,7 @@ connection's events in flight (live/limits.py): a refused event does no work.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,16 +22,17 @@ from typing import Any
 
 import socketio
 
-from rooms.errors import LiveError, Unavailable
+from rooms.errors import Forbidden, LiveError, Unavailable
 from rooms.identity import Identity
 from rooms.service import RoomService, Session
 
 from .acks import connect_refusal, error_ack, internal_error, ok_ack
 from .caps import CapReached, ConnectionCaps
 from .engine import slim_environ
+from .expiry import Deadlines
 from .limits import EventLimits
 from .metrics import Metrics
-from .tokens import TokenRefused, Verifier
+from .tokens import MAX_TOKEN, TokenRefused, Verifier
 from .wire import Fields
 
 log = logging.getLogger(__name__)
@@ -49,9 +55,11 @@ class Edge:
         self.handlers: dict[str, Handler] = {}
         self._ack_timers: dict[tuple[str, str], Any] = {}
         self.caps: ConnectionCaps | None = None  # per user and address (live/caps.py)
+        self.deadlines = Deadlines(self._expire, verifier.leeway)
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         self._chat_events()
+        self.on("auth:renew", self._renew)
 
     # -- connection -------------------------------------------------------------
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -64,6 +72,8 @@ class Edge:
             self.metrics.refused.labels(refusal.code).inc()
             raise connect_refusal(refusal) from None
         self.sessions[sid] = Session(sid, who)
+        if who.exp is not None:
+            self.deadlines.watch(sid, who.exp)
         self.metrics.connections.inc()
         # python-socketio keeps the environ of the request that opened the session for
         # the session's life (for a client that started on long-polling, the finished
@@ -74,12 +84,57 @@ class Edge:
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         if self.caps is not None:
             self.caps.release(sid)
+        await self._end(sid)
+
+    async def _end(self, sid: str) -> None:
+        """The session of `sid` is over: no more events in, out of its rooms."""
+        self.deadlines.forget(sid)
         s = self.sessions.pop(sid, None)
         if s is None:
             return
         self.metrics.connections.dec()
         await self.service.disconnect(s)
         log.info("disconnected", extra={"conn": sid, "user": s.who.sub})
+
+    async def _renew(self, s: Session, f: Fields) -> dict[str, Any]:
+        """`auth:renew {token}`: the connection now ends with this token (`{exp}`).
+
+        A token that is not valid (expired included) is `forbidden`, as is one naming
+        another `sub`, `space` or `role`; the deadline stays. The session keeps the
+        name, school and language it connected with: a new name shows on the next
+        connection (members saw the first one in `presence:join`)."""
+        token = f.str("token", max_len=MAX_TOKEN)
+        try:
+            new = self.verifier.verify(token)
+        except TokenRefused:
+            raise Forbidden("the token is not valid") from None
+        if (new.sub, new.space, new.role) != (s.who.sub, s.who.space, s.who.role):
+            raise Forbidden("the token names another user, space or role")
+        exp = new.exp
+        assert exp is not None  # verify requires the claim
+        s.who = dataclasses.replace(s.who, exp=exp)
+        self.deadlines.watch(s.conn, exp)
+        log.info("renewed", extra={"conn": s.conn, "user": s.who.sub})
+        return {"exp": exp}
+
+    async def _expire(self, sid: str) -> None:
+        """The token of `sid` ran out: it leaves its rooms, gets `auth:expired`, and
+        the connection is closed.
+
+        Leaving first means nothing of a room reaches it after `auth:expired`. The
+        Socket.IO DISCONNECT tells socket.io-client not to reconnect by itself (with
+        the same token it would be refused anyway); closing the transport ends the
+        connection even for a client that ignores the DISCONNECT."""
+        s = self.sessions.get(sid)
+        if s is None:
+            return
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        log.info("session expired", extra={"conn": sid, "user": s.who.sub})
+        await self._end(sid)
+        await self.sio.emit("auth:expired", {}, to=sid)
+        await self.sio.disconnect(sid)
+        if eio_sid is not None:
+            await self.sio.eio.close_transport(eio_sid)
 
     def identity(self, sid: str) -> Identity | None:
         s = self.sessions.get(sid)

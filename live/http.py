@@ -8,6 +8,7 @@ on `LIVE_METRICS_HOST:LIVE_METRICS_PORT` (loopback by default; live/app.py start
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -95,7 +96,36 @@ def security_headers(origins: Origins) -> Callable[..., Awaitable[web.StreamResp
     return middleware
 
 
+class PageText:
+    """A page's HTML with the allowed origins filled in (read once per change of the file).
+
+    The pages talk to the window that embeds or opened them (token renewal,
+    docs/protocol.md "Sessions and renewal") only at these origins: the empty
+    `<meta name="twinspace-live-origins" content="">` of each page gets
+    `LIVE_ALLOWED_ORIGINS`, space-separated (the page adds its own origin)."""
+
+    PLACEHOLDER = b'<meta name="twinspace-live-origins" content="">'
+
+    def __init__(self, path: Path, origins: Origins) -> None:
+        self.path = path
+        self.meta = (b'<meta name="twinspace-live-origins" content="'
+                     + html.escape(" ".join(sorted(origins.extra))).encode() + b'">')
+        self._cached: tuple[int, bytes] | None = None
+
+    def read(self) -> bytes | None:
+        try:
+            stamp = self.path.stat().st_mtime_ns  # a stat per page view
+        except OSError:
+            return None
+        if self._cached is None or self._cached[0] != stamp:
+            text = self.path.read_bytes()
+            self._cached = (stamp, text.replace(self.PLACEHOLDER, self.meta))
+        return self._cached[1]
+
+
 def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> None:
+    origins = Origins(cfg)
+
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
@@ -105,11 +135,14 @@ def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> N
         return web.json_response({"ok": up}, status=200 if up else 503)
 
     def page(path: Path) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        text = PageText(path, origins)
+
         async def view(_: web.Request) -> web.StreamResponse:
-            if not path.exists():  # noqa: ASYNC240 (a stat, once per page view)
+            body = text.read()
+            if body is None:
                 raise web.HTTPNotFound(text="page not built: run the README's run command")
-            return web.FileResponse(
-                path,
+            return web.Response(
+                body=body,
                 headers={"Cache-Control": "no-cache", "Content-Type": "text/html; charset=utf-8"},
             )
 
@@ -120,6 +153,7 @@ def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> N
     app.router.add_get("/embed/chat", page(STATIC / "embed" / "chat.html"))
     app.router.add_get(r"/room/{room:[a-z0-9][a-z0-9_-]{0,63}}",
                        page(STATIC / "room" / "index.html"))
+    app.router.add_get("/console", page(STATIC / "console" / "index.html"))
     DIST.mkdir(parents=True, exist_ok=True)
     app.router.add_static("/static/", DIST, show_index=False, append_version=False)
 

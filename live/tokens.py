@@ -40,6 +40,11 @@ class Verifier:
             self._keys.insert(0, (public_key, ["EdDSA", "RS256"]))
         self._leeway = leeway
 
+    @property
+    def leeway(self) -> float:
+        """Seconds a token is still taken after its `exp` (clock skew)."""
+        return self._leeway
+
     def verify(self, token: object) -> Identity:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
             raise TokenRefused(*UNAUTHORIZED)
@@ -85,6 +90,7 @@ def identity_of(claims: dict[str, Any]) -> Identity:
         and (school is None or (isinstance(school, str) and 0 < len(school) <= 128))
         and (lang is None or (isinstance(lang, str) and LANG.fullmatch(lang) is not None))
         and isinstance(claims.get("iat"), int | float)
+        and isinstance(claims.get("exp"), int | float)
     )
     if not ok:
         raise TokenRefused(*UNAUTHORIZED)
@@ -97,6 +103,7 @@ def identity_of(claims: dict[str, Any]) -> Identity:
         space,
         school if isinstance(school, str) else None,
         lang if isinstance(lang, str) else None,
+        claims["exp"],
     )
 
 

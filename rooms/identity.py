@@ -7,7 +7,7 @@ the identity's space, so the same name in two spaces is two rooms.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .errors import BadRequest
@@ -30,6 +30,8 @@ class Identity:
     space: str
     school: str | None = None
     lang: str | None = None
+    # the token's `exp` (seconds since the epoch): the connection ends then (live/expiry.py)
+    exp: float | None = field(default=None, compare=False)
 
     @property
     def is_teacher(self) -> bool:

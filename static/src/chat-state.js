@@ -433,10 +433,13 @@ export class ChatState {
 
   // ---- notices --------------------------------------------------------------------------
 
-  /** Show a notice; `reasonKey` fills its {reason}. Unless `persist`, it goes after a while. */
-  showNotice(key, reasonKey = null, persist = false) {
+  /**
+   * Show a notice; `reasonKey` fills its {reason}, `params` its other placeholders. Unless
+   * `persist`, it goes after a while.
+   */
+  showNotice(key, reasonKey = null, persist = false, params = null) {
     clearTimeout(this.#noticeTimer);
-    this.notice = { key, reasonKey };
+    this.notice = params ? { key, reasonKey, params } : { key, reasonKey };
     if (!persist) this.#noticeTimer = setTimeout(() => this.clearNotice(), NOTICE_MS);
     this.#changed('notice');
   }

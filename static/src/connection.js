@@ -7,12 +7,22 @@
 // from a network failure. Every (re)connection gets a new epoch; work started for an older
 // epoch checks `current(epoch)` and stops. A subclass hooks in through `resume(epoch)` (a
 // connection opened) and `received(event, payload)` (the service sent an event).
+//
+// Sessions end with their token (docs/protocol.md "Sessions and renewal"): a while before the
+// token's `exp` (60 s, or the last fifth of a shorter token's life) it dispatches
+// TOKEN_EXPIRING {exp}, once per token; whoever holds a fresh token hands it to `renew` (a
+// LiveClient method). When the service ends the session, `expired()` turns that into an
+// AUTH_ERROR {code: 'expired'}; setting `token` afterwards connects again.
 
 import { io } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import { decodeToken } from './token.js';
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** How long before its `exp` a token is renewed: 60 s, or the last fifth of a shorter life. */
+export const RENEW_LEAD_S = 60;
+export const RENEW_SHARE = 0.2;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const TRANSIENT_CODES = new Set(['timeout', 'disconnected', 'unavailable']);
 
 /** What a Connection itself dispatches (protocol.js lists them with the rest as LocalEvents). */
@@ -23,7 +33,20 @@ export const ConnectionEvents = Object.freeze({
   AUTH_ERROR: 'auth-error',
   /** `{reason}`: the service ended the connection; no automatic reconnect */
   CLOSED: 'closed',
+  /** `{exp}`: the token ends soon (at `exp`, seconds since the epoch); renew it */
+  TOKEN_EXPIRING: 'token-expiring',
 });
+
+/**
+ * When to ask for a fresh token: milliseconds since the epoch, or null for a token without `exp`.
+ * @param {Record<string, unknown> | null} claims
+ */
+export function renewalDue(claims) {
+  if (typeof claims?.exp !== 'number') return null;
+  const life = typeof claims.iat === 'number' ? claims.exp - claims.iat : Infinity;
+  const lead = Math.min(RENEW_LEAD_S, Math.max(0, life) * RENEW_SHARE);
+  return (claims.exp - lead) * 1000;
+}
 
 /** An error answered by the service (`ack.error.code`) or met on the way (`timeout`, `disconnected`). */
 export class LiveError extends Error {
@@ -61,6 +84,7 @@ export class Connection extends EventTarget {
   #everConnected = false;
   #closed = false;
   #epoch = 0;
+  #expiringTimer = null;
   #onBrowserOnline = () => this.#browserOnline();
   #onBrowserOffline = () => this.#browserOffline();
 
@@ -98,6 +122,7 @@ export class Connection extends EventTarget {
   /** Use a fresh token from the next (re)connect on; reconnects if the old one was refused. */
   set token(token) {
     this.#token = token;
+    this.#watchExpiry();
     if (this.#socket && !this.#socket.active && !this.#closed) {
       this.#authError = null;
       this.#setState(this.#everConnected ? 'reconnecting' : 'connecting');
@@ -129,6 +154,7 @@ export class Connection extends EventTarget {
     globalThis.addEventListener?.('online', this.#onBrowserOnline);
     globalThis.addEventListener?.('offline', this.#onBrowserOffline);
     this.#setState('connecting');
+    this.#watchExpiry();
     socket.connect();
     return this;
   }
@@ -137,6 +163,7 @@ export class Connection extends EventTarget {
   close() {
     this.#closed = true;
     this.#epoch += 1;
+    clearTimeout(this.#expiringTimer);
     globalThis.removeEventListener?.('online', this.#onBrowserOnline);
     globalThis.removeEventListener?.('offline', this.#onBrowserOffline);
     const socket = this.#socket;
@@ -204,6 +231,15 @@ export class Connection extends EventTarget {
    */
   resume(epoch) {
     return null;
+  }
+
+  /**
+   * The service ended the session with its token (`auth:expired`): an AUTH_ERROR {code:
+   * 'expired'}; a new `token` connects again.
+   */
+  expired() {
+    this.#authError = { code: 'expired', message: 'the session has ended with its token' };
+    this.dispatch(ConnectionEvents.AUTH_ERROR, this.#authError);
   }
 
   /** The service sent `event`: dispatched under its own name. */
@@ -294,6 +330,21 @@ export class Connection extends EventTarget {
     this.#authError = { code, message: typeof data.message === 'string' ? data.message : text };
     this.#setState('offline');
     this.dispatch(ConnectionEvents.AUTH_ERROR, this.#authError);
+  }
+
+  /** TOKEN_EXPIRING once, when the current token is due for renewal. */
+  #watchExpiry() {
+    clearTimeout(this.#expiringTimer);
+    const claims = decodeToken(this.#token);
+    const due = renewalDue(claims);
+    if (due === null || this.#closed) return;
+    const token = this.#token;
+    const wait = due - Date.now();
+    this.#expiringTimer = setTimeout(() => {
+      if (token !== this.#token || this.#closed) return;
+      if (Date.now() < due) this.#watchExpiry(); // a timer is capped at about 24 days
+      else this.dispatch(ConnectionEvents.TOKEN_EXPIRING, { exp: claims.exp });
+    }, Math.min(Math.max(0, wait), MAX_TIMER_MS));
   }
 
   #browserOffline() {

@@ -1,13 +1,16 @@
 // The teacher console, /console#token=…: rooms of the space with who is in them, the live chat
 // of one room (with private messages) and delete / mute / kick / ban / lock at hand, raised
 // hands, polls, private-message permissions, the audit and the exports. The token is read from
-// the URL fragment only and wiped from the address bar. User data enters the DOM as text only.
+// the URL fragment only and wiped from the address bar; the tab keeps it in sessionStorage, so a
+// reload keeps the session, and it is renewed through the window that opened the page
+// (session.js, page.js keepSession). User data enters the DOM as text only.
 
 import { LiveClient, LocalEvents, MuteKinds, POLL_EVENTS, Requests, ServerEvents } from './protocol.js';
-import { h as el, takeToken } from './dom.js';
+import { h as el } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
+import { pageToken } from './session.js';
 
 const ROOMS_REFRESH_MS = 5000;
 const AUDIT_LIMIT = 100;
@@ -23,6 +26,7 @@ const AUDIT_WORDS = {
   [Requests.POLL_CLOSE]: 'audit.poll_close',
 };
 const $ = (id) => document.getElementById(id);
+const SESSION_OVER = new Set(['expired', 'unauthorized']);
 
 
 /** Re-render `container` with `render()`, keeping keyboard focus on the matching control. */
@@ -48,10 +52,10 @@ function keepFocus(container, render) {
 }
 
 
-const token = takeToken();
+let token = pageToken(); // renewed by keepSession
 const claims = decodeToken(token);
 const t = await loadTranslator(languageCandidates({ claim: claims?.lang }));
-const { alertText, reason, announce, showConnection } = pageVoice(t);
+const { alertText, reason, announce, showConnection, keepSession } = pageVoice(t);
 document.documentElement.lang = t.lang;
 document.documentElement.dir = t.dir;
 document.title = t.t('console.title');
@@ -75,7 +79,8 @@ async function act(promise, key = 'console.failed') {
     $('alert').hidden = true;
     return await promise;
   } catch (error) {
-    alertText(key, { reason: reason(error) });
+    // a refused or ended session: the connection's own alert says so (page.js)
+    if (!SESSION_OVER.has(error?.code)) alertText(key, { reason: reason(error) });
     return null;
   }
 }
@@ -116,6 +121,7 @@ function start() {
   const remember = (user) => { if (user?.id) state.names.set(user.id, String(user.name ?? user.id)); };
 
   showConnection(client);
+  keepSession(client, (fresh) => { token = fresh; });
   client.on(LocalEvents.JOINED, (detail) => {
     if (detail.room === state.room && detail.rejoined) load(detail.ack);
   });
@@ -212,7 +218,7 @@ function start() {
     try {
       rooms = (await (await api('/api/rooms')).json()).rooms;
     } catch (error) {
-      alertText('console.failed', { reason: reason(error) });
+      if (!SESSION_OVER.has(error?.code)) alertText('console.failed', { reason: reason(error) });
       return;
     }
     const list = $('rooms');

@@ -1,11 +1,16 @@
 // The page /embed/chat?room=R#token=…: the chat widget alone, for an iframe.
 //
 // The token travels in the URL fragment, which browsers never send to a server; it is read once
-// and wiped from the address bar. A parent page may hand over a fresh token later by changing the
-// iframe's fragment (#token=…), which refreshes the session without a reload.
+// and wiped from the address bar. Before the session ends with its token, the page asks its
+// parent for a fresh one (docs/protocol.md "Sessions and renewal"): it posts
+// `{type: 'twinspace-live:token-expiring'}` to the parent at the allowed origins only, and takes
+// `{type: 'twinspace-live:token', token}` only from the parent at those origins. A parent may
+// also hand over a fresh token by changing the iframe's fragment (#token=…).
 
 import './twinspace-chat.js';
 import { takeToken } from './dom.js';
+import { LocalEvents } from './protocol.js';
+import { acceptTokens, askHost, tokenHost } from './session.js';
 
 
 const query = new URLSearchParams(location.search);
@@ -22,6 +27,11 @@ chat.addEventListener('localized', (event) => {
   document.title = title;
   document.getElementById('heading').textContent = title;
 });
+const host = tokenHost();
+chat.addEventListener(LocalEvents.TOKEN_EXPIRING, (event) => {
+  if (askHost(host)) event.preventDefault(); // the widget warns if no token comes in time
+});
+acceptTokens(host, (token) => { chat.renew(token).catch(() => {}); });
 window.addEventListener('hashchange', () => {
   const token = takeToken();
   if (token) chat.token = token;

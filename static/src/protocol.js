@@ -11,6 +11,8 @@
 //   STATE          {state, previous}  state: connecting | online | reconnecting | offline
 //   AUTH_ERROR     {code, message}    the service refused the token (unauthorized | expired)
 //   CLOSED         {reason}           the service ended the connection; no automatic reconnect
+//   TOKEN_EXPIRING {exp}              the token ends soon: hand a fresh one to `renew(token)`
+//                                     (docs/protocol.md "Sessions and renewal")
 //   JOINED         {room, ack, rejoined}
 //   REJOIN_FAILED  {room, error}      a room could not be re-joined after a reconnect
 //   SYNC_ERROR     {room, error}      missed messages could not all be fetched (after a
@@ -19,12 +21,16 @@
 // once per id (live, or missed and fetched after a reconnect). On ROOM_RESYNC (the service
 // could not replay what its bus missed) the client catches the room up itself (catchUp).
 
-import { Connection, ConnectionEvents, DEFAULT_TIMEOUT_MS, LiveError, defaultServerUrl, isTransient } from './connection.js';
+import {
+  Connection, ConnectionEvents, DEFAULT_TIMEOUT_MS, LiveError, defaultServerUrl, isTransient, renewalDue,
+} from './connection.js';
 import {
   HISTORY_PAGE_MAX, JOIN_PAGE_SIZE, RoomTrack, compareIds, isMessage, pageAfter, vanishedIds,
 } from './catch-up.js';
 
-export { DEFAULT_TIMEOUT_MS, HISTORY_PAGE_MAX, JOIN_PAGE_SIZE, LiveError, compareIds, defaultServerUrl, isTransient };
+export {
+  DEFAULT_TIMEOUT_MS, HISTORY_PAGE_MAX, JOIN_PAGE_SIZE, LiveError, compareIds, defaultServerUrl, isTransient, renewalDue,
+};
 const SEND_ATTEMPTS = 5;
 const REJOIN_ATTEMPTS = 3;
 
@@ -371,10 +377,15 @@ export class LiveClient extends Connection {
 
   /**
    * v2: hand the live connection a fresh token: `{ok, exp}`. Once accepted it is also the one
-   * used to reconnect.
-   * @param {string} token @returns {Promise<Ack & {exp: number}>}
+   * used to reconnect. When the session has already ended (or its token was refused), the
+   * token connects again instead: resolves null.
+   * @param {string} token @returns {Promise<(Ack & {exp: number}) | null>}
    */
   async renew(token) {
+    if (this.authError || !this.socket?.active) {
+      this.token = token;
+      return null;
+    }
     const ack = await this.ask(Requests.AUTH_RENEW, { token });
     this.token = token;
     return ack;
@@ -403,6 +414,8 @@ export class LiveClient extends Connection {
       this.#rooms.delete(payload.room);
     } else if (event === ServerEvents.ROOM_RESYNC && payload && this.#rooms.has(payload.room)) {
       this.catchUp(payload.room);
+    } else if (event === ServerEvents.AUTH_EXPIRED) {
+      this.expired();
     }
     this.dispatch(event, payload);
   }

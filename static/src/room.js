@@ -3,27 +3,31 @@
 // controls per tile (mute microphone or camera, stop a share, remove) and the room's media
 // settings (last-N, who may publish, who sees pupils' cameras).
 //
-// The token is read from the URL fragment only and wiped from the address bar. User data enters
+// The token is read from the URL fragment only and wiped from the address bar; the tab keeps it
+// in sessionStorage, so a reload keeps the session, and it is renewed through the window that
+// opened the page (session.js, page.js keepSession). User data enters
 // the DOM as text only. `window.twinspaceRoom` exposes the page's state (its peer connections
 // included) for tests and debugging.
 
 import './twinspace-chat.js';
 import { LiveClient, LocalEvents, MuteKinds, ServerEvents } from './protocol.js';
-import { h as el, takeToken } from './dom.js';
+import { h as el } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { publish, subscribe } from './room-rtc.js';
 import { pageVoice } from './page.js';
+import { pageToken } from './session.js';
 
 const $ = (id) => document.getElementById(id);
+const SESSION_OVER = new Set(['expired', 'unauthorized']);
 
 
 
 const room = decodeURIComponent(location.pathname.split('/')[2] ?? '');
-const token = takeToken();
+const token = pageToken();
 const claims = decodeToken(token);
 const t = await loadTranslator(languageCandidates({ claim: claims?.lang }));
-const { alertText, reason, announce, showConnection } = pageVoice(t);
+const { alertText, reason, announce, showConnection, keepSession } = pageVoice(t);
 document.documentElement.lang = t.lang;
 document.documentElement.dir = t.dir;
 for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t.t(node.dataset.i18n);
@@ -54,7 +58,8 @@ async function act(promise) {
     $('alert').hidden = true;
     return await promise;
   } catch (error) {
-    alertText('console.failed', { reason: reason(error) });
+    // a refused or ended session: the connection's own alert says so (page.js)
+    if (!SESSION_OVER.has(error?.code)) alertText('console.failed', { reason: reason(error) });
     return null;
   }
 }
@@ -103,6 +108,9 @@ function start() {
   const chat = document.createElement('twinspace-chat');
   chat.setAttribute('room', room);
   chat.token = token;
+  // the page asks for a fresh token for both connections, and hands it to the chat
+  chat.addEventListener(LocalEvents.TOKEN_EXPIRING, (event) => event.preventDefault());
+  keepSession(client, (fresh) => { chat.token = fresh; });
   $('chat-slot').append(chat);
 
   controls(client);

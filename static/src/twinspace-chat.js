@@ -11,16 +11,24 @@
 // "To" chooser appears in the composer when there is someone to write to privately; hosts may
 // also call `sendPrivate(userId, text)`. Private messages are shown marked as private.
 //
+// Sessions end with their token (docs/protocol.md "Sessions and renewal"): a while before it
+// expires the element dispatches `token-expiring` {exp} (cancelable, bubbling, composed). The
+// host hands a fresh token of the same user, space and role to `renew(token)` (or sets `token`)
+// and calls preventDefault(); otherwise, or if no token came within 15 s, the widget tells the
+// user when the session ends. When the service ends it, the status says so; a token set later
+// connects again.
+//
 // What the element knows lives in a ChatState (chat-state.js); this module renders it and wires
 // the DOM's events to it. A new ChatState is made for each (re)start.
 
-import { LiveClient } from './protocol.js';
+import { LiveClient, LocalEvents } from './protocol.js';
 import { decodeToken } from './token.js';
 import { errorKey, languageCandidates, loadTranslator } from './i18n.js';
 import { adoptStyles } from './chat-style.js';
 import { ChatState } from './chat-state.js';
 import { buildView, h, memberItem, messageItem } from './chat-view.js';
 import { PollPanel } from './chat-polls.js';
+import { clockTime, hostGraceMs } from './session.js';
 
 const NEAR_EDGE_PX = 48;
 const NARROW_PX = 544;
@@ -32,6 +40,7 @@ export class TwinspaceChat extends HTMLElement {
   #token = null;
   #generation = 0;
   #startQueued = false;
+  #warnTimer = null;
   #styleNodes;
   /** @type {ChatState | null} */
   #state = null;
@@ -63,11 +72,44 @@ export class TwinspaceChat extends HTMLElement {
     const after = decodeToken(token);
     this.#token = token;
     const client = this.client;
-    if (client && before && after && before.sub === after.sub && before.space === after.space) {
-      client.token = token;
+    if (client && before && after && before.sub === after.sub && before.space === after.space
+        && before.role === after.role) {
+      this.#renewClient(client, token).catch(() => {});
     } else {
       this.#restart();
     }
+  }
+
+  /**
+   * Hand the live session a fresh token of the same user, space and role: resolves to the
+   * service's `{ok, exp}`, or to null when the session had ended and connects again with it.
+   * Rejects with a LiveError (`forbidden`: not a valid token of this user, space and role).
+   * Another user's token starts a new session (as setting `token` does).
+   * @param {string} token
+   */
+  async renew(token) {
+    const fresh = token ? String(token) : null;
+    const before = decodeToken(this.#token);
+    const after = decodeToken(fresh);
+    const client = this.client;
+    if (!client || !before || !after || before.sub !== after.sub || before.space !== after.space
+        || before.role !== after.role) {
+      this.token = fresh;
+      return null;
+    }
+    this.#token = fresh;
+    return this.#renewClient(client, fresh);
+  }
+
+  async #renewClient(client, token) {
+    const ack = await client.renew(token);
+    if (client === this.client) this.#sessionNoticeDone();
+    return ack;
+  }
+
+  #sessionNoticeDone() {
+    clearTimeout(this.#warnTimer);
+    if (this.#state?.notice?.key === 'session.ends_at') this.#state.clearNotice();
   }
 
   /** connecting | online | reconnecting | offline */
@@ -114,6 +156,7 @@ export class TwinspaceChat extends HTMLElement {
 
   #stop() {
     this.#generation += 1;
+    clearTimeout(this.#warnTimer);
     this.#state?.dispose();
   }
 
@@ -133,6 +176,8 @@ export class TwinspaceChat extends HTMLElement {
       atLatest: () => this.#nearBottom(),
     });
     this.#state = state;
+    client?.on(LocalEvents.TOKEN_EXPIRING, ({ exp }) => this.#expiring(client, exp));
+    client?.on(LocalEvents.AUTH_ERROR, () => this.#sessionNoticeDone()); // the status tells
     state.subscribe((aspect, detail) => this.#changed(aspect, detail));
     this.#renderMessages();
     if (problem) state.showNotice(problem, null, true);
@@ -143,6 +188,23 @@ export class TwinspaceChat extends HTMLElement {
     if (generation !== this.#generation) return;
     this.#t = t;
     this.#renderAll();
+  }
+
+  /** The token ends soon: ask the host; tell the user unless a fresh one comes in time. */
+  #expiring(client, exp) {
+    const asked = new CustomEvent(LocalEvents.TOKEN_EXPIRING, {
+      detail: { exp }, cancelable: true, bubbles: true, composed: true,
+    });
+    const expiring = client.token;
+    const handled = !this.dispatchEvent(asked);
+    const warn = () => { // unless renewed meanwhile
+      if (client === this.client && client.token === expiring && exp * 1000 > Date.now()) {
+        this.#state?.showNotice('session.ends_at', null, true, { time: clockTime(exp, this.#t?.lang) });
+      }
+    };
+    clearTimeout(this.#warnTimer);
+    if (handled) this.#warnTimer = setTimeout(warn, hostGraceMs(exp));
+    else warn();
   }
 
   #languageCandidates(claims = decodeToken(this.#token)) {
@@ -377,7 +439,7 @@ export class TwinspaceChat extends HTMLElement {
     const current = this.#state.notice;
     notice.hidden = !current;
     noticeText.textContent = current
-      ? t.t(current.key, { reason: current.reasonKey ? t.t(current.reasonKey) : '' }).trim()
+      ? t.t(current.key, { ...current.params, reason: current.reasonKey ? t.t(current.reasonKey) : '' }).trim()
       : '';
   }
 
