@@ -15,7 +15,7 @@ from aiohttp import web
 from rooms.bus import Bus, LocalBus
 from rooms.clock import Clock, SystemClock
 from rooms.memory_store import MemoryStore
-from rooms.ratelimit import Buckets
+from rooms.ratelimit import Buckets, Limiter
 from rooms.service import RoomService
 from rooms.store import Store
 from signaling.config import MediaConfig
@@ -80,6 +80,27 @@ BACKENDS: dict[str, Callable[[str, Clock, int, str], tuple[Store, Bus]]] = {
 }
 
 
+def _memory_limiter(url: str, clock: Clock, enabled: bool) -> Limiter:
+    return Buckets(clock, enabled=enabled)
+
+
+# The rate-limit buckets go with the backend: in this process, or in Redis, shared by
+# every process on it (live/redis_backend/limiter.py), keyed by the same schemes.
+LIMITERS: dict[str, Callable[[str, Clock, bool], Limiter]] = {
+    "memory": _memory_limiter,
+    "redis": redis_backend.open_limiter,
+    "rediss": redis_backend.open_limiter,
+    "unix": redis_backend.open_limiter,
+    "redis+sentinel": redis_backend.open_limiter,
+}
+
+
+def open_limiter(cfg: Config, clock: Clock) -> Limiter:
+    """The rate-limit buckets of the configured backend."""
+    url = cfg.redis_url or "memory:"
+    return LIMITERS[url.partition(":")[0]](url, clock, cfg.rate_limits)
+
+
 def open_backend(cfg: Config, clock: Clock, proc_id: str) -> tuple[Store, Bus]:
     """The store and the room bus the configuration names (none: this process's memory)."""
     url = cfg.redis_url or "memory:"
@@ -119,7 +140,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         logger=False,
         engineio_logger=False,
     )
-    buckets = Buckets(clock, enabled=cfg.rate_limits)
+    buckets = open_limiter(cfg, clock)
     service = RoomService(store, bus, local, clock, buckets)
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     # every event takes its bucket, and a place among its connection's events, first
@@ -216,6 +237,7 @@ async def _close(svc: Service) -> None:
         await svc.placement.close()
     await svc.bus.close()
     await svc.store.close()
+    await svc.rooms.buckets.close()
 
 
 async def _heartbeat(svc: Service) -> None:

@@ -157,7 +157,7 @@ class Edge:
             if s is None:
                 raise Unavailable("the connection is closing")
             # first of all, before any store read: the bucket and the in-flight cap
-            self.limits.enter(sid, f"{s.who.space}\x00{s.who.sub}", event)
+            await self.limits.enter(sid, f"{s.who.space}\x00{s.who.sub}", event)
             try:
                 result = await handler(s, Fields(data))
             finally:

@@ -9,7 +9,8 @@ the session before any handler runs, so it asks `EventLimits.enter` first:
    each event as its own task, so a client that does not wait for its acks would
    otherwise pile up tasks (and store calls) without bound. Beyond, the event is
    answered `rate_limited` without running;
-2. then the event's token bucket (`rooms.ratelimit.Buckets`, per user): the kind
+2. then the event's token bucket (a `rooms.ratelimit.Limiter`, per user: in this
+   process, or in Redis with the Redis backend so it holds across processes): the kind
    comes from `EVENT_KINDS`, else from its prefix (`mod:*`, `rtc:*`), else `other`,
    so an event added later is limited too.
 
@@ -20,7 +21,7 @@ entry only while one of its events runs. `LIVE_RATE_LIMITS=off` lifts both.
 from __future__ import annotations
 
 from rooms.errors import RateLimited
-from rooms.ratelimit import Buckets
+from rooms.ratelimit import Limiter
 
 # event -> bucket kind (rooms/ratelimit.py DEFAULT_RATES)
 EVENT_KINDS: dict[str, str] = {
@@ -66,7 +67,7 @@ class TooManyInFlight(RateLimited):
 class EventLimits:
     """The rate-limit bucket and the in-flight cap of every client event."""
 
-    def __init__(self, buckets: Buckets, in_flight: int = MAX_IN_FLIGHT,
+    def __init__(self, buckets: Limiter, in_flight: int = MAX_IN_FLIGHT,
                  enabled: bool = True) -> None:
         self.buckets = buckets
         self.in_flight = in_flight  # 0: no cap
@@ -74,7 +75,7 @@ class EventLimits:
         self._running: dict[str, int] = {}  # connection -> events running (only while > 0)
         self.refused = 0  # events refused at the in-flight cap
 
-    def enter(self, conn: str, user: str, event: str) -> None:
+    async def enter(self, conn: str, user: str, event: str) -> None:
         """Admit one event of `conn` (user `user`), or raise `RateLimited`. A call that
         returns must be paired with `leave(conn)`."""
         if not self.enabled:
@@ -83,8 +84,14 @@ class EventLimits:
         if self.in_flight and running >= self.in_flight:
             self.refused += 1
             raise TooManyInFlight()
-        self.buckets.take(user, kind_of(event))
+        # counted before the (possibly remote) bucket is awaited, so events arriving
+        # meanwhile see it
         self._running[conn] = running + 1
+        try:
+            await self.buckets.take(user, kind_of(event))
+        except BaseException:
+            self.leave(conn)
+            raise
 
     def leave(self, conn: str) -> None:
         """One event of `conn` admitted by `enter` has finished."""

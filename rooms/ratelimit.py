@@ -1,8 +1,15 @@
-"""Per-member token buckets: people are never limited, floods are."""
+"""Per-member token buckets: people are never limited, floods are.
+
+`Limiter` is what the edge takes a bucket from; `Buckets` keeps them in this process
+(the memory backend, one process). With several processes the buckets must be shared,
+or a user's rate multiplies with processes: the Redis backend's limiter
+(live/redis_backend/limiter.py) keeps them in Redis.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from .clock import Clock
 from .errors import RateLimited
@@ -31,8 +38,20 @@ DEFAULT_RATES: dict[str, Rate] = {
 }
 
 
+class Limiter(Protocol):
+    """Token buckets keyed by (who, kind); a disabled limiter never limits."""
+
+    enabled: bool
+
+    async def take(self, who: str, kind: str) -> None:
+        """One token of `who`'s `kind` bucket, or `RateLimited`."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class Buckets:
-    """Token buckets keyed by (who, kind); a disabled instance never limits."""
+    """Token buckets keyed by (who, kind) in this process; a disabled instance never limits."""
 
     def __init__(
         self, clock: Clock, rates: dict[str, Rate] | None = None, enabled: bool = True
@@ -42,7 +61,14 @@ class Buckets:
         self.enabled = enabled
         self._state: dict[tuple[str, str], tuple[float, float]] = {}
 
-    def take(self, who: str, kind: str) -> None:
+    async def take(self, who: str, kind: str) -> None:
+        self.take_now(who, kind)
+
+    async def close(self) -> None:
+        self._state.clear()
+
+    def take_now(self, who: str, kind: str) -> None:
+        """`take`, without waiting for anything."""
         if not self.enabled:
             return
         rate = self._rates[kind]

@@ -19,7 +19,7 @@ from .identity import Identity, RoomRef
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
-from .ratelimit import Buckets
+from .ratelimit import Limiter
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Session:
 
 class RoomService:
     def __init__(self, store: Store, bus: Bus, conns: Connections, clock: Clock,
-                 buckets: Buckets) -> None:
+                 buckets: Limiter) -> None:
         self.store = store
         self.bus = bus  # room events and notices, to every process
         self.conns = conns  # this process's connections in rooms (the edge's fan-out)

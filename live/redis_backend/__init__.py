@@ -14,6 +14,7 @@ from rooms.store import Store
 
 from . import client
 from .bus import RedisBus
+from .limiter import RedisLimiter
 from .store import RedisStore
 
 
@@ -24,6 +25,11 @@ def open_backend(url: str, clock: Clock, retention_ms: int,
     bus.replay = _replayer(store)
     bus.newest = _newest(store)
     return store, bus
+
+
+def open_limiter(url: str, clock: Clock, enabled: bool) -> RedisLimiter:
+    """Rate-limit buckets in Redis: one user's rate across every process."""
+    return RedisLimiter(client.connect(url), clock, enabled=enabled)
 
 
 def _newest(store: Store) -> Any:

@@ -13,6 +13,8 @@ one slot, and a room's bus channel with them):
 Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
 `live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`, and the notices
 channel `live:notices`.
+Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
+of `<who>`, as in `cid`).
 """
 
 from __future__ import annotations
@@ -69,3 +71,9 @@ def audit(space: str) -> str:
 
 def media(room_key: str) -> str:
     return room(room_key, "media")
+
+
+def rate(who: str, kind: str) -> str:
+    """The token bucket of `who` (space and user) for `kind`; `who` is length-prefixed, so
+    no user id (whatever it holds) can name another's bucket."""
+    return f"live:rate:{kind}:{len(who)}:{who}"
