@@ -146,8 +146,14 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     # every event takes its bucket, and a place among its connection's events, first
     limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
     edge = Edge(sio, service, verifier, metrics, limits)
-    edge.caps = ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
-                               cfg.trusted_proxies, enabled=cfg.rate_limits)
+    # counted in Redis with the Redis backend: one cap across processes
+    edge.caps = (redis_backend.open_caps(cfg.redis_url, clock, proc_id,
+                                         cfg.max_connections_per_user,
+                                         cfg.max_connections_per_address,
+                                         cfg.trusted_proxies, cfg.rate_limits)
+                 if cfg.redis_url else
+                 ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
+                                cfg.trusted_proxies, enabled=cfg.rate_limits))
     ModerationEdge(edge, service)  # polls, mod:*, private messages
     media = MediaService(on_event=bus.publish, clock=clock, config=_media_config(cfg))
     placement = MediaPlacement(proc_id, redis_client.connect(cfg.redis_url) if cfg.redis_url
@@ -238,6 +244,8 @@ async def _close(svc: Service) -> None:
     await svc.bus.close()
     await svc.store.close()
     await svc.rooms.buckets.close()
+    if svc.edge.caps is not None:
+        await svc.edge.caps.close()
 
 
 async def _heartbeat(svc: Service) -> None:

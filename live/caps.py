@@ -1,6 +1,10 @@
 """Connection caps at CONNECT: at most so many connections per user and per address.
 (Sessions still signing in are capped per address before this: live/handshakes.py.)
 
+Counted in this process here; with the Redis backend, in Redis across every process
+(live/redis_backend/caps.py), so a user's connections spread over processes still
+meet one cap.
+
 Behind a trusted proxy the address is the last hop the proxy added to
 `X-Forwarded-For`; from anyone else that header is ignored.
 """
@@ -44,10 +48,18 @@ class ConnectionCaps:
         self._held: dict[str, tuple[str, str]] = {}
         self.refused = 0
 
-    def admit(self, sid: str, who: Identity, environ: dict[str, Any]) -> None:
+    async def admit(self, sid: str, who: Identity, environ: dict[str, Any]) -> None:
+        """Count connection `sid` of `who`, or raise `CapReached`."""
+        self.admit_here(sid, f"{who.space}\x00{who.sub}", client_address(environ, self.trusted))
+
+    async def release(self, sid: str) -> None:
+        """Connection `sid` is gone (nothing happens for one never admitted)."""
+        self.release_here(sid)
+
+    def admit_here(self, sid: str, user: str, address: str) -> None:
+        """`admit`, counted in this process."""
         if not self.enabled:
             return
-        user, address = f"{who.space}\x00{who.sub}", client_address(environ, self.trusted)
         if self.per_user and self._users[user] >= self.per_user:
             self.refused += 1
             raise CapReached(f"at most {self.per_user} connections per user")
@@ -58,7 +70,10 @@ class ConnectionCaps:
         self._addresses[address] += 1
         self._held[sid] = (user, address)
 
-    def release(self, sid: str) -> None:
+    async def close(self) -> None:
+        """Nothing held outside this process."""
+
+    def release_here(self, sid: str) -> None:
         held = self._held.pop(sid, None)
         if held is None:
             return

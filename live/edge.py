@@ -67,7 +67,7 @@ class Edge:
         try:
             who = self.verifier.verify(token)
             if self.caps is not None:
-                self.caps.admit(sid, who, environ)
+                await self.caps.admit(sid, who, environ)
         except (TokenRefused, CapReached) as refusal:
             self.metrics.refused.labels(refusal.code).inc()
             raise connect_refusal(refusal) from None
@@ -83,7 +83,7 @@ class Edge:
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         if self.caps is not None:
-            self.caps.release(sid)
+            await self.caps.release(sid)
         await self._end(sid)
 
     async def _end(self, sid: str) -> None:

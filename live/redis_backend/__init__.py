@@ -14,8 +14,9 @@ from rooms.store import Store
 
 from . import client
 from .bus import RedisBus
+from .caps import RedisConnectionCaps
 from .limiter import RedisLimiter
-from .store import RedisStore
+from .store import PROC_DEAD_MS, RedisStore
 
 
 def open_backend(url: str, clock: Clock, retention_ms: int,
@@ -30,6 +31,13 @@ def open_backend(url: str, clock: Clock, retention_ms: int,
 def open_limiter(url: str, clock: Clock, enabled: bool) -> RedisLimiter:
     """Rate-limit buckets in Redis: one user's rate across every process."""
     return RedisLimiter(client.connect(url), clock, enabled=enabled)
+
+
+def open_caps(url: str, clock: Clock, proc_id: str, per_user: int, per_address: int,
+              trusted_proxies: list[str], enabled: bool) -> RedisConnectionCaps:
+    """Connection caps counted in Redis: one user's (one address's) cap across processes."""
+    return RedisConnectionCaps(client.connect(url), clock, proc_id, PROC_DEAD_MS, per_user,
+                               per_address, trusted_proxies, enabled)
 
 
 def _newest(store: Store) -> Any:

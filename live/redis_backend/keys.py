@@ -14,7 +14,9 @@ Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
 `live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`, and the notices
 channel `live:notices`.
 Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
-of `<who>`, as in `cid`).
+of `<who>`, as in `cid`); `live:caps:user:<n>:<who>`, `live:caps:addr:<address>` the
+connections per process of a user and of an address, `live:proc:<P>:caps` the caps
+hashes process P counts in (caps.py).
 """
 
 from __future__ import annotations
@@ -77,3 +79,16 @@ def rate(who: str, kind: str) -> str:
     """The token bucket of `who` (space and user) for `kind`; `who` is length-prefixed, so
     no user id (whatever it holds) can name another's bucket."""
     return f"live:rate:{kind}:{len(who)}:{who}"
+
+
+def caps_user(who: str) -> str:
+    """Connections of `who` (space and user) per process, length-prefixed as `rate`."""
+    return f"live:caps:user:{len(who)}:{who}"
+
+
+def caps_address(address: str) -> str:
+    return f"live:caps:addr:{address}"
+
+
+def proc_caps(proc: str) -> str:
+    return f"live:proc:{proc}:caps"

@@ -340,6 +340,9 @@ class RedisStore(RedisClassroom, Store):
                     if gone is not None:
                         departures.append(gone)
                 await self._r.delete(keys.proc_conns(proc))
+                for held in await self._r.smembers(keys.proc_caps(proc)):  # caps.py
+                    await self._r.hdel(held.decode(), proc)
+                await self._r.delete(keys.proc_caps(proc))
                 await self._r.zrem(keys.PROCS, proc)
         except RedisError as exc:
             raise Unavailable() from exc
