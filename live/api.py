@@ -3,7 +3,10 @@
 Every `/api/` call but the OpenAPI document takes `Authorization: Bearer
 <token>` of a teacher; the token's space is the only space it sees. A missing
 or bad token is 401, a valid token of a pupil or visitor 403 - both checked
-before anything else, so neither learns which rooms or messages exist.
+before anything else, so neither learns which rooms or messages exist. Then each
+teacher takes a token of their `api` bucket (rooms/ratelimit.py; in Redis with the
+Redis backend, so it holds across processes): beyond, 429 `rate_limited` with
+`Retry-After`. `LIVE_RATE_LIMITS=off` lifts it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rooms.errors import BadRequest, Forbidden, LiveError
+from rooms.errors import BadRequest, Forbidden, LiveError, RateLimited
 from rooms.identity import Identity, RoomRef
 from rooms.message import Message, parse_id
 from rooms.service import RoomService
@@ -27,6 +30,8 @@ from .openapi import document
 from .tokens import TokenRefused, Verifier
 
 EXPORT_PAGE = 100
+API_KIND = "api"  # the bucket every call takes (rooms/ratelimit.py DEFAULT_RATES)
+RETRY_AFTER_S = "1"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 CSV_COLUMNS = ["id", "ts", "time", "user_id", "user_name", "role", "text"]
 
@@ -75,9 +80,14 @@ class TeacherApi:
         async def run(request: web.Request) -> web.StreamResponse:
             try:
                 who = self.teacher(request)
+                await self.svc.buckets.take(f"{who.space}\x00{who.sub}", API_KIND)
                 return await view(request, who)
             except ApiError as err:
                 return err.response
+            except RateLimited as err:
+                response = http_error_of(err)
+                response.headers["Retry-After"] = RETRY_AFTER_S
+                return response
             except LiveError as err:
                 return http_error_of(err)
         return run

@@ -21,6 +21,7 @@ ERRORS = {
     "400": _json(_ref("Error"), "A parameter is not valid"),
     "401": _json(_ref("Error"), "The bearer token is missing, malformed or expired"),
     "403": _json(_ref("Error"), "The token is not a teacher's"),
+    "429": _json(_ref("Error"), "Too many calls from this teacher: retry after `Retry-After`"),
     "503": _json(_ref("Error"), "The store cannot be reached"),
 }
 

@@ -35,6 +35,7 @@ DEFAULT_RATES: dict[str, Rate] = {
     "media": Rate(30, 3),  # publish, subscribe
     "signal": Rate(60, 10),  # the rest of rtc:* (an answer per subscription)
     "other": Rate(30, 3),  # any event without a kind of its own (live/limits.py)
+    "api": Rate(30, 2),  # a teacher's calls to the HTTP API (live/api.py), exports included
 }
 
 

@@ -13,8 +13,10 @@ import pytest
 from openapi_spec_validator import validate
 
 from live.tokens import mint
+from rooms.clock import FakeClock
+from rooms.ratelimit import DEFAULT_RATES
 
-from .support import SECRET, Running, token
+from .support import SECRET, Running, run_server, token
 
 SpecCheck = Any
 
@@ -182,3 +184,31 @@ async def test_bad_parameters(server: Running, spec: Spec, path: str,
     template = {"/api/audit": "/api/audit"}.get(path) or (
         "/api/rooms/{room}/export" if path.endswith("export") else "/api/rooms/{room}/messages")
     assert spec.check(template, status, headers, body)["error"]["code"] == "bad_request"
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+async def test_each_teacher_has_a_bucket_for_the_api(request: pytest.FixtureRequest,
+                                                     store: str) -> None:
+    # rate limits on, as in production; the clock never moves, so no token comes back
+    url = request.getfixturevalue("redis_url") if store == "redis" else None
+    burst = int(DEFAULT_RATES["api"].burst)
+    async with run_server(url, clock=FakeClock()) as srv:
+        status, headers, body = await _get(srv.url + "/api/openapi.json")
+        spec = Spec(json.loads(body))
+        for _ in range(burst):
+            assert (await _get(srv.url + "/api/rooms", TEACHER))[0] == 200
+        status, headers, body = await _get(srv.url + "/api/rooms/r/export", TEACHER)
+        assert status == 429
+        error = spec.check("/api/rooms/{room}/export", status, headers, body)["error"]
+        assert error["code"] == "rate_limited"
+        assert headers["Retry-After"] == "1"
+        # another teacher has a bucket of their own; a refused token takes none
+        assert (await _get(srv.url + "/api/rooms", token(sub="t2", role="teacher")))[0] == 200
+        assert (await _get(srv.url + "/api/rooms", token(sub="ana")))[0] == 403
+
+
+async def test_no_api_limit_when_rate_limits_are_off() -> None:
+    burst = int(DEFAULT_RATES["api"].burst)
+    async with run_server(clock=FakeClock(), rate_limits=False) as srv:
+        for _ in range(burst + 5):
+            assert (await _get(srv.url + "/api/rooms", TEACHER))[0] == 200
