@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,12 +23,14 @@ from aiohttp import web
 
 from rooms.errors import BadRequest, Forbidden, LiveError, RateLimited
 from rooms.identity import Identity, RoomRef
-from rooms.message import Message, parse_id
+from rooms.message import Message, Page, parse_id
 from rooms.service import RoomService
 
 from .acks import http_error, http_error_of
 from .openapi import document
 from .tokens import TokenRefused, Verifier
+
+log = logging.getLogger(__name__)
 
 EXPORT_PAGE = 100
 API_KIND = "api"  # the bucket every call takes (rooms/ratelimit.py DEFAULT_RATES)
@@ -36,6 +39,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "
 CSV_COLUMNS = ["id", "ts", "time", "user_id", "user_name", "role", "text"]
 
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ExportCut(Exception):
+    """An export failed after its headers went out: the connection is cut, so the client
+    sees the body incomplete rather than a short file that looks whole."""
 
 
 class ApiError(Exception):
@@ -110,36 +118,48 @@ class TeacherApi:
         return _json({"messages": [m.to_wire() for m in page.messages], "more": page.more})
 
     async def export(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        """The room's whole history, streamed page by page (`EXPORT_PAGE` messages): only
+        one page is ever in memory. The first page is read before the headers go out, so a
+        store that cannot be reached is still a 503; a failure after that cuts the
+        response short (the chunked body never ends, so the client sees it incomplete)."""
         room = RoomRef.parse(who.space, request.match_info["room"])
         fmt = request.query.get("format", "json")
         if fmt not in ("json", "csv"):
             raise BadRequest("format must be json or csv")
-        messages = await self._all(room)
+        page = await self._page(room, "0-0")
         name = f"{room.name}-history.{fmt}"
-        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        response = web.StreamResponse(headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{name}"'})
         if fmt == "json":
-            body = json.dumps({"room": room.name, "messages": [m.to_wire() for m in messages]},
-                              ensure_ascii=False)
-            return web.Response(text=body, content_type="application/json",
-                                headers={"Cache-Control": "no-store", **disposition})
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        for m in messages:
-            writer.writerow([m.id, str(m.ts), _iso(m.ts), safe_cell(m.user.id),
-                             safe_cell(m.user.name), m.user.role, safe_cell(m.text)])
-        return web.Response(text=out.getvalue(), content_type="text/csv", charset="utf-8",
-                            headers={"Cache-Control": "no-store", **disposition})
-
-    async def _all(self, room: RoomRef) -> list[Message]:
-        out: list[Message] = []
-        cursor = "0-0"
+            response.content_type, encode = "application/json", _json_page
+            head = '{"room": ' + json.dumps(room.name, ensure_ascii=False) + ', "messages": ['
+            tail = "]}"
+        else:
+            response.content_type, encode = "text/csv", _csv_page
+            head, tail = _csv_rows([CSV_COLUMNS]), ""
+        response.charset = "utf-8"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(head.encode())
+        first = True
         while True:
-            page = await self.svc.store.history(room, after=cursor, limit=EXPORT_PAGE)
-            out.extend(page.messages)
+            await response.write(encode(page.messages, first).encode())
+            first = first and not page.messages
             if not page.more or not page.messages:
-                return out
-            cursor = page.messages[-1].id
+                break
+            try:
+                page = await self._page(room, page.messages[-1].id)
+            except Exception as exc:  # the store unreachable, an entry it cannot read
+                log.warning("export cut short", extra={"space": who.space, "room": room.name,
+                                                       "error": type(exc).__name__})
+                raise ExportCut() from exc
+        await response.write(tail.encode())
+        await response.write_eof()
+        return response
+
+    async def _page(self, room: RoomRef, after: str) -> Page:
+        return await self.svc.store.history(room, after=after, limit=EXPORT_PAGE)
 
     async def audit(self, request: web.Request, who: Identity) -> web.StreamResponse:
         room_q = request.query.get("room")
@@ -147,6 +167,25 @@ class TeacherApi:
         limit = _int(request.query.get("limit"), 100, 1, 500, "limit")
         entries = await self.svc.audit.read(who.space, room, limit)
         return _json({"entries": [e.to_wire() for e in entries]})
+
+
+def _json_page(messages: list[Message], first: bool) -> str:
+    """A page of the JSON export's `messages` array, with the separators `json.dumps`
+    writes (so the whole is the bytes it would have written)."""
+    items = ", ".join(json.dumps(m.to_wire(), ensure_ascii=False) for m in messages)
+    return ("" if first or not items else ", ") + items
+
+
+def _csv_rows(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+def _csv_page(messages: list[Message], first: bool) -> str:
+    return _csv_rows([[m.id, str(m.ts), _iso(m.ts), safe_cell(m.user.id),
+                       safe_cell(m.user.name), m.user.role, safe_cell(m.text)]
+                      for m in messages])
 
 
 def _message_id(value: str | None) -> str | None:

@@ -10,13 +10,17 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
+import redis.asyncio as aioredis
 from openapi_spec_validator import validate
 
+from live.api import CSV_COLUMNS, EXPORT_PAGE, _iso, safe_cell
+from live.redis_backend import keys
 from live.tokens import mint
 from rooms.clock import FakeClock
+from rooms.identity import RoomRef
 from rooms.ratelimit import DEFAULT_RATES
 
-from .support import SECRET, Running, run_server, token
+from .support import SECRET, Running, connect, run_server, token
 
 SpecCheck = Any
 
@@ -212,3 +216,79 @@ async def test_no_api_limit_when_rate_limits_are_off() -> None:
     async with run_server(clock=FakeClock(), rate_limits=False) as srv:
         for _ in range(burst + 5):
             assert (await _get(srv.url + "/api/rooms", TEACHER))[0] == 200
+
+
+async def test_an_export_longer_than_a_page_streams_the_same_bytes(server: Running,
+                                                                     clients: Any) -> None:
+    # streamed page by page (EXPORT_PAGE messages), the body is byte for byte what the
+    # export wrote when it built the whole history in memory
+    a = await clients(server.url, sub="ana", name="Ána =1")
+    await a.call("join", {"room": "r"})
+    n = 2 * EXPORT_PAGE + 37
+    for i in range(n):
+        ack = await a.call("chat:send",
+                           {"room": "r", "text": f"{i} ünï \"q\", =x\n", "cid": str(i)})
+        assert ack["ok"]
+    every: list[dict[str, Any]] = []
+    after = "0-0"
+    while True:  # the reference: the history read through the paginated API
+        _, _, body = await _get(server.url + "/api/rooms/r/messages", TEACHER, after=after,
+                                limit="100")
+        page = json.loads(body)
+        every += page["messages"]
+        if not page["more"]:
+            break
+        after = every[-1]["id"]
+    assert len(every) == n
+
+    async with aiohttp.ClientSession() as http:
+        headers = {"Authorization": f"Bearer {TEACHER}"}
+        async with http.get(server.url + "/api/rooms/r/export", headers=headers,
+                            params={"format": "json"}) as r:
+            assert r.status == 200 and r.headers["Transfer-Encoding"] == "chunked"
+            got_json = await r.read()
+        async with http.get(server.url + "/api/rooms/r/export", headers=headers,
+                            params={"format": "csv"}) as r:
+            assert r.status == 200 and r.headers["Content-Type"] == "text/csv; charset=utf-8"
+            got_csv = await r.read()
+        async with http.get(server.url + "/api/rooms/empty/export", headers=headers) as r:
+            assert await r.read() == b'{"room": "empty", "messages": []}'
+
+    assert got_json == json.dumps({"room": "r", "messages": every},
+                                  ensure_ascii=False).encode()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for m in every:
+        writer.writerow([m["id"], str(m["ts"]), _iso(m["ts"]), safe_cell(m["user"]["id"]),
+                         safe_cell(m["user"]["name"]), m["user"]["role"], safe_cell(m["text"])])
+    assert got_csv == out.getvalue().encode()
+
+
+async def test_an_export_failing_after_its_first_page_is_cut_short(
+        redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # the headers are out when the second page is read; a store failure then must not
+    # look like a whole (shorter) file: the body ends without its last chunk
+    async with run_server(redis_url, rate_limits=False) as srv:
+        a = await connect(srv.url, sub="ana")
+        try:
+            await a.call("join", {"room": "r"})
+            for i in range(EXPORT_PAGE + 1):
+                assert (await a.call("chat:send", {"room": "r", "text": str(i),
+                                                   "cid": str(i)}))["ok"]
+        finally:
+            await a.close()
+        r = aioredis.Redis.from_url(redis_url)
+        try:  # an entry the store cannot read, on the second page
+            await r.xadd(keys.room(RoomRef("space1", "r").key, "msgs"), {"m": b"\xc1"})
+        finally:
+            await r.aclose()
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": f"Bearer {TEACHER}"}
+            async with http.get(srv.url + "/api/rooms/r/export", headers=headers) as resp:
+                assert resp.status == 200
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    await resp.read()
+            async with http.get(srv.url + "/api/rooms", headers=headers) as resp:
+                assert resp.status == 200  # the service goes on
+        assert "export cut short" in caplog.text
