@@ -14,7 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from live.redis_backend import keys
-from live.redis_backend.limiter import RedisLimiter
+from live.redis_backend.limiter import RETRY_S, RedisLimiter
 from rooms.clock import FakeClock
 from rooms.errors import RateLimited
 from rooms.ratelimit import DEFAULT_RATES, Rate
@@ -89,6 +89,32 @@ async def test_a_redis_outage_falls_back_to_this_processs_buckets(redis_url: str
             await limiter.take("u", "x")
         assert limiter.fallbacks == 3
     finally:
+        await r.aclose()
+
+
+async def test_after_a_redis_error_redis_is_asked_again_a_second_later(redis_url: str) -> None:
+    # a real refusal: the limiter's own Redis user loses the right to run scripts
+    clock = FakeClock()
+    admin = aioredis.Redis.from_url(redis_url)
+    await admin.execute_command("ACL", "SETUSER", "limits", "on", "nopass", "~*", "+@all",
+                                "-evalsha", "-eval")
+    r = aioredis.Redis.from_url(redis_url.replace("redis://", "redis://limits:x@"))
+    limiter = RedisLimiter(r, clock, {"x": Rate(1, 1)})
+    try:
+        await limiter.take("u", "x")  # refused by Redis: this process's bucket
+        await admin.execute_command("ACL", "SETUSER", "limits", "+evalsha", "+eval")
+        with pytest.raises(RateLimited):  # within RETRY_S: still the local bucket (empty)
+            await limiter.take("u", "x")
+        assert limiter.fallbacks == 2 and not await r.exists(keys.rate("u", "x"))
+        clock.advance(RETRY_S)  # (the local bucket refills too; Redis's is untouched)
+        await limiter.take("u", "x")
+        assert await r.exists(keys.rate("u", "x"))  # Redis again
+        with pytest.raises(RateLimited):
+            await limiter.take("u", "x")
+        assert limiter.fallbacks == 2
+    finally:
+        await admin.execute_command("ACL", "DELUSER", "limits")
+        await admin.aclose()
         await r.aclose()
 
 

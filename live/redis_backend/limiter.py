@@ -14,7 +14,9 @@ On a Redis error the take fails open to this process's own `Buckets`: a Redis ou
 already answers `unavailable` for whatever needs the store, and a teacher expects that
 answer, not a "slow down" for something they did not do. Meanwhile a flood is still
 limited per process (as before this module), and the in-flight cap per connection
-still holds. The fallbacks are counted (`fallbacks`) and logged once per outage.
+still holds. After a failure Redis is asked again only `RETRY_S` later, so during an
+outage an event does not wait for a connect timeout first. The fallbacks are counted
+(`fallbacks`) and logged once per outage.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from rooms.ratelimit import DEFAULT_RATES, Buckets, Rate
 from . import keys
 
 log = logging.getLogger(__name__)
+
+RETRY_S = 1.0  # after a Redis error, this process's buckets alone for so long
 
 # KEYS[1] the bucket; ARGV burst, tokens per second, now (ms). Returns 1: taken, 0: empty.
 TAKE = """
@@ -72,16 +76,22 @@ class RedisLimiter:
         self.local = Buckets(clock, self._rates, enabled)  # while Redis is unreachable
         self.fallbacks = 0
         self._failing = False
+        self._retry_at = 0.0  # monotonic: while failing, Redis is not asked before this
 
     async def take(self, who: str, kind: str) -> None:
         if not self.enabled:
             return
         rate = self._rates[kind]
+        if self._failing and self._clock.monotonic() < self._retry_at:
+            self.fallbacks += 1
+            self.local.take_now(who, kind)
+            return
         try:
             taken = await self._take(keys=[keys.rate(who, kind)],
                                      args=[rate.burst, rate.per_second, self._clock.now_ms()])
         except RedisError as exc:
             self.fallbacks += 1
+            self._retry_at = self._clock.monotonic() + RETRY_S
             if not self._failing:
                 self._failing = True
                 log.warning("rate limits held per process: Redis unreachable",
