@@ -241,3 +241,21 @@ def test_the_cli_refuses_a_store_url_of_no_backend() -> None:
                           text=True, timeout=60)
     assert done.returncode == 2
     assert "no store backend for 'mongodb:' URLs" in done.stderr
+
+
+async def test_many_first_joins_of_one_room_at_once_all_attach(redis_url: str) -> None:
+    """A burst of joins to a room this process does not hear yet (a class arriving):
+    every attach returns once the one subscription is confirmed, none waits for a
+    confirmation that came while it was reading the room's newest message."""
+    from live.redis_backend import open_backend
+    from rooms.clock import SystemClock
+
+    store, bus = open_backend(redis_url, SystemClock(), 86_400_000, "proc-a")
+    await bus.start()
+    try:
+        for n in range(5):
+            room = f"sp/burst{n}"
+            await asyncio.wait_for(asyncio.gather(*[bus.attach(room) for _ in range(60)]), 2.5)
+    finally:
+        await bus.close()
+        await store.close()

@@ -125,6 +125,8 @@ class RedisBus(Bus):
             # read before subscribing, so no message heard afterwards is at or below it
             # (with the bus down, attaching is likely to fail: no read to wait for)
             cursor = await self._newest(room_key)
+            if channel in self._confirmed:  # another join subscribed it meanwhile
+                return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(channel, []).append(fut)
         first = channel not in self._wanted
