@@ -48,7 +48,7 @@ def room_of_channel(channel: str) -> str | None:
 def cid(room_key: str, user: str, client_id: str) -> str:
     """The idempotency key of `(user, client_id)`. User ids may hold `:`, so the user id is
     length-prefixed: user `a:b` with cid `c` and user `a` with cid `b:c` are two keys."""
-    return room(room_key, f"cid:{len(user)}:{user}:{client_id}")
+    return room(room_key, f"cid:{_prefixed(user)}:{client_id}")
 
 
 def space_rooms(space: str) -> str:
@@ -78,12 +78,12 @@ def media(room_key: str) -> str:
 def rate(who: str, kind: str) -> str:
     """The token bucket of `who` (space and user) for `kind`; `who` is length-prefixed, so
     no user id (whatever it holds) can name another's bucket."""
-    return f"live:rate:{kind}:{len(who)}:{who}"
+    return f"live:rate:{kind}:{_prefixed(who)}"
 
 
 def caps_user(who: str) -> str:
     """Connections of `who` (space and user) per process, length-prefixed as `rate`."""
-    return f"live:caps:user:{len(who)}:{who}"
+    return f"live:caps:user:{_prefixed(who)}"
 
 
 def caps_address(address: str) -> str:
@@ -92,3 +92,9 @@ def caps_address(address: str) -> str:
 
 def proc_caps(proc: str) -> str:
     return f"live:proc:{proc}:caps"
+
+
+def _prefixed(text: str) -> str:
+    """`text` behind its length: whatever it holds (`:` included), it cannot run into
+    the part of the key after it."""
+    return f"{len(text)}:{text}"
