@@ -266,9 +266,7 @@ class ScriptPipeline:
         try:
             await self._redis.script_load(self._script.script)
         except RedisError as exc:
-            pending, self._pending = self._pending, []
-            for c in pending:
-                _settle(c.fut, exc)
+            self._fail_pending(exc)
         finally:
             self._reloading = False
         self._pump()
@@ -313,13 +311,17 @@ class ScriptPipeline:
         except Exception as exc:
             # nobody may wait for ever: what is waiting fails now (and is answered
             # `unavailable`); the next call tries to connect again
-            failure = exc if isinstance(exc, RedisError) else ConnectionError(repr(exc))
-            pending, self._pending = self._pending, []
-            for c in pending:
-                _settle(c.fut, failure)
+            self._fail_pending(exc if isinstance(exc, RedisError)
+                               else ConnectionError(repr(exc)))
         finally:
             self._connecting = None
         self._pump()
+
+    def _fail_pending(self, failure: BaseException) -> None:
+        """Every call waiting to be sent fails with `failure` (answered `unavailable`)."""
+        pending, self._pending = self._pending, []
+        for c in pending:
+            _settle(c.fut, failure)
 
     async def aclose(self) -> None:
         link, self._link = self._link, None
