@@ -35,12 +35,15 @@ from .media_edge import MediaEdge
 from .media_placement import MediaPlacement
 from .metrics import Metrics
 from .moderation_edge import ModerationEdge
+from .privacy_api import privacy_routes
 from .redis_backend import client as redis_client
 from .server import LiveServer
 from .tokens import Verifier
 from .wire import LivePacket
 
 log = logging.getLogger(__name__)
+
+COMPACT_S = 600.0  # how often the store is asked to compact (the Redis AOF: at most daily)
 
 HEARTBEAT_S = 5.0
 STOP_WAIT_S = 2.0  # for a cancelled background task to end
@@ -168,7 +171,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         return await store.ping() and await bus.ping()
 
     routes(app, cfg, metrics, ping)
-    api_routes(app, verifier, service)  # /api/*
+    privacy_routes(app, api_routes(app, verifier, service))  # /api/*
     svc = Service(cfg, app, sio, store, bus, edge, service, metrics, proc_id,
                   media=media, placement=placement)
     app.on_startup.append(lambda _: _start(svc))
@@ -188,6 +191,9 @@ async def _start(svc: Service) -> None:
     svc.tasks.append(asyncio.create_task(
         every(sweep_s, lambda: _sweep(svc), name="retention", cap=60.0, extra=extra),
         name="retention"))
+    svc.tasks.append(asyncio.create_task(
+        every(COMPACT_S, svc.store.compact, name="compaction", cap=COMPACT_S, extra=extra),
+        name="compaction"))
     log.info("service started", extra={"proc": svc.proc_id,
                                        "store": type(svc.store).__name__})
 

@@ -10,9 +10,13 @@ from .clock import Clock
 from .errors import Muted
 from .identity import Role, RoomRef
 from .memory_classroom import MemoryClassroom
+from .memory_privacy import MemoryPrivacy
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
+from .privacy import ERASURE, POLICY, RETENTION, Erased, Policy, Receipt
 from .store import Store, clamp_limit
+
+MAX_SEQ = 1 << 64  # above any id's sequence number: `(ms, MAX_SEQ)` follows every id of `ms`
 
 
 @dataclass
@@ -24,13 +28,14 @@ class _Room:
     conns: dict[str, Member] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryClassroom, Store):
+class MemoryStore(MemoryClassroom, MemoryPrivacy, Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
         self._bus = bus
         self._rooms: dict[str, _Room] = {}
         self._init_classroom()
+        self._init_privacy()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())
@@ -75,8 +80,7 @@ class MemoryStore(MemoryClassroom, Store):
         r = self._rooms.get(room.key)
         if r is None:
             return Page([], False)
-        horizon = (self._clock.now_ms() - self.retention_ms, 0)
-        keys = r.keys[bisect.bisect_left(r.keys, horizon):]
+        keys = r.keys[bisect.bisect_right(r.keys, (self._space_horizon(room.space), MAX_SEQ)):]
         if after is not None:
             start = bisect.bisect_right(keys, sort_key(after))
             chosen = keys[start : start + limit]
@@ -93,7 +97,7 @@ class MemoryStore(MemoryClassroom, Store):
         if r is None:
             return None
         msg = r.messages.get(message_id)
-        if msg is None or msg.ts <= self._clock.now_ms() - self.retention_ms:
+        if msg is None or msg.ts <= self._space_horizon(room.space):
             return None
         return msg
 
@@ -108,18 +112,68 @@ class MemoryStore(MemoryClassroom, Store):
 
     async def sweep(self) -> int:
         now = self._clock.now_ms()
-        horizon = (now - self.retention_ms, 0)
         removed = 0
+        for space in {RoomRef.from_key(k).space for k in self._rooms}:
+            removed += self._purge_space(space, RETENTION)
         for key, r in list(self._rooms.items()):
-            cut = bisect.bisect_left(r.keys, horizon)
-            for ms, seq in r.keys[:cut]:
-                del r.messages[f"{ms}-{seq}"]
-            removed += cut
-            del r.keys[:cut]
             r.cids = {k: v for k, v in r.cids.items() if v[1] > now}
             self._drop_if_empty(key)
         self._sweep_classroom()
+        self._sweep_privacy()
         return removed
+
+    def _purge_space(self, space: str, reason: str) -> int:
+        """Remove the space's messages past its retention; a receipt per room."""
+        now = self._clock.now_ms()
+        horizon = self._space_horizon(space)
+        removed = 0
+        for key, r in list(self._rooms.items()):
+            if RoomRef.from_key(key).space != space:
+                continue
+            cut = bisect.bisect_right(r.keys, (horizon, MAX_SEQ))
+            for ms, seq in r.keys[:cut]:
+                del r.messages[f"{ms}-{seq}"]
+            del r.keys[:cut]
+            if cut:
+                removed += cut
+                self._receipt(space, Receipt(RoomRef.from_key(key).name, horizon + 1, cut,
+                                             now, reason))
+            self._drop_if_empty(key)
+        return removed
+
+    async def set_policy(self, space: str, school: str, days: float) -> Policy:
+        self._schools.setdefault(space, {})[school] = days
+        self._purge_space(space, POLICY)
+        self._sweep_privacy()
+        return self._policy(space)
+
+    async def erase_user(self, space: str, user: str) -> Erased:
+        now = self._clock.now_ms()
+        erased: dict[str, list[str]] = {}
+        for key, r in list(self._rooms.items()):
+            ref = RoomRef.from_key(key)
+            if ref.space != space:
+                continue
+            ids = [i for i, m in r.messages.items() if m.user.id == user]
+            for i in ids:
+                del r.messages[i]
+                r.keys.remove(sort_key(i))
+            if ids:
+                erased[key] = sorted(ids, key=sort_key)
+                self._receipt(space, Receipt(ref.name, now, len(ids), now, ERASURE))
+            self._drop_if_empty(key)
+        return Erased(erased)
+
+    async def user_messages(self, space: str, user: str) -> list[Message]:
+        out: list[Message] = []
+        for key in sorted(self._rooms):
+            ref = RoomRef.from_key(key)
+            if ref.space == space:
+                horizon = self._space_horizon(space)
+                out += sorted((m for m in self._rooms[key].messages.values()
+                               if m.user.id == user and m.ts > horizon),
+                              key=lambda m: sort_key(m.id))
+        return out
 
     async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
         r = self._room(room)

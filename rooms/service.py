@@ -19,6 +19,7 @@ from .identity import Identity, RoomRef
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
+from .privacy import Erased, Visit
 from .ratelimit import Limiter
 from .store import Store
 
@@ -77,6 +78,8 @@ class RoomService:
                 raise
             s.rooms.add(room.key)
             if first:
+                await self._record_visit(room, Visit(s.who.sub, s.who.name, s.who.role.value,
+                                                     s.who.school, self.clock.now_ms()))
                 await self.bus.publish(room.key, "presence:join",
                                     {"room": room.name, "member": me.to_wire()}, skip=s.conn)
         members = await self.store.members(room)
@@ -122,9 +125,21 @@ class RoomService:
         if gone is not None:
             await self.announce_departure(gone)
 
+    async def _record_visit(self, room: RoomRef, visit: Visit) -> None:
+        """Attendance is kept, but a failure to keep it never stops a join."""
+        try:
+            await self.store.visit_begin(room, visit)
+        except Exception:
+            log.warning("visit not recorded", extra={"room": room.key, "user": visit.user})
+
     async def announce_departure(self, gone: Departure) -> None:
         if gone.last:
             room = RoomRef.from_key(gone.room_key)
+            try:
+                await self.store.visit_end(room, gone.user, self.clock.now_ms())
+            except Exception:
+                log.warning("visit end not recorded", extra={"room": room.key,
+                                                             "user": gone.user})
             await self.bus.publish(gone.room_key, "presence:leave",
                                 {"room": room.name, "user": gone.user})
 
@@ -168,6 +183,15 @@ class RoomService:
                 await self.audit.record(s.who, "chat:delete", room, msg.user.id, {"id": message_id})
             await self.bus.publish(room.key, "chat:deleted", {"room": room.name, "id": message_id})
         return msg
+
+    async def erase_user(self, space: str, user: str) -> Erased:
+        """Erase every message of `user` in the space; members see them go (`chat:deleted`)."""
+        erased = await self.store.erase_user(space, user)
+        for room_key, ids in erased.ids.items():
+            name = RoomRef.from_key(room_key).name
+            for mid in ids:
+                await self.bus.publish(room_key, "chat:deleted", {"room": name, "id": mid})
+        return erased
 
     async def typing(self, s: Session, name: object, typing: bool) -> None:
         room = self.joined_room(s, name)

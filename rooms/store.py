@@ -13,15 +13,20 @@ from .classroom_store import ClassroomStore
 from .identity import RoomRef
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
+from .privacy import DAY_MS, PrivacyStore
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
-DAY_MS = 86_400_000
+__all__ = ["DAY_MS", "DEFAULT_PAGE", "MAX_PAGE", "Store", "clamp_limit"]
 
 
-class Store(ClassroomStore, ABC):
+class Store(ClassroomStore, PrivacyStore, ABC):
     """History, presence and idempotency for every room of the service
-    (and, from `ClassroomStore`, polls, moderation and audit)."""
+    (from `ClassroomStore`, polls, moderation and audit; from `PrivacyStore`,
+    per-school retention, purge receipts, erasure and attendance).
+
+    `retention_ms` is the service's retention (`LIVE_HISTORY_DAYS`); a space whose
+    schools set a shorter one (`set_policy`) keeps its messages that long."""
 
     def __init__(self, retention_ms: int) -> None:
         if retention_ms <= 0:
@@ -62,7 +67,9 @@ class Store(ClassroomStore, ABC):
 
     @abstractmethod
     async def sweep(self) -> int:
-        """Delete every message older than the retention; returns how many."""
+        """Delete every message older than its space's retention, and every visit and
+        receipt past theirs; returns how many messages. Leaves a receipt (reason
+        `retention`) per room it removed messages from."""
 
     # -- presence ------------------------------------------------------
     @abstractmethod
@@ -93,6 +100,11 @@ class Store(ClassroomStore, ABC):
     @abstractmethod
     async def rooms(self, space: str) -> dict[str, list[Member]]:
         """Rooms of a space with members online."""
+
+    async def compact(self) -> bool:
+        """Make the backend's files forget what was purged (Redis: the append-only file,
+        `live/redis_backend/compaction.py`); true if something was asked. Run on a timer."""
+        return False
 
     # -- lifecycle -----------------------------------------------------
     @abstractmethod

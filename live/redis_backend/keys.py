@@ -2,7 +2,9 @@
 
 Keys of a room share the hash tag `{space/room}` (Redis Cluster keeps them in
 one slot, and a room's bus channel with them):
-- `live:{R}:msgs`                 Stream of messages (store.py)
+- `live:{R}:msgs`                 Stream of message ids, no content (store.py)
+- `live:{R}:m:<id>`               one message's content, expiring with it (store.py)
+- `live:{R}:visits`, `:visits:open` attendance (privacy.py)
 - `live:{R}:cid:<n>:<user>:<cid>` message id, for idempotent sends (store.py); `<n>` is the
                                   length of `<user>`, so a `:` in a user id cannot collide
 - `live:{R}:conns`, `:users`      presence (store.py)
@@ -10,9 +12,11 @@ one slot, and a room's bus channel with them):
   `:flags`                        classroom tools (classroom.py)
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
-Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
-`live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`, and the notices
-channel `live:notices`.
+Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (receipts),
+`live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py).
+Shared: `live:retention`, `live:visits`, `live:policies`, `live:aof:*`, `live:procs`,
+`live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`, `live:space:<S>:teachers`,
+`live:audit:<S>`, and the notices channel `live:notices`.
 Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
 of `<who>`, as in `cid`); `live:caps:user:<n>:<who>`, `live:caps:addr:<address>` the
 connections per process of a user and of an address, `live:proc:<P>:caps` the caps
@@ -25,6 +29,10 @@ PREFIX = "live:"
 RETENTION_INDEX = "live:retention"  # zset room key -> oldest message ms
 PROCS = "live:procs"  # zset process id -> last heartbeat ms
 NOTICES = "live:notices"  # pub/sub channel of notices, every process subscribed
+VISITS_INDEX = "live:visits"  # zset room key -> oldest visit's start ms
+POLICIES = "live:policies"  # zset space -> effective retention ms (spaces with a policy)
+AOF_DIRTY = "live:aof:dirty"  # set when a purge removed something since the last rewrite
+AOF_LOCK = "live:aof:rewrite"  # held a day by the process that asked for the last rewrite
 
 _ROOM_HEAD = "live:{"
 _BUS_TAIL = "}:bus"
@@ -49,6 +57,24 @@ def cid(room_key: str, user: str, client_id: str) -> str:
     """The idempotency key of `(user, client_id)`. User ids may hold `:`, so the user id is
     length-prefixed: user `a:b` with cid `c` and user `a` with cid `b:c` are two keys."""
     return room(room_key, f"cid:{_prefixed(user)}:{client_id}")
+
+
+def message_prefix(room_key: str) -> str:
+    """The content key of message `<id>` is this followed by the id."""
+    return room(room_key, "m:")
+
+
+def space_policy(space: str) -> str:
+    return f"live:space:{space}:policy"
+
+
+def purges(space: str) -> str:
+    return f"live:space:{space}:purges"
+
+
+def user_messages(space: str, user: str) -> str:
+    """Zset of `<room>:<id>` of the user's messages in the space, scored by ms."""
+    return f"live:space:{space}:user:{_prefixed(user)}"
 
 
 def space_rooms(space: str) -> str:

@@ -1,7 +1,9 @@
 """History, presence and idempotency in Redis (key names: `keys.py`).
 
-- `live:{R}:msgs`   Stream of messages; entry field `m` = msgpack {c, u, t};
-                    ids are Redis Stream ids (they sort in send order);
+- `live:{R}:msgs`   Stream of message ids (they sort in send order); each entry's
+                    only field `m` is empty: the content is not in the stream;
+- `live:{R}:m:<id>` the message's content, msgpack {c, u, t}, expiring with it
+                    (why: `scripts.py`);
 - `live:{R}:cid:<n>:<user>:<cid>` -> message id (`keys.cid`), for idempotent sends;
 - `live:{R}:conns`  hash connection -> msgpack {m: member, at, p: process};
 - `live:{R}:users`  hash user -> number of connections.
@@ -42,60 +44,18 @@ from rooms.store import Store, clamp_limit
 
 from . import keys
 from .classroom import RedisClassroom
+from .compaction import AofCompactor
 from .frames import message_frame_parts, pack, unpack
 from .pipeline import ScriptPipeline
+from .privacy import RedisPrivacy
+from .scripts import APPEND, READ, REMOVE
 
 log = logging.getLogger(__name__)
 
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
-# KEYS: stream, cid key, retention index, mutes hash. ARGV: retention ms, channel, entry,
-# frame prefix, frame mid, frame suffix, room key, author ('' for a teacher).
-# A known cid returns the first message; a new message of an author muted for chat is
-# refused ({-1}) in the same step that would store it, whatever the bus told this process.
-APPEND = """
-local prev = redis.call('GET', KEYS[2])
-if prev then
-  local e = redis.call('XRANGE', KEYS[1], prev, prev)
-  if #e > 0 then return {0, prev, e[1][2][2]} end
-  return {0, prev, false}
-end
-if ARGV[8] ~= '' then
-  local muted = redis.call('HGET', KEYS[4], ARGV[8])
-  if muted and string.find(',' .. muted .. ',', ',chat,', 1, true) then
-    return {-1, false, false}
-  end
-end
-local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[3])
-local ms = tonumber(string.sub(id, 1, string.find(id, '-', 1, true) - 1))
-local ttl = tonumber(ARGV[1])
-redis.call('SET', KEYS[2], id, 'PX', ttl)
-redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', ms + ttl))
-redis.call('ZADD', KEYS[3], 'NX', ms, ARGV[7])
-redis.call('PEXPIRE', KEYS[3], ttl)
-local frame = ARGV[4] .. cmsgpack.pack(ms) .. ARGV[5] .. cmsgpack.pack(id) .. ARGV[6]
-redis.call('SPUBLISH', ARGV[2], frame)
-return {1, id, false}
-"""
-
-# KEYS: stream, retention index. ARGV: horizon ms, room key.
-# Trims what is past the horizon and re-files the room under its oldest message.
-TRIM = """
-local n = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
-local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if #first == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-else
-  local ms = tonumber(string.sub(first[1][1], 1, string.find(first[1][1], '-', 1, true) - 1))
-  redis.call('ZADD', KEYS[2], ms, ARGV[2])
-end
-return n
-"""
-
-
-class RedisStore(RedisClassroom, Store):
+class RedisStore(RedisClassroom, RedisPrivacy, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -103,10 +63,13 @@ class RedisStore(RedisClassroom, Store):
         self._clock = clock
         self.proc_id = proc_id
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
-        self._trim = redis.register_script(TRIM)
+        self._read = redis.register_script(READ)
+        self._remove = redis.register_script(REMOVE)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
+        self._init_privacy()
+        self._compactor = AofCompactor(redis, proc_id)
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
@@ -114,10 +77,12 @@ class RedisStore(RedisClassroom, Store):
         payload = {"room": room.name, "cid": cid, "user": author.to_wire(), "text": text}
         prefix, mid, suffix = message_frame_parts("chat:message", payload, ("ts", "id"))
         names = [keys.room(room.key, "msgs"), keys.cid(room.key, author.id, cid),
-                 keys.RETENTION_INDEX, keys.room(room.key, "mutes")]
+                 keys.RETENTION_INDEX, keys.room(room.key, "mutes"), keys.POLICIES,
+                 keys.user_messages(room.space, author.id)]
         args: list[bytes | str | int] = [self.retention_ms, keys.room_channel(room.key), entry,
                                          prefix, mid, suffix, room.key,
-                                         "" if author.role == Role.TEACHER else author.id]
+                                         "" if author.role == Role.TEACHER else author.id,
+                                         keys.message_prefix(room.key), room.space, room.name]
         try:
             created, mid_, raw = await self._append(keys=names, args=args)
         except RedisError as exc:
@@ -137,17 +102,24 @@ class RedisStore(RedisClassroom, Store):
         ms = sort_key(message_id)[0]
         return Message(message_id, room.name, e["c"], Author(uid, name, role), e["t"], ms)
 
-    def _entries(self, room: RoomRef, rows: list[Any]) -> list[Message]:
+    def _contents(self, room: RoomRef, flat: list[Any]) -> list[Message]:
+        """Messages from a `READ` reply (id, content, id, content...); gone ones skipped."""
         out = []
-        for rid, fields in rows:
-            rid = rid.decode()
-            raw = fields.get(b"m")
-            if raw is not None:
-                out.append(self._decode(room, rid, raw))
+        for i in range(0, len(flat), 2):
+            if flat[i + 1] is not None:
+                out.append(self._decode(room, flat[i].decode(), flat[i + 1]))
         return out
 
-    def _horizon(self) -> int:
-        return self._clock.now_ms() - self.retention_ms
+    async def _page(self, room: RoomRef, direction: str, cursor: str | None,
+                    count: int) -> list[Message]:
+        try:
+            flat = await self._read(
+                keys=[keys.room(room.key, "msgs"), keys.POLICIES],
+                args=[self._clock.now_ms(), self.retention_ms, room.space, direction,
+                      cursor or "", count, keys.message_prefix(room.key)])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return self._contents(room, flat)
 
     async def history(
         self,
@@ -158,56 +130,33 @@ class RedisStore(RedisClassroom, Store):
         limit: int = 50,
     ) -> Page:
         limit = clamp_limit(limit)
-        key = keys.room(room.key, "msgs")
-        floor = f"{self._horizon() + 1}-0"
-        try:
-            if after is not None:
-                start = f"({after}" if sort_key(after) >= sort_key(floor) else floor
-                rows = await self._r.xrange(key, min=start, max="+", count=limit + 1)
-                msgs = self._entries(room, rows)
-                return Page(msgs[:limit], len(msgs) > limit)
-            top = "+" if before is None else f"({before}"
-            rows = await self._r.xrevrange(key, max=top, min=floor, count=limit + 1)
-        except RedisError as exc:
-            raise Unavailable() from exc
-        msgs = self._entries(room, rows)
-        more = len(msgs) > limit
-        return Page(list(reversed(msgs[:limit])), more)
+        if after is not None:
+            msgs = await self._page(room, "after", after, limit + 1)
+            return Page(msgs[:limit], len(msgs) > limit)
+        msgs = await self._page(room, "before", before, limit + 1)
+        return Page(list(reversed(msgs[:limit])), len(msgs) > limit)
 
     async def get(self, room: RoomRef, message_id: str) -> Message | None:
         try:
-            rows = await self._r.xrange(keys.room(room.key, "msgs"), min=message_id, max=message_id)
+            raw = await self._r.get(keys.message_prefix(room.key) + message_id)
         except RedisError as exc:
             raise Unavailable() from exc
-        msgs = self._entries(room, rows)
-        if not msgs or msgs[0].ts <= self._horizon():
+        if raw is None:
             return None
-        return msgs[0]
+        msg = self._decode(room, message_id, raw)
+        if msg.ts <= self._clock.now_ms() - await self._retention(room.space):
+            return None
+        return msg
 
     async def delete(self, room: RoomRef, message_id: str) -> bool:
         try:
-            n = await self._r.xdel(keys.room(room.key, "msgs"), message_id)
-            if n:
-                await self._trim(keys=[keys.room(room.key, "msgs"), keys.RETENTION_INDEX],
-                                 args=[self._horizon() + 1, room.key])
+            n = await self._remove(keys=[keys.room(room.key, "msgs"), keys.AOF_DIRTY],
+                                   args=[keys.message_prefix(room.key), message_id])
         except RedisError as exc:
             raise Unavailable() from exc
+        if n:
+            await self._trim_room(room.key, await self._floor(room.space))
         return bool(n)
-
-    async def sweep(self) -> int:
-        horizon = self._horizon()
-        removed = 0
-        try:
-            due = await self._r.zrangebyscore(keys.RETENTION_INDEX, "-inf", horizon)
-            for raw in due:
-                room_key = raw.decode()
-                removed += int(
-                    await self._trim(keys=[keys.room(room_key, "msgs"), keys.RETENTION_INDEX],
-                                     args=[horizon + 1, room_key])
-                )
-        except RedisError as exc:
-            raise Unavailable() from exc
-        return removed
 
     # -- presence ------------------------------------------------------
     async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
@@ -360,6 +309,12 @@ class RedisStore(RedisClassroom, Store):
             if members:
                 out[ref.name] = members
         return out
+
+    async def compact(self) -> bool:
+        try:
+            return await self._compactor.step()
+        except RedisError as exc:
+            raise Unavailable() from exc
 
     async def ping(self) -> bool:
         try:
