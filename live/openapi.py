@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import privacy_openapi
+
 ROOM = {"name": "room", "in": "path", "required": True,
         "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
 MESSAGE_ID = {"type": "string", "pattern": "^[0-9]+-[0-9]+$"}
@@ -87,7 +89,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"teacherToken": {"type": "http", "scheme": "bearer",
                                                  "bearerFormat": "JWT"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **privacy_openapi.SCHEMAS},
         },
         "security": BEARER,
         "paths": {
@@ -152,5 +154,6 @@ def document() -> dict[str, Any]:
                     "properties": {"entries": {"type": "array", "items": _ref("AuditEntry")}}},
                     "Audit entries"), **ERRORS},
             }},
+            **privacy_openapi.paths(ERRORS),
         },
     }

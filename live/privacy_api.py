@@ -21,7 +21,7 @@ from aiohttp import web
 
 from rooms.errors import BadRequest, Forbidden
 from rooms.identity import Identity, RoomRef
-from rooms.privacy import MAX_SCHOOL, Visit, history_days
+from rooms.privacy import Visit, history_days
 
 from .api import TeacherApi, _csv_rows, _iso, _json, safe_cell
 
@@ -68,8 +68,6 @@ class PrivacyApi:
         if not who.school:
             raise Forbidden("your token names no school (claim `school`): a school's "
                             "limit is set by a teacher of that school")
-        if len(who.school) > MAX_SCHOOL:
-            raise BadRequest(f"a school id is at most {MAX_SCHOOL} characters")
         body = await _body(request)
         days = history_days(body.get("history_days"))
         policy = await self.svc.store.set_policy(who.space, who.school, days)

@@ -26,7 +26,6 @@ DAY_MS = 86_400_000
 RECEIPT_DAYS = 366  # receipts hold no personal data; a school year and its audit
 RECEIPT_MS = RECEIPT_DAYS * DAY_MS
 MAX_RECEIPTS = 500  # per answer of `GET /api/purges`
-MAX_SCHOOL = 64
 
 # why a purge happened (a receipt's `reason`)
 RETENTION, POLICY, ERASURE = "retention", "policy", "erasure"

@@ -37,9 +37,10 @@ class Spec:
         self.doc = doc
         validate(doc)
 
-    def check(self, template: str, status: int, headers: dict[str, str], body: str) -> Any:
+    def check(self, template: str, status: int, headers: dict[str, str], body: str,
+              method: str = "get") -> Any:
         """Validate a real response against the document; returns the parsed body."""
-        op = self.doc["paths"][template]["get"]
+        op = self.doc["paths"][template][method]
         assert str(status) in op["responses"], (template, status)
         content = op["responses"][str(status)]["content"]
         ctype = headers["Content-Type"].split(";")[0].strip()
