@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 from .classroom_store import FLAG_DEFAULTS, AuditEntry, ClassroomStore
 from .clock import Clock
@@ -99,15 +100,17 @@ class MemoryClassroom(ClassroomStore):
                 out.append(e)
         return out
 
-    def _sweep_classroom(self) -> None:
-        horizon = self._clock.now_ms() - self.retention_ms
+    def _sweep_classroom(self, horizon: Callable[[str], int]) -> None:
+        """Remove polls and audit entries past their space's retention (`horizon(space)`:
+        what is that old or older goes)."""
         for key, polls in list(self._polls.items()):
-            for pid in [pid for pid, p in polls.items() if p.ts <= horizon]:
+            cut = horizon(RoomRef.from_key(key).space)
+            for pid in [pid for pid, p in polls.items() if p.ts <= cut]:
                 del polls[pid]
             if not polls:
                 del self._polls[key]
         for space, entries in list(self._audit.items()):
-            kept = [e for e in entries if e.ts > horizon]
+            kept = [e for e in entries if e.ts > horizon(space)]
             if kept:
                 self._audit[space] = kept
             else:

@@ -118,7 +118,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, Store):
         for key, r in list(self._rooms.items()):
             r.cids = {k: v for k, v in r.cids.items() if v[1] > now}
             self._drop_if_empty(key)
-        self._sweep_classroom()
+        self._sweep_classroom(self._space_horizon)
         self._sweep_privacy()
         return removed
 

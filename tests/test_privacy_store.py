@@ -16,10 +16,12 @@ from redis.asyncio import Redis
 from live.redis_backend import keys
 from live.redis_backend.store import RedisStore
 from rooms.bus import LocalBus
+from rooms.classroom_store import AuditEntry
 from rooms.clock import FakeClock
 from rooms.identity import RoomRef
 from rooms.memory_store import MemoryStore
 from rooms.message import Author
+from rooms.polls import Vote, new_poll
 from rooms.privacy import Visit
 from rooms.store import DAY_MS, Store
 
@@ -209,3 +211,33 @@ async def test_redis_keeps_no_content_in_the_stream(redis_url: str, clock: FakeC
     finally:
         await store.close()
         await r.aclose()
+
+
+async def test_the_sweep_removes_polls_and_audit_past_the_space_retention(
+        store: Store, clock: FakeClock) -> None:
+    await store.set_policy("sp", "school-a", 1)
+    poll = new_poll("Which colour?", ["red", "blue"], False, False, "tom", clock.now_ms())
+    await store.add_poll(R1, poll)
+    await store.vote(R1, poll.id, "ana", Vote((0,), "Ana"))
+    entry = AuditEntry(clock.now_ms(), {"id": "tom", "name": "Tom", "role": "teacher"},
+                       "mod:lock", "maths", None)
+    await store.audit_add("sp", entry)
+    await store.audit_add("other", entry)
+    clock.advance(3600)
+    assert await store.poll(R1, poll.id) is not None
+    assert await store.audit("sp", None, 10) == [entry]
+    clock.advance(86_400)
+    await store.sweep()
+    assert await store.poll(R1, poll.id) is None
+    assert await store.open_polls(R1) == []
+    assert await store.audit("sp", None, 10) == []
+    assert await store.audit("other", None, 10) == [entry]  # 90 days there
+    redis = getattr(store, "_r", None)
+    if redis is not None:  # nothing of them is left in Redis
+        for key in await redis.keys("*"):
+            kind = (await redis.type(key)).decode()
+            if kind == "hash":
+                assert b"Which colour?" not in b"".join(
+                    b for kv in (await redis.hgetall(key)).items() for b in kv), key
+            assert not key.endswith(b":votes"), key
+        assert await redis.zcard(keys.audit("sp")) == 0

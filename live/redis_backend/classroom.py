@@ -7,18 +7,23 @@ Keys of a room share its hash tag `{space/room}` (names: `keys.py`):
 - `live:{R}:mutes`               hash user -> muted kinds, comma-separated
 - `live:{R}:ban:<user>`          the ban's end in ms; expires when the ban ends
 - `live:{R}:flags`               hash flag -> "1" / "0" (locked, private messages)
-Per space: `live:audit:<space>` Stream of audit entries (field `e`, msgpack);
+Per space: `live:space:<S>:audit` zset of msgpack audit entries scored by `ts` (not a
+Stream: a trimmed stream entry's bytes stay in its node, and entries hold names);
 `live:space:<S>:teachers` set of users who came as teachers (never moderated).
 Every key expires: a poll's votes at the poll's creation plus the retention,
-the rest the retention after their last write.
+the rest the retention after their last write. The sweep (`_sweep_classroom`) also
+removes audit entries and polls past their space's retention, through the indexes
+`live:audit:index` (space -> oldest entry) and `live:polls` (room -> oldest poll).
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from rooms.classroom_store import FLAG_DEFAULTS, AuditEntry, ClassroomStore
 from rooms.clock import Clock
@@ -40,6 +45,42 @@ return 1
 
 AUDIT_SCAN = 200
 
+# KEYS: a zset scored by ms, its index (zset name -> oldest ms). ARGV: floor ms, name.
+# Removes what is older than the floor; re-files the name under its oldest, or forgets it.
+INDEX_TRIM = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+else
+  redis.call('ZADD', KEYS[2], first[2], ARGV[2])
+end
+return 0
+"""
+
+# KEYS: polls hash, closed set, polls index. ARGV: floor ms, room key, votes key prefix.
+# Removes polls created before the floor, with their votes; re-files the room.
+POLL_TRIM = """
+local polls = redis.call('HGETALL', KEYS[1])
+local oldest = false
+for i = 1, #polls, 2 do
+  local ts = tonumber(cmsgpack.unpack(polls[i + 1])['ts'])
+  if ts < tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[1], polls[i])
+    redis.call('SREM', KEYS[2], polls[i])
+    redis.call('DEL', ARGV[3] .. polls[i] .. ':votes')
+  elseif not oldest or ts < oldest then
+    oldest = ts
+  end
+end
+if oldest then
+  redis.call('ZADD', KEYS[3], oldest, ARGV[2])
+else
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
+return 0
+"""
+
 
 class RedisClassroom(ClassroomStore):
     _r: Redis
@@ -48,6 +89,8 @@ class RedisClassroom(ClassroomStore):
 
     def _init_classroom(self) -> None:
         self._vote_script = self._r.register_script(VOTE)
+        self._index_trim = self._r.register_script(INDEX_TRIM)
+        self._poll_trim = self._r.register_script(POLL_TRIM)
 
     def _horizon(self) -> int:
         return self._clock.now_ms() - self.retention_ms
@@ -58,6 +101,8 @@ class RedisClassroom(ClassroomStore):
             async with self._r.pipeline(transaction=True) as p:
                 p.hset(keys.room(room.key, "polls"), poll.id, pack(poll.to_record()))
                 p.pexpire(keys.room(room.key, "polls"), self.retention_ms)
+                p.zadd(keys.POLLS_INDEX, {room.key: poll.ts}, nx=True)
+                p.pexpire(keys.POLLS_INDEX, self.retention_ms)
                 await p.execute()
         except RedisError as exc:
             raise Unavailable() from exc
@@ -209,43 +254,63 @@ class RedisClassroom(ClassroomStore):
         return out
 
     # -- audit ---------------------------------------------------------
-    def _audit_key(self, space: str) -> str:
-        return keys.audit(space)
-
     async def audit_add(self, space: str, entry: AuditEntry) -> None:
-        key = self._audit_key(space)
-        fields: Any = {"e": pack(entry.to_record())}
+        key = keys.audit(space)
+        member = pack({**entry.to_record(), "n": secrets.token_hex(4)})  # (entries may tie)
         try:
-            try:
-                # ids in the service's time, so the retention trims them like messages
-                await self._r.xadd(key, fields, id=f"{entry.ts}-*")
-            except ResponseError:  # another process's clock ran ahead: keep the order
-                await self._r.xadd(key, fields)
-            async with self._r.pipeline(transaction=False) as p:
-                p.xtrim(key, minid=f"{max(0, self._horizon())}-0", approximate=False)
+            async with self._r.pipeline(transaction=True) as p:
+                p.zadd(key, {member: entry.ts})
+                p.zremrangebyscore(key, "-inf", self._horizon())
                 p.pexpire(key, self.retention_ms)
+                p.zadd(keys.AUDIT_INDEX, {space: entry.ts}, nx=True)
+                p.pexpire(keys.AUDIT_INDEX, self.retention_ms)
                 await p.execute()
         except RedisError as exc:
             raise Unavailable() from exc
 
     async def audit(self, space: str, room: str | None, limit: int) -> list[AuditEntry]:
-        key = self._audit_key(space)
+        key = keys.audit(space)
         horizon = self._horizon()
         out: list[AuditEntry] = []
-        top = "+"
+        start = 0
         try:
             while len(out) < limit:
-                rows: Any = await self._r.xrevrange(
-                    key, max=top, min=f"{max(0, horizon) + 1}-0", count=AUDIT_SCAN)
-                for _rid, fields in rows:
-                    entry = AuditEntry.from_record(unpack(fields[b"e"]))
-                    if entry.ts > horizon and (room is None or entry.room == room):
+                rows: Any = await self._r.zrevrangebyscore(
+                    key, "+inf", f"({horizon}", start=start, num=AUDIT_SCAN)
+                for raw in rows:
+                    entry = AuditEntry.from_record(unpack(raw))
+                    if room is None or entry.room == room:
                         out.append(entry)
                         if len(out) >= limit:
                             break
                 if len(rows) < AUDIT_SCAN:
                     break
-                top = f"({rows[-1][0].decode()}"
+                start += AUDIT_SCAN
         except RedisError as exc:
             raise Unavailable() from exc
         return out
+
+    # -- the sweep -----------------------------------------------------
+    async def _sweep_classroom(self, cutoff: int, floor: Callable[[str], int]) -> None:
+        """Remove audit entries and polls (with their votes) past their space's retention
+        (`floor(space)`: what is older goes), on the sweep's timer: not only when
+        something new is written, nor only when their keys expire. Only what holds
+        something older than `cutoff` is looked at."""
+        try:
+            for index, trim in ((keys.AUDIT_INDEX, self._audit_trim),
+                                (keys.POLLS_INDEX, self._polls_trim)):
+                due: Any = await self._r.zrangebyscore(index, "-inf", f"({cutoff}")
+                for raw in due:
+                    await trim(raw.decode(), floor)
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def _audit_trim(self, space: str, floor: Callable[[str], int]) -> None:
+        await self._index_trim(keys=[keys.audit(space), keys.AUDIT_INDEX],
+                               args=[floor(space), space])
+
+    async def _polls_trim(self, room_key: str, floor: Callable[[str], int]) -> None:
+        await self._poll_trim(keys=[keys.room(room_key, "polls"),
+                                    keys.room(room_key, "polls:closed"), keys.POLLS_INDEX],
+                              args=[floor(RoomRef.from_key(room_key).space), room_key,
+                                    keys.room(room_key, "poll:")])

@@ -16,7 +16,7 @@ Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (r
 `live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py).
 Shared: `live:retention`, `live:visits`, `live:policies`, `live:aof:*`, `live:procs`,
 `live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`, `live:space:<S>:teachers`,
-`live:audit:<S>`, and the notices channel `live:notices`.
+`live:space:<S>:audit`, `live:audit:index`, `live:polls`, and the notices channel `live:notices`.
 Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
 of `<who>`, as in `cid`); `live:caps:user:<n>:<who>`, `live:caps:addr:<address>` the
 connections per process of a user and of an address, `live:proc:<P>:caps` the caps
@@ -31,6 +31,8 @@ PROCS = "live:procs"  # zset process id -> last heartbeat ms
 NOTICES = "live:notices"  # pub/sub channel of notices, every process subscribed
 VISITS_INDEX = "live:visits"  # zset room key -> oldest visit's start ms
 POLICIES = "live:policies"  # zset space -> effective retention ms (spaces with a policy)
+AUDIT_INDEX = "live:audit:index"  # zset space -> its oldest audit entry's ms
+POLLS_INDEX = "live:polls"  # zset room key -> its oldest poll's ms
 AOF_DIRTY = "live:aof:dirty"  # set when a purge removed something since the last rewrite
 AOF_LOCK = "live:aof:rewrite"  # held a day by the process that asked for the last rewrite
 
@@ -94,7 +96,8 @@ def reap_lock(proc: str) -> str:
 
 
 def audit(space: str) -> str:
-    return f"live:audit:{space}"
+    """(Before issue #12 audit entries were a Stream at `live:audit:<S>`: it expires.)"""
+    return f"live:space:{space}:audit"
 
 
 def media(room_key: str) -> str:

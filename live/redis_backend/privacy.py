@@ -138,24 +138,31 @@ class RedisPrivacy(PrivacyStore):
                 await self._add_receipt(ref.space, Receipt(ref.name, floor, n, now, reason))
         return removed
 
-    async def sweep(self) -> int:
+    async def _floors(self) -> tuple[int, Callable[[str], int]]:
+        """For a sweep: the time before which something may be past some space's
+        retention, and `floor(space)`, the time before which the space's data goes."""
         now = self._clock.now_ms()
         try:
             policies = dict(await self._r.zrange(keys.POLICIES, 0, -1, withscores=True))
-            shortest = min([self.retention_ms, *(int(v) for v in policies.values())])
-            due = await self._r.zrangebyscore(keys.RETENTION_INDEX, "-inf", now - shortest)
-            due_visits = await self._r.zrangebyscore(keys.VISITS_INDEX, "-inf",
-                                                     now - shortest)
         except RedisError as exc:
             raise Unavailable() from exc
+        shortest = min([self.retention_ms, *(int(v) for v in policies.values())])
 
         def floor(space: str) -> int:
             ttl = min(self.retention_ms, int(policies.get(space.encode(), self.retention_ms)))
             return max(0, now - ttl + 1)
 
+        return now - shortest + 1, floor
+
+    async def _sweep_history(self, cutoff: int, floor: Callable[[str], int]) -> int:
+        """Messages and visits past their space's retention (receipts: `retention`)."""
+        try:
+            due = await self._r.zrangebyscore(keys.RETENTION_INDEX, "-inf", f"({cutoff}")
+            due_visits = await self._r.zrangebyscore(keys.VISITS_INDEX, "-inf", f"({cutoff}")
+        except RedisError as exc:
+            raise Unavailable() from exc
         rooms = [raw.decode() for raw in due]
-        floors = {RoomRef.from_key(k).space: 0 for k in rooms}
-        floors = {space: floor(space) for space in floors}
+        floors = {space: floor(space) for space in {RoomRef.from_key(k).space for k in rooms}}
         removed = await self._purge(rooms, floors, RETENTION)
         for raw in due_visits:
             room_key = raw.decode()

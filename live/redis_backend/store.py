@@ -158,6 +158,12 @@ class RedisStore(RedisClassroom, RedisPrivacy, Store):
             await self._trim_room(room.key, await self._floor(room.space))
         return bool(n)
 
+    async def sweep(self) -> int:
+        cutoff, floor = await self._floors()
+        removed = await self._sweep_history(cutoff, floor)
+        await self._sweep_classroom(cutoff, floor)
+        return removed
+
     # -- presence ------------------------------------------------------
     async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
         now = self._clock.now_ms()
