@@ -11,6 +11,7 @@ import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
+import { privacyViews } from './console-privacy.js';
 
 const ROOMS_REFRESH_MS = 5000;
 const AUDIT_LIMIT = 100;
@@ -85,8 +86,10 @@ async function act(promise, key = 'console.failed') {
   }
 }
 
-async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` }, credentials: 'omit' });
+async function api(path, init = {}) {
+  const response = await fetch(path, {
+    ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` }, credentials: 'omit',
+  });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     const error = new Error(body?.error?.message ?? response.statusText);
@@ -94,6 +97,16 @@ async function api(path) {
     throw error;
   }
   return response;
+}
+
+/** Save a response's body as a file named `name`. */
+async function download(response, name) {
+  const url = URL.createObjectURL(await response.blob());
+  const link = el('a', { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /** A name for a user id: from the room's members, the messages seen, else the id. */
@@ -109,6 +122,7 @@ if (!claims || claims.role !== 'teacher') {
 
 function start() {
   $('main').hidden = false;
+  const privacy = privacyViews({ api, t, el, $, act, claims, download });
   const client = new LiveClient({ token, url: location.origin });
   const here = (handler) => (detail) => {
     if (detail?.room === state.room) handler(detail);
@@ -128,11 +142,17 @@ function start() {
   client.on(ServerEvents.CHAT_MESSAGE, here((m) => { remember(m.user); state.messages.set(m.id, m); renderMessages(); }));
   client.on(ServerEvents.CHAT_PRIVATE, here((m) => { remember(m.user); remember(m.to); state.messages.set(m.id, m); renderMessages(); }));
   client.on(ServerEvents.CHAT_DELETED, here(({ id }) => { state.messages.delete(id); renderMessages(); auditSoon(); }));
-  client.on(ServerEvents.PRESENCE_JOIN, here(({ member }) => { putMember(member); renderMembers(); }));
+  let attendanceTimer = null;
+  const attendanceSoon = () => {
+    clearTimeout(attendanceTimer);
+    attendanceTimer = setTimeout(() => state.room && privacy.showAttendance(state.room), 300);
+  };
+  client.on(ServerEvents.PRESENCE_JOIN, here(({ member }) => { putMember(member); renderMembers(); attendanceSoon(); }));
   client.on(ServerEvents.PRESENCE_LEAVE, here(({ user }) => {
     state.members.delete(user);
     state.hands = state.hands.filter((id) => id !== user);
     renderMembers();
+    attendanceSoon();
   }));
   client.on(ServerEvents.PRESENCE_UPDATE, here(({ member }) => {
     const before = state.members.get(member.id);
@@ -187,6 +207,7 @@ function start() {
     $('chat-title').textContent = t.t('console.chat', { room });
     refreshRooms();
     refreshAudit();
+    privacy.showAttendance(room);
   }
 
   function load(ack) {
@@ -406,13 +427,7 @@ function start() {
     $(`export-${format}`).addEventListener('click', async () => {
       const room = state.room;
       const response = await act(api(`/api/rooms/${encodeURIComponent(room)}/export?format=${format}`));
-      if (!response) return;
-      const url = URL.createObjectURL(await response.blob());
-      const link = el('a', { href: url, download: `${room}-history.${format}` });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      if (response) await download(response, `${room}-history.${format}`);
     });
   }
 
