@@ -28,6 +28,9 @@ class MemoryPrivacy:
     def _space_horizon(self, space: str) -> int:
         return self._clock.now_ms() - self._retention(space)
 
+    async def retention_of(self, space: str) -> int:
+        return self._retention(space)
+
     async def policy(self, space: str) -> Policy:
         return self._policy(space)
 

@@ -130,6 +130,12 @@ class Erased:
 class PrivacyStore(ABC):
     # -- retention policy ----------------------------------------------
     @abstractmethod
+    async def retention_of(self, space: str) -> int:
+        """The space's effective retention (ms). What else keeps a message's text or a
+        name (reports, held messages) keeps it until the message's `ts` plus this, and
+        removes it in `sweep` (the hook for evidence: docs/privacy.md)."""
+
+    @abstractmethod
     async def policy(self, space: str) -> Policy: ...
 
     @abstractmethod

@@ -77,6 +77,7 @@ async def test_a_school_shortens_the_retention_at_once(store: Store, clock: Fake
     advance_to(clock, late.message.ts - 1 + int(1.5 * DAY_MS))  # "early" is past 1.5 days
     policy = await store.set_policy("sp", "school-a", 1.5)
     assert policy.to_wire() == {"history_days": 1.5, "schools": {"school-a": 1.5}}
+    assert await store.retention_of("sp") == int(1.5 * DAY_MS)
     # the message two days old is gone at once, with a receipt; the other space keeps its
     assert await texts(store, R1) == ["late"]
     assert await store.get(R1, a.message.id) is None
@@ -89,6 +90,8 @@ async def test_a_school_shortens_the_retention_at_once(store: Store, clock: Fake
         "history_days": 1.5, "schools": {"school-a": 1.5, "school-b": 400.0}}
     assert (await store.set_policy("sp", "school-a", 500)).history_days == 90.0
     assert (await store.policy("other")).history_days == 90.0
+    assert await store.retention_of("sp") == 90 * DAY_MS
+    assert await store.retention_of("other") == 90 * DAY_MS
 
 
 async def test_the_sweep_keeps_each_space_to_its_own_retention(store: Store,

@@ -107,6 +107,9 @@ class RedisPrivacy(PrivacyStore):
             raise Unavailable() from exc
         return self.retention_ms if score is None else min(self.retention_ms, int(score))
 
+    async def retention_of(self, space: str) -> int:
+        return await self._retention(space)
+
     async def _floor(self, space: str) -> int:
         """Messages of the space before this ms are past its retention."""
         return max(0, self._clock.now_ms() - await self._retention(space) + 1)
