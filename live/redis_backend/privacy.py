@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -89,7 +89,7 @@ class RedisPrivacy(PrivacyStore):
     _r: Any
     _clock: Clock
     retention_ms: int
-    get: Callable[[RoomRef, str], Awaitable[Message | None]]  # RedisStore's
+    _decode: Callable[[RoomRef, str, bytes], Message]  # RedisStore's
 
     def _init_privacy(self) -> None:
         r: Redis = self._r
@@ -127,6 +127,15 @@ class RedisPrivacy(PrivacyStore):
                     return removed
         except RedisError as exc:
             raise Unavailable() from exc
+
+    async def _remove_ids(self, room_key: str, ids: list[str]) -> list[str]:
+        """Remove those messages of the room (content and entry); the ids that were there."""
+        try:
+            gone = await self._remove_script(keys=[keys.room(room_key, "msgs"), keys.AOF_DIRTY],
+                                             args=[keys.message_prefix(room_key), *ids])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return [g.decode() for g in gone]
 
     async def _purge(self, room_keys: list[str], floors: dict[str, int], reason: str) -> int:
         now = self._clock.now_ms()
@@ -235,15 +244,8 @@ class RedisPrivacy(PrivacyStore):
         erased: dict[str, list[str]] = {}
         for room_key, ids in sorted((await self._user_index(space, user)).items()):
             gone: list[str] = []
-            for mid in ids:  # one at a time: a deleted one is not counted
-                try:
-                    n = await self._remove_script(
-                        keys=[keys.room(room_key, "msgs"), keys.AOF_DIRTY],
-                        args=[keys.message_prefix(room_key), mid])
-                except RedisError as exc:
-                    raise Unavailable() from exc
-                if n:
-                    gone.append(mid)
+            for i in range(0, len(ids), TRIM_BATCH):
+                gone += await self._remove_ids(room_key, ids[i:i + TRIM_BATCH])
             await self._trim_room(room_key, await self._floor(space))
             if gone:
                 erased[room_key] = gone
@@ -256,13 +258,21 @@ class RedisPrivacy(PrivacyStore):
         return Erased(erased)
 
     async def user_messages(self, space: str, user: str) -> list[Message]:
+        floor = await self._floor(space)
         out: list[Message] = []
         for room_key, ids in sorted((await self._user_index(space, user)).items()):
             ref = RoomRef.from_key(room_key)
-            for mid in sorted(ids, key=sort_key):
-                msg = await self.get(ref, mid)
-                if msg is not None:
-                    out.append(msg)
+            ids = sorted(ids, key=sort_key)
+            for i in range(0, len(ids), TRIM_BATCH):
+                batch = ids[i:i + TRIM_BATCH]
+                prefix = keys.message_prefix(room_key)
+                try:
+                    raw = await self._r.mget([prefix + mid for mid in batch])
+                except RedisError as exc:
+                    raise Unavailable() from exc
+                out += [m for m in (self._decode(ref, mid, content)
+                                    for mid, content in zip(batch, raw, strict=True)
+                                    if content is not None) if m.ts >= floor]
         return out
 
     # -- attendance ------------------------------------------------------

@@ -126,15 +126,15 @@ return {n, 1}
 """.replace("$DIRTY_MS", str(DIRTY_MS))
 
 # KEYS: stream, AOF dirty flag. ARGV: content key prefix, ids... Removes those messages
-# (content and entry); returns how many were there.
+# (content and entry); returns the ids that were there.
 REMOVE = """
-local n = 0
+local gone = {}
 for i = 2, #ARGV do
-  n = n + redis.call('DEL', ARGV[1] .. ARGV[i])
+  if redis.call('DEL', ARGV[1] .. ARGV[i]) == 1 then gone[#gone + 1] = ARGV[i] end
   redis.call('XDEL', KEYS[1], ARGV[i])
 end
-if n > 0 then redis.call('SET', KEYS[2], '1', 'PX', '$DIRTY_MS') end
-return n
+if #gone > 0 then redis.call('SET', KEYS[2], '1', 'PX', '$DIRTY_MS') end
+return gone
 """.replace("$DIRTY_MS", str(DIRTY_MS))
 
 # KEYS: policy hash, policies zset. ARGV: school, days, space, service retention ms,

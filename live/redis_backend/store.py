@@ -48,7 +48,7 @@ from .compaction import AofCompactor
 from .frames import message_frame_parts, pack, unpack
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
-from .scripts import APPEND, READ, REMOVE
+from .scripts import APPEND, READ
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ class RedisStore(RedisClassroom, RedisPrivacy, Store):
         self.proc_id = proc_id
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._read = redis.register_script(READ)
-        self._remove = redis.register_script(REMOVE)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
@@ -149,14 +148,10 @@ class RedisStore(RedisClassroom, RedisPrivacy, Store):
         return msg
 
     async def delete(self, room: RoomRef, message_id: str) -> bool:
-        try:
-            n = await self._remove(keys=[keys.room(room.key, "msgs"), keys.AOF_DIRTY],
-                                   args=[keys.message_prefix(room.key), message_id])
-        except RedisError as exc:
-            raise Unavailable() from exc
-        if n:
+        gone = await self._remove_ids(room.key, [message_id])
+        if gone:
             await self._trim_room(room.key, await self._floor(room.space))
-        return bool(n)
+        return bool(gone)
 
     async def sweep(self) -> int:
         cutoff, floor = await self._floors()
