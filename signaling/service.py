@@ -171,10 +171,14 @@ class MediaService:
         teachers_only_publish: bool | None = None,
         pupil_cameras_teachers_only: bool | None = None,
     ) -> None:
-        """Room settings. Turning `teachers_only_publish` on ends pupils' streams."""
+        """Room settings. Turning `teachers_only_publish` on ends pupils' streams; turning
+        `pupil_cameras_teachers_only` on ends pupils' subscriptions to other pupils'
+        cameras, audio included."""
         room = self._room_by_key(room_key, create=True)
         if pupil_cameras_teachers_only is not None:
             room.pupil_cameras_teachers_only = bool(pupil_cameras_teachers_only)
+            for sub in [s for s in room.subs.values() if not room.may_see(s.who, s.stream)]:
+                await self._end_sub(sub)
         if teachers_only_publish is not None:
             room.teachers_only_publish = bool(teachers_only_publish)
             if room.teachers_only_publish:
@@ -191,6 +195,21 @@ class MediaService:
             await self._end_sub(sub)
         for leg in [s for s in room.streams.values() if s.who.sub == user]:
             await self._end_stream(leg)
+
+    def holds(self, room_key: str) -> bool:
+        """Whether this unit keeps anything of the room (streams, subscriptions, settings)."""
+        return room_key in self._rooms
+
+    async def drop_room(self, room_key: str) -> None:
+        """End every subscription and stream of the room here (another process serves it)."""
+        room = self._rooms.get(room_key)
+        if room is None:
+            return
+        for sub in list(room.subs.values()):
+            await self._end_sub(sub)
+        for leg in list(room.streams.values()):
+            await self._end_stream(leg)
+        self._rooms.pop(room_key, None)
 
     def stats(self) -> dict[str, int]:
         rooms = list(self._rooms.values())
