@@ -66,7 +66,7 @@ class Service:
 def _memory_backend(url: str, clock: Clock, retention_ms: int,
                     proc_id: str) -> tuple[Store, Bus]:
     """One process: history and presence in its memory, the bus within it."""
-    bus = LocalBus()
+    bus = LocalBus(proc_id)
     return MemoryStore(clock, bus, retention_ms), bus
 
 

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 
 from .classroom_store import ClassroomStore
 from .identity import RoomRef
+from .media_store import MediaStore
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
 
@@ -19,9 +20,10 @@ MAX_PAGE = 100
 DAY_MS = 86_400_000
 
 
-class Store(ClassroomStore, ABC):
+class Store(ClassroomStore, MediaStore, ABC):
     """History, presence and idempotency for every room of the service
-    (and, from `ClassroomStore`, polls, moderation and audit)."""
+    (and, from `ClassroomStore`, polls, moderation and audit; from `MediaStore`, the
+    videoconference's settings and live streams)."""
 
     def __init__(self, retention_ms: int) -> None:
         if retention_ms <= 0:

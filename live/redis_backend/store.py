@@ -43,6 +43,7 @@ from rooms.store import Store, clamp_limit
 from . import keys
 from .classroom import RedisClassroom
 from .frames import message_frame_parts, pack, unpack
+from .media import RedisMedia
 from .pipeline import ScriptPipeline
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ return n
 """
 
 
-class RedisStore(RedisClassroom, Store):
+class RedisStore(RedisClassroom, RedisMedia, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
