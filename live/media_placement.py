@@ -4,9 +4,20 @@ With Redis, `live:{space/room}:media` holds the id of the process that serves
 the room's media, with an expiry (`TTL_S`). The first process asked to publish
 or subscribe in a room claims it; it refreshes the key while the room has
 streams or saw media activity lately, and gives it up when the room is quiet or
-the process stops. Another process asked for the room's media answers
-`unavailable` with that process's id (`MediaElsewhere`); a balancer that routes
-by room avoids that answer altogether (README, "Scaling out media").
+the process stops. Another process asked for the room's media forwards the
+request to that process over the bus (`live/media_routing.py`).
+
+Failover: a process that holds the key may die without giving it up. Every
+process checks, every `WATCH_S` seconds, who serves the media of the rooms its
+members are in (`check_owners`); an owner that is not alive (`alive`: no
+subscription to its calls channel, or a heartbeat older than `PROC_DEAD_MS`) on
+`STRIKES` checks in a row is replaced: the first process to swap the key from the
+dead owner to itself (`take_over`, atomic) serves the room and runs
+`on_dead(room, dead)` (the end of the dead process's streams is announced). A
+forwarded call that finds no process listening takes the room over at once the
+same way. A process whose refresh finds the key taken by another (taken for dead,
+e.g. after a long pause) hands the room over: `on_lost(room)` ends what it still
+forwards there.
 
 Without Redis there is one process, which serves every room.
 """
