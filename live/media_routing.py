@@ -142,11 +142,12 @@ class MediaRouter:
         elif op == "unsubscribe":
             await media.unsubscribe(who, _str(fields, "sub"))
         elif op == "settings":
-            if media.holds(room_key):
-                await media.set_policy(
-                    room_key, teachers_only_publish=_flag(fields, "teachers_only_publish"),
-                    pupil_cameras_teachers_only=_flag(fields, "pupil_cameras_teachers_only"))
-                last_n = fields.get("last_n")
+            only_teachers = _flag(fields, "teachers_only_publish")
+            cameras = _flag(fields, "pupil_cameras_teachers_only")
+            last_n = fields.get("last_n")
+            if media.holds(room_key):  # else it gets them from the store at its next publish
+                await media.set_policy(room_key, teachers_only_publish=only_teachers,
+                                       pupil_cameras_teachers_only=cameras)
                 if last_n is not None:
                     await media.set_last_n(room_key, last_n)
         elif op == "left":
@@ -179,7 +180,8 @@ class MediaRouter:
         log.info("media room taken over", extra={"room": room_key, "dead": dead,
                                                  "proc": self.proc_id, "streams": len(gone)})
         for s in gone:
-            await self.bus.publish(room_key, "rtc:ended", {"room": s.room, "stream": s.stream})
+            await self.bus.publish(room_key, "rtc:ended",
+                                   {"room": s.room, "stream": s.stream, "reason": "moved"})
 
 
 def _str(fields: dict[str, Any], name: str) -> str:

@@ -191,3 +191,25 @@ async def test_a_call_to_a_dead_owner_takes_the_room_over_at_once(
         assert redis_server.cli("GET", f"live:{{space1/{ROOM}}}:media") == (
             repr(b.svc.proc_id.encode()))
         await teacher.close()
+
+
+async def test_a_forwarded_call_of_another_shape_is_refused(redis_url: str) -> None:
+    """What a process answers on the bus for `rtc` calls that no edge of ours would send."""
+    from rooms.errors import BadRequest, NotFound
+
+    async with run_server(redis_url, **MEDIA) as a:
+        assert a.svc is not None
+        bus, me = a.svc.bus, a.svc.proc_id
+        who = {"sub": "t", "name": "T", "role": "teacher", "space": "space1"}
+        for payload in ({}, {"op": "publish"}, {"op": "explode", "room": "space1/x", "who": who},
+                        {"op": "answer", "room": "space1/x", "who": {"sub": 1}},
+                        {"op": "answer", "room": "space1/x", "who": who, "sub": 5},
+                        {"op": "settings", "room": "space1/x", "who": who,
+                         "teachers_only_publish": "yes"}):
+            with pytest.raises(BadRequest):
+                await bus.call(me, "rtc", payload, within=5)
+        with pytest.raises(NotFound):  # another space's room
+            await bus.call(me, "rtc", {"op": "left", "room": "space2/x", "who": who}, within=5)
+        with pytest.raises(NotFound):
+            await bus.call(me, "rtc", {"op": "answer", "room": "space1/x", "who": who,
+                                       "sub": "nope", "sdp": "v=0"}, within=5)
