@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.browser import ARGS
+from tests.browser import ARGS, CHROMIUM
 from tests.media.test_classroom_browser import (
     MEDIA_ARGS,
     PUBLISHED,
@@ -127,7 +127,7 @@ async def browser(ns: NetNS, cluster: tuple[NsProcess, NsProcess, Balancer]) -> 
     _need_chromium()
     origins = ",".join(p.url for p in cluster[:2]) + "," + cluster[2].url
     async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=ns.wrapper("/usr/bin/chromium"),
+        b = await pw.chromium.launch(executable_path=ns.wrapper(CHROMIUM),
                                      headless=True, args=ARGS + MEDIA_ARGS + [
                                          f"--unsafely-treat-insecure-origin-as-secure={origins}"])
         try:
