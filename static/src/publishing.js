@@ -47,30 +47,27 @@ export class Publisher {
     return run;
   }
 
+  /** Switch on the microphone and/or the camera at once: one getUserMedia, one publish. */
+  start({ mic = false, cam = false }) {
+    return this.#queue(() => this.#add({ audio: mic, video: cam }));
+  }
+
   setMic(on) {
     return this.#queue(async () => {
-      if (on && this.hardMuted.audio) return;
       if (on && !this.#tracks.audio) {
-        const media = await navigator.mediaDevices.getUserMedia({ audio: this.devices.audio() });
-        this.#tracks.audio = media.getAudioTracks()[0];
-        this.mic = true;
-        await this.#publishCamera().catch((error) => this.#undo('audio', error));
+        await this.#add({ audio: true, video: false });
         return;
       }
-      this.mic = on;
-      if (this.#tracks.audio) this.#tracks.audio.enabled = on;
-      if (!on && !this.cam) await this.#stopCamera();
+      this.mic = on && !this.hardMuted.audio;
+      if (this.#tracks.audio) this.#tracks.audio.enabled = this.mic;
+      if (!this.mic && !this.cam) await this.#stopCamera();
     });
   }
 
   setCam(on) {
     return this.#queue(async () => {
-      if (on && (this.hardMuted.video || this.#tracks.video)) return;
       if (on) {
-        const media = await navigator.mediaDevices.getUserMedia({ video: this.devices.video() });
-        this.#tracks.video = media.getVideoTracks()[0];
-        this.cam = true;
-        await this.#publishCamera().catch((error) => this.#undo('video', error));
+        await this.#add({ audio: false, video: true });
         return;
       }
       if (!this.#tracks.video) return;
@@ -80,6 +77,30 @@ export class Publisher {
       if (this.mic) await this.#publishCamera();
       else await this.#stopCamera();
     });
+  }
+
+  /** Capture the kinds asked for that are not on yet (nor held by a mute), publish with them. */
+  async #add(wanted) {
+    const audio = wanted.audio && !this.hardMuted.audio && !this.#tracks.audio;
+    const video = wanted.video && !this.hardMuted.video && !this.#tracks.video;
+    if (!audio && !video) return;
+    const media = await navigator.mediaDevices.getUserMedia({
+      audio: audio && this.devices.audio(), video: video && this.devices.video(),
+    });
+    const added = { audio: audio ? media.getAudioTracks()[0] : null, video: video ? media.getVideoTracks()[0] : null };
+    for (const kind of ['audio', 'video']) if (added[kind]) this.#tracks[kind] = added[kind];
+    try {
+      await this.#publishCamera();
+    } catch (error) {
+      for (const kind of ['audio', 'video']) {
+        if (!added[kind]) continue;
+        added[kind].stop();
+        this.#tracks[kind] = null;
+      }
+      throw error;
+    }
+    if (added.audio) this.mic = true;
+    if (added.video) this.cam = true;
   }
 
   /** Share the screen (`media` from getDisplayMedia), or stop sharing with null. */
@@ -135,15 +156,6 @@ export class Publisher {
       await this.#stopCamera();
       await this.#unpublish('screen');
     });
-  }
-
-  /** Publishing with a new track failed: let it go, keep what was there, pass the error on. */
-  #undo(kind, error) {
-    this.#tracks[kind]?.stop();
-    this.#tracks[kind] = null;
-    if (kind === 'audio') this.mic = false;
-    else this.cam = false;
-    throw error;
   }
 
   /** The tracks the camera stream should hold now. */

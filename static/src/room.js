@@ -153,10 +153,7 @@ function start() {
 
   const prejoin = prejoinPanel({
     devices, t,
-    onJoin: ({ camera, mic }) => {
-      if (mic) publisher.setMic(true);
-      if (camera) publisher.setCam(true);
-    },
+    onJoin: ({ camera, mic }) => publisher.start({ mic, cam: camera }),
   });
   controls();
   endScreenControls();
