@@ -228,6 +228,20 @@ async def test_hard_mute_shown_last_n_pause_said_hand_leave_and_kick(
     await expect(tile(teacher, "ana")).to_have_attribute("data-hand", "true")
     assert await axe_serious(ana) == []
 
+    # Ana shares her screen; the teacher stops it: meant, so her page does not share again
+    await ana.locator("#share").click()
+    await expect(ana.locator("#share")).to_have_attribute("aria-pressed", "true", timeout=15000)
+    screen = await until("Ana's screen", lambda: ana.evaluate(
+        "() => window.twinspaceRoom.screen?.id ?? null"))
+    await expect(ben.locator("#stage video")).to_have_count(1, timeout=15000)
+    await tile(teacher, "ana").get_by_role("button", name="Stop Ana's screen share").click()
+    await expect(ana.locator("#share")).to_have_attribute("aria-pressed", "false")
+    await until("the share ended", lambda: _gone(ben, screen))
+    await expect(ben.locator("#stage")).to_be_hidden()
+    assert await ana.evaluate("window.twinspaceRoom.screen") is None
+    assert await ana.evaluate("[...window.twinspaceRoom.streams.values()]"
+                              ".filter((s) => s.source === 'screen').length") == 0
+
     # Ben leaves: an end screen, from which he may join again
     await ben.locator("#leave").click()
     await expect(ben.locator("#ended")).to_be_visible()
