@@ -93,7 +93,7 @@ async def test_publish_subscribe_frames_arrive_and_join_lists_streams(
     # the owner ends it: the room hears rtc:ended, the join ack no longer lists it
     assert await teacher.call("rtc:unpublish", {"stream": stream}) == {"ok": True}
     assert await pupil.wait_for("rtc:ended", lambda e: e["stream"] == stream) == {
-        "room": ROOM, "stream": stream}
+        "room": ROOM, "stream": stream, "reason": "stopped"}
     assert (await pupil.call("join", {"room": ROOM}))["streams"] == []
     media = live.svc.media if live.svc else None
     assert media is not None
