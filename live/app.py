@@ -69,7 +69,7 @@ class Service:
 def _memory_backend(url: str, clock: Clock, retention_ms: int,
                     proc_id: str) -> tuple[Store, Bus]:
     """One process: history and presence in its memory, the bus within it."""
-    bus = LocalBus()
+    bus = LocalBus(proc_id)
     return MemoryStore(clock, bus, retention_ms), bus
 
 
@@ -158,10 +158,15 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
                  ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                 cfg.trusted_proxies, enabled=cfg.rate_limits))
     ModerationEdge(edge, service)  # polls, mod:*, private messages
-    media = MediaService(on_event=bus.publish, clock=clock, config=_media_config(cfg))
+
+    async def media_events(room_key: str, event: str, payload: dict[str, Any]) -> None:
+        await media_edge.router.relay(room_key, event, payload)  # store, then room bus
+
+    media = MediaService(on_event=media_events, clock=clock, config=_media_config(cfg))
     placement = MediaPlacement(proc_id, redis_client.connect(cfg.redis_url) if cfg.redis_url
                                else None, busy=lambda key: bool(media.streams(key)))
-    MediaEdge(edge, service, media, placement)  # rtc:*, one forwarding unit per process
+    # rtc:* on any process; one forwarding unit per process serves the rooms it claimed
+    media_edge = MediaEdge(edge, service, media, placement)
 
     app = web.Application(middlewares=[security_headers(origins)],
                           client_max_size=cfg.max_frame_bytes)
@@ -183,6 +188,8 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
 async def _start(svc: Service) -> None:
     await svc.bus.start()
     await _start_metrics(svc)
+    if svc.placement is not None:
+        svc.placement.watch()  # failover: rooms whose media process died
     extra = {"proc": svc.proc_id}
     svc.tasks.append(asyncio.create_task(
         every(HEARTBEAT_S, lambda: _heartbeat(svc), name="heartbeat", cap=30.0, extra=extra),

@@ -1,15 +1,24 @@
-"""Socket.IO events of the videoconference (`rtc:*`), over `signaling.MediaService`.
+"""Socket.IO events of the videoconference (`rtc:*`), on any service process.
 
 Registers its handlers on the `Edge`, so errors map to acks in one place. The
-edge checks what the forwarding unit cannot know: that the caller joined the
-room, the payload's shape, the rate, and which process serves the room's media
-(`MediaPlacement`). Who may publish and the room's media settings are the
-domain's rules (`rooms.media_rules`); the forwarding unit applies them.
+edge checks what it can know here: that the caller joined the room, the
+payload's shape, the rate, who may publish under the room's stored settings
+(`rooms.media_rules`). It then hands the request to `MediaRouter`
+(`media_routing.py`), which runs it on the process serving the room's media,
+this one or another over the bus, and returns that process's ack unchanged.
+
+`rtc:answer`, `rtc:unsubscribe` and `rtc:unpublish` name only a subscription or
+a stream: the room comes from what this edge handed out to the member
+(`_handed`: subscriptions and streams it answered, by member), or, for a stream
+of someone else (a teacher stopping a pupil's share), from the store's live
+streams of the rooms the connection joined.
 
 The room hears `rtc:stream` / `rtc:ended` through the room bus (every process
-delivers them); mutes, kicks, leaves and disconnects reach the forwarding unit
-through the domain's hooks (`Moderation.mute_hooks`, `kick_hooks`,
-`RoomService.leave_hooks`).
+delivers them); the join ack's `streams` and `media` come from the store. Mutes
+and kicks reach every process's forwarding unit as notices
+(`Moderation.mute_hooks`, `kick_hooks`); a member who left (leave, kick,
+disconnect) with no connection left in the room, and a settings change, are
+forwarded to the media process like any request.
 """
 
 from __future__ import annotations
@@ -17,40 +26,35 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from rooms.errors import Unavailable
+from rooms.errors import NotFound
 from rooms.identity import RoomRef
-from rooms.media_rules import MAX_LAST_N, MediaSettingsBook, check_change, check_publish
+from rooms.media_rules import MAX_LAST_N, check_change, check_publish
 from rooms.service import RoomService, Session
 from signaling.service import MediaService
 
 from .edge import Edge
 from .media_placement import MediaPlacement
+from .media_routing import MediaElsewhere, MediaRouter
 from .wire import Fields
 
 log = logging.getLogger(__name__)
 
 MAX_ID = 64
 
-
-class MediaElsewhere(Unavailable):
-    """The room's media is served by another process: the ack names it (`process`)."""
-
-    def __init__(self, process: str) -> None:
-        super().__init__("this room's media is served by another process; connect there",
-                         process=process)
+__all__ = ["MediaEdge", "MediaElsewhere"]
 
 
 class MediaEdge:
     def __init__(
         self, edge: Edge, service: RoomService, media: MediaService, placement: MediaPlacement,
-        settings: MediaSettingsBook | None = None,
     ) -> None:
         self.edge = edge
         self.svc = service
         self.media = media
-        self.placement = placement
-        # the rooms' media settings (`rtc:settings`), for the forwarding unit and join acks
-        self.settings = settings or MediaSettingsBook(default_last_n=media.config.last_n)
+        self.router = MediaRouter(service.store, service.bus, media, placement)
+        # ids this edge handed out -> their room: (space, user, sub or stream id) -> room key
+        self._handed: dict[tuple[str, str, str], str] = {}
+        placement.rooms_here = self.rooms_here
         service.moderation.mute_hooks.append(self.on_mute)
         service.moderation.kick_hooks.append(self.on_kick)
         service.leave_hooks.append(self.on_leave)
@@ -68,43 +72,42 @@ class MediaEdge:
         room = self.svc.joined_room(s, f.raw("room"))
         source = f.str("source", max_len=16)
         sdp = f.str("sdp", max_len=self.media.config.max_sdp)
-        settings = self.settings.get(room.key)
-        check_publish(s.who, settings)
-        await self._here(room)
-        # the forwarding unit forgets a room it holds nothing of (and its last-N with it)
-        await self.media.set_last_n(room.key, settings.last_n)
-        # a mute set before this process saw the room (or before the member came) holds
-        kinds = (await self.svc.store.mutes(room)).get(s.who.sub, frozenset())
-        for what in ("audio", "video"):
-            if what in kinds:
-                await self.media.set_muted(room.key, s.who.sub, what, True)
-        stream, answer = await self.media.publish(s.who, room.key, source, sdp)
-        self.placement.touch(room.key)
-        return {"stream": stream, "sdp": answer}
+        check_publish(s.who, await self.router.settings(room))
+        result = await self.router.run("publish", s.who, room.key,
+                                       {"source": source, "sdp": sdp})
+        self._hand(s, result["stream"], room.key)
+        return result
 
     async def subscribe(self, s: Session, f: Fields) -> dict[str, Any]:
         room = self.svc.joined_room(s, f.raw("room"))
         stream = f.str("stream", max_len=MAX_ID)
-        await self._here(room)
-        sub, offer = await self.media.subscribe(s.who, room.key, stream)
-        self.placement.touch(room.key)
-        return {"sub": sub, "sdp": offer}
+        result = await self.router.run("subscribe", s.who, room.key, {"stream": stream})
+        self._hand(s, result["sub"], room.key)
+        return result
 
     async def answer(self, s: Session, f: Fields) -> None:
         sub = f.str("sub", max_len=MAX_ID)
         sdp = f.str("sdp", max_len=self.media.config.max_sdp)
-        await self.media.answer(s.who, sub, sdp)
+        await self.router.run("answer", s.who, self._room_of(s, sub, "subscription"),
+                              {"sub": sub, "sdp": sdp})
 
     async def unpublish(self, s: Session, f: Fields) -> None:
         stream = f.str("stream", max_len=MAX_ID)
-        owner = self._owner(s, stream)
-        await self.media.unpublish(s.who, stream)
-        if owner is not None and owner[1] != s.who.sub:  # a teacher stopped someone's stream
-            await self.svc.audit.record(s.who, "rtc:unpublish", RoomRef.from_key(owner[0]),
-                                        owner[1], {"stream": stream})
+        owner = await self._stream_owner(s, stream)
+        if owner is None:
+            raise NotFound("no such stream")
+        room_key, user = owner
+        await self.router.run("unpublish", s.who, room_key, {"stream": stream})
+        self._handed.pop((s.who.space, s.who.sub, stream), None)
+        if user != s.who.sub:  # a teacher stopped someone's stream
+            await self.svc.audit.record(s.who, "rtc:unpublish", RoomRef.from_key(room_key),
+                                        user, {"stream": stream})
 
     async def unsubscribe(self, s: Session, f: Fields) -> None:
-        await self.media.unsubscribe(s.who, f.str("sub", max_len=MAX_ID))
+        sub = f.str("sub", max_len=MAX_ID)
+        await self.router.run("unsubscribe", s.who, self._room_of(s, sub, "subscription"),
+                              {"sub": sub})
+        self._handed.pop((s.who.space, s.who.sub, sub), None)
 
     async def change_settings(self, s: Session, f: Fields) -> dict[str, Any]:
         room = self.svc.joined_room(s, f.raw("room"))
@@ -112,27 +115,25 @@ class MediaEdge:
         only_teachers = f.bool("teachers_only_publish", optional=True)
         cameras = f.bool("pupil_cameras_teachers_only", optional=True)
         last_n = f.int("last_n", optional=True, lo=0, hi=MAX_LAST_N)
-        settings = self.settings.get(room.key).changed(
+        settings = (await self.router.settings(room)).changed(
             teachers_only_publish=only_teachers, pupil_cameras_teachers_only=cameras,
             last_n=last_n)
-        await self._here(room)
+        await self.svc.store.put_media_settings(room, settings)
         # the forwarding unit acts on what changed (teachers only: pupils' streams end)
-        await self.media.set_policy(room.key, teachers_only_publish=only_teachers,
-                                    pupil_cameras_teachers_only=cameras)
-        if last_n is not None:
-            await self.media.set_last_n(room.key, last_n)
-        self.settings.put(room.key, settings)
-        self.placement.touch(room.key)
+        await self.router.run("settings", s.who, room.key, {
+            "teachers_only_publish": only_teachers, "pupil_cameras_teachers_only": cameras,
+            "last_n": last_n})
         await self.svc.audit.record(s.who, "rtc:settings", room, None, settings.to_wire())
         await self.svc.bus.publish(room.key, "room:settings", {"room": room.name,
                                                                **settings.to_wire()})
         return {"settings": settings.to_wire()}
 
     # -- the domain's hooks ---------------------------------------------------
-    def room_state(self, room_key: str) -> dict[str, Any]:
+    async def room_state(self, room_key: str) -> dict[str, Any]:
         """For the join ack: the room's live streams and its media settings."""
-        return {"streams": self.media.streams(room_key),
-                "media": self.settings.get(room_key).to_wire()}
+        room = RoomRef.from_key(room_key)
+        return {"streams": [st.to_wire() for st in await self.svc.store.streams(room)],
+                "media": (await self.router.settings(room)).to_wire()}
 
     async def on_mute(self, room_key: str, user: str, kinds: frozenset[str]) -> None:
         for what in ("audio", "video"):
@@ -142,24 +143,41 @@ class MediaEdge:
         await self.media.member_left(room_key, user)
 
     async def on_leave(self, s: Session, room_key: str) -> None:
-        """A connection left the room (leave, kick, disconnect)."""
-        still_here = any(
-            o.conn != s.conn and o.who.sub == s.who.sub and room_key in o.rooms
-            for o in self.edge.sessions.values()
-        )
-        if not still_here:
-            await self.media.member_left(room_key, s.who.sub)
+        """A connection left the room (leave, kick, disconnect): with no connection of the
+        member left in the room on any process, their streams and subscriptions end."""
+        if any(o.conn != s.conn and o.who.sub == s.who.sub and room_key in o.rooms
+               for o in self.edge.sessions.values()):
+            return
+        members = await self.svc.store.members(RoomRef.from_key(room_key))
+        if any(m.id == s.who.sub for m in members):
+            return
+        for key in [k for k, r in self._handed.items()
+                    if r == room_key and k[:2] == (s.who.space, s.who.sub)]:
+            del self._handed[key]
+        await self.router.run("left", s.who, room_key, {})
+
+    def rooms_here(self) -> set[str]:
+        """Rooms with members connected to this process (whose media owner is watched)."""
+        return {r for o in self.edge.sessions.values() for r in o.rooms}
 
     # -- helpers -------------------------------------------------------------
-    async def _here(self, room: RoomRef) -> None:
-        owner = await self.placement.claim(room.key)
-        if owner is not None:
-            raise MediaElsewhere(owner)
+    def _hand(self, s: Session, item: str, room_key: str) -> None:
+        self._handed[(s.who.space, s.who.sub, item)] = room_key
 
-    def _owner(self, s: Session, stream: str) -> tuple[str, str] | None:
-        """(room key, user) of an announced stream in a room `s` joined."""
-        for room_key in s.rooms:
-            for info in self.media.streams(room_key):
-                if info["stream"] == stream:
-                    return room_key, info["user"]
+    def _room_of(self, s: Session, item: str, what: str) -> str:
+        room_key = self._handed.get((s.who.space, s.who.sub, item))
+        if room_key is None or room_key not in s.rooms:
+            raise NotFound(f"no such {what}")
+        return room_key
+
+    async def _stream_owner(self, s: Session, stream: str) -> tuple[str, str] | None:
+        """(room key, user) of a stream in a room `s` joined: one it published here, or
+        one the room heard of."""
+        mine = self._handed.get((s.who.space, s.who.sub, stream))
+        if mine is not None and mine in s.rooms:
+            return mine, s.who.sub
+        for room_key in sorted(s.rooms):
+            for st in await self.svc.store.streams(RoomRef.from_key(room_key)):
+                if st.stream == stream:
+                    return room_key, st.user
         return None

@@ -11,7 +11,9 @@ encoding and receiving never count. Modes, in one run:
              VP8 + Opus encode per subscriber (what the issue measured at ~8%)
 
 Also measures join-to-first-frame: from `subscribe` to the first video frame at
-the subscriber, with the publisher long past its first keyframe.
+the subscriber, with the publisher long past its first keyframe. `--modes second`
+measures it through a second service process (two real processes on one Redis,
+`media_cluster.py`, target <= 1 s).
 
     /work/venv/bin/python loadtests/media_bench.py [--steps 1,4,8] [--window 6]
 
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media"), str(ROOT / "loadtests")]
 
 WIDTH, HEIGHT, FPS, BITRATE = 640, 480, 30, 800_000
 LOOPBACK = ("127.0.0.1",)
@@ -357,7 +359,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default="1,4,8", help="subscriber counts, ascending")
     parser.add_argument("--window", type=float, default=6.0, help="seconds measured per step")
-    parser.add_argument("--modes", default="forward,transcode")
+    parser.add_argument("--modes", default="forward,transcode",
+                        help="forward, transcode, second (join through a second process)")
     parser.add_argument(
         "--loop",
         choices=("uvloop", "asyncio"),
@@ -372,6 +375,12 @@ def main() -> None:
         f"{WIDTH}x{HEIGHT} VP8 {FPS} fps {BITRATE} bit/s"
     )
     modes = args.modes.split(",")
+    if "second" in modes:
+        from media_cluster import measure
+        from media_cluster import report as report_second
+
+        modes.remove("second")
+        report_second(asyncio.run(measure(pupils=max(steps))))
     results = {mode: run_mode(mode, steps, args.window, args.loop) for mode in modes}
     if len(results) == 2:
         report(results["forward"], results["transcode"], args.out)

@@ -26,16 +26,28 @@ What a bus does:
 - What a bus hears is handed to the local fan-out bound with `bind`: a batch of
   `RoomEvent`s, in order, synchronously (no awaiting between a read and the
   members' writes).
+- `call(process, kind, payload, within)`: a directed call to ONE process (by
+  its id), answered by the handler that process registered with `on_call(kind,
+  handler)`. The handler's result comes back as the call's result; a `LiveError`
+  it raises comes back as the same error (code, message, fields); anything else
+  it raises comes back as `unavailable`. No answer within `within` seconds is
+  `Unavailable`; a process that is not there (nobody listens under that id) is
+  `ProcessGone` at once. Calls are served concurrently, each in its own task.
+  This is how the `rtc:*` events of a room reach the process serving its media
+  (`live/media_edge.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from .errors import LiveError, ProcessGone, Unavailable, from_wire
 from .notices import Notice
+from .tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +62,8 @@ class RoomEvent(NamedTuple):
 Deliver = Callable[[Sequence[RoomEvent]], None]
 NoticeHandler = Callable[[Notice], Awaitable[None]]
 ReconnectHandler = Callable[[], Awaitable[None]]
+# (calling process id, payload) -> result
+CallHandler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 def _nowhere(events: Sequence[RoomEvent]) -> None:
@@ -67,10 +81,12 @@ class Connections(Protocol):
 
 
 class Bus(ABC):
-    def __init__(self) -> None:
+    def __init__(self, proc_id: str = "local") -> None:
+        self.proc_id = proc_id  # this process, as `call` names it
         self._deliver: Deliver = _nowhere
         self._notice_handlers: list[NoticeHandler] = []
         self._reconnect_handlers: list[ReconnectHandler] = []
+        self._call_handlers: dict[str, CallHandler] = {}
 
     def bind(self, deliver: Deliver) -> None:
         """Where room events heard here go: this process's fan-out."""
@@ -83,6 +99,17 @@ class Bus(ABC):
         """Run `handler` each time the bus is subscribed again after losing its connection
         (notices may have been lost meanwhile)."""
         self._reconnect_handlers.append(handler)
+
+    def on_call(self, kind: str, handler: CallHandler) -> None:
+        """Answer directed calls of `kind` to this process with `handler`."""
+        self._call_handlers[kind] = handler
+
+    @abstractmethod
+    async def call(self, process: str, kind: str, payload: dict[str, Any],
+                   within: float) -> dict[str, Any]:
+        """Have process `process` run its `kind` handler on `payload`; its result.
+        Raises what the handler raised (a `LiveError`), `Unavailable` after `within`
+        seconds, `ProcessGone` when no such process listens."""
 
     @abstractmethod
     async def publish(self, room_key: str, event: str, payload: dict[str, Any],
@@ -126,6 +153,29 @@ class Bus(ABC):
                               extra={"kind": notice.kind, "room": notice.room_key})
 
 
+    async def answer_call(self, origin: str, kind: str, payload: Any) -> dict[str, Any]:
+        """Run this process's handler for a call: the reply record, `{r: result}` or
+        `{e: error}` (never raises)."""
+        handler = self._call_handlers.get(kind)
+        if handler is None or not isinstance(payload, dict):
+            return {"e": Unavailable("no such call").to_wire()}
+        try:
+            return {"r": await handler(origin, payload) or {}}
+        except LiveError as err:
+            return {"e": err.to_wire()}
+        except Exception:
+            stop_if_cancelled()
+            log.exception("call handler failed", extra={"kind": kind, "origin": origin})
+            return {"e": Unavailable("the call failed").to_wire()}
+
+    @staticmethod
+    def call_result(reply: Any) -> dict[str, Any]:
+        """The result a reply record carries, or the error it describes, raised."""
+        if isinstance(reply, dict) and isinstance(reply.get("r"), dict):
+            result: dict[str, Any] = reply["r"]
+            return result
+        raise from_wire(reply.get("e") if isinstance(reply, dict) else None)
+
     async def reconnected(self) -> None:
         """Run this process's reconnect handlers; a failing handler is logged alone."""
         for handler in list(self._reconnect_handlers):
@@ -150,3 +200,13 @@ class LocalBus(Bus):
 
     async def notify(self, notice: Notice) -> None:
         await self.dispatch(notice)
+
+    async def call(self, process: str, kind: str, payload: dict[str, Any],
+                   within: float) -> dict[str, Any]:
+        if process != self.proc_id:
+            raise ProcessGone()
+        try:
+            reply = await asyncio.wait_for(self.answer_call(process, kind, payload), within)
+        except TimeoutError:
+            raise Unavailable("the call was not answered in time") from None
+        return self.call_result(reply)

@@ -73,6 +73,12 @@ class Unavailable(LiveError):
     default_message = "the service cannot store this right now, try again"
 
 
+class ProcessGone(Unavailable):
+    """A directed call (`Bus.call`) found no process of that id listening."""
+
+    default_message = "that service process is gone"
+
+
 ERROR_CODES = tuple(
     cls.code
     for cls in (
@@ -88,3 +94,19 @@ ERROR_CODES = tuple(
         Unavailable,
     )
 )
+
+
+def from_wire(wire: object) -> LiveError:
+    """The error an error ack's `error` (or a directed call's error reply) describes: the
+    class of its `code` (`unavailable` for an unknown or malformed one), its message and
+    its further string fields."""
+    if not isinstance(wire, dict):
+        return Unavailable()
+    by_code = {cls.code: cls for cls in (BadRequest, Forbidden, NotFound, NotJoined,
+                                         RateLimited, RoomLocked, Banned, Muted, TooLarge,
+                                         Unavailable)}
+    cls = by_code.get(wire.get("code"), Unavailable)  # type: ignore[arg-type]
+    message = wire.get("message")
+    extra = {k: v for k, v in wire.items()
+             if k not in ("code", "message") and isinstance(k, str) and isinstance(v, str)}
+    return cls(message if isinstance(message, str) else None, **extra)

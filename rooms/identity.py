@@ -45,6 +45,27 @@ class Identity:
     def public(self) -> dict[str, str]:
         return {"id": self.sub, "name": self.name, "role": self.role.value}
 
+    def to_record(self) -> dict[str, str | None]:
+        """Who is acting, for another service process (a directed call on the bus)."""
+        return {"sub": self.sub, "name": self.name, "role": self.role.value,
+                "space": self.space, "school": self.school, "lang": self.lang}
+
+    @classmethod
+    def from_record(cls, rec: object) -> Identity:
+        """The identity `to_record` wrote (`bad_request` for anything else)."""
+        if not isinstance(rec, dict):
+            raise BadRequest("not an identity")
+        try:
+            school, lang = rec.get("school"), rec.get("lang")
+            fields = (rec["sub"], rec["name"], rec["space"])
+            if not all(isinstance(v, str) for v in fields) or not all(
+                    v is None or isinstance(v, str) for v in (school, lang)):
+                raise ValueError(rec)
+            return cls(sub=rec["sub"], name=rec["name"], role=Role(rec["role"]),
+                       space=rec["space"], school=school, lang=lang)
+        except (KeyError, ValueError):
+            raise BadRequest("not an identity") from None
+
 
 @dataclass(frozen=True, slots=True)
 class RoomRef:

@@ -9,8 +9,8 @@ A room's settings (contract §2, docs/protocol.md "Videoconference"):
 - `pupil_cameras_teachers_only`: a pupil sees no other pupil's camera;
 - `last_n` 0..`MAX_LAST_N`: how many video streams each subscriber receives.
 A room nobody changed has `MediaSettings(last_n=<the process's default>)`.
-`MediaSettingsBook` keeps them per room on this process; its value has
-`to_record` / `from_record` so a store can keep it.
+The store keeps a room's settings (`rooms.media_store`, `to_record` /
+`from_record`), so every process sees them and they survive restarts.
 """
 
 from __future__ import annotations
@@ -84,20 +84,3 @@ def check_change(who: Identity) -> None:
     """May `who` change a room's media settings? (`forbidden` if not)."""
     if not who.is_teacher:
         raise Forbidden("only teachers change media settings")
-
-
-class MediaSettingsBook:
-    """The media settings of the rooms this process serves media for, by room key."""
-
-    def __init__(self, default_last_n: int) -> None:
-        self.default = MediaSettings(last_n=default_last_n)
-        self._rooms: dict[str, MediaSettings] = {}
-
-    def get(self, room_key: str) -> MediaSettings:
-        return self._rooms.get(room_key, self.default)
-
-    def put(self, room_key: str, settings: MediaSettings) -> None:
-        if settings == self.default:
-            self._rooms.pop(room_key, None)
-        else:
-            self._rooms[room_key] = settings

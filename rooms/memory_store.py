@@ -10,6 +10,7 @@ from .clock import Clock
 from .errors import Muted
 from .identity import Role, RoomRef
 from .memory_classroom import MemoryClassroom
+from .memory_media import MemoryMedia
 from .memory_privacy import MemoryPrivacy
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
@@ -28,7 +29,7 @@ class _Room:
     conns: dict[str, Member] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryClassroom, MemoryPrivacy, Store):
+class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
@@ -36,6 +37,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, Store):
         self._rooms: dict[str, _Room] = {}
         self._init_classroom()
         self._init_privacy()
+        self._init_media()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())

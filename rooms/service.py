@@ -49,7 +49,7 @@ class RoomService:
         self.classroom = Classroom(self)  # join rules and polls
         self.moderation = Moderation(self)
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
-        self.media_state: Callable[[str], dict[str, Any]] = lambda _: {"streams": []}
+        self.media_state: Callable[[str], Awaitable[dict[str, Any]]] = _no_media
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
 
     def _room(self, s: Session, name: object) -> RoomRef:
@@ -90,7 +90,7 @@ class RoomService:
             "you": you.to_wire(),
             "members": [m.to_wire() for m in members],
             "messages": [m.to_wire() for m in page.messages],
-            **self.media_state(room.key),  # streams
+            **await self.media_state(room.key),  # streams
             **await self.classroom.room_state(s, room, members),  # polls, locked, ...
         }
 
@@ -212,3 +212,7 @@ class RoomService:
             raise NotFound("no such member in the room")
         await self.bus.publish(room.key, "presence:update",
                             {"room": room.name, "member": member.to_wire()})
+
+
+async def _no_media(room_key: str) -> dict[str, Any]:
+    return {"streams": []}

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 
 from .classroom_store import ClassroomStore
 from .identity import RoomRef
+from .media_store import MediaStore
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
 from .privacy import DAY_MS, PrivacyStore
@@ -20,10 +21,11 @@ MAX_PAGE = 100
 __all__ = ["DAY_MS", "DEFAULT_PAGE", "MAX_PAGE", "Store", "clamp_limit"]
 
 
-class Store(ClassroomStore, PrivacyStore, ABC):
+class Store(ClassroomStore, PrivacyStore, MediaStore, ABC):
     """History, presence and idempotency for every room of the service
     (from `ClassroomStore`, polls, moderation and audit; from `PrivacyStore`,
-    per-school retention, purge receipts, erasure and attendance).
+    per-school retention, purge receipts, erasure and attendance; from `MediaStore`, the
+    videoconference's settings and live streams).
 
     `retention_ms` is the service's retention (`LIVE_HISTORY_DAYS`); a space whose
     schools set a shorter one (`set_policy`) keeps its messages that long."""

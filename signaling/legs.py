@@ -211,6 +211,7 @@ class SubscribeLeg:
         self.stream = stream
         self.answered = False
         self.closed = False
+        self.video_paused = False  # what the subscriber was last told (`rtc:paused`)
         self.outputs: dict[str, OutboundTrack] = {}
         self._config = config
         self._on_state = on_state

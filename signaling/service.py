@@ -78,7 +78,7 @@ class MediaService:
         room.streams[leg.id] = leg
         self._stream_room[leg.id] = room
         for old in replaced:
-            await self._end_stream(old)
+            await self._end_stream(old, "replaced")
         answer = await _negotiated(leg, leg.accept(sdp), lambda: self._end_stream(leg),
                                    "cannot negotiate this offer")
         if leg.closed:
@@ -131,7 +131,7 @@ class MediaService:
             raise NotFound("no such stream")
         if leg.who.sub != who.sub and not who.is_teacher:
             raise Forbidden("only its owner or a teacher ends a stream")
-        await self._end_stream(leg)
+        await self._end_stream(leg, "stopped")
 
     async def unsubscribe(self, who: Identity, sub: str) -> None:
         await self._end_sub(self._own_sub(who, sub))
@@ -171,15 +171,19 @@ class MediaService:
         teachers_only_publish: bool | None = None,
         pupil_cameras_teachers_only: bool | None = None,
     ) -> None:
-        """Room settings. Turning `teachers_only_publish` on ends pupils' streams."""
+        """Room settings. Turning `teachers_only_publish` on ends pupils' streams; turning
+        `pupil_cameras_teachers_only` on ends pupils' subscriptions to other pupils'
+        cameras, audio included."""
         room = self._room_by_key(room_key, create=True)
         if pupil_cameras_teachers_only is not None:
             room.pupil_cameras_teachers_only = bool(pupil_cameras_teachers_only)
+            for sub in [s for s in room.subs.values() if not room.may_see(s.who, s.stream)]:
+                await self._end_sub(sub)
         if teachers_only_publish is not None:
             room.teachers_only_publish = bool(teachers_only_publish)
             if room.teachers_only_publish:
                 for leg in [s for s in room.streams.values() if not s.who.is_teacher]:
-                    await self._end_stream(leg)
+                    await self._end_stream(leg, "policy")
         self._apply_last_n(room)
 
     async def member_left(self, room_key: str, user: str) -> None:
@@ -190,7 +194,22 @@ class MediaService:
         for sub in [s for s in room.subs.values() if s.who.sub == user]:
             await self._end_sub(sub)
         for leg in [s for s in room.streams.values() if s.who.sub == user]:
+            await self._end_stream(leg, "left")
+
+    def holds(self, room_key: str) -> bool:
+        """Whether this unit keeps anything of the room (streams, subscriptions, settings)."""
+        return room_key in self._rooms
+
+    async def drop_room(self, room_key: str) -> None:
+        """End every subscription and stream of the room here (another process serves it)."""
+        room = self._rooms.get(room_key)
+        if room is None:
+            return
+        for sub in list(room.subs.values()):
+            await self._end_sub(sub)
+        for leg in list(room.streams.values()):
             await self._end_stream(leg)
+        self._rooms.pop(room_key, None)
 
     def stats(self) -> dict[str, int]:
         rooms = list(self._rooms.values())
@@ -253,8 +272,16 @@ class MediaService:
         return leg
 
     def _apply_last_n(self, room: MediaRoom) -> None:
+        """Forward video to the subscriptions the plan picks; tell a subscriber whose video
+        stops (or starts again) with `rtc:paused`, only on a change: a subscription starts
+        unpaused, so a paused one is told once at the start."""
         for sub, enabled in room.video_plan().items():
             sub.set_video(enabled)
+            if sub.video_paused != (not enabled):
+                sub.video_paused = not enabled
+                self._emit(room.key, "rtc:paused", {
+                    "room": room.name, "user": sub.who.sub, "stream": sub.stream.id,
+                    "sub": sub.id, "paused": sub.video_paused})
 
     # -- leg life ------------------------------------------------------------
 
@@ -275,7 +302,10 @@ class MediaService:
         if state in ("failed", "closed") and not sub.closed:
             self._spawn(self._end_sub(sub))
 
-    async def _end_stream(self, leg: PublishLeg) -> None:
+    async def _end_stream(self, leg: PublishLeg, reason: str = "ended") -> None:
+        """End `leg`; `rtc:ended` says why: `stopped` (rtc:unpublish), `replaced` (published
+        again), `policy` (teachers only), `left` (the member left) or `ended` (the connection
+        failed or never came up, the process stopped): pages publish again after `ended`."""
         room = self._stream_room.pop(leg.id, None)
         if room is None:
             return
@@ -284,7 +314,8 @@ class MediaService:
         for sub in [s for s in room.subs.values() if s.stream is leg]:
             await self._end_sub(sub)
         if leg.announced:
-            self._emit(room.key, "rtc:ended", {"room": room.name, "stream": leg.id})
+            self._emit(room.key, "rtc:ended", {"room": room.name, "stream": leg.id,
+                                               "reason": reason})
         await close_all([leg])
         logger.info("%r ended", leg)
         self._apply_last_n(room)

@@ -36,7 +36,7 @@ SECRET = "test-secret-" + "x" * 32
 EVENTS = (
     "chat:message", "chat:deleted", "presence:join", "presence:leave", "presence:update",
     "typing", "poll:created", "poll:results", "poll:closed", "mod:muted", "mod:kicked",
-    "room:locked", "rtc:stream", "rtc:ended", "mod:permissions", "chat:private",
+    "room:locked", "rtc:stream", "rtc:ended", "rtc:paused", "mod:permissions", "chat:private",
     "room:settings", "room:resync", "auth:expired",
 )
 

@@ -145,6 +145,118 @@ async def test_ping(buses: tuple[Bus, Bus]) -> None:
     assert await buses[0].ping() and await buses[1].ping()
 
 
+# -- directed calls ---------------------------------------------------------------
+
+async def test_a_call_reaches_the_named_process_and_returns_its_result(
+        buses: tuple[Bus, Bus]) -> None:
+    a, b = buses
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def echo(origin: str, payload: dict[str, Any]) -> dict[str, Any]:
+        seen.append((origin, payload))
+        return {"twice": payload["n"] * 2, "by": b.proc_id}
+
+    b.on_call("echo", echo)
+    results = await asyncio.gather(*(a.call(b.proc_id, "echo", {"n": i}, within=5)
+                                     for i in range(10)))
+    assert results == [{"twice": 2 * i, "by": b.proc_id} for i in range(10)]
+    assert sorted(p["n"] for _, p in seen) == list(range(10))
+    assert {origin for origin, _ in seen} == {a.proc_id}
+
+
+async def test_a_call_answers_the_handlers_error_or_unavailable(buses: tuple[Bus, Bus]) -> None:
+    from rooms.errors import Forbidden, ProcessGone, Unavailable
+
+    a, b = buses
+
+    async def refuse(origin: str, payload: dict[str, Any]) -> None:
+        raise Forbidden("not you", process="p1")
+
+    async def crash(origin: str, payload: dict[str, Any]) -> None:
+        raise RuntimeError("a bug")
+
+    never = asyncio.Event()
+
+    async def hang(origin: str, payload: dict[str, Any]) -> None:
+        await never.wait()
+
+    b.on_call("refuse", refuse)
+    b.on_call("crash", crash)
+    b.on_call("hang", hang)
+    with pytest.raises(Forbidden) as refused:
+        await a.call(b.proc_id, "refuse", {}, within=5)
+    assert refused.value.to_wire() == {"code": "forbidden", "message": "not you",
+                                       "process": "p1"}
+    with pytest.raises(Unavailable) as crashed:
+        await a.call(b.proc_id, "crash", {}, within=5)
+    assert crashed.value.code == "unavailable" and "bug" not in crashed.value.message
+    with pytest.raises(Unavailable):  # nobody registered it
+        await a.call(b.proc_id, "unknown", {}, within=5)
+    with pytest.raises(Unavailable, match="in time"):
+        await a.call(b.proc_id, "hang", {}, within=0.3)
+    with pytest.raises(ProcessGone):  # no process of that id: at once, no timeout
+        await asyncio.wait_for(a.call("nobody", "refuse", {}, within=30), 5)
+    never.set()
+
+
+async def test_a_call_to_a_dead_process_is_process_gone(redis_url: str) -> None:
+    from rooms.errors import ProcessGone
+
+    a, b = RedisBus(redis_url, "proc-a"), RedisBus(redis_url, "proc-b")
+    await a.start()
+    await b.start()
+
+    async def ok(origin: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    b.on_call("ok", ok)
+    try:
+        assert await a.call("proc-b", "ok", {}, within=5) == {}
+        await b.close()
+        with pytest.raises(ProcessGone):
+            await asyncio.wait_for(a.call("proc-b", "ok", {}, within=30), 5)
+    finally:
+        await a.close()
+
+
+async def test_call_frames_of_another_shape_are_dropped(redis_url: str) -> None:
+    """On `live:proc:<P>:calls`, a call is `["c", id, origin, kind, payload]`, a reply
+    `["r", id, reply]`; anything else (and a reply nobody waits for) is dropped alone."""
+    bus = RedisBus(redis_url, "proc-a")
+    await bus.start()
+
+    async def ok(origin: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"from": origin}
+
+    bus.on_call("ok", ok)
+    r = Redis.from_url(redis_url)
+    try:
+        channel = keys.proc_calls("proc-a")
+        assert channel == "live:proc:proc-a:calls"
+        for garbage in (b"\xc1", pack({"c": 1}), pack(["c", "x", "o", "ok", {}]),
+                        pack(["r", 999, {"r": {}}]), pack(["c", 1, "o", "ok"])):
+            assert await r.publish(channel, garbage) == 1
+        # a call from outside, answered on the caller's own channel
+        ps = r.pubsub()
+        await ps.subscribe(keys.proc_calls("outside"))
+        await r.publish(channel, pack(["c", 7, "outside", "ok", {}]))
+
+        async def reply() -> Any:
+            while True:  # skips the subscription's confirmation
+                msg = await ps.get_message(ignore_subscribe_messages=True, timeout=5)
+                if msg is not None:
+                    return msg
+
+        msg = await asyncio.wait_for(reply(), 10)
+        from live.redis_backend.frames import unpack
+        assert unpack(msg["data"]) == ["r", 7, {"r": {"from": "outside"}}]
+        await ps.aclose()
+        assert await bus.call("proc-a", "ok", {}, within=5) == {"from": "proc-a"}
+    finally:
+        await r.aclose()
+        await bus.close()
+
+
 # -- the Redis bus's frames, as docs/protocol.md writes them down ------------------
 
 async def test_frames_of_another_process_and_garbage(redis_url: str) -> None:

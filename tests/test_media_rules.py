@@ -11,7 +11,6 @@ from rooms.identity import Identity, Role
 from rooms.media_rules import (
     MAX_LAST_N,
     MediaSettings,
-    MediaSettingsBook,
     check_change,
     check_publish,
 )
@@ -84,20 +83,3 @@ def test_only_teachers_change_settings() -> None:
     for who in (PUPIL, VISITOR):
         with pytest.raises(Forbidden):
             check_change(who)
-
-
-def test_the_book_keeps_settings_per_room() -> None:
-    book = MediaSettingsBook(default_last_n=9)
-    assert book.get("s1/a") == MediaSettings(last_n=9)
-    changed = book.get("s1/a").changed(last_n=2)
-    book.put("s1/a", changed)
-    assert book.get("s1/a") == changed
-    assert book.get("s1/b") == MediaSettings(last_n=9)
-    book.put("s1/a", changed.changed(last_n=9))  # back to the default: nothing kept
-    assert book.get("s1/a") == MediaSettings(last_n=9)
-    assert book._rooms == {}
-
-
-def test_the_book_refuses_a_bad_default() -> None:
-    with pytest.raises(BadRequest):
-        MediaSettingsBook(default_last_n=MAX_LAST_N + 1)

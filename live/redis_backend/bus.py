@@ -31,6 +31,14 @@ Why this shape:
   while the connection was down are lost to this process: once it is subscribed
   again, the reconnect handlers run on that worker (`Bus.on_reconnect`), after
   the notices heard before and before those heard after.
+- Directed calls (`Bus.call`): each process also subscribes (plain SUBSCRIBE, on
+  the same connection, before the notices channel) to its own channel
+  `keys.proc_calls(P)`. A call is a frame `["c", id, origin, kind, payload]`
+  published on the target's channel; PUBLISH answering 0 receivers means no
+  process of that id is subscribed (`ProcessGone`, at once). The target serves
+  each call in its own task and publishes `["r", id, reply]` on the caller's
+  channel; the caller's future for `id` takes it, or the call times out
+  (`Unavailable`). Frames of another shape are logged and dropped.
 - Ready (`ping`) means the subscription is up, not only Redis: a process whose
   bus is down answers `/readyz` with 503. `start` waits `START_TIMEOUT_S` for the
   first subscription; if Redis is not there yet it logs an error and goes on
@@ -50,7 +58,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from rooms.bus import Bus, RoomEvent
-from rooms.errors import Unavailable
+from rooms.errors import ProcessGone, Unavailable
 from rooms.identity import RoomRef
 from rooms.message import sort_key
 from rooms.notices import Notice
@@ -73,14 +81,17 @@ Newest = Callable[[str], Awaitable[str]]
 RESYNC = "room:resync"  # to a room's members here: catch up from history yourselves
 
 # what a routed reply is, and what the listener's queue holds
-_FAST, _CONFIRM, _REPLAY, _NOTICE, _READY, _REPLY, _LOST = range(7)
+_FAST, _CONFIRM, _REPLAY, _NOTICE, _READY, _REPLY, _LOST, _CALL = range(8)
 
 
 class RedisBus(Bus):
     def __init__(self, url: str, proc_id: str) -> None:
-        super().__init__()
+        super().__init__(proc_id)
         self.url = url
-        self.proc_id = proc_id
+        self._calls_channel = keys.proc_calls(proc_id)
+        self._pending: dict[int, asyncio.Future[Any]] = {}  # call id -> its reply
+        self._next_call = 0
+        self._serving: set[asyncio.Task[None]] = set()  # calls being answered here
         self.replay: Replay | None = None
         self.newest: Newest | None = None
         self._pub: Redis = client.connect(url)
@@ -114,6 +125,57 @@ class RedisBus(Bus):
             await self._pub.publish(keys.NOTICES, pack(notice.to_record()))
         except RedisError as exc:
             raise Unavailable() from exc
+
+    # -- directed calls ------------------------------------------------------
+    async def call(self, process: str, kind: str, payload: dict[str, Any],
+                   within: float) -> dict[str, Any]:
+        self._next_call += 1
+        call_id = self._next_call
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = fut
+        try:
+            try:
+                heard = await self._pub.publish(
+                    keys.proc_calls(process), pack(("c", call_id, self.proc_id, kind, payload)))
+            except RedisError as exc:
+                raise Unavailable() from exc
+            if not heard:
+                raise ProcessGone()
+            try:
+                reply = await asyncio.wait_for(fut, within)
+            except TimeoutError:
+                raise Unavailable("the call was not answered in time") from None
+        finally:
+            self._pending.pop(call_id, None)
+        return self.call_result(reply)
+
+    def _on_call_frame(self, raw: bytes) -> None:
+        """A call to this process, or a reply to one of its calls."""
+        try:
+            frame = unpack(raw)
+        except Exception:
+            frame = None
+        if (isinstance(frame, list) and len(frame) == 5 and frame[0] == "c"
+                and isinstance(frame[1], int) and isinstance(frame[2], str)
+                and isinstance(frame[3], str)):
+            _, call_id, origin, kind, payload = frame
+            task = asyncio.ensure_future(self._serve_call(call_id, origin, kind, payload))
+            self._serving.add(task)
+            task.add_done_callback(self._serving.discard)
+        elif (isinstance(frame, list) and len(frame) == 3 and frame[0] == "r"
+                and isinstance(frame[1], int)):
+            fut = self._pending.get(frame[1])
+            if fut is not None and not fut.done():
+                fut.set_result(frame[2])
+        else:
+            log.warning("undecodable call frame", extra={"proc": self.proc_id})
+
+    async def _serve_call(self, call_id: int, origin: str, kind: str, payload: Any) -> None:
+        reply = await self.answer_call(origin, kind, payload)
+        try:
+            await self._pub.publish(keys.proc_calls(origin), pack(("r", call_id, reply)))
+        except RedisError:
+            log.warning("call reply lost", extra={"kind": kind, "origin": origin})
 
     # -- rooms --------------------------------------------------------------
     async def attach(self, room_key: str) -> None:
@@ -186,7 +248,7 @@ class RedisBus(Bus):
                       "it is", START_TIMEOUT_S, extra={"proc": self.proc_id})
 
     async def close(self) -> None:
-        for task in (self._task, self._notice_task):
+        for task in (self._task, self._notice_task, *self._serving):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -220,6 +282,8 @@ class RedisBus(Bus):
                 self._ps = reader
                 self._was_heard |= self._confirmed
                 self._confirmed.clear()
+                # calls first: once the notices channel is confirmed, both are
+                await reader.subscribe(self._calls_channel)
                 await reader.subscribe(keys.NOTICES)
                 if self._wanted:
                     await reader.ssubscribe(*self._wanted)
@@ -277,6 +341,8 @@ class RedisBus(Bus):
             self._confirm(value)
         elif tag == _NOTICE:
             self._notices.put_nowait(value)
+        elif tag == _CALL:
+            self._on_call_frame(value)
         elif tag == _READY:
             if self._ready_once:  # subscribed again: notices may have been lost
                 self._notices.put_nowait(None)
@@ -302,6 +368,8 @@ class RedisBus(Bus):
             if event == "chat:message" and not self._fresh(room, payload):
                 return None
             return _FAST, RoomEvent(room, event, payload, skip)
+        if kind == b"message" and reply[1] == self._calls_channel.encode():
+            return _CALL, reply[2]
         if kind == b"message":
             try:
                 return _NOTICE, Notice.from_record(unpack(reply[2]))
@@ -313,7 +381,7 @@ class RedisBus(Bus):
             if channel in self._was_heard:
                 return _REPLAY, channel
             return _CONFIRM, channel
-        if kind == b"subscribe":
+        if kind == b"subscribe" and reply[1] == keys.NOTICES.encode():
             return _READY, None
         return None
 

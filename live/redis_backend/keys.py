@@ -11,12 +11,15 @@ one slot, and a room's bus channel with them):
 - `live:{R}:polls`, `:polls:closed`, `:poll:<id>:votes`, `:mutes`, `:ban:<user>`,
   `:flags`                        classroom tools (classroom.py)
 - `live:{R}:media`                the process serving the room's media
+- `live:{R}:media:settings`, `:streams`, `:streams:n`  media settings and live streams
+                                  (media.py)
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
 Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (receipts),
 `live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py).
 Shared: `live:retention`, `live:visits`, `live:policies`, `live:aof:*`, `live:procs`,
 `live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`, `live:space:<S>:teachers`,
-`live:space:<S>:audit`, `live:audit:index`, `live:polls`, and the notices channel `live:notices`.
+`live:space:<S>:audit`, `live:audit:index`, `live:polls`, the notices channel `live:notices`,
+and each process's channel of directed calls `live:proc:<P>:calls`.
 Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
 of `<who>`, as in `cid`); `live:caps:user:<n>:<who>`, `live:caps:addr:<address>` the
 connections per process of a user and of an address, `live:proc:<P>:caps` the caps
@@ -89,6 +92,11 @@ def space_teachers(space: str) -> str:
 
 def proc_conns(proc: str) -> str:
     return f"live:proc:{proc}:conns"
+
+
+def proc_calls(proc: str) -> str:
+    """The pub/sub channel of directed calls to process `proc`, and replies to its calls."""
+    return f"live:proc:{proc}:calls"
 
 
 def reap_lock(proc: str) -> str:

@@ -46,6 +46,7 @@ from . import keys
 from .classroom import RedisClassroom
 from .compaction import AofCompactor
 from .frames import message_frame_parts, pack, unpack
+from .media import RedisMedia
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
 from .scripts import APPEND, READ
@@ -55,7 +56,7 @@ log = logging.getLogger(__name__)
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
-class RedisStore(RedisClassroom, RedisPrivacy, Store):
+class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes

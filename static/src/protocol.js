@@ -92,7 +92,8 @@ export const ServerEvents = Object.freeze({
   LOBBY_WAITING: 'lobby:waiting', // {room, member} (v2)
   REPORT_NEW: 'report:new', // {room, report} (v2)
   RTC_STREAM: 'rtc:stream', // {room, stream, user, source}
-  RTC_ENDED: 'rtc:ended', // {room, stream}
+  RTC_ENDED: 'rtc:ended', // {room, stream, reason} (reason: docs/protocol.md)
+  RTC_PAUSED: 'rtc:paused', // {room, user, stream, sub, paused}: last-N paused that video for `user`
   AUTH_EXPIRED: 'auth:expired', // {}, then the connection closes
   ROOM_RESYNC: 'room:resync', // {room}: fetch the messages after the last one seen (docs/protocol.md)
 });
@@ -110,6 +111,14 @@ export const LocalEvents = Object.freeze({
 
 /** What `mod:mute` mutes (`what`), and what `mod:muted`'s `kinds` lists. */
 export const MuteKinds = Object.freeze({ CHAT: 'chat', AUDIO: 'audio', VIDEO: 'video', ALL: 'all' });
+
+/**
+ * Why a stream ended (`rtc:ended`'s `reason`) when someone meant it to: the owner or a teacher
+ * stopped it, its owner published it again, the room let only teachers publish, or the member
+ * left. Any other reason (`ended`: its connection failed, its process stopped; or none) is an
+ * accident the owner's page repairs by publishing again.
+ */
+export const ON_PURPOSE_ENDS = Object.freeze(new Set(['stopped', 'replaced', 'policy', 'left']));
 
 /** A random UUID v4, also outside secure contexts (where crypto.randomUUID is missing). */
 export function newCid() {

@@ -4,9 +4,60 @@
 // Publishing, the browser offers (`rtc:publish`) and the service answers; subscribing, the
 // service offers (`rtc:subscribe`) and the browser answers (`rtc:answer`). The service does not
 // trickle ICE candidates: each side's description carries all of them, so the browser waits for
-// its ICE gathering to complete before sending its own.
+// its ICE gathering to complete before sending its own. Every PeerConnection uses the ICE
+// servers of the `join` ack (`ice_servers`: STUN, and TURN with credentials for networks that
+// let no UDP out).
+//
+// A leg that fails does not come back by itself: the service negotiates each leg once (no ICE
+// restart), so `watchLeg` reports a leg failed, closed, disconnected for longer than a grace or
+// never connected, and the page starts a new one (publishing.js, subscriptions.js).
 
 const GATHER_TIMEOUT_MS = 3000;
+/** A disconnected leg often recovers by itself (a short blip): wait this long first. */
+export const DISCONNECT_GRACE_MS = 4000;
+/** A leg not connected this long after its negotiation is lost (the service gives up at 30 s). */
+export const CONNECT_TIMEOUT_MS = 20000;
+
+/**
+ * Call `onLost()` once when `pc` fails, closes, stays disconnected for DISCONNECT_GRACE_MS or
+ * does not connect within CONNECT_TIMEOUT_MS; `onConnected()` each time it connects.
+ * @returns {() => void} stops watching
+ */
+export function watchLeg(pc, onLost, onConnected = () => {}) {
+  let done = false;
+  let graceTimer = null;
+  const lost = () => {
+    if (done) return;
+    stop();
+    onLost();
+  };
+  const connectTimer = setTimeout(() => { if (pc.connectionState !== 'connected') lost(); }, CONNECT_TIMEOUT_MS);
+  const changed = () => {
+    const state = pc.connectionState;
+    if (state === 'failed' || state === 'closed') lost();
+    else if (state === 'disconnected') {
+      clearTimeout(graceTimer);
+      graceTimer = setTimeout(lost, DISCONNECT_GRACE_MS);
+    } else if (state === 'connected') {
+      clearTimeout(graceTimer);
+      clearTimeout(connectTimer);
+      onConnected();
+    }
+  };
+  pc.addEventListener('connectionstatechange', changed);
+  function stop() {
+    done = true;
+    clearTimeout(graceTimer);
+    clearTimeout(connectTimer);
+    pc.removeEventListener('connectionstatechange', changed);
+  }
+  return stop;
+}
+
+/** Capped exponential backoff for attempt 1, 2, …: 1 s, 2 s, 4 s, … up to 15 s. */
+export function backoffMs(attempt) {
+  return Math.min(1000 * 2 ** Math.max(0, attempt - 1), 15000);
+}
 
 function gathered(pc) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
@@ -32,11 +83,11 @@ async function keepResolution(sender) {
 }
 
 /**
- * Publish `media` (camera: audio + video; screen: video) as `source` in `room`.
+ * Publish `media` (camera: its audio and/or video; screen: video) as `source` in `room`.
  * @returns {Promise<{id: string, pc: RTCPeerConnection, media: MediaStream, source: string}>}
  */
-export async function publish(client, room, source, media) {
-  const pc = new RTCPeerConnection();
+export async function publish(client, room, source, media, iceServers = []) {
+  const pc = new RTCPeerConnection({ iceServers });
   try {
     for (const track of media.getTracks()) {
       if (source === 'screen' && track.kind === 'video') track.contentHint = 'detail';
@@ -58,9 +109,9 @@ export async function publish(client, room, source, media) {
  * Receive `stream` of `room`; `onTrack(media)` is called as its tracks arrive.
  * @returns {Promise<{id: string, pc: RTCPeerConnection, media: MediaStream}>}
  */
-export async function subscribe(client, room, stream, onTrack) {
+export async function subscribe(client, room, stream, onTrack, iceServers = []) {
   const ack = await client.rtcSubscribe(room, stream);
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection({ iceServers });
   const media = new MediaStream();
   pc.addEventListener('track', (event) => {
     media.addTrack(event.track);

@@ -1,7 +1,13 @@
 // The classroom page, /room/R#token=…: a video grid, the shared screen large, mic / camera /
-// share toggles, raise hand, the chat and polls widget on the side, and for teachers the hard
-// controls per tile (mute microphone or camera, stop a share, remove) and the room's media
-// settings (last-N, who may publish, who sees pupils' cameras).
+// share toggles, one raise-hand button, Leave, the chat and polls widget on the side, and for
+// teachers the hard controls per tile (mute microphone or camera, stop a share, remove) and
+// the room's media settings (last-N, who may publish, who sees pupils' cameras).
+//
+// The parts: devices.js (camera and microphone choice, the preview before joining the call),
+// publishing.js (what I publish, kept alive), subscriptions.js (what I watch, kept alive),
+// tiles.js (the grid and the stage), end-screen.js (left, removed, lesson ended). After the
+// connection comes back the page publishes and subscribes again by itself; a teacher's hard
+// mute shows on my microphone or camera button with the reason until it is lifted.
 //
 // The token is read from the URL fragment only and wiped from the address bar; the tab keeps it
 // in sessionStorage, so a reload keeps the session, and it is renewed through the window that
@@ -11,17 +17,18 @@
 
 import './twinspace-chat.js';
 import { LiveClient, LocalEvents, MuteKinds, ServerEvents } from './protocol.js';
-import { h as el } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
-import { publish, subscribe } from './room-rtc.js';
 import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
+import { Devices, prejoinPanel } from './devices.js';
+import { Publisher } from './publishing.js';
+import { Subscriptions } from './subscriptions.js';
+import { Tiles, teacherTools } from './tiles.js';
+import { EndReasons, endScreenControls, showEndScreen } from './end-screen.js';
 
 const $ = (id) => document.getElementById(id);
 const SESSION_OVER = new Set(['expired', 'unauthorized']);
-
-
 
 const room = decodeURIComponent(location.pathname.split('/')[2] ?? '');
 const token = pageToken();
@@ -31,27 +38,22 @@ const { alertText, reason, announce, showConnection, keepSession } = pageVoice(t
 document.documentElement.lang = t.lang;
 document.documentElement.dir = t.dir;
 for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t.t(node.dataset.i18n);
+for (const node of document.querySelectorAll('[data-i18n-label]')) node.setAttribute('aria-label', t.t(node.dataset.i18nLabel));
 document.title = t.t('room.title', { room });
 $('title').textContent = document.title;
 
-const ROLE_ORDER = { teacher: 0, student: 1, visitor: 2 };
 const state = {
   room,
   me: null,
   members: new Map(),
   mutes: {},
   settings: null,
+  iceServers: [],
   streams: new Map(), // stream id -> {room, stream, user, source}
-  subs: new Map(), // stream id -> {id, pc, media} (a pending subscription holds null)
-  camera: null, // {id, pc, media, source} of my camera
-  screen: null,
-  mic: false,
-  cam: false,
   hand: false,
+  over: false, // left, removed or the lesson ended
 };
 window.twinspaceRoom = state;
-const videos = new Map(); // stream id or 'local' -> <video>
-
 
 async function act(promise) {
   try {
@@ -73,11 +75,37 @@ if (!claims || !room) {
 function start() {
   $('main').hidden = false;
   const client = new LiveClient({ token, url: location.origin });
+  const iceServers = () => state.iceServers;
+  const mediaFailed = (error) => {
+    console.warn('media failed:', error?.name, error?.code, error?.message);
+    alertText(error?.code ? 'console.failed' : 'room.media_error', { reason: reason(error) });
+  };
+  const subs = new Subscriptions({ client, room, iceServers, onChange: () => render() });
+  const devices = new Devices();
+  const publisher = new Publisher({
+    client, room, devices, iceServers, onChange: () => render(), onError: mediaFailed,
+    onScreenEnded: () => announce('room.share_stopped'),
+  });
+  const tiles = new Tiles({ t, state, subs, publisher, tools: teacherTools({ t, state, client, room, act }) });
+  Object.defineProperties(state, {
+    client: { value: client },
+    subs: { get: () => subs.legs }, // stream id -> {id, pc, media} (null while none is up)
+    camera: { get: () => publisher.camera }, // {id, pc, media, source} of my camera stream
+    screen: { get: () => publisher.screen },
+    mic: { get: () => publisher.mic },
+    cam: { get: () => publisher.cam },
+  });
   const here = (handler) => (detail) => {
-    if (detail?.room === room) handler(detail);
+    if (detail?.room === room && !state.over) handler(detail);
   };
   showConnection(client);
-  client.on(LocalEvents.JOINED, (detail) => { if (detail.room === room && detail.rejoined) load(detail.ack); });
+  client.on(LocalEvents.JOINED, (detail) => {
+    if (detail.room !== room || !detail.rejoined || state.over) return;
+    load(detail.ack);
+    // the service may have ended my legs with the connection: start them all again
+    subs.restartAll();
+    publisher.republishAll();
+  });
   client.on(ServerEvents.PRESENCE_JOIN, here(({ member }) => {
     state.members.set(member.id, member);
     announce('room.joined', { name: member.name });
@@ -89,9 +117,19 @@ function start() {
     if (member) announce('room.left', { name: member.name });
     render();
   }));
-  client.on(ServerEvents.PRESENCE_UPDATE, here(({ member }) => { state.members.set(member.id, member); render(); }));
+  client.on(ServerEvents.PRESENCE_UPDATE, here(({ member }) => {
+    state.members.set(member.id, member);
+    if (member.id === state.me?.id) setHand(Boolean(member.hand));
+    render();
+  }));
   client.on(ServerEvents.RTC_STREAM, here((info) => addStream(info)));
-  client.on(ServerEvents.RTC_ENDED, here(({ stream }) => endStream(stream)));
+  client.on(ServerEvents.RTC_ENDED, here(({ stream, reason: why }) => {
+    publisher.ended(stream, why);
+    endStream(stream);
+  }));
+  client.on(ServerEvents.RTC_PAUSED, here(({ user, stream, paused }) => {
+    if (user === state.me?.id) subs.setPaused(stream, Boolean(paused));
+  }));
   client.on(ServerEvents.ROOM_SETTINGS, here((settings) => { state.settings = settings; renderSettings(); }));
   client.on(ServerEvents.MOD_MUTED, here(({ user, kinds }) => {
     state.mutes[user] = kinds ?? [];
@@ -99,189 +137,117 @@ function start() {
     render();
   }));
   client.on(ServerEvents.MOD_KICKED, here(({ user }) => {
-    if (user !== state.me?.id) return;
-    stopAll();
-    alertText('notice.kicked');
+    if (user === state.me?.id) over(EndReasons.KICKED);
   }));
+  client.on(ServerEvents.ROOM_ENDED, here(() => over(EndReasons.ENDED)));
   client.connect();
 
   const chat = document.createElement('twinspace-chat');
   chat.setAttribute('room', room);
+  chat.setAttribute('no-hand', ''); // the page's own raise-hand button is the one
   chat.token = token;
   // the page asks for a fresh token for both connections, and hands it to the chat
   chat.addEventListener(LocalEvents.TOKEN_EXPIRING, (event) => event.preventDefault());
   keepSession(client, (fresh) => { chat.token = fresh; });
   $('chat-slot').append(chat);
 
-  controls(client);
-  act(client.join(room)).then((ack) => { if (ack) load(ack); });
+  const prejoin = prejoinPanel({
+    devices, t,
+    onJoin: ({ camera, mic }) => publisher.start({ mic, cam: camera }),
+  });
+  controls();
+  endScreenControls();
+  act(client.join(room)).then((ack) => {
+    if (!ack) return;
+    load(ack);
+    if (state.me.role !== 'visitor') prejoin.open();
+  });
 
   function load(ack) {
     state.me = ack.you;
+    state.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
     state.members = new Map(ack.members.map((m) => [m.id, m]));
     state.mutes = { ...(ack.mutes ?? {}) };
     state.settings = ack.media ?? state.settings;
     const live = new Set((ack.streams ?? []).map((s) => s.stream));
     for (const id of [...state.streams.keys()]) if (!live.has(id)) endStream(id);
     for (const info of ack.streams ?? []) addStream(info);
+    setHand(Boolean(state.members.get(state.me.id)?.hand));
+    publisher.setHardMuted(state.mutes[state.me.id] ?? []);
     $('settings').hidden = state.me.role !== 'teacher';
-    for (const id of ['mic', 'cam', 'share']) $(id).hidden = state.me.role === 'visitor';
+    for (const id of ['mic', 'cam', 'share', 'devices']) $(id).hidden = state.me.role === 'visitor';
     renderSettings();
     render();
   }
 
   function addStream(info) {
     state.streams.set(info.stream, info);
-    const mine = info.user === state.me?.id;
-    if (!mine && !state.subs.has(info.stream)) {
-      state.subs.set(info.stream, null);
-      subscribe(client, room, info.stream, (media) => show(info.stream, media, false))
-        .then((sub) => {
-          if (state.streams.has(info.stream)) state.subs.set(info.stream, sub);
-          else closeSub(sub);
-        })
-        .catch((error) => {
-          state.subs.delete(info.stream);
-          // pupils' cameras may be for teachers only: not an error to show
-          if (error?.code !== 'forbidden' && error?.code !== 'not_found') alertText('console.failed', { reason: reason(error) });
-        });
-    }
+    if (info.user !== state.me?.id) subs.add(info.stream);
     render();
   }
 
   function endStream(id) {
-    const info = state.streams.get(id);
-    state.streams.delete(id);
-    const sub = state.subs.get(id);
-    state.subs.delete(id);
-    if (sub) closeSub(sub);
-    videos.delete(id);
-    for (const source of ['camera', 'screen']) {
-      if (state[source]?.id === id) {
-        stopLocal(source);
-        if (source === 'screen') announce('room.share_stopped');
-      }
-    }
-    if (info) render();
-  }
-
-  function closeSub(sub) {
-    sub.pc.close();
-    client.rtcUnsubscribe(sub.id).catch(() => {});
+    const known = state.streams.delete(id);
+    subs.remove(id);
+    if (known) render();
   }
 
   function mutedMe(kinds) {
-    if (kinds.includes(MuteKinds.AUDIO) && state.mic) {
-      setMic(false);
-      announce('room.muted_audio');
-    }
-    if (kinds.includes(MuteKinds.VIDEO) && state.cam) {
-      setCam(false);
-      announce('room.muted_video');
+    const before = publisher.hardMuted;
+    publisher.setHardMuted(kinds);
+    for (const [what, on, off] of [[MuteKinds.AUDIO, 'room.muted_audio', 'room.unmuted_audio'],
+      [MuteKinds.VIDEO, 'room.muted_video', 'room.unmuted_video']]) {
+      if (publisher.hardMuted[what] !== before[what]) announce(publisher.hardMuted[what] ? on : off);
     }
   }
 
-  function setMic(on) {
-    state.mic = on;
-    for (const track of state.camera?.media.getAudioTracks() ?? []) track.enabled = on;
-    $('mic').setAttribute('aria-pressed', String(on));
+  function setHand(raised) {
+    state.hand = raised;
+    $('hand').setAttribute('aria-pressed', String(raised));
   }
 
-  function setCam(on) {
-    state.cam = on;
-    for (const track of state.camera?.media.getVideoTracks() ?? []) track.enabled = on;
-    $('cam').setAttribute('aria-pressed', String(on));
-  }
-
-  function stopLocal(source) {
-    const pub = state[source];
-    if (!pub) return;
-    state[source] = null;
-    pub.pc.close();
-    for (const track of pub.media.getTracks()) track.stop();
-    if (source === 'camera') {
-      setMic(false);
-      setCam(false);
-      videos.delete('local');
-    } else {
-      $('share').setAttribute('aria-pressed', 'false');
-      videos.delete('local-screen');
-    }
-    render();
-  }
-
-  async function unpublish(source) {
-    const pub = state[source];
-    if (!pub) return;
-    stopLocal(source);
-    await client.rtcUnpublish(pub.id).catch(() => {});
-  }
-
-  function stopAll() {
-    stopLocal('camera');
-    stopLocal('screen');
-    for (const id of [...state.streams.keys()]) endStream(id);
-  }
-
-  async function startCamera() {
-    const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
-    try {
-      state.camera = await publish(client, room, 'camera', media);
-    } catch (error) {
-      for (const track of media.getTracks()) track.stop();
-      throw error;
-    }
-    show('local', media, true);
+  function over(reasonKey) {
+    if (state.over) return;
+    state.over = true;
+    prejoin.close();
+    publisher.stopAll();
+    subs.clear();
+    chat.remove();
+    client.close();
+    showEndScreen({ t, reasonKey });
   }
 
   function controls() {
-    const toggleMedia = async (which) => {
-      const turnOn = which === 'mic' ? !state.mic : !state.cam;
-      try {
-        $('alert').hidden = true;
-        if (turnOn && !state.camera) {
-          await startCamera();
-          setMic(which === 'mic' || state.mic);
-          setCam(which === 'cam' || state.cam);
-        } else if (which === 'mic') setMic(turnOn);
-        else setCam(turnOn);
-        if (!state.mic && !state.cam) await unpublish('camera');
-      } catch (error) {
-        console.warn('media failed:', error?.name, error?.message);
-        alertText(error?.code ? 'console.failed' : 'room.media_error', { reason: reason(error) });
-      }
-      render();
+    const toggle = (set, on) => {
+      $('alert').hidden = true;
+      prejoin.close();
+      set(on);
     };
-    $('mic').addEventListener('click', () => toggleMedia('mic'));
-    $('cam').addEventListener('click', () => toggleMedia('cam'));
+    $('mic').addEventListener('click', () => {
+      if (!publisher.hardMuted.audio) toggle((on) => publisher.setMic(on), !publisher.mic);
+    });
+    $('cam').addEventListener('click', () => {
+      if (!publisher.hardMuted.video) toggle((on) => publisher.setCam(on), !publisher.cam);
+    });
     $('share').addEventListener('click', async () => {
-      if (state.screen) {
-        await unpublish('screen');
+      if (publisher.screen) {
+        publisher.setScreen(null);
         return;
       }
-      try {
-        $('alert').hidden = true;
-        const media = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
-        try {
-          state.screen = await publish(client, room, 'screen', media);
-        } catch (error) {
-          for (const track of media.getTracks()) track.stop();
-          throw error;
-        }
-        media.getVideoTracks()[0]?.addEventListener('ended', () => unpublish('screen'));
-        $('share').setAttribute('aria-pressed', 'true');
-        show('local-screen', media, true);
-      } catch (error) {
-        console.warn('media failed:', error?.name, error?.message);
-        alertText(error?.code ? 'console.failed' : 'room.media_error', { reason: reason(error) });
-      }
+      $('alert').hidden = true;
+      const media = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false }).catch((error) => {
+        mediaFailed(error);
+        return null;
+      });
+      if (media) publisher.setScreen(media);
     });
     $('hand').addEventListener('click', async () => {
       const raised = !state.hand;
-      if (await act(client.hand(room, raised))) {
-        state.hand = raised;
-        $('hand').setAttribute('aria-pressed', String(raised));
-      }
+      if (await act(client.hand(room, raised))) setHand(raised);
+    });
+    $('leave').addEventListener('click', async () => {
+      await act(client.leave(room));
+      over(EndReasons.LEFT);
     });
     $('settings').addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -294,18 +260,6 @@ function start() {
     });
   }
 
-  function show(key, media, local) {
-    let video = videos.get(key);
-    if (!video) {
-      video = el('video', { autoplay: true, playsinline: true, 'data-stream': key });
-      videos.set(key, video);
-    }
-    video.muted = local;
-    if (video.srcObject !== media) video.srcObject = media;
-    video.play?.().catch(() => {});
-    render();
-  }
-
   function renderSettings() {
     const s = state.settings;
     if (!s) return;
@@ -314,63 +268,34 @@ function start() {
     $('pupil-cameras').checked = Boolean(s.pupil_cameras_teachers_only);
   }
 
-  function toolButton(label, pressed, onClick) {
-    const button = el('button', { type: 'button', 'aria-pressed': pressed === null ? null : String(pressed) }, label);
-    button.addEventListener('click', onClick);
-    return button;
-  }
-
-  function tools(member) {
-    if (state.me?.role !== 'teacher' || member.id === state.me.id) return null;
-    const box = el('div', { class: 'tools' });
-    const kinds = state.mutes[member.id] ?? [];
-    if (member.role !== 'teacher') {
-      for (const [what, key] of [[MuteKinds.AUDIO, 'room.mute_audio'], [MuteKinds.VIDEO, 'room.mute_video']]) {
-        const muted = kinds.includes(what);
-        box.append(toolButton(t.t(key, { name: member.name }), muted, () => act(client.mute(room, member.id, what, !muted))));
+  /** My microphone and camera buttons: pressed when on; held off, with why, while muted. */
+  function renderControls() {
+    const notes = [];
+    for (const [id, what, key, label, on] of [
+      ['mic', 'audio', 'room.mic_locked', 'room.mic', publisher.mic],
+      ['cam', 'video', 'room.cam_locked', 'room.camera', publisher.cam]]) {
+      const button = $(id);
+      const held = publisher.hardMuted[what];
+      button.setAttribute('aria-pressed', String(on));
+      button.setAttribute('aria-disabled', String(held));
+      button.textContent = t.t(held ? key : label);
+      if (held) {
+        button.title = t.t(key);
+        button.setAttribute('aria-describedby', 'media-note');
+        notes.push(t.t(key));
+      } else {
+        button.removeAttribute('title');
+        button.removeAttribute('aria-describedby');
       }
     }
-    for (const info of state.streams.values()) {
-      if (info.user === member.id && info.source === 'screen') {
-        box.append(toolButton(t.t('room.stop_share', { name: member.name }), null, () => act(client.rtcUnpublish(info.stream))));
-      }
-    }
-    if (member.role !== 'teacher') {
-      box.append(toolButton(t.t('room.kick', { name: member.name }), null, () => act(client.kick(room, member.id))));
-    }
-    return box;
+    $('media-note').textContent = notes.join(' ');
+    $('media-note').hidden = notes.length === 0;
+    $('share').setAttribute('aria-pressed', String(Boolean(publisher.screen)));
   }
 
   function render() {
-    const members = [...state.members.values()].sort((a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3));
-    const grid = $('grid');
-    const focused = document.activeElement;
-    const tiles = members.map((member) => {
-      const mine = member.id === state.me?.id;
-      const camera = [...state.streams.values()].find((s) => s.user === member.id && s.source === 'camera');
-      const video = mine ? (state.camera ? videos.get('local') : null) : camera && videos.get(camera.stream);
-      const name = mine ? t.t('room.you', { name: member.name }) : member.name;
-      return el('li', { class: 'tile', 'data-user': member.id, 'data-hand': String(Boolean(member.hand)) },
-        video ?? el('p', { class: 'no-video' }, t.t('room.no_video')),
-        el('span', { class: 'name' }, name, ' · ', t.t(`role.${member.role}`)),
-        tools(member));
-    });
-    grid.replaceChildren(...tiles);
-    const screens = [];
-    for (const info of state.streams.values()) {
-      if (info.source !== 'screen') continue;
-      const mine = info.user === state.me?.id;
-      const video = mine ? videos.get('local-screen') : videos.get(info.stream);
-      if (!video) continue;
-      video.setAttribute('aria-label', t.t('room.screen_of', { name: state.members.get(info.user)?.name ?? info.user }));
-      screens.push(video);
-    }
-    $('screens').replaceChildren(...screens);
-    $('stage').hidden = screens.length === 0;
-    for (const video of videos.values()) if (video.isConnected && video.paused) video.play().catch(() => {});
-    if (focused && focused !== document.body && !focused.isConnected) {
-      const user = focused.closest?.('[data-user]')?.dataset.user;
-      grid.querySelector(`[data-user="${CSS.escape(user ?? '')}"] button`)?.focus();
-    }
+    if (state.over) return;
+    renderControls();
+    tiles.render();
   }
 }

@@ -386,7 +386,8 @@ export class TwinspaceChat extends HTMLElement {
     if (!this.#view) return;
     this.#view.locked.hidden = !this.#state.locked;
     this.#view.hand.setAttribute('aria-pressed', String(this.#state.handRaised));
-    this.#view.hand.hidden = !this.#state.client;
+    // a page with its own raise-hand button (the classroom) sets `no-hand`
+    this.#view.hand.hidden = !this.#state.client || this.hasAttribute('no-hand');
   }
 
   /** Teachers first, then pupils, then visitors; by name within each. */

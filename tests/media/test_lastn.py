@@ -92,6 +92,29 @@ async def test_subscriber_gets_at_most_n_videos(media: Harness) -> None:
     await until(lambda: growing(quiet) > before + 10, what="third video back")
 
 
+async def test_the_subscriber_is_told_when_its_video_pauses_and_resumes(media: Harness) -> None:
+    await media.service.set_last_n(ROOM, 1)
+    teacher, _ = await media.publish(TEACHER)
+    pupil, _ = await media.publish(ANNA, amplitude=0.0)
+    viewer = person("viewer", Role.STUDENT)
+    first = (await media.subscribe(viewer, teacher))[0]
+    second = (await media.subscribe(viewer, pupil))[0]
+
+    def told(sub: str) -> list[bool]:
+        return [p["paused"] for p in media.events.of("rtc:paused") if p["sub"] == sub]
+
+    # the teacher's video holds the one slot: only the other subscription hears, once
+    await until(lambda: told(second) == [True], what="paused")
+    assert told(first) == []
+    assert next(p for p in media.events.of("rtc:paused") if p["sub"] == second) == {
+        "room": ROOM.split("/")[1], "user": "viewer", "stream": pupil, "sub": second,
+        "paused": True}
+    await media.service.set_last_n(ROOM, 2)
+    await until(lambda: told(second) == [True, False], what="resumed")
+    await asyncio.sleep(2 * 0.5)  # two more last-N rounds: nothing new to tell
+    assert told(second) == [True, False] and told(first) == []
+
+
 async def test_the_speaker_takes_the_slot(media: Harness) -> None:
     await media.service.set_last_n(ROOM, 1)
     anna, _ = await media.publish(ANNA, amplitude=0.0)

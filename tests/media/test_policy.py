@@ -105,3 +105,22 @@ async def test_errors_carry_wire_codes(media: Harness) -> None:
     with pytest.raises(LiveError) as err:
         await media.service.subscribe(BEN, ROOM, "nope")
     assert err.value.to_wire()["code"] == "not_found"
+
+
+async def test_pupil_cameras_for_teachers_only_ends_pupil_to_pupil_subscriptions(
+        media: Harness) -> None:
+    """Turned on, the setting ends every pupil's subscription to another pupil's camera at
+    once, audio included (not only its video); teachers' and own streams stay."""
+    anna_cam, _ = await media.publish(ANNA, amplitude=0.5)
+    teacher_cam, _ = await media.publish(TEACHER)
+    ben_sees_anna, _ = await media.subscribe(BEN, anna_cam)
+    ben_sees_teacher, _ = await media.subscribe(BEN, teacher_cam)
+    teacher_sees_anna, _ = await media.subscribe(TEACHER, anna_cam)
+    await media.service.set_policy(ROOM, pupil_cameras_teachers_only=True)
+    assert media.service.stats()["subscriptions"] == 2
+    with pytest.raises(NotFound):  # gone, not only paused
+        await media.service.unsubscribe(BEN, ben_sees_anna)
+    with pytest.raises(Forbidden):
+        await media.service.subscribe(BEN, ROOM, anna_cam)
+    await media.service.unsubscribe(BEN, ben_sees_teacher)
+    await media.service.unsubscribe(TEACHER, teacher_sees_anna)
