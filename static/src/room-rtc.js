@@ -4,9 +4,16 @@
 // Publishing, the browser offers (`rtc:publish`) and the service answers; subscribing, the
 // service offers (`rtc:subscribe`) and the browser answers (`rtc:answer`). The service does not
 // trickle ICE candidates: each side's description carries all of them, so the browser waits for
-// its ICE gathering to complete before sending its own.
+// its ICE gathering to complete before sending its own. Every PeerConnection uses the ICE servers
+// of the newest `join` or `auth:renew` ack (`client.iceServers`): fresh TURN credentials for
+// every new leg of a long lesson.
 
 const GATHER_TIMEOUT_MS = 3000;
+
+/** A PeerConnection through the newest ICE servers (TURN for school firewalls) the service gave. */
+function peerConnection(client) {
+  return new RTCPeerConnection({ iceServers: client.iceServers ?? [] });
+}
 
 function gathered(pc) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
@@ -36,7 +43,7 @@ async function keepResolution(sender) {
  * @returns {Promise<{id: string, pc: RTCPeerConnection, media: MediaStream, source: string}>}
  */
 export async function publish(client, room, source, media) {
-  const pc = new RTCPeerConnection();
+  const pc = peerConnection(client);
   try {
     for (const track of media.getTracks()) {
       if (source === 'screen' && track.kind === 'video') track.contentHint = 'detail';
@@ -60,7 +67,7 @@ export async function publish(client, room, source, media) {
  */
 export async function subscribe(client, room, stream, onTrack) {
   const ack = await client.rtcSubscribe(room, stream);
-  const pc = new RTCPeerConnection();
+  const pc = peerConnection(client);
   const media = new MediaStream();
   pc.addEventListener('track', (event) => {
     media.addTrack(event.track);
