@@ -13,9 +13,10 @@ every candidate whose address is:
 - within a denied range (`LIVE_MEDIA_DENIED_NETS`, CIDR list: the service's own networks);
 - a name rather than an address. Chromium hides its host addresses behind mDNS names
   (`<uuid>.local`) on pages without camera permission; resolving them would let the name's
-  owner choose the address after this check, so they are dropped. Nothing is lost: the
-  browser also checks the unit's own candidates, and aioice learns the browser's real source
-  address from those checks (a peer-reflexive candidate, an address that did reach us).
+  owner choose the address after this check (aioice would resolve it), so they are dropped.
+  Such a browser still has its server-reflexive and relay candidates, and aioice learns its
+  real source address from the checks it sends to the unit (a peer-reflexive candidate: an
+  address that did reach us).
 
 Candidates of a non-UDP transport go the same way (aioice only speaks UDP ICE). Related
 addresses (`raddr`) are never contacted and stay. IPv4-mapped IPv6 addresses are judged by
