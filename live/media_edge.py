@@ -66,6 +66,8 @@ class MediaEdge:
         }
         for name, h in handlers.items():
             edge.on(name, h)
+        for name in ("join", "auth:renew"):  # fresh TURN credentials with each (docs/protocol.md)
+            self._with_ice_servers(name)
 
     # -- client events ------------------------------------------------------
     async def publish(self, s: Session, f: Fields) -> dict[str, Any]:
@@ -127,6 +129,20 @@ class MediaEdge:
         await self.svc.bus.publish(room.key, "room:settings", {"room": room.name,
                                                                **settings.to_wire()})
         return {"settings": settings.to_wire()}
+
+    def ice_servers(self, s: Session) -> list[dict[str, Any]]:
+        """The `RTCIceServer` list for this member's PeerConnections (signaling/turn.py)."""
+        return self.media.config.turn.ice_servers(s.who.sub, self.svc.clock)
+
+    def _with_ice_servers(self, event: str) -> None:
+        """The ack of `event` (registered before) also carries `ice_servers`."""
+        inner = self.edge.handlers[event]
+
+        async def handler(s: Session, f: Fields) -> dict[str, Any]:
+            ack = await inner(s, f) or {}
+            return {**ack, "ice_servers": self.ice_servers(s)}
+
+        self.edge.on(event, handler)
 
     # -- the domain's hooks ---------------------------------------------------
     async def room_state(self, room_key: str) -> dict[str, Any]:

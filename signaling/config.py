@@ -7,7 +7,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .candidates import CandidateFilter, IPNetwork, parse_nets
 from .ice import parse_addresses
+from .turn import TurnConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +26,16 @@ class MediaConfig:
     """Seconds between two keyframe requests to one publisher."""
     connect_timeout: float = 30.0
     """Seconds a leg may take from offer to connected (or to its answer)."""
-    max_subscriptions: int = 64
-    """Subscriptions one member may hold in one room."""
+    max_legs_per_member: int = 80
+    """LIVE_MEDIA_MAX_LEGS_PER_MEMBER: PeerConnections (streams published and subscriptions)
+    one member may hold on this process, all rooms together (`rate_limited` past it)."""
+    max_legs: int = 500
+    """LIVE_MEDIA_MAX_LEGS: PeerConnections of this process (`unavailable` past it)."""
+    denied_nets: tuple[IPNetwork, ...] = ()
+    """LIVE_MEDIA_DENIED_NETS: ranges a browser's ICE candidates may not name
+    (`signaling.candidates`)."""
+    turn: TurnConfig = TurnConfig()
+    """LIVE_TURN_URLS, LIVE_TURN_SECRET, LIVE_TURN_TTL: the browsers' ICE servers."""
     max_sdp: int = 64 * 1024
 
     def __post_init__(self) -> None:
@@ -33,6 +43,14 @@ class MediaConfig:
             ipaddress.ip_address(self.public_ip)
         if not 0 <= self.last_n <= 64:
             raise ValueError("last_n must be within 0..64")
+        if self.max_legs_per_member < 1 or self.max_legs < 1:
+            raise ValueError("LIVE_MEDIA_MAX_LEGS and LIVE_MEDIA_MAX_LEGS_PER_MEMBER must be "
+                             "at least 1")
+
+    @property
+    def candidates(self) -> CandidateFilter:
+        """Which of a browser's ICE candidates the unit may send to."""
+        return CandidateFilter.for_unit(self.denied_nets, self.addresses)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MediaConfig:
@@ -43,4 +61,17 @@ class MediaConfig:
             public_ip=(env.get("LIVE_MEDIA_PUBLIC_IP") or "").strip() or None,
             stun_servers=stun,
             last_n=int(env.get("LIVE_MEDIA_LAST_N", "9")),
+            max_legs_per_member=_count(env, "LIVE_MEDIA_MAX_LEGS_PER_MEMBER", 80),
+            max_legs=_count(env, "LIVE_MEDIA_MAX_LEGS", 500),
+            denied_nets=parse_nets(env.get("LIVE_MEDIA_DENIED_NETS")),
+            turn=TurnConfig.from_env(env),
         )
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number, at least 1")
+    return int(raw)

@@ -117,6 +117,7 @@ class PublishLeg:
             transceivers[kind] = self.pc.addTransceiver(kind, direction="recvonly")
             codecs.pin(transceivers[kind])
             seam.drop_frames(transceivers[kind].receiver)  # forwarded from the RTP tap
+        offer = self._config.candidates.clean(offer)  # never aimed at internal addresses
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
             answer = await self.pc.createAnswer()
@@ -238,6 +239,7 @@ class SubscribeLeg:
         if self.answered:
             raise BadRequest("this subscription is already answered")
         parse_kinds(sdp, self._config, "answer")
+        sdp = self._config.candidates.clean(sdp)  # never aimed at internal addresses
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:

@@ -53,9 +53,6 @@ class MediaRoom:
             return True
         return leg.source != "camera" or leg.who.is_teacher or leg.who.sub == who.sub
 
-    def subscription_count(self, user: str) -> int:
-        return sum(1 for s in self.subs.values() if s.who.sub == user)
-
     def stream_info(self, leg: PublishLeg) -> dict[str, str]:
         return {"room": self.name, "stream": leg.id, "user": leg.who.sub, "source": leg.source}
 

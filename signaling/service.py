@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rooms.clock import Clock, SystemClock
-from rooms.errors import BadRequest, Forbidden, LiveError, NotFound, TooLarge
+from rooms.errors import BadRequest, Forbidden, LiveError, NotFound, RateLimited, Unavailable
 from rooms.identity import Identity, RoomRef
 from rooms.tasks import stop_if_cancelled
 
@@ -63,6 +63,8 @@ class MediaService:
             raise Forbidden("visitors do not publish")
         if room.teachers_only_publish and not who.is_teacher:
             raise Forbidden("only teachers publish in this room")
+        replaced = [s for s in room.streams.values() if s.who.sub == who.sub and s.source == source]
+        self._check_caps(who, freed=len(replaced))
         self._start_loops()
         leg: PublishLeg
         leg = PublishLeg(
@@ -74,7 +76,6 @@ class MediaService:
             gate=lambda kind: not room.is_muted(who.sub, kind),
             on_state=lambda state: self._publish_state(leg, state),
         )
-        replaced = [s for s in room.streams.values() if s.who.sub == who.sub and s.source == source]
         room.streams[leg.id] = leg
         self._stream_room[leg.id] = room
         for old in replaced:
@@ -95,8 +96,11 @@ class MediaService:
             raise NotFound("no such stream")
         if not room.may_see(who, leg):
             raise Forbidden("pupils' cameras are shown to teachers only")
-        if room.subscription_count(who.sub) >= self.config.max_subscriptions:
-            raise TooLarge("too many subscriptions")
+        mine = next((s for s in room.subs.values() if s.who.sub == who.sub and s.stream is leg),
+                    None)
+        if mine is not None:
+            raise BadRequest("you already receive this stream", sub=mine.id)
+        self._check_caps(who)
         sub: SubscribeLeg
         sub = SubscribeLeg(
             who=who,
@@ -270,6 +274,19 @@ class MediaService:
         if leg is None or leg.who.sub != who.sub or leg.who.space != who.space:
             raise NotFound("no such subscription")
         return leg
+
+    def _check_caps(self, who: Identity, freed: int = 0) -> None:
+        """Room for one more leg of `who` (`freed` of theirs end with it): `rate_limited` for
+        a member at `max_legs_per_member`, `unavailable` for a process at `max_legs`."""
+        if len(self._stream_room) + len(self._sub_room) - freed >= self.config.max_legs:
+            logger.warning("media legs at this process's cap (%d)", self.config.max_legs)
+            raise Unavailable("this media server is full; try again later")
+        whos = [leg.who for r in self._rooms.values() for leg in r.streams.values()]
+        whos += [sub.who for r in self._rooms.values() for sub in r.subs.values()]
+        own = sum(1 for w in whos if (w.sub, w.space) == (who.sub, who.space))
+        if own - freed >= self.config.max_legs_per_member:
+            raise RateLimited(f"at most {self.config.max_legs_per_member} streams and "
+                              "subscriptions at once")
 
     def _apply_last_n(self, room: MediaRoom) -> None:
         """Forward video to the subscriptions the plan picks; tell a subscriber whose video

@@ -85,7 +85,8 @@ async def test_the_widget_asks_its_host_page_and_renews(browser: Browser, strict
     assert session_exps(strict, "t") == [exp_of(short)]
     await page.wait_for_function("window.renewed || window.refused", timeout=(TTL + 10) * 1000)
     assert await page.evaluate("window.refused") is None
-    assert await page.evaluate("window.renewed") == {"ok": True, "exp": exp_of(fresh)}
+    assert await page.evaluate("window.renewed") == {"ok": True, "exp": exp_of(fresh),
+                                                     "ice_servers": []}
     assert await page.evaluate("window.expiring") == [exp_of(short)]
     assert session_exps(strict, "t") == [exp_of(fresh)]
     await outlive(short)

@@ -146,7 +146,18 @@ export class LiveClient extends Connection {
   /** @type {Map<string, RoomTrack>} */
   #tracks = new Map();
 
+  /**
+   * The newest `ice_servers` of a `join` or `auth:renew` ack: the RTCIceServer list (STUN, and
+   * TURN with time-limited credentials) for every new RTCPeerConnection (docs/protocol.md).
+   * @type {RTCIceServer[]}
+   */
+  iceServers = [];
+
   get rooms() { return [...this.#rooms]; }
+
+  #noteIceServers(ack) {
+    if (Array.isArray(ack?.ice_servers)) this.iceServers = ack.ice_servers;
+  }
 
   /** The newest message id seen in a room, or null. */
   lastMessageId(room) {
@@ -162,12 +173,13 @@ export class LiveClient extends Connection {
   // ---- rooms and chat -------------------------------------------------------------------
 
   /**
-   * Join a room: `{ok, room, you, members, messages, polls, streams, locked, ...}`.
+   * Join a room: `{ok, room, you, members, messages, polls, streams, locked, ice_servers, ...}`.
    * @param {string} room
    * @returns {Promise<Ack>}
    */
   async join(room) {
     const ack = await this.ask(Requests.JOIN, { room });
+    this.#noteIceServers(ack);
     this.#noteAll(room, ack.messages);
     this.#rooms.add(room);
     this.dispatch(LocalEvents.JOINED, { room, ack, rejoined: false });
@@ -385,10 +397,10 @@ export class LiveClient extends Connection {
   // ---- session --------------------------------------------------------------------------
 
   /**
-   * v2: hand the live connection a fresh token: `{ok, exp}`. Once accepted it is also the one
+   * v2: hand the live connection a fresh token: `{ok, exp, ice_servers}`. Once accepted it is also the one
    * used to reconnect. When the session has already ended (or its token was refused), the
    * token connects again instead: resolves null.
-   * @param {string} token @returns {Promise<(Ack & {exp: number}) | null>}
+   * @param {string} token @returns {Promise<(Ack & {exp: number, ice_servers: RTCIceServer[]}) | null>}
    */
   async renew(token) {
     if (this.authError || !this.socket?.active) {
@@ -397,6 +409,7 @@ export class LiveClient extends Connection {
     }
     const ack = await this.ask(Requests.AUTH_RENEW, { token });
     this.token = token;
+    this.#noteIceServers(ack);
     return ack;
   }
 
@@ -476,6 +489,7 @@ export class LiveClient extends Connection {
       const cursor = track.lastId;
       const ack = await this.#rejoin(room, epoch);
       if (!ack || !this.current(epoch)) continue;
+      this.#noteIceServers(ack);
       this.dispatch(LocalEvents.JOINED, { room, ack, rejoined: true });
       const joinPage = (ack.messages ?? []).filter(isMessage);
       for (const id of vanishedIds(known, joinPage)) this.dispatch(ServerEvents.CHAT_DELETED, { room, id });

@@ -4,9 +4,9 @@
 // Publishing, the browser offers (`rtc:publish`) and the service answers; subscribing, the
 // service offers (`rtc:subscribe`) and the browser answers (`rtc:answer`). The service does not
 // trickle ICE candidates: each side's description carries all of them, so the browser waits for
-// its ICE gathering to complete before sending its own. Every PeerConnection uses the ICE
-// servers of the `join` ack (`ice_servers`: STUN, and TURN with credentials for networks that
-// let no UDP out).
+// its ICE gathering to complete before sending its own. Every PeerConnection uses the ICE servers
+// of the newest `join` or `auth:renew` ack (`client.iceServers`: STUN, and TURN with fresh
+// credentials for networks that let no UDP out, for every new leg of a long lesson).
 //
 // A leg that fails does not come back by itself: the service negotiates each leg once (no ICE
 // restart), so `watchLeg` reports a leg failed, closed, disconnected for longer than a grace or
@@ -59,6 +59,11 @@ export function backoffMs(attempt) {
   return Math.min(1000 * 2 ** Math.max(0, attempt - 1), 15000);
 }
 
+/** A PeerConnection through the newest ICE servers (TURN for school firewalls) the service gave. */
+function peerConnection(client, iceServers = []) {
+  return new RTCPeerConnection({ iceServers: client.iceServers ?? iceServers });
+}
+
 function gathered(pc) {
   if (pc.iceGatheringState === 'complete') return Promise.resolve();
   return new Promise((resolve) => {
@@ -87,7 +92,7 @@ async function keepResolution(sender) {
  * @returns {Promise<{id: string, pc: RTCPeerConnection, media: MediaStream, source: string}>}
  */
 export async function publish(client, room, source, media, iceServers = []) {
-  const pc = new RTCPeerConnection({ iceServers });
+  const pc = peerConnection(client, iceServers);
   try {
     for (const track of media.getTracks()) {
       if (source === 'screen' && track.kind === 'video') track.contentHint = 'detail';
@@ -111,7 +116,7 @@ export async function publish(client, room, source, media, iceServers = []) {
  */
 export async function subscribe(client, room, stream, onTrack, iceServers = []) {
   const ack = await client.rtcSubscribe(room, stream);
-  const pc = new RTCPeerConnection({ iceServers });
+  const pc = peerConnection(client, iceServers);
   const media = new MediaStream();
   pc.addEventListener('track', (event) => {
     media.addTrack(event.track);
