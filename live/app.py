@@ -27,6 +27,7 @@ from .caps import ConnectionCaps
 from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
+from .groupwork_edge import GroupworkEdge
 from .handshakes import Handshakes
 from .http import Origins, metrics_app, own_origin, routes, security_headers
 from .limits import EventLimits
@@ -155,6 +156,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
                  ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                 cfg.trusted_proxies, enabled=cfg.rate_limits))
     ModerationEdge(edge, service)  # polls, mod:*, private messages
+    GroupworkEdge(edge, service)  # reactions, the feedback bar
     media = MediaService(on_event=bus.publish, clock=clock, config=_media_config(cfg))
     placement = MediaPlacement(proc_id, redis_client.connect(cfg.redis_url) if cfg.redis_url
                                else None, busy=lambda key: bool(media.streams(key)))

@@ -15,11 +15,13 @@ from .bus import Bus, Connections
 from .classroom import Classroom
 from .clock import Clock
 from .errors import BadRequest, Forbidden, NotFound, NotJoined
+from .feedback import Feedback
 from .identity import Identity, RoomRef
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
 from .ratelimit import Limiter
+from .reactions import Reactions
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class RoomService:
         self.audit = AuditLog(store, clock)
         self.classroom = Classroom(self)  # join rules and polls
         self.moderation = Moderation(self)
+        self.reactions = Reactions(self)  # chat:react
+        self.feedback = Feedback(self)  # the classroom feedback bar
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], dict[str, Any]] = lambda _: {"streams": []}
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
@@ -87,6 +91,8 @@ class RoomService:
             "you": you.to_wire(),
             "members": [m.to_wire() for m in members],
             "messages": [m.to_wire() for m in page.messages],
+            "reactions": await self.reactions.of_page(s, room, page.messages),
+            **self.feedback.join_state(s, room),  # teachers: the feedback bar's counts
             **self.media_state(room.key),  # streams
             **await self.classroom.room_state(s, room, members),  # polls, locked, ...
         }
@@ -154,7 +160,8 @@ class RoomService:
             raise BadRequest("give before or after, not both")
         page = await self.store.history(room, before=before, after=after,
                                         limit=50 if limit is None else limit)
-        return {"messages": [m.to_wire() for m in page.messages], "more": page.more}
+        return {"messages": [m.to_wire() for m in page.messages], "more": page.more,
+                "reactions": await self.reactions.of_page(s, room, page.messages)}
 
     async def delete(self, s: Session, name: object, message_id: str) -> Message:
         room = self.joined_room(s, name)
@@ -164,6 +171,7 @@ class RoomService:
         if not s.who.is_teacher and msg.user.id != s.who.sub:
             raise Forbidden("you can delete only your own messages")
         if await self.store.delete(room, message_id):
+            await self.store.drop_reactions(room, message_id)
             if msg.user.id != s.who.sub:
                 await self.audit.record(s.who, "chat:delete", room, msg.user.id, {"id": message_id})
             await self.bus.publish(room.key, "chat:deleted", {"room": room.name, "id": message_id})

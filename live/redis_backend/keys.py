@@ -8,6 +8,7 @@ one slot, and a room's bus channel with them):
 - `live:{R}:conns`, `:users`      presence (store.py)
 - `live:{R}:polls`, `:polls:closed`, `:poll:<id>:votes`, `:mutes`, `:ban:<user>`,
   `:flags`                        classroom tools (classroom.py)
+- `live:{R}:react:<message id>`   reactions on one message (reactions.py)
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
 Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
@@ -49,6 +50,10 @@ def cid(room_key: str, user: str, client_id: str) -> str:
     """The idempotency key of `(user, client_id)`. User ids may hold `:`, so the user id is
     length-prefixed: user `a:b` with cid `c` and user `a` with cid `b:c` are two keys."""
     return room(room_key, f"cid:{_prefixed(user)}:{client_id}")
+
+
+def reactions(room_key: str, message_id: str) -> str:
+    return room(room_key, f"react:{message_id}")
 
 
 def space_rooms(space: str) -> str:

@@ -44,6 +44,7 @@ from . import keys
 from .classroom import RedisClassroom
 from .frames import message_frame_parts, pack, unpack
 from .pipeline import ScriptPipeline
+from .reactions import RedisReactions
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ return n
 """
 
 
-class RedisStore(RedisClassroom, Store):
+class RedisStore(RedisClassroom, RedisReactions, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -107,6 +108,7 @@ class RedisStore(RedisClassroom, Store):
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
+        self._init_reactions()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
