@@ -16,6 +16,7 @@ import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { publish, subscribe } from './room-rtc.js';
 import { pageVoice } from './page.js';
+import { FeedbackBar } from './room-feedback.js';
 import { pageToken } from './session.js';
 
 const $ = (id) => document.getElementById(id);
@@ -114,10 +115,12 @@ function start() {
   $('chat-slot').append(chat);
 
   controls(client);
+  const feedback = new FeedbackBar({ el: $('feedback'), client, room, t, announce, act });
   act(client.join(room)).then((ack) => { if (ack) load(ack); });
 
   function load(ack) {
     state.me = ack.you;
+    feedback.load(ack);
     state.members = new Map(ack.members.map((m) => [m.id, m]));
     state.mutes = { ...(ack.mutes ?? {}) };
     state.settings = ack.media ?? state.settings;

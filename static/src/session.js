@@ -18,6 +18,10 @@ export const HostMessages = Object.freeze({
   TOKEN_EXPIRING: 'twinspace-live:token-expiring',
   /** host -> page: `{type, token}` */
   TOKEN: 'twinspace-live:token',
+  /** page -> host: `{type, count}`, messages arrived unseen (docs/protocol.md "The host page knows") */
+  UNREAD: 'twinspace-live:unread',
+  /** page -> host: `{type, id, room, from, text}`, a message naming the user */
+  MENTION: 'twinspace-live:mention',
 });
 
 /** How long a host may take to answer before the user is told when the session ends. */
@@ -43,12 +47,22 @@ export function tokenHost() {
  * @param {Window | null} host
  */
 export function askHost(host, origins = allowedOrigins()) {
+  return tellHost(host, { type: HostMessages.TOKEN_EXPIRING }, origins);
+}
+
+/**
+ * Post `message` to `host` at each allowed origin (the browser hands it over only if the host
+ * is at one of them). Whether there was a host to tell.
+ * @param {Window | null} host
+ * @param {object} message
+ */
+export function tellHost(host, message, origins = allowedOrigins()) {
   if (!host || host.closed) return false;
   for (const origin of origins) {
     try {
-      host.postMessage({ type: HostMessages.TOKEN_EXPIRING }, origin);
+      host.postMessage(message, origin);
     } catch {
-      // an origin the browser cannot parse: nobody there to ask
+      // an origin the browser cannot parse: nobody there to tell
     }
   }
   return true;
