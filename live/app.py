@@ -14,6 +14,7 @@ from aiohttp import web
 
 from rooms.bus import Bus, LocalBus
 from rooms.clock import Clock, SystemClock
+from rooms.links import LinkPolicy
 from rooms.memory_store import MemoryStore
 from rooms.ratelimit import Buckets, Limiter
 from rooms.service import RoomService
@@ -143,6 +144,8 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     )
     buckets = open_limiter(cfg, clock)
     service = RoomService(store, bus, local, clock, buckets)
+    links = LinkPolicy(cfg.link_domains)
+    service.link_policy = lambda _space: links  # one policy for every space, for now
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     # every event takes its bucket, and a place among its connection's events, first
     limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)

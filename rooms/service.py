@@ -17,6 +17,7 @@ from .clock import Clock
 from .errors import BadRequest, Forbidden, NotFound, NotJoined
 from .feedback import Feedback
 from .identity import Identity, RoomRef
+from .links import EVERY_DOMAIN, LinkPolicy
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
@@ -54,6 +55,8 @@ class RoomService:
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], dict[str, Any]] = lambda _: {"streams": []}
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
+        # which links in chat the pages make clickable, per space (rooms/links.py)
+        self.link_policy: Callable[[str], LinkPolicy] = lambda _space: EVERY_DOMAIN
 
     def _room(self, s: Session, name: object) -> RoomRef:
         return RoomRef.parse(s.who.space, name)
@@ -92,6 +95,7 @@ class RoomService:
             "members": [m.to_wire() for m in members],
             "messages": [m.to_wire() for m in page.messages],
             "reactions": await self.reactions.of_page(s, room, page.messages),
+            "links": self.link_policy(room.space).to_wire(),
             **self.feedback.join_state(s, room),  # teachers: the feedback bar's counts
             **self.media_state(room.key),  # streams
             **await self.classroom.room_state(s, room, members),  # polls, locked, ...

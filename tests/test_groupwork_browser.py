@@ -197,3 +197,21 @@ async def test_host_page_hears_the_elements_events(browser: Browser, school: Run
         assert (await page.evaluate("window.mentions[0].text")) == "@pia lund look"
     finally:
         await teacher.close()
+
+
+async def test_links_open_safely_and_only_for_allowed_domains(browser: Browser) -> None:
+    async with run_server(rate_limits=False, link_domains=("europa.eu",)) as srv:
+        _, teacher = await open_widget(browser, srv.url, sub="t", role="teacher",
+                                       bypass_csp=True)
+        await say(teacher, "Read https://www.etwinning.europa.eu/news?x=1, not "
+                           "https://evil.test/ nor javascript:alert(1) nor "
+                           "https://europa.eu@evil.test/")
+        text = messages(teacher).first.locator(".text")
+        await expect(text).to_contain_text("javascript:alert(1)")
+        link = text.locator("a")
+        await expect(link).to_have_count(1)
+        await expect(link).to_have_text("https://www.etwinning.europa.eu/news?x=1")
+        await expect(link).to_have_attribute("href", "https://www.etwinning.europa.eu/news?x=1")
+        await expect(link).to_have_attribute("rel", "noopener noreferrer")
+        await expect(link).to_have_attribute("target", "_blank")
+        assert await axe_serious(teacher) == []

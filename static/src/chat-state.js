@@ -13,6 +13,7 @@ import { JOIN_PAGE_SIZE, LocalEvents, MuteKinds, POLL_EVENTS, ServerEvents, isTr
 import { errorKey } from './i18n.js';
 import { MessageList } from './message-list.js';
 import { ReactionBook } from './reactions.js';
+import { linkPolicy } from './links.js';
 import { mentions } from './mentions.js';
 import { chatMuted, mutesChat, privateRecipients, userIdOf } from './roster.js';
 import { TypingNotifier, TypingRoster } from './typing.js';
@@ -38,6 +39,8 @@ export class ChatState {
   permissions = { pupils_to_teachers: false, pupils_to_pupils: false };
   messages = new MessageList();
   reactions = new ReactionBook();
+  /** which http(s) links are shown as links (join ack `links`; links.js) */
+  links = linkPolicy(null);
   /** @type {Map<string, object>} by user id */
   members = new Map();
   typists = new TypingRoster(() => this.#changed('typing'));
@@ -228,6 +231,7 @@ export class ChatState {
     }
     this.muted = chatMuted(you) || (ack.mutes?.[you?.id] ?? []).includes(MuteKinds.CHAT);
     this.#loadPolls(ack.polls);
+    this.links = linkPolicy(ack.links);
     this.locked = Boolean(ack.locked);
     if (ack.permissions && typeof ack.permissions === 'object') this.permissions = { ...ack.permissions };
     this.members = new Map((ack.members ?? []).filter((m) => m?.id).map((m) => [m.id, m]));

@@ -82,6 +82,7 @@ button:disabled { cursor: not-allowed; opacity: 0.6; }
 }
 .meta .name { font-weight: 600; color: var(--ts-fg); overflow-wrap: anywhere; }
 .badge { padding: 0 0.4rem; border: 1px solid currentColor; border-radius: 999px; font-size: 0.75rem; }
+.text a { color: var(--ts-accent); text-decoration: underline; overflow-wrap: anywhere; }
 .reactions { display: flex; flex-wrap: wrap; align-items: center; gap: 0.25rem; margin-top: 0.15rem; }
 .reactions button { min-height: 1.6rem; padding: 0 0.45rem; font-size: 0.85rem; border-radius: 999px; }
 .reactions .reaction[aria-pressed="true"], .reactions .pick[aria-pressed="true"] {

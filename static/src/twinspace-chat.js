@@ -266,7 +266,9 @@ export class TwinspaceChat extends HTMLElement {
 
   #messageElement(message) {
     const state = this.#state;
-    const item = messageItem(message, { t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message) });
+    const item = messageItem(message, {
+      t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message), links: state.links,
+    });
     if (!message.to) item.append(this.#reactionRow(message.id));
     return item;
   }

@@ -68,3 +68,23 @@ test('mentions match whole words of the name, in any case and script', () => {
   assert.equal(mentions('to jo smith', 'Jo Smith'), true);
   assert.equal(mentions('anything', ''), false);
 });
+
+test('http(s) links of allowed domains become link pieces; anything else stays text', async () => {
+  const { linkPieces, linkPolicy } = await import('../src/links.js');
+  const all = linkPolicy({ domains: null });
+  assert.deepEqual(linkPieces('see https://example.org/a?b=1#c, then (http://x.test/wiki_(film)).', all), [
+    'see ', { href: 'https://example.org/a?b=1#c', text: 'https://example.org/a?b=1#c' }, ', then (',
+    { href: 'http://x.test/wiki_(film)', text: 'http://x.test/wiki_(film)' }, ').',
+  ]);
+  for (const text of ['javascript:alert(1)', 'data:text/html,<b>x</b>', 'ftp://example.org/f',
+    'https://school.example@evil.test/', 'mailto:a@b.test', 'hxxps://example.org']) {
+    assert.deepEqual(linkPieces(text, all), [text], text);
+  }
+  const some = linkPolicy({ domains: ['europa.eu'] });
+  assert.deepEqual(linkPieces('https://www.etwinning.europa.eu/x and https://evil.test/', some), [
+    { href: 'https://www.etwinning.europa.eu/x', text: 'https://www.etwinning.europa.eu/x' }, ' and https://evil.test/',
+  ]);
+  assert.deepEqual(linkPieces('https://noteuropa.eu/', some), ['https://noteuropa.eu/']);
+  assert.deepEqual(linkPieces('https://example.org', linkPolicy(undefined)), ['https://example.org']);
+  assert.deepEqual(linkPieces('https://example.org', linkPolicy({ domains: [] })), ['https://example.org']);
+});
