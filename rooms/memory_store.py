@@ -9,6 +9,7 @@ from .bus import Bus
 from .clock import Clock
 from .errors import Muted
 from .identity import Role, RoomRef
+from .memory_breakouts import MemoryBreakouts
 from .memory_classroom import MemoryClassroom
 from .memory_reactions import MemoryReactions
 from .message import Appended, Author, Message, Page, sort_key
@@ -25,7 +26,7 @@ class _Room:
     conns: dict[str, Member] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryClassroom, MemoryReactions, Store):
+class MemoryStore(MemoryClassroom, MemoryReactions, MemoryBreakouts, Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
@@ -33,6 +34,7 @@ class MemoryStore(MemoryClassroom, MemoryReactions, Store):
         self._rooms: dict[str, _Room] = {}
         self._init_classroom()
         self._init_reactions()
+        self._init_breakouts()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())

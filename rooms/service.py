@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .audit import AuditLog
+from .breakouts import Breakouts
 from .bus import Bus, Connections
 from .classroom import Classroom
 from .clock import Clock
@@ -52,6 +53,7 @@ class RoomService:
         self.moderation = Moderation(self)
         self.reactions = Reactions(self)  # chat:react
         self.feedback = Feedback(self)  # the classroom feedback bar
+        self.breakouts = Breakouts(self)  # mod:breakout, mod:recall, group rooms' admission
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], dict[str, Any]] = lambda _: {"streams": []}
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
@@ -75,6 +77,7 @@ class RoomService:
             if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
             await self.classroom.admit(s, room)  # banned, locked
+            await self.breakouts.admit(s, room)  # a group's room: its members and teachers
             # listen first, then read: nothing sent meanwhile can fall between
             await self._attach(s.conn, room.key)
             try:
@@ -97,6 +100,7 @@ class RoomService:
             "reactions": await self.reactions.of_page(s, room, page.messages),
             "links": self.link_policy(room.space).to_wire(),
             **self.feedback.join_state(s, room),  # teachers: the feedback bar's counts
+            **await self.breakouts.join_state(s, room),  # breakout / group
             **self.media_state(room.key),  # streams
             **await self.classroom.room_state(s, room, members),  # polls, locked, ...
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from .breakout_store import BreakoutStore
 from .classroom_store import ClassroomStore
 from .identity import RoomRef
 from .message import Appended, Author, Message, Page
@@ -20,10 +21,10 @@ MAX_PAGE = 100
 DAY_MS = 86_400_000
 
 
-class Store(ClassroomStore, ReactionStore, ABC):
+class Store(ClassroomStore, ReactionStore, BreakoutStore, ABC):
     """History, presence and idempotency for every room of the service
     (and, from `ClassroomStore`, polls, moderation and audit; from `ReactionStore`,
-    reactions on messages)."""
+    reactions on messages; from `BreakoutStore`, breakout rooms)."""
 
     def __init__(self, retention_ms: int) -> None:
         if retention_ms <= 0:

@@ -37,7 +37,7 @@ EVENTS = (
     "chat:message", "chat:deleted", "presence:join", "presence:leave", "presence:update",
     "typing", "poll:created", "poll:results", "poll:closed", "mod:muted", "mod:kicked",
     "room:locked", "rtc:stream", "rtc:ended", "mod:permissions", "chat:private",
-    "room:settings", "room:resync", "auth:expired", "chat:reactions", "feedback:counts",
+    "room:settings", "room:resync", "auth:expired", "chat:reactions", "feedback:counts", "room:moved",
 )
 
 

@@ -9,6 +9,8 @@ one slot, and a room's bus channel with them):
 - `live:{R}:polls`, `:polls:closed`, `:poll:<id>:votes`, `:mutes`, `:ban:<user>`,
   `:flags`                        classroom tools (classroom.py)
 - `live:{R}:react:<message id>`   reactions on one message (reactions.py)
+- `live:{R}:breakout`, `:group`   a main room's running breakout, a group room's members
+                                  (breakouts.py)
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
 Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,

@@ -41,6 +41,7 @@ from rooms.presence import Departure, Member, members_by_user
 from rooms.store import Store, clamp_limit
 
 from . import keys
+from .breakouts import RedisBreakouts
 from .classroom import RedisClassroom
 from .frames import message_frame_parts, pack, unpack
 from .pipeline import ScriptPipeline
@@ -96,7 +97,7 @@ return n
 """
 
 
-class RedisStore(RedisClassroom, RedisReactions, Store):
+class RedisStore(RedisClassroom, RedisReactions, RedisBreakouts, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -109,6 +110,7 @@ class RedisStore(RedisClassroom, RedisReactions, Store):
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
         self._init_reactions()
+        self._init_breakouts()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
