@@ -5,6 +5,7 @@ page knows")."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -215,3 +216,38 @@ async def test_links_open_safely_and_only_for_allowed_domains(browser: Browser) 
         await expect(link).to_have_attribute("rel", "noopener noreferrer")
         await expect(link).to_have_attribute("target", "_blank")
         assert await axe_serious(teacher) == []
+
+
+async def test_breakout_pages_follow_the_moves(browser: Browser, live: Running) -> None:
+    async def room_page(sub: str, role: str = "student") -> Any:
+        page = await (await browser.new_context(bypass_csp=True)).new_page()
+        await page.goto(f"{live.url}/room/maths#token={token(sub=sub, role=role, name=sub)}")
+        await expect(page.locator("twinspace-chat")).to_have_attribute("data-state", "online")
+        return page
+
+    teacher = await room_page("t", "teacher")
+    ana, ben = await room_page("ana"), await room_page("ben")
+    _, cy = await open_widget(browser, live.url, room="maths", sub="cy", name="Cy")
+    widget = cy.locator("twinspace-chat")
+    await expect(teacher.locator("#groups")).to_be_visible()
+    assert await ana.locator("#groups").is_hidden()
+    await teacher.locator("#groups-count").fill("2")
+    await teacher.locator("#groups .groups-form button[type=submit]").click()
+    await expect(teacher.locator("#groups ul.groups li")).to_have_count(2)
+    # the pupils' pages go to their group's room, the widget joins it
+    for page in (ana, ben):
+        await page.wait_for_url(f"{live.url}/room/maths-g*")
+        await expect(page.locator("twinspace-chat")).to_have_attribute("data-state", "online")
+    await expect(widget).to_have_attribute("room", re.compile(r"^maths-g\d-"))
+    await expect(widget).to_have_attribute("data-state", "online")
+    assert await axe_serious(teacher) == []
+    # the teacher visits a group and brings everyone back from there
+    await teacher.locator("#groups ul.groups button").first.click()
+    await teacher.wait_for_url(f"{live.url}/room/maths-g1-*")
+    await expect(teacher.locator("twinspace-chat")).to_have_attribute("data-state", "online")
+    await teacher.get_by_role("button", name="Bring everyone back").click()
+    for page in (teacher, ana, ben):
+        await page.wait_for_url(f"{live.url}/room/maths")
+    await expect(widget).to_have_attribute("room", "maths")
+    await expect(widget).to_have_attribute("data-state", "online")
+    await expect(teacher.locator("#groups-count")).to_be_visible()

@@ -6,7 +6,8 @@
 //   status, notice, composer, header, members, recipients, typing, polls, older, unread,
 //   messages (all anew), message {message, index} (one added), removed {id}, follow (scroll to
 //   the newest), reactions {id} (one message's reactions), mention {message} (a live message of
-//   someone else naming this user: mentions.js).
+//   someone else naming this user: mentions.js), moved {from, to} (a breakout or a recall sends
+//   this user to room `to`, or the join ack says the user's group works there).
 // The client may be null (no room or token): the state then only holds a notice.
 
 import { JOIN_PAGE_SIZE, LocalEvents, MuteKinds, POLL_EVENTS, ServerEvents, isTransient } from './protocol.js';
@@ -144,6 +145,9 @@ export class ChatState {
     on(ServerEvents.CHAT_PRIVATE, here((message) => this.addMessage(message, true)));
     on(ServerEvents.CHAT_DELETED, here(({ id }) => this.removeMessage(id)));
     on(ServerEvents.CHAT_REACTIONS, here(({ id, counts }) => this.#putReactions(id, counts)));
+    on(ServerEvents.ROOM_MOVED, (detail) => {
+      if (detail?.from === this.room && typeof detail.to === 'string') this.#changed('moved', { from: this.room, to: detail.to });
+    });
     on(ServerEvents.MOD_PERMISSIONS, here(({ permissions }) => {
       this.permissions = { ...this.permissions, ...(permissions ?? {}) };
       this.#changed('recipients');
@@ -249,6 +253,7 @@ export class ChatState {
     } else {
       for (const id of this.reactions.load(ack.reactions)) this.#changed('reactions', { id });
     }
+    if (typeof ack.breakout?.to === 'string') this.#changed('moved', { from: this.room, to: ack.breakout.to });
     if (this.notice?.key === 'notice.join_failed') this.clearNotice();
     for (const aspect of ['older', 'header', 'members', 'composer', 'status']) this.#changed(aspect);
   }

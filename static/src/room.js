@@ -17,6 +17,7 @@ import { languageCandidates, loadTranslator } from './i18n.js';
 import { publish, subscribe } from './room-rtc.js';
 import { pageVoice } from './page.js';
 import { FeedbackBar } from './room-feedback.js';
+import { GroupsPanel, followMoves } from './room-groups.js';
 import { pageToken } from './session.js';
 
 const $ = (id) => document.getElementById(id);
@@ -116,11 +117,15 @@ function start() {
 
   controls(client);
   const feedback = new FeedbackBar({ el: $('feedback'), client, room, t, announce, act });
+  const followed = followMoves({ client, room, chat });
+  const groups = new GroupsPanel({ el: $('groups'), client, room, t, members: () => state.members, announce, act });
   act(client.join(room)).then((ack) => { if (ack) load(ack); });
 
   function load(ack) {
     state.me = ack.you;
     feedback.load(ack);
+    groups.load(ack);
+    followed(ack);
     state.members = new Map(ack.members.map((m) => [m.id, m]));
     state.mutes = { ...(ack.mutes ?? {}) };
     state.settings = ack.media ?? state.settings;

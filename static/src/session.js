@@ -95,7 +95,7 @@ export function clockTime(exp, lang) {
   return new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(new Date(exp * 1000));
 }
 
-const storageKey = () => `twinspace-live:token:${location.pathname}`;
+const storageKey = (path = location.pathname) => `twinspace-live:token:${path}`;
 
 /** The page's token: from the URL fragment (then kept in the tab), else the one kept before. */
 export function pageToken() {
@@ -111,10 +111,10 @@ export function pageToken() {
   }
 }
 
-/** Keep `token` for a reload of this page in this tab. */
-export function keepToken(token) {
+/** Keep `token` for a reload of this page (or of the page at `path`) in this tab. */
+export function keepToken(token, path = location.pathname) {
   try {
-    sessionStorage.setItem(storageKey(), token);
+    sessionStorage.setItem(storageKey(path), token);
   } catch {
     // storage disabled or full: a reload will need the link again
   }

@@ -25,6 +25,10 @@
 //
 // Reactions: each message shows its reactions (chat:react); teachers may list who reacted.
 //
+// Breakouts: when the service moves the user to another room (`room:moved`), the element
+// dispatches `moved` {from, to} (cancelable, bubbling, composed) and, unless cancelled, sets its
+// `room` to `to`: it leaves `from` and joins `to`.
+//
 // What the element knows lives in a ChatState (chat-state.js); this module renders it and wires
 // the DOM's events to it. A new ChatState is made for each (re)start.
 
@@ -258,6 +262,7 @@ export class TwinspaceChat extends HTMLElement {
       case 'follow': this.#scrollToBottom(); break;
       case 'reactions': this.#renderReactions(detail.id); break;
       case 'mention': this.#tellMention(detail.message); break;
+      case 'moved': this.#follow(detail); break;
       default: break;
     }
   }
@@ -327,6 +332,12 @@ export class TwinspaceChat extends HTMLElement {
   }
 
   // ---- the host page ---------------------------------------------------------------------
+
+  /** A breakout or a recall moves this user: say so (`moved`, cancelable), then follow. */
+  #follow({ from, to }) {
+    const moved = new CustomEvent('moved', { detail: { from, to }, cancelable: true, bubbles: true, composed: true });
+    if (this.dispatchEvent(moved)) this.setAttribute('room', to);
+  }
 
   #tellUnread() {
     const count = this.#state?.unread ?? 0;

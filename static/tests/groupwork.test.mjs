@@ -88,3 +88,13 @@ test('http(s) links of allowed domains become link pieces; anything else stays t
   assert.deepEqual(linkPieces('https://example.org', linkPolicy(undefined)), ['https://example.org']);
   assert.deepEqual(linkPieces('https://example.org', linkPolicy({ domains: [] })), ['https://example.org']);
 });
+
+test('pupils are dealt into non-empty groups, each once', async () => {
+  const { dealGroups } = await import('../src/room-groups.js');
+  const groups = dealGroups(['a', 'b', 'c', 'd', 'e'], 2, () => 0.5);
+  assert.equal(groups.length, 2);
+  assert.deepEqual(groups.flat().sort(), ['a', 'b', 'c', 'd', 'e']);
+  assert.ok(Math.abs(groups[0].length - groups[1].length) <= 1);
+  assert.deepEqual(dealGroups(['a'], 5).map((g) => g.length), [1]); // never an empty group
+  assert.deepEqual(dealGroups([], 3), []);
+});
