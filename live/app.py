@@ -14,6 +14,7 @@ from aiohttp import web
 
 from rooms.bus import Bus, LocalBus
 from rooms.clock import Clock, SystemClock
+from rooms.links import LinkPolicy
 from rooms.memory_store import MemoryStore
 from rooms.ratelimit import Buckets, Limiter
 from rooms.service import RoomService
@@ -27,6 +28,7 @@ from .caps import ConnectionCaps
 from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
+from .groupwork_edge import GroupworkEdge
 from .handshakes import Handshakes
 from .http import Origins, metrics_app, own_origin, routes, security_headers
 from .limits import EventLimits
@@ -145,6 +147,8 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     )
     buckets = open_limiter(cfg, clock)
     service = RoomService(store, bus, local, clock, buckets)
+    links = LinkPolicy(cfg.link_domains)
+    service.link_policy = lambda _space: links  # one policy for every space, for now
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     # every event takes its bucket, and a place among its connection's events, first
     limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
@@ -158,6 +162,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
                  ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                 cfg.trusted_proxies, enabled=cfg.rate_limits))
     ModerationEdge(edge, service)  # polls, mod:*, private messages
+    GroupworkEdge(edge, service)  # reactions, the feedback bar
 
     async def media_events(room_key: str, event: str, payload: dict[str, Any]) -> None:
         await media_edge.router.relay(room_key, event, payload)  # store, then room bus

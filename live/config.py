@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from rooms.links import LinkPolicy
 from rooms.store import DAY_MS
 
 
@@ -40,6 +41,8 @@ class Config:
     metrics_port: int = 9180
     # clock leeway on a token's `exp`, at connect and for the connection's end (0 to 5 s)
     token_leeway_s: float = 5.0
+    # rooms/links.py: domains whose links the pages make clickable (None: every http(s) one)
+    link_domains: tuple[str, ...] | None = None
 
     @property
     def retention_ms(self) -> int:
@@ -85,6 +88,7 @@ class Config:
         cfg.public_url = e.get("LIVE_PUBLIC_URL") or None
         cfg.metrics_host = e.get("LIVE_METRICS_HOST", "").strip() or cfg.metrics_host
         cfg.metrics_port = _int(e, "LIVE_METRICS_PORT", cfg.metrics_port)
+        cfg.link_domains = LinkPolicy.parse(e.get("LIVE_LINK_DOMAINS")).domains
         if e.get("LIVE_TOKEN_LEEWAY", "").strip():
             cfg.token_leeway_s = _leeway(e["LIVE_TOKEN_LEEWAY"])
         return cfg

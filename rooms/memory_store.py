@@ -9,9 +9,11 @@ from .bus import Bus
 from .clock import Clock
 from .errors import Muted
 from .identity import Role, RoomRef
+from .memory_breakouts import MemoryBreakouts
 from .memory_classroom import MemoryClassroom
 from .memory_media import MemoryMedia
 from .memory_privacy import MemoryPrivacy
+from .memory_reactions import MemoryReactions
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
 from .privacy import ERASURE, POLICY, RETENTION, Erased, Policy, Receipt
@@ -29,7 +31,8 @@ class _Room:
     conns: dict[str, Member] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, Store):
+class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, MemoryBreakouts,
+                  Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
@@ -38,6 +41,8 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, Store):
         self._init_classroom()
         self._init_privacy()
         self._init_media()
+        self._init_reactions()
+        self._init_breakouts()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())

@@ -11,16 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .audit import AuditLog
+from .breakouts import Breakouts
 from .bus import Bus, Connections
 from .classroom import Classroom
 from .clock import Clock
 from .errors import BadRequest, Forbidden, NotFound, NotJoined
+from .feedback import Feedback
 from .identity import Identity, RoomRef
+from .links import EVERY_DOMAIN, LinkPolicy
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
 from .privacy import Erased, Visit
 from .ratelimit import Limiter
+from .reactions import Reactions
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -48,9 +52,14 @@ class RoomService:
         self.audit = AuditLog(store, clock)
         self.classroom = Classroom(self)  # join rules and polls
         self.moderation = Moderation(self)
+        self.reactions = Reactions(self)  # chat:react
+        self.feedback = Feedback(self)  # the classroom feedback bar
+        self.breakouts = Breakouts(self)  # mod:breakout, mod:recall, group rooms' admission
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], Awaitable[dict[str, Any]]] = _no_media
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
+        # which links in chat the pages make clickable, per space (rooms/links.py)
+        self.link_policy: Callable[[str], LinkPolicy] = lambda _space: EVERY_DOMAIN
 
     def _room(self, s: Session, name: object) -> RoomRef:
         return RoomRef.parse(s.who.space, name)
@@ -69,6 +78,7 @@ class RoomService:
             if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
             await self.classroom.admit(s, room)  # banned, locked
+            await self.breakouts.admit(s, room)  # a group's room: its members and teachers
             # listen first, then read: nothing sent meanwhile can fall between
             await self._attach(s.conn, room.key)
             try:
@@ -90,6 +100,10 @@ class RoomService:
             "you": you.to_wire(),
             "members": [m.to_wire() for m in members],
             "messages": [m.to_wire() for m in page.messages],
+            "reactions": await self.reactions.of_page(s, room, page.messages),
+            "links": self.link_policy(room.space).to_wire(),
+            **self.feedback.join_state(s, room),  # teachers: the feedback bar's counts
+            **await self.breakouts.join_state(s, room),  # breakout / group
             **await self.media_state(room.key),  # streams
             **await self.classroom.room_state(s, room, members),  # polls, locked, ...
         }
@@ -169,7 +183,8 @@ class RoomService:
             raise BadRequest("give before or after, not both")
         page = await self.store.history(room, before=before, after=after,
                                         limit=50 if limit is None else limit)
-        return {"messages": [m.to_wire() for m in page.messages], "more": page.more}
+        return {"messages": [m.to_wire() for m in page.messages], "more": page.more,
+                "reactions": await self.reactions.of_page(s, room, page.messages)}
 
     async def delete(self, s: Session, name: object, message_id: str) -> Message:
         room = self.joined_room(s, name)
@@ -179,6 +194,7 @@ class RoomService:
         if not s.who.is_teacher and msg.user.id != s.who.sub:
             raise Forbidden("you can delete only your own messages")
         if await self.store.delete(room, message_id):
+            await self.store.drop_reactions(room, message_id)
             if msg.user.id != s.who.sub:
                 await self.audit.record(s.who, "chat:delete", room, msg.user.id, {"id": message_id})
             await self.bus.publish(room.key, "chat:deleted", {"room": room.name, "id": message_id})

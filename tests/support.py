@@ -37,7 +37,8 @@ EVENTS = (
     "chat:message", "chat:deleted", "presence:join", "presence:leave", "presence:update",
     "typing", "poll:created", "poll:results", "poll:closed", "mod:muted", "mod:kicked",
     "room:locked", "rtc:stream", "rtc:ended", "rtc:paused", "mod:permissions", "chat:private",
-    "room:settings", "room:resync", "auth:expired",
+    "room:settings", "room:resync", "auth:expired", "chat:reactions", "feedback:counts",
+    "room:moved",
 )
 
 

@@ -10,6 +10,9 @@ one slot, and a room's bus channel with them):
 - `live:{R}:conns`, `:users`      presence (store.py)
 - `live:{R}:polls`, `:polls:closed`, `:poll:<id>:votes`, `:mutes`, `:ban:<user>`,
   `:flags`                        classroom tools (classroom.py)
+- `live:{R}:react:<message id>`   reactions on one message (reactions.py)
+- `live:{R}:breakout`, `:group`   a main room's running breakout, a group room's members
+                                  (breakouts.py)
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:media:settings`, `:streams`, `:streams:n`  media settings and live streams
                                   (media.py)
@@ -80,6 +83,10 @@ def purges(space: str) -> str:
 def user_messages(space: str, user: str) -> str:
     """Zset of `<room>:<id>` of the user's messages in the space, scored by ms."""
     return f"live:space:{space}:user:{_prefixed(user)}"
+
+
+def reactions(room_key: str, message_id: str) -> str:
+    return room(room_key, f"react:{message_id}")
 
 
 def space_rooms(space: str) -> str:

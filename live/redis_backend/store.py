@@ -43,6 +43,7 @@ from rooms.presence import Departure, Member, members_by_user
 from rooms.store import Store, clamp_limit
 
 from . import keys
+from .breakouts import RedisBreakouts
 from .classroom import RedisClassroom
 from .compaction import AofCompactor
 from .frames import message_frame_parts, pack, unpack
@@ -50,13 +51,15 @@ from .media import RedisMedia
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
 from .scripts import APPEND, READ
+from .reactions import RedisReactions
 
 log = logging.getLogger(__name__)
 
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
-class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, Store):
+class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
+                 Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -70,6 +73,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, Store):
         self._init_classroom()
         self._init_privacy()
         self._compactor = AofCompactor(redis, proc_id)
+        self._init_reactions()
+        self._init_breakouts()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:

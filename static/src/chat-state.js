@@ -5,12 +5,17 @@
 // what changed (`subscribe((aspect, detail) => …)`), one aspect per part of the view:
 //   status, notice, composer, header, members, recipients, typing, polls, older, unread,
 //   messages (all anew), message {message, index} (one added), removed {id}, follow (scroll to
-//   the newest).
+//   the newest), reactions {id} (one message's reactions), mention {message} (a live message of
+//   someone else naming this user: mentions.js), moved {from, to} (a breakout or a recall sends
+//   this user to room `to`, or the join ack says the user's group works there).
 // The client may be null (no room or token): the state then only holds a notice.
 
 import { JOIN_PAGE_SIZE, LocalEvents, MuteKinds, POLL_EVENTS, ServerEvents, isTransient } from './protocol.js';
 import { errorKey } from './i18n.js';
 import { MessageList } from './message-list.js';
+import { ReactionBook } from './reactions.js';
+import { linkPolicy } from './links.js';
+import { mentions } from './mentions.js';
 import { chatMuted, mutesChat, privateRecipients, userIdOf } from './roster.js';
 import { TypingNotifier, TypingRoster } from './typing.js';
 
@@ -34,6 +39,9 @@ export class ChatState {
   closedByServer = false;
   permissions = { pupils_to_teachers: false, pupils_to_pupils: false };
   messages = new MessageList();
+  reactions = new ReactionBook();
+  /** which http(s) links are shown as links (join ack `links`; links.js) */
+  links = linkPolicy(null);
   /** @type {Map<string, object>} by user id */
   members = new Map();
   typists = new TypingRoster(() => this.#changed('typing'));
@@ -136,6 +144,10 @@ export class ChatState {
     on(ServerEvents.CHAT_MESSAGE, here((message) => this.addMessage(message, true)));
     on(ServerEvents.CHAT_PRIVATE, here((message) => this.addMessage(message, true)));
     on(ServerEvents.CHAT_DELETED, here(({ id }) => this.removeMessage(id)));
+    on(ServerEvents.CHAT_REACTIONS, here(({ id, counts }) => this.#putReactions(id, counts)));
+    on(ServerEvents.ROOM_MOVED, (detail) => {
+      if (detail?.from === this.room && typeof detail.to === 'string') this.#changed('moved', { from: this.room, to: detail.to });
+    });
     on(ServerEvents.MOD_PERMISSIONS, here(({ permissions }) => {
       this.permissions = { ...this.permissions, ...(permissions ?? {}) };
       this.#changed('recipients');
@@ -223,6 +235,7 @@ export class ChatState {
     }
     this.muted = chatMuted(you) || (ack.mutes?.[you?.id] ?? []).includes(MuteKinds.CHAT);
     this.#loadPolls(ack.polls);
+    this.links = linkPolicy(ack.links);
     this.locked = Boolean(ack.locked);
     if (ack.permissions && typeof ack.permissions === 'object') this.permissions = { ...ack.permissions };
     this.members = new Map((ack.members ?? []).filter((m) => m?.id).map((m) => [m.id, m]));
@@ -231,11 +244,16 @@ export class ChatState {
       // A rejoin's missed messages come as chat:message events instead.
       const messages = Array.isArray(ack.messages) ? ack.messages : [];
       this.messages.clear();
+      this.reactions.clear();
+      this.reactions.load(ack.reactions);
       for (const message of messages) if (message?.id) this.messages.add(message);
       this.hasMore = messages.length >= JOIN_PAGE_SIZE;
       this.#changed('messages');
       this.#changed('follow');
+    } else {
+      for (const id of this.reactions.load(ack.reactions)) this.#changed('reactions', { id });
     }
+    if (typeof ack.breakout?.to === 'string') this.#changed('moved', { from: this.room, to: ack.breakout.to });
     if (this.notice?.key === 'notice.join_failed') this.clearNotice();
     for (const aspect of ['older', 'header', 'members', 'composer', 'status']) this.#changed(aspect);
   }
@@ -257,6 +275,7 @@ export class ChatState {
     if (!live) return;
     const authorId = message.user?.id;
     if (authorId) this.typists.set(authorId, '', false);
+    if (authorId !== this.me.id && mentions(message.text, this.me.name)) this.#changed('mention', { message });
     if (follow) {
       this.#changed('follow');
     } else if (index === this.messages.size - 1) {
@@ -266,6 +285,7 @@ export class ChatState {
   }
 
   removeMessage(id) {
+    this.reactions.drop(id);
     if (this.messages.remove(id)) this.#changed('removed', { id });
     this.#changed('older');
   }
@@ -294,6 +314,7 @@ export class ChatState {
       const ack = await this.client.history(this.room, { before: this.messages.oldestId, limit: HISTORY_PAGE });
       if (this.#disposed) return;
       const page = ack.messages ?? [];
+      this.reactions.load(ack.reactions);
       around(() => { for (const message of page) this.addMessage(message, false); });
       this.hasMore = Boolean(ack.more) && page.length > 0;
     } catch (error) {
@@ -335,6 +356,41 @@ export class ChatState {
       this.removeMessage(id);
     } catch (error) {
       this.showNotice('notice.delete_failed', errorKey(error.code));
+    }
+  }
+
+  // ---- reactions ------------------------------------------------------------------------
+
+  get canReact() {
+    return this.joined && !this.kicked && !this.muted && this.me.role !== 'visitor';
+  }
+
+  #putReactions(id, counts) {
+    if (!id) return;
+    this.reactions.set(id, counts);
+    this.#changed('reactions', { id });
+  }
+
+  /** Toggle this user's `emoji` on message `id`; a notice says why when refused. */
+  async react(id, emoji) {
+    if (!this.client) return;
+    try {
+      const ack = await this.client.react(this.room, id, emoji);
+      this.reactions.set(id, ack.counts, ack.mine);
+      this.#changed('reactions', { id });
+    } catch (error) {
+      this.showNotice('notice.react_failed', errorKey(error.code));
+    }
+  }
+
+  /** Who reacted to message `id` (teachers): `{emoji: [{id, name}]}`, or null after a notice. */
+  async reactors(id) {
+    if (!this.client) return null;
+    try {
+      return (await this.client.reactors(this.room, id)).who ?? {};
+    } catch (error) {
+      this.showNotice('notice.react_failed', errorKey(error.code));
+      return null;
     }
   }
 

@@ -82,6 +82,13 @@ button:disabled { cursor: not-allowed; opacity: 0.6; }
 }
 .meta .name { font-weight: 600; color: var(--ts-fg); overflow-wrap: anywhere; }
 .badge { padding: 0 0.4rem; border: 1px solid currentColor; border-radius: 999px; font-size: 0.75rem; }
+.text a { color: var(--ts-accent); text-decoration: underline; overflow-wrap: anywhere; }
+.reactions { display: flex; flex-wrap: wrap; align-items: center; gap: 0.25rem; margin-top: 0.15rem; }
+.reactions button { min-height: 1.6rem; padding: 0 0.45rem; font-size: 0.85rem; border-radius: 999px; }
+.reactions .reaction[aria-pressed="true"], .reactions .pick[aria-pressed="true"] {
+  background: var(--ts-own); border-color: var(--ts-accent); }
+.reactions .picker { display: inline-flex; flex-wrap: wrap; gap: 0.15rem; }
+.reactions .who { flex-basis: 100%; margin: 0.2rem 0 0; padding-inline-start: 1rem; font-size: 0.85rem; color: var(--ts-muted); }
 .delete { margin-inline-start: auto; min-height: 1.6rem; padding: 0 0.5rem; font-size: 0.8rem; }
 .text { margin: 0.1rem 0 0; white-space: pre-wrap; overflow-wrap: anywhere; }
 .jump {

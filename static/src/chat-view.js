@@ -2,6 +2,7 @@
 // (Element.append of strings, textContent), never as markup.
 
 import { h } from './dom.js';
+import { linkPieces } from './links.js';
 
 export { h };
 
@@ -62,9 +63,10 @@ export function buildView(t) {
 /**
  * One message as a list item carrying `data-id`.
  * @param {object} message `{id, user: {id, name, role}, text, ts}`, and `to` for a private one
- * @param {{t: object, own: boolean, canDelete: boolean}} options
+ * @param {{t: object, own: boolean, canDelete: boolean, links?: {domains: string[] | null}}} options
+ *   `links`: which http(s) links become links (links.js); none by default
  */
-export function messageItem(message, { t, own, canDelete }) {
+export function messageItem(message, { t, own, canDelete, links = { domains: [] } }) {
   const user = message.user ?? {};
   const name = String(user.name ?? '');
   const ts = Number(message.ts);
@@ -85,7 +87,13 @@ export function messageItem(message, { t, own, canDelete }) {
     }, t.t('chat.delete')));
   }
   return h('li', { class: `msg${own ? ' own' : ''}${to ? ' private' : ''}`, 'data-id': message.id },
-    meta, h('p', { class: 'text', dir: 'auto' }, String(message.text ?? '')));
+    meta, h('p', { class: 'text', dir: 'auto' }, ...textWithLinks(String(message.text ?? ''), links)));
+}
+
+/** The text as text nodes, with each allowed link as an <a> opening a new tab, no referrer. */
+function textWithLinks(text, policy) {
+  return linkPieces(text, policy).map((piece) => (typeof piece === 'string' ? piece
+    : h('a', { href: piece.href, target: '_blank', rel: 'noopener noreferrer' }, piece.text)));
 }
 
 /**

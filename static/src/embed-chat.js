@@ -6,11 +6,16 @@
 // `{type: 'twinspace-live:token-expiring'}` to the parent at the allowed origins only, and takes
 // `{type: 'twinspace-live:token', token}` only from the parent at those origins. A parent may
 // also hand over a fresh token by changing the iframe's fragment (#token=…).
+//
+// The host page knows (docs/protocol.md "The host page knows"): the widget's `unread` and
+// `mention` events go to the parent, at the allowed origins only, as
+// `{type: 'twinspace-live:unread', count}` and `{type: 'twinspace-live:mention', id, room, from,
+// text}`.
 
 import './twinspace-chat.js';
 import { takeToken } from './dom.js';
 import { LocalEvents } from './protocol.js';
-import { acceptTokens, askHost, tokenHost } from './session.js';
+import { HostMessages, acceptTokens, askHost, tellHost, tokenHost } from './session.js';
 
 
 const query = new URLSearchParams(location.search);
@@ -32,6 +37,13 @@ chat.addEventListener(LocalEvents.TOKEN_EXPIRING, (event) => {
   if (askHost(host)) event.preventDefault(); // the widget warns if no token comes in time
 });
 acceptTokens(host, (token) => { chat.renew(token).catch(() => {}); });
+chat.addEventListener('unread', (event) => {
+  tellHost(host, { type: HostMessages.UNREAD, count: event.detail.count });
+});
+chat.addEventListener('mention', (event) => {
+  const { id, room, from, text } = event.detail;
+  tellHost(host, { type: HostMessages.MENTION, id, room, from, text });
+});
 window.addEventListener('hashchange', () => {
   const token = takeToken();
   if (token) chat.token = token;

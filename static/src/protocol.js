@@ -44,6 +44,8 @@ export const Requests = Object.freeze({
   CHAT_PRIVATE: 'chat:private', // sendPrivate (docs/protocol.md)
   CHAT_REPORT: 'chat:report', // report (v2)
   CHAT_REACT: 'chat:react', // react (v2)
+  CHAT_REACTORS: 'chat:reactors', // reactors (teachers; docs/protocol.md)
+  FEEDBACK: 'feedback', // feedback (docs/protocol.md "Feedback bar")
   TYPING: 'typing', // typing
   HAND: 'hand', // hand
   POLL_CREATE: 'poll:create', // createPoll
@@ -73,6 +75,7 @@ export const ServerEvents = Object.freeze({
   CHAT_DELETED: 'chat:deleted', // {room, id}
   CHAT_PRIVATE: 'chat:private', // a message with `to`
   CHAT_REACTIONS: 'chat:reactions', // {room, id, counts} (v2)
+  FEEDBACK_COUNTS: 'feedback:counts', // {room, counts} (teachers; docs/protocol.md)
   PRESENCE_JOIN: 'presence:join', // {room, member}
   PRESENCE_LEAVE: 'presence:leave', // {room, user}
   PRESENCE_UPDATE: 'presence:update', // {room, member}
@@ -108,6 +111,12 @@ export const LocalEvents = Object.freeze({
   REJOIN_FAILED: 'rejoin-failed',
   SYNC_ERROR: 'sync-error',
 });
+
+/** The emojis `chat:react` takes, in the order they are shown. */
+export const EMOJIS = Object.freeze(['\u{1F44D}', '\u2764\uFE0F', '\u{1F602}', '\u{1F62E}', '\u{1F44F}', '\u2753']);
+
+/** What `feedback` says (the feedback bar's keys), in the order they are shown. */
+export const FeedbackKinds = Object.freeze({ THUMBS: 'thumbs', SLOWER: 'slower', LOST: 'lost', LOUDER: 'louder' });
 
 /** What `mod:mute` mutes (`what`), and what `mod:muted`'s `kinds` lists. */
 export const MuteKinds = Object.freeze({ CHAT: 'chat', AUDIO: 'audio', VIDEO: 'video', ALL: 'all' });
@@ -263,9 +272,28 @@ export class LiveClient extends Connection {
     return this.ask(Requests.CHAT_REPORT, { room, id, reason });
   }
 
-  /** v2: toggle this user's reaction `emoji` on message `id`. @returns {Promise<Ack>} */
+  /**
+   * v2: toggle this user's reaction `emoji` on message `id`: `{ok, counts, mine}`.
+   * @returns {Promise<Ack & {counts: Record<string, number>, mine: string[]}>}
+   */
   react(room, id, emoji) {
     return this.ask(Requests.CHAT_REACT, { room, id, emoji });
+  }
+
+  /**
+   * Who reacted to message `id` (teachers): `{ok, who: {emoji: [{id, name}]}}`.
+   * @returns {Promise<Ack & {who: Record<string, {id: string, name: string}[]>}>}
+   */
+  reactors(room, id) {
+    return this.ask(Requests.CHAT_REACTORS, { room, id });
+  }
+
+  /**
+   * Press a key of the feedback bar: `kind` a FeedbackKinds value; the room's teachers see it.
+   * @returns {Promise<Ack>}
+   */
+  feedback(room, kind) {
+    return this.ask(Requests.FEEDBACK, { room, kind });
   }
 
   // ---- polls ----------------------------------------------------------------------------

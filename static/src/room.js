@@ -20,6 +20,8 @@ import { LiveClient, LocalEvents, MuteKinds, ServerEvents } from './protocol.js'
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
+import { FeedbackBar } from './room-feedback.js';
+import { GroupsPanel, followMoves } from './room-groups.js';
 import { pageToken } from './session.js';
 import { Devices, prejoinPanel } from './devices.js';
 import { Publisher } from './publishing.js';
@@ -157,6 +159,9 @@ function start() {
   });
   controls();
   endScreenControls();
+  const feedback = new FeedbackBar({ el: $('feedback'), client, room, t, announce, act });
+  const followed = followMoves({ client, room, chat });
+  const groups = new GroupsPanel({ el: $('groups'), client, room, t, members: () => state.members, announce, act });
   act(client.join(room)).then((ack) => {
     if (!ack) return;
     load(ack);
@@ -166,6 +171,9 @@ function start() {
   function load(ack) {
     state.me = ack.you;
     state.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
+    feedback.load(ack);
+    groups.load(ack);
+    followed(ack);
     state.members = new Map(ack.members.map((m) => [m.id, m]));
     state.mutes = { ...(ack.mutes ?? {}) };
     state.settings = ack.media ?? state.settings;

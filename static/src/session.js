@@ -18,6 +18,10 @@ export const HostMessages = Object.freeze({
   TOKEN_EXPIRING: 'twinspace-live:token-expiring',
   /** host -> page: `{type, token}` */
   TOKEN: 'twinspace-live:token',
+  /** page -> host: `{type, count}`, messages arrived unseen (docs/protocol.md "The host page knows") */
+  UNREAD: 'twinspace-live:unread',
+  /** page -> host: `{type, id, room, from, text}`, a message naming the user */
+  MENTION: 'twinspace-live:mention',
 });
 
 /** How long a host may take to answer before the user is told when the session ends. */
@@ -43,12 +47,22 @@ export function tokenHost() {
  * @param {Window | null} host
  */
 export function askHost(host, origins = allowedOrigins()) {
+  return tellHost(host, { type: HostMessages.TOKEN_EXPIRING }, origins);
+}
+
+/**
+ * Post `message` to `host` at each allowed origin (the browser hands it over only if the host
+ * is at one of them). Whether there was a host to tell.
+ * @param {Window | null} host
+ * @param {object} message
+ */
+export function tellHost(host, message, origins = allowedOrigins()) {
   if (!host || host.closed) return false;
   for (const origin of origins) {
     try {
-      host.postMessage({ type: HostMessages.TOKEN_EXPIRING }, origin);
+      host.postMessage(message, origin);
     } catch {
-      // an origin the browser cannot parse: nobody there to ask
+      // an origin the browser cannot parse: nobody there to tell
     }
   }
   return true;
@@ -81,7 +95,7 @@ export function clockTime(exp, lang) {
   return new Intl.DateTimeFormat(lang, { hour: '2-digit', minute: '2-digit' }).format(new Date(exp * 1000));
 }
 
-const storageKey = () => `twinspace-live:token:${location.pathname}`;
+const storageKey = (path = location.pathname) => `twinspace-live:token:${path}`;
 
 /** The page's token: from the URL fragment (then kept in the tab), else the one kept before. */
 export function pageToken() {
@@ -97,10 +111,10 @@ export function pageToken() {
   }
 }
 
-/** Keep `token` for a reload of this page in this tab. */
-export function keepToken(token) {
+/** Keep `token` for a reload of this page (or of the page at `path`) in this tab. */
+export function keepToken(token, path = location.pathname) {
   try {
-    sessionStorage.setItem(storageKey(), token);
+    sessionStorage.setItem(storageKey(path), token);
   } catch {
     // storage disabled or full: a reload will need the link again
   }

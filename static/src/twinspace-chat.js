@@ -18,6 +18,17 @@
 // user when the session ends. When the service ends it, the status says so; a token set later
 // connects again.
 //
+// The host page knows (docs/protocol.md "The host page knows"): the element dispatches
+// `unread` {count} (bubbling, composed) whenever the number of messages that arrived unseen
+// changes — unseen means the reader was not at the newest message, or the page was hidden —
+// and `mention` {id, room, from, text} when a live message of someone else names this user.
+//
+// Reactions: each message shows its reactions (chat:react); teachers may list who reacted.
+//
+// Breakouts: when the service moves the user to another room (`room:moved`), the element
+// dispatches `moved` {from, to} (cancelable, bubbling, composed) and, unless cancelled, sets its
+// `room` to `to`: it leaves `from` and joins `to`.
+//
 // What the element knows lives in a ChatState (chat-state.js); this module renders it and wires
 // the DOM's events to it. A new ChatState is made for each (re)start.
 
@@ -27,6 +38,7 @@ import { errorKey, languageCandidates, loadTranslator } from './i18n.js';
 import { adoptStyles } from './chat-style.js';
 import { ChatState } from './chat-state.js';
 import { buildView, h, memberItem, messageItem } from './chat-view.js';
+import { reactionRow } from './reaction-view.js';
 import { PollPanel } from './chat-polls.js';
 import { clockTime, hostGraceMs } from './session.js';
 
@@ -48,6 +60,14 @@ export class TwinspaceChat extends HTMLElement {
   #view = null;
   /** @type {Map<string, Element>} message elements by id */
   #elements = new Map();
+  /** the message whose emoji picker is open, or null */
+  #picking = null;
+  /** @type {Map<string, object>} who reacted, fetched (teachers), by message id */
+  #who = new Map();
+  #unreadSent = 0;
+  #onVisible = () => {
+    if (document.visibilityState === 'visible' && this.#state?.unread && this.#nearBottom()) this.#state.markRead();
+  };
   #polls = new PollPanel({
     t: null,
     polls: () => this.#state?.polls ?? new Map(),
@@ -119,11 +139,13 @@ export class TwinspaceChat extends HTMLElement {
   get client() { return this.#state?.client ?? null; }
 
   connectedCallback() {
+    document.addEventListener('visibilitychange', this.#onVisible);
     if (this.#token === null && this.hasAttribute('token')) this.#token = this.getAttribute('token');
     this.#restart();
   }
 
   disconnectedCallback() {
+    document.removeEventListener('visibilitychange', this.#onVisible);
     this.#stop();
   }
 
@@ -162,6 +184,8 @@ export class TwinspaceChat extends HTMLElement {
 
   async #start() {
     const generation = ++this.#generation;
+    this.#picking = null;
+    this.#who.clear();
     const claims = decodeToken(this.#token);
     const room = this.getAttribute('room');
     const problem = !room ? 'notice.no_room' : !this.#token ? 'notice.no_token'
@@ -173,7 +197,7 @@ export class TwinspaceChat extends HTMLElement {
       client,
       room,
       me: { id: claims?.sub ?? null, name: claims?.name ?? '', role: claims?.role ?? 'visitor' },
-      atLatest: () => this.#nearBottom(),
+      atLatest: () => this.#nearBottom() && document.visibilityState !== 'hidden',
     });
     this.#state = state;
     client?.on(LocalEvents.TOKEN_EXPIRING, ({ exp }) => this.#expiring(client, exp));
@@ -231,11 +255,14 @@ export class TwinspaceChat extends HTMLElement {
       case 'typing': this.#renderTyping(); break;
       case 'polls': this.#polls.render(); break;
       case 'older': this.#renderOlder(); break;
-      case 'unread': this.#renderJump(); break;
+      case 'unread': this.#renderJump(); this.#tellUnread(); break;
       case 'messages': this.#renderMessages(); break;
       case 'message': this.#insertMessage(detail.message, detail.index); break;
       case 'removed': this.#removeMessage(detail.id); break;
       case 'follow': this.#scrollToBottom(); break;
+      case 'reactions': this.#renderReactions(detail.id); break;
+      case 'mention': this.#tellMention(detail.message); break;
+      case 'moved': this.#follow(detail); break;
       default: break;
     }
   }
@@ -244,7 +271,86 @@ export class TwinspaceChat extends HTMLElement {
 
   #messageElement(message) {
     const state = this.#state;
-    return messageItem(message, { t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message) });
+    const item = messageItem(message, {
+      t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message), links: state.links,
+    });
+    if (!message.to) item.append(this.#reactionRow(message.id));
+    return item;
+  }
+
+  // ---- reactions -------------------------------------------------------------------------
+
+  #reactionRow(id) {
+    const state = this.#state;
+    return reactionRow(id, {
+      t: this.#t, entry: state.reactions.get(id), canReact: state.canReact,
+      teacher: state.me.role === 'teacher', open: this.#picking === id, who: this.#who.get(id) ?? null,
+    });
+  }
+
+  /** Draw one message's reactions anew, keeping the focus on the same button. */
+  #renderReactions(id, focus = null) {
+    const old = this.#elements.get(id)?.querySelector(':scope > .reactions');
+    if (!old || !this.#view) return;
+    const active = this.shadowRoot.activeElement;
+    const had = old.contains(active) ? active : null;
+    const row = this.#reactionRow(id);
+    old.replaceWith(row);
+    const target = focus ?? (had && (had.dataset.emoji
+      ? `[data-emoji="${had.dataset.emoji}"]` : `.${had.classList[0]}`));
+    const again = target && row.querySelector(target);
+    if (again) again.focus();
+    else if (had) this.#view.log.focus();
+  }
+
+  async #onReactionClick(button) {
+    const id = button.closest('.reactions')?.dataset.for;
+    const state = this.#state;
+    if (!id || !state) return;
+    if (button.dataset.act === 'add') {
+      const closing = this.#picking === id;
+      const before = this.#picking;
+      this.#picking = closing ? null : id;
+      if (before && before !== id) this.#renderReactions(before);
+      this.#renderReactions(id, closing ? '.react-add' : '.pick');
+    } else if (button.dataset.act === 'who') {
+      if (this.#who.has(id)) this.#who.delete(id);
+      else {
+        const who = await state.reactors(id);
+        if (!who || state !== this.#state) return;
+        this.#who.set(id, who);
+      }
+      this.#renderReactions(id, '.react-who');
+    } else if (button.dataset.emoji) {
+      const picked = button.classList.contains('pick');
+      if (picked) this.#picking = null;
+      await state.react(id, button.dataset.emoji);
+      if (state !== this.#state) return;
+      if (this.#who.has(id)) this.#who.set(id, (await state.reactors(id)) ?? {});
+      this.#renderReactions(id, `.reaction[data-emoji="${button.dataset.emoji}"], .react-add`);
+    }
+  }
+
+  // ---- the host page ---------------------------------------------------------------------
+
+  /** A breakout or a recall moves this user: say so (`moved`, cancelable), then follow. */
+  #follow({ from, to }) {
+    const moved = new CustomEvent('moved', { detail: { from, to }, cancelable: true, bubbles: true, composed: true });
+    if (this.dispatchEvent(moved)) this.setAttribute('room', to);
+  }
+
+  #tellUnread() {
+    const count = this.#state?.unread ?? 0;
+    if (count === this.#unreadSent) return;
+    this.#unreadSent = count;
+    this.dispatchEvent(new CustomEvent('unread', { detail: { count }, bubbles: true, composed: true }));
+  }
+
+  #tellMention(message) {
+    this.dispatchEvent(new CustomEvent('mention', {
+      detail: { id: message.id, room: message.room, from: String(message.user?.name ?? ''), text: String(message.text ?? '') },
+      bubbles: true, composed: true,
+    }));
   }
 
   /** Build every message's element anew (a new session, a join, another language). */
@@ -356,6 +462,14 @@ export class TwinspaceChat extends HTMLElement {
     view.list.addEventListener('click', (event) => {
       const id = event.target.closest?.('button.delete')?.closest('li[data-id]')?.dataset.id;
       if (id) this.#state?.deleteMessage(id);
+      const reaction = event.target.closest?.('.reactions button');
+      if (reaction) this.#onReactionClick(reaction);
+    });
+    view.list.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || !event.target.closest?.('.picker') || !this.#picking) return;
+      const id = this.#picking;
+      this.#picking = null;
+      this.#renderReactions(id, '.react-add');
     });
     if (this.getBoundingClientRect().width < NARROW_PX) view.people.open = false;
     this.shadowRoot.replaceChildren(...this.#styleNodes, view.root);

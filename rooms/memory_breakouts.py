@@ -1,0 +1,57 @@
+"""`BreakoutStore` in process memory: the part of `MemoryStore` for breakout rooms."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .breakout_store import BreakoutStore
+from .breakouts import Breakout, Group
+from .clock import Clock
+from .identity import RoomRef
+
+
+class MemoryBreakouts(BreakoutStore):
+    _clock: Clock
+    retention_ms: int
+
+    def _init_breakouts(self) -> None:
+        self._breakouts: dict[str, tuple[Breakout, int]] = {}  # main key -> (it, expiry)
+        self._groups: dict[str, tuple[Group, int]] = {}  # group room key -> (it, expiry)
+
+    def _kept(self, table: dict[str, tuple[object, int]], key: str) -> object | None:
+        found = table.get(key)
+        if found is None:
+            return None
+        if found[1] <= self._clock.now_ms():
+            del table[key]
+            return None
+        return found[0]
+
+    async def start_breakout(self, main: RoomRef, breakout: Breakout) -> bool:
+        if await self.breakout(main) is not None:
+            return False
+        until = self._clock.now_ms() + self.retention_ms
+        self._breakouts[main.key] = (breakout, until)
+        for name, members in zip(breakout.rooms, breakout.groups, strict=True):
+            self._groups[RoomRef(main.space, name).key] = (Group(main.name, members), until)
+        return True
+
+    async def breakout(self, main: RoomRef) -> Breakout | None:
+        found = self._kept(self._breakouts, main.key)  # type: ignore[arg-type]
+        return found if isinstance(found, Breakout) else None
+
+    async def end_breakout(self, main: RoomRef) -> Breakout | None:
+        breakout = await self.breakout(main)
+        if breakout is None:
+            return None
+        del self._breakouts[main.key]
+        for name in breakout.rooms:
+            key = RoomRef(main.space, name).key
+            group = self._groups.get(key)
+            if group is not None:
+                self._groups[key] = (dataclasses.replace(group[0], over=True), group[1])
+        return breakout
+
+    async def group(self, room: RoomRef) -> Group | None:
+        found = self._kept(self._groups, room.key)  # type: ignore[arg-type]
+        return found if isinstance(found, Group) else None
