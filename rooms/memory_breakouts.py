@@ -18,7 +18,7 @@ class MemoryBreakouts(BreakoutStore):
         self._breakouts: dict[str, tuple[Breakout, int]] = {}  # main key -> (it, expiry)
         self._groups: dict[str, tuple[Group, int]] = {}  # group room key -> (it, expiry)
 
-    def _kept(self, table: dict[str, tuple[object, int]], key: str) -> object | None:
+    def _breakout_kept(self, table: dict[str, tuple[object, int]], key: str) -> object | None:
         found = table.get(key)
         if found is None:
             return None
@@ -37,7 +37,7 @@ class MemoryBreakouts(BreakoutStore):
         return True
 
     async def breakout(self, main: RoomRef) -> Breakout | None:
-        found = self._kept(self._breakouts, main.key)  # type: ignore[arg-type]
+        found = self._breakout_kept(self._breakouts, main.key)  # type: ignore[arg-type]
         return found if isinstance(found, Breakout) else None
 
     async def end_breakout(self, main: RoomRef) -> Breakout | None:
@@ -53,5 +53,5 @@ class MemoryBreakouts(BreakoutStore):
         return breakout
 
     async def group(self, room: RoomRef) -> Group | None:
-        found = self._kept(self._groups, room.key)  # type: ignore[arg-type]
+        found = self._breakout_kept(self._groups, room.key)  # type: ignore[arg-type]
         return found if isinstance(found, Group) else None

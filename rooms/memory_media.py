@@ -16,12 +16,12 @@ class MemoryMedia(MediaStore):
         self._media_settings: dict[str, tuple[MediaSettings, int]] = {}  # room -> (, written)
         self._streams: dict[str, dict[str, tuple[LiveStream, int]]] = {}
 
-    def _kept(self, written: int) -> bool:
+    def _media_kept(self, written: int) -> bool:
         return written > self._clock.now_ms() - self.retention_ms
 
     async def media_settings(self, room: RoomRef) -> MediaSettings | None:
         found = self._media_settings.get(room.key)
-        return found[0] if found is not None and self._kept(found[1]) else None
+        return found[0] if found is not None and self._media_kept(found[1]) else None
 
     async def put_media_settings(self, room: RoomRef, settings: MediaSettings) -> None:
         self._media_settings[room.key] = (settings, self._clock.now_ms())
@@ -40,7 +40,7 @@ class MemoryMedia(MediaStore):
         return found
 
     async def streams(self, room: RoomRef) -> list[LiveStream]:
-        return [s for s, at in self._streams.get(room.key, {}).values() if self._kept(at)]
+        return [s for s, at in self._streams.get(room.key, {}).values() if self._media_kept(at)]
 
     async def end_streams_of(self, room: RoomRef, process: str) -> list[LiveStream]:
         gone = [s for s in await self.streams(room) if s.process == process]

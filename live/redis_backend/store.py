@@ -50,8 +50,8 @@ from .frames import message_frame_parts, pack, unpack
 from .media import RedisMedia
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
-from .scripts import APPEND, READ
 from .reactions import RedisReactions
+from .scripts import APPEND, READ
 
 log = logging.getLogger(__name__)
 
