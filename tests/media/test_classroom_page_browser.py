@@ -171,7 +171,7 @@ async def _gone(page: Page, stream: str) -> bool:
     return bool(await page.evaluate("(s) => !window.twinspaceRoom.streams.has(s)", stream))
 
 
-async def test_hard_mute_shown_last_n_pause_said_hand_leave_and_kick(
+async def test_last_n_pause_said_and_hard_mute_shown(
         service: str, browser: Browser) -> None:  # noqa: F811
     teacher = await open_room(browser, service, sub="t", role="teacher", name="Ms T")
     ana = await open_checked(browser, service, sub="ana", name="Ana")
@@ -194,6 +194,7 @@ async def test_hard_mute_shown_last_n_pause_said_hand_leave_and_kick(
     await expect(tile(ben, "ana").locator(".no-video")).to_have_text("Ana")
     await hearing(ben, a_cam)  # her voice still comes
     await expect(tile(ben, "t")).to_have_attribute("data-video", "live")
+    await decoding(ben, t_cam)
     await teacher.locator("#last-n").fill("9")
     await teacher.locator("#settings button[type=submit]").click()
     await expect(tile(ben, "ana")).to_have_attribute("data-video", "live", timeout=15000)
@@ -219,6 +220,19 @@ async def test_hard_mute_shown_last_n_pause_said_hand_leave_and_kick(
     await mic.focus()
     await ana.keyboard.press("Enter")
     await expect(mic).to_have_attribute("aria-pressed", "true", timeout=15000)
+
+
+
+async def test_one_hand_button_a_stopped_share_leave_and_the_end_screen_of_a_kick(
+        service: str, browser: Browser) -> None:  # noqa: F811
+    teacher = await open_room(browser, service, sub="t", role="teacher", name="Ms T")
+    ana = await open_checked(browser, service, sub="ana", name="Ana")
+    ben = await open_room(browser, service, sub="ben", name="Ben")
+    await join_call(teacher, camera="none", mic="none")
+    await join_call(ana)
+    await expect(ana.locator("#cam")).to_have_attribute("aria-pressed", "true", timeout=15000)
+    a_cam = await until("Ana's camera", lambda: ana.evaluate(MINE))
+    await join_call(ben, camera="none", mic="none")
 
     # one raise-hand button (the chat's own is not shown), by keyboard; the teacher sees it
     await expect(ana.locator("twinspace-chat button.hand-toggle")).to_be_hidden()
@@ -261,4 +275,3 @@ async def test_hard_mute_shown_last_n_pause_said_hand_leave_and_kick(
     await until("Ana's camera stopped", lambda: track.evaluate("(t) => t.readyState === 'ended'"))
     await until("Ana's stream ended", lambda: _gone(teacher, a_cam))
     assert await axe_serious(ana) == []
-    assert t_cam
