@@ -6,13 +6,13 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from rooms.bus import Bus, LocalBus
+from rooms.bus import Bus, LocalBus, RoomEvent
 from rooms.clock import Clock, SystemClock
 from rooms.memory_store import MemoryStore
 from rooms.ratelimit import Buckets, Limiter
@@ -36,6 +36,7 @@ from .media_placement import MediaPlacement
 from .metrics import Metrics
 from .moderation_edge import ModerationEdge
 from .redis_backend import client as redis_client
+from .safeguard_edge import SafeguardEdge
 from .server import LiveServer
 from .tokens import Verifier
 from .wire import LivePacket
@@ -119,7 +120,6 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     proc_id = uuid.uuid4().hex[:12]
     store, bus = open_backend(cfg, clock, proc_id)
     local = FastEmitManager()  # this process's connections in rooms, and the fan-out
-    bus.bind(local.deliver_events)
 
     def cors(origin: str | None, environ: dict[str, Any]) -> bool:
         req = environ.get("aiohttp.request")
@@ -141,7 +141,14 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         engineio_logger=False,
     )
     buckets = open_limiter(cfg, clock)
-    service = RoomService(store, bus, local, clock, buckets)
+    service = RoomService(store, bus, local, clock, buckets, open_rooms=cfg.rooms == "open")
+    supervision = service.lesson.supervision
+
+    def deliver(events: Sequence[RoomEvent]) -> None:
+        supervision.observe(events)  # who of the teachers is in, before members hear it
+        local.deliver_events(events)
+
+    bus.bind(deliver)
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     # every event takes its bucket, and a place among its connection's events, first
     limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
@@ -155,6 +162,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
                  ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                 cfg.trusted_proxies, enabled=cfg.rate_limits))
     ModerationEdge(edge, service)  # polls, mod:*, private messages
+    SafeguardEdge(edge, service)  # reports, lobby, teacher present, end of lesson
     media = MediaService(on_event=bus.publish, clock=clock, config=_media_config(cfg))
     placement = MediaPlacement(proc_id, redis_client.connect(cfg.redis_url) if cfg.redis_url
                                else None, busy=lambda key: bool(media.streams(key)))

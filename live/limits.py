@@ -36,6 +36,7 @@ EVENT_KINDS: dict[str, str] = {
     "poll:create": "moderate",
     "poll:close": "moderate",
     "poll:vote": "vote",
+    "chat:report": "report",
     "rtc:publish": "media",
     "rtc:subscribe": "media",
     "rtc:settings": "moderate",

@@ -9,7 +9,8 @@ domain's rules (`rooms.media_rules`); the forwarding unit applies them.
 The room hears `rtc:stream` / `rtc:ended` through the room bus (every process
 delivers them); mutes, kicks, leaves and disconnects reach the forwarding unit
 through the domain's hooks (`Moderation.mute_hooks`, `kick_hooks`,
-`RoomService.leave_hooks`).
+`RoomService.leave_hooks`); the end of a lesson stops every stream of the room
+(`Lesson.end_hooks`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class MediaEdge:
         service.moderation.mute_hooks.append(self.on_mute)
         service.moderation.kick_hooks.append(self.on_kick)
         service.leave_hooks.append(self.on_leave)
+        service.lesson.end_hooks.append(self.on_end)
         service.media_state = self.room_state
         handlers = {
             "rtc:publish": self.publish, "rtc:subscribe": self.subscribe,
@@ -70,6 +72,7 @@ class MediaEdge:
         sdp = f.str("sdp", max_len=self.media.config.max_sdp)
         settings = self.settings.get(room.key)
         check_publish(s.who, settings)
+        self.svc.lesson.check_supervised(s, room)  # pupils: only with a teacher in
         await self._here(room)
         # the forwarding unit forgets a room it holds nothing of (and its last-N with it)
         await self.media.set_last_n(room.key, settings.last_n)
@@ -140,6 +143,11 @@ class MediaEdge:
 
     async def on_kick(self, room_key: str, user: str) -> None:
         await self.media.member_left(room_key, user)
+
+    async def on_end(self, room_key: str) -> None:
+        """The lesson ended: every stream of the room stops."""
+        for user in {info["user"] for info in self.media.streams(room_key)}:
+            await self.media.member_left(room_key, user)
 
     async def on_leave(self, s: Session, room_key: str) -> None:
         """A connection left the room (leave, kick, disconnect)."""

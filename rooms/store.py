@@ -13,15 +13,17 @@ from .classroom_store import ClassroomStore
 from .identity import RoomRef
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
+from .safeguard_store import SafeguardStore
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
 DAY_MS = 86_400_000
 
 
-class Store(ClassroomStore, ABC):
+class Store(ClassroomStore, SafeguardStore, ABC):
     """History, presence and idempotency for every room of the service
-    (and, from `ClassroomStore`, polls, moderation and audit)."""
+    (and, from `ClassroomStore`, polls, moderation and audit; from `SafeguardStore`,
+    opened rooms, reports and the lobby)."""
 
     def __init__(self, retention_ms: int) -> None:
         if retention_ms <= 0:

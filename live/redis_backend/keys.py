@@ -8,11 +8,13 @@ one slot, and a room's bus channel with them):
 - `live:{R}:conns`, `:users`      presence (store.py)
 - `live:{R}:polls`, `:polls:closed`, `:poll:<id>:votes`, `:mutes`, `:ban:<user>`,
   `:flags`                        classroom tools (classroom.py)
+- `live:{R}:lobby`, `:admitted`   the lobby (safeguard.py)
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
 Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
-`live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`, and the notices
-channel `live:notices`.
+`live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`,
+`live:space:<S>:opened`, `live:space:<S>:reports`, `live:reports:until` (safeguard.py),
+and the notices channel `live:notices`.
 Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
 of `<who>`, as in `cid`); `live:caps:user:<n>:<who>`, `live:caps:addr:<address>` the
 connections per process of a user and of an address, `live:proc:<P>:caps` the caps
@@ -24,6 +26,7 @@ from __future__ import annotations
 PREFIX = "live:"
 RETENTION_INDEX = "live:retention"  # zset room key -> oldest message ms
 PROCS = "live:procs"  # zset process id -> last heartbeat ms
+REPORTS_UNTIL = "live:reports:until"  # zset space\0report id -> ms the evidence ends
 NOTICES = "live:notices"  # pub/sub channel of notices, every process subscribed
 
 _ROOM_HEAD = "live:{"
@@ -57,6 +60,14 @@ def space_rooms(space: str) -> str:
 
 def space_teachers(space: str) -> str:
     return f"live:space:{space}:teachers"
+
+
+def space_opened(space: str) -> str:
+    return f"live:space:{space}:opened"
+
+
+def space_reports(space: str) -> str:
+    return f"live:space:{space}:reports"
 
 
 def proc_conns(proc: str) -> str:

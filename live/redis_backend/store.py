@@ -44,6 +44,7 @@ from . import keys
 from .classroom import RedisClassroom
 from .frames import message_frame_parts, pack, unpack
 from .pipeline import ScriptPipeline
+from .safeguard import RedisSafeguard
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ return n
 """
 
 
-class RedisStore(RedisClassroom, Store):
+class RedisStore(RedisClassroom, RedisSafeguard, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -205,6 +206,7 @@ class RedisStore(RedisClassroom, Store):
                     await self._trim(keys=[keys.room(room_key, "msgs"), keys.RETENTION_INDEX],
                                      args=[horizon + 1, room_key])
                 )
+            await self._sweep_reports()
         except RedisError as exc:
             raise Unavailable() from exc
         return removed
