@@ -29,6 +29,7 @@ export class ChatState {
   joined = false;
   refusal = null;
   kicked = false;
+  waiting = false; // in the room's lobby
   muted = false;
   locked = false;
   closedByServer = false;
@@ -161,6 +162,22 @@ export class ChatState {
       this.#changed('composer');
       this.#changed('status');
     }));
+    on(ServerEvents.ROOM_ADMITTED, here(() => {
+      this.waiting = false;
+      this.clearNotice();
+      this.join();
+    }));
+    on(ServerEvents.ROOM_REFUSED, here(() => {
+      this.waiting = false;
+      this.#refuse({ code: 'refused' }, 'notice.refused');
+    }));
+    on(ServerEvents.ROOM_ENDED, here(() => {
+      this.kicked = true;
+      this.joined = false;
+      this.showNotice('notice.ended', null, true);
+      this.#changed('composer');
+      this.#changed('status');
+    }));
     on(ServerEvents.ROOM_LOCKED, here(({ locked }) => {
       this.locked = Boolean(locked);
       this.#changed('header');
@@ -193,7 +210,11 @@ export class ChatState {
       await this.client.join(this.room); // applied by the `joined` event
     } catch (error) {
       if (this.#disposed) return;
-      if (!isTransient(error)) {
+      if (error.code === 'waiting') {
+        this.waiting = true; // a teacher lets us in (room:admitted) or not (room:refused)
+        this.showNotice('notice.waiting', null, true);
+        this.#changed('status');
+      } else if (!isTransient(error)) {
         if (!['unauthorized', 'expired'].includes(error.code)) this.#refuse(error);
       } else {
         setTimeout(() => {
@@ -205,10 +226,10 @@ export class ChatState {
     }
   }
 
-  #refuse(error) {
+  #refuse(error, key = 'notice.join_failed') {
     this.refusal = error;
     this.joined = false;
-    this.showNotice('notice.join_failed', errorKey(error.code), true);
+    this.showNotice(key, key === 'notice.join_failed' ? errorKey(error.code) : null, true);
     this.#changed('composer');
     this.#changed('status');
   }
@@ -336,6 +357,21 @@ export class ChatState {
     } catch (error) {
       this.showNotice('notice.delete_failed', errorKey(error.code));
     }
+  }
+
+  /** Report a message to the space's teachers (kept as evidence even if deleted later). */
+  async reportMessage(id) {
+    try {
+      await this.client.report(this.room, id);
+      this.showNotice('notice.reported');
+    } catch (error) {
+      this.showNotice('notice.report_failed', errorKey(error.code));
+    }
+  }
+
+  /** Whether this user may report `message`: someone else's, not as a visitor. */
+  canReport(message) {
+    return !this.isOwn(message) && this.me.role !== 'visitor' && !message.to;
   }
 
   /** Whether this user may delete `message`. */

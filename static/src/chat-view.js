@@ -62,9 +62,9 @@ export function buildView(t) {
 /**
  * One message as a list item carrying `data-id`.
  * @param {object} message `{id, user: {id, name, role}, text, ts}`, and `to` for a private one
- * @param {{t: object, own: boolean, canDelete: boolean}} options
+ * @param {{t: object, own: boolean, canDelete: boolean, canReport?: boolean}} options
  */
-export function messageItem(message, { t, own, canDelete }) {
+export function messageItem(message, { t, own, canDelete, canReport = false }) {
   const user = message.user ?? {};
   const name = String(user.name ?? '');
   const ts = Number(message.ts);
@@ -83,6 +83,11 @@ export function messageItem(message, { t, own, canDelete }) {
     meta.append(h('button', {
       class: 'delete', type: 'button', 'aria-label': t.t('chat.delete_label', { name }),
     }, t.t('chat.delete')));
+  }
+  if (canReport && !own && !to) {
+    meta.append(h('button', {
+      class: 'report', type: 'button', 'aria-label': t.t('chat.report_label', { name }),
+    }, t.t('chat.report')));
   }
   return h('li', { class: `msg${own ? ' own' : ''}${to ? ' private' : ''}`, 'data-id': message.id },
     meta, h('p', { class: 'text', dir: 'auto' }, String(message.text ?? '')));

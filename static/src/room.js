@@ -11,6 +11,7 @@
 
 import './twinspace-chat.js';
 import { LiveClient, LocalEvents, MuteKinds, ServerEvents } from './protocol.js';
+import { roomLesson } from './room-lesson.js';
 import { h as el } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
@@ -114,9 +115,11 @@ function start() {
   $('chat-slot').append(chat);
 
   controls(client);
-  act(client.join(room)).then((ack) => { if (ack) load(ack); });
+  const lesson = roomLesson({ client, room, t, alertText, announce, act, onJoined: load, onEnded: stopAll });
+  lesson.enter();
 
   function load(ack) {
+    lesson.load(ack);
     state.me = ack.you;
     state.members = new Map(ack.members.map((m) => [m.id, m]));
     state.mutes = { ...(ack.mutes ?? {}) };

@@ -244,7 +244,9 @@ export class TwinspaceChat extends HTMLElement {
 
   #messageElement(message) {
     const state = this.#state;
-    return messageItem(message, { t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message) });
+    return messageItem(message, {
+      t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message), canReport: state.canReport(message),
+    });
   }
 
   /** Build every message's element anew (a new session, a join, another language). */
@@ -356,6 +358,8 @@ export class TwinspaceChat extends HTMLElement {
     view.list.addEventListener('click', (event) => {
       const id = event.target.closest?.('button.delete')?.closest('li[data-id]')?.dataset.id;
       if (id) this.#state?.deleteMessage(id);
+      const reported = event.target.closest?.('button.report')?.closest('li[data-id]')?.dataset.id;
+      if (reported) this.#state?.reportMessage(reported);
     });
     if (this.getBoundingClientRect().width < NARROW_PX) view.people.open = false;
     this.shadowRoot.replaceChildren(...this.#styleNodes, view.root);
