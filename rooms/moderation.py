@@ -148,6 +148,7 @@ class Moderation:
             raise BadRequest(f"cid must be 1..{MAX_CID} characters")
         text = clean_text(text)
         self.svc.classroom.check_chat(s, room)
+        self.svc.lesson.check_supervised(s, room)  # pupils write only with a teacher in
         member = next((m for m in await self.svc.store.members(room) if m.id == target), None)
         if member is None:
             raise NotFound("no such member in the room")

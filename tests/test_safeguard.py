@@ -298,13 +298,19 @@ async def test_everyone_admitted_at_once_and_leavers_leave_the_list(server: Runn
 
 # -- teacher present -------------------------------------------------------------
 async def test_pupils_write_only_while_a_teacher_is_in(server: Running, clients: Any) -> None:
-    t, (ana,) = await _class(server.url, clients, "ana")
+    t, (ana, bo) = await _class(server.url, clients, "ana", "bo")
     assert (await ana.call("chat:send", {"room": "r", "text": "hi", "cid": "1"}))["ok"]
+    await t.call("mod:permissions", {"room": "r", "pupils_to_pupils": True})
     await t.call("leave", {"room": "r"})
     await ana.wait_for("presence:leave")
+    no_teacher = {"code": "forbidden", "message":
+                  "pupils can write and share only while a teacher is in the room"}
     ack = await ana.call("chat:send", {"room": "r", "text": "alone", "cid": "2"})
-    assert ack["error"] == {"code": "forbidden", "message":
-                            "pupils can write and share only while a teacher is in the room"}
+    assert ack["error"] == no_teacher
+    ack = await ana.call("chat:private", {"room": "r", "to": "bo", "text": "psst", "cid": "p"})
+    assert ack["error"] == no_teacher
+    ack = await ana.call("rtc:publish", {"room": "r", "source": "camera", "sdp": "v=0"})
+    assert ack["error"] == no_teacher
     assert [m["text"] for m in (await ana.call("chat:history", {"room": "r"}))["messages"]] == [
         "hi"]
     await t.call("join", {"room": "r"})
