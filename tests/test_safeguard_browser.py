@@ -125,6 +125,9 @@ async def test_the_console_runs_the_lobby_and_ends_the_lesson(browser: Browser,
         await console.locator('#waiting li[data-user="b"] button[data-admit="false"]').click()
         await b.wait_for("room:refused")
         assert (await a.call("join", {"room": "lesson"}))["ok"]
+        # a raised hand shows as a count beside the heading
+        await a.call("hand", {"room": "lesson", "raised": True})
+        await expect(console.locator("#hands-count")).to_have_text("1")
         # the lock button says what a click does
         await expect(console.locator("#lock")).to_have_text("Lock room")
         await console.locator("#end-lesson").click()

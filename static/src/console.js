@@ -11,7 +11,7 @@ import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
-import { safeguarding } from './console-safeguard.js';
+import { chime, safeguarding } from './console-safeguard.js';
 
 const ROOMS_REFRESH_MS = 5000;
 const AUDIT_LIMIT = 100;
@@ -142,7 +142,10 @@ function start() {
     putMember(member);
     if (member.hand && !state.hands.includes(member.id)) {
       state.hands.push(member.id);
-      if (!before?.hand) announce('console.hand_up', { name: String(member.name ?? '') });
+      if (!before?.hand) {
+        announce('console.hand_up', { name: String(member.name ?? '') });
+        chime();
+      }
     }
     if (!member.hand) state.hands = state.hands.filter((id) => id !== member.id);
     renderMembers();
@@ -364,6 +367,8 @@ function start() {
           'aria-label': `${t.t('console.lower_hand')}: ${name}` }, t.t('console.lower_hand')));
     })));
     $('no-hands').hidden = hands.length > 0;
+    $('hands-count').textContent = String(hands.length);
+    $('hands-count').hidden = hands.length === 0;
     renderRecipients();
   }
   $('ban-minutes').addEventListener('input', () => {
