@@ -243,9 +243,10 @@ async def run_server(redis_url: str | None = None, clock: Clock | None = None,
                      **cfg_fields: Any) -> AsyncIterator[Running]:
     """The real service in this process, on 127.0.0.1 and an ephemeral port (no metrics
     port unless the test gives one: tests run side by side), with the rooms `opened`
-    (`room` of `space1`, or `space/room`) opened as by a teacher who then lifted the teacher-present rule (written to
-    the store as that teacher's join and `mod:supervised` would, without a member coming
-    and going or an audit entry, which tests about other things do not expect)."""
+    (`room` of `space1`, or `space/room`) opened as by a teacher who then lifted the
+    teacher-present rule: written to the store as that teacher's join and `mod:supervised`
+    would, without a member coming and going or an audit entry, which tests about other
+    things do not expect."""
     cfg_fields.setdefault("metrics_port", 0)
     cfg = Config(jwt_secret=SECRET, redis_url=redis_url, port=0, **cfg_fields)
     svc = build(cfg, clock)

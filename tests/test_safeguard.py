@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from live.config import Config
 from rooms.clock import FakeClock
 from rooms.store import DAY_MS
 
@@ -83,6 +84,13 @@ async def test_an_opening_ends_with_the_rooms_history(clients: Any) -> None:
         pupil = await clients(server.url, sub="ana")
         assert await _code(pupil, "join", {"room": "quiet"}) == "not_found"
         assert await _code(pupil, "join", {"room": "busy"}) == "ok"
+
+
+def test_live_rooms_is_teachers_or_open() -> None:
+    assert Config.from_env({}).rooms == "teachers"
+    assert Config.from_env({"LIVE_ROOMS": " Open "}).rooms == "open"
+    with pytest.raises(ValueError, match="LIVE_ROOMS must be teachers or open"):
+        Config.from_env({"LIVE_ROOMS": "anyone"})
 
 
 async def test_live_rooms_open_lets_anyone_open_a_room(clients: Any) -> None:
@@ -166,6 +174,7 @@ async def test_a_teacher_resolves_a_report(server: Running, clients: Any, action
     assert await _code(bo, "report:resolve", {"report": rid, "action": "dismiss"}) == "forbidden"
     assert await _code(t, "report:resolve", {"report": rid, "action": "ban"}) == "bad_request"
     assert await _code(t, "report:resolve", {"report": "rep-x", "action": action}) == "not_found"
+    assert await _code(t, "report:resolve", {"report": "x", "action": action}) == "bad_request"
     ack = await t.call("report:resolve", {"report": rid, "action": action})
     assert ack["ok"] and ack["report"]["resolved"]["action"] == action
     assert ack["report"]["resolved"]["by"]["id"] == "t"
@@ -384,7 +393,8 @@ async def test_lobby_reports_and_end_across_processes(
         await t.call("mod:admit", {"room": "lesson", "school": "s1", "allow": True})
         await ana.wait_for("room:admitted")
         assert (await ana.call("join", {"room": "lesson"}))["ok"]
-        msg = (await bo.call("chat:send", {"room": "lesson", "text": "mean", "cid": "1"}))["message"]
+        sent = await bo.call("chat:send", {"room": "lesson", "text": "mean", "cid": "1"})
+        msg = sent["message"]
         await ana.call("chat:report", {"room": "lesson", "id": msg["id"]})
         assert (await t.wait_for("report:new"))["report"]["message"]["text"] == "mean"
         await t.call("mod:end", {"room": "lesson"})

@@ -53,7 +53,8 @@ async def test_a_report_from_the_widget_reaches_the_console_queue(browser: Brows
     # no report button on one's own message; one on someone else's
     await expect(ana.locator("twinspace-chat li[data-id] button.report")).to_have_count(0)
     report = item.locator("button.report")
-    await expect(report).to_have_attribute("aria-label", "Report the message from Ana to your teachers")
+    await expect(report).to_have_attribute("aria-label",
+                                           "Report the message from Ana to your teachers")
     await report.click()
     await expect(bo.locator("twinspace-chat .notice")).to_contain_text("Your teachers can now see")
     queued = console.locator("#reports li[data-report]")
