@@ -102,10 +102,19 @@ class TeacherApi:
 
     # -- views ------------------------------------------------------------------
     async def rooms(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        """Rooms with members online and every room a teacher opened, empty ones included
+        (`opened`: whether a teacher opened it within the retention)."""
         rooms = await self.svc.store.rooms(who.space)
+        opened = set(await self.svc.store.opened_rooms(who.space))
         return _json({"rooms": [
-            {"room": name, "members": [m.to_wire() for m in members]}
-            for name, members in sorted(rooms.items())]})
+            {"room": name, "members": [m.to_wire() for m in rooms.get(name, [])],
+             "opened": name in opened}
+            for name in sorted(opened | set(rooms))]})
+
+    async def reports(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        room_q = request.query.get("room")
+        room = RoomRef.parse(who.space, room_q).name if room_q else None
+        return _json({"reports": await self.svc.reports.read(who.space, room)})
 
     async def messages(self, request: web.Request, who: Identity) -> web.StreamResponse:
         room = RoomRef.parse(who.space, request.match_info["room"])
@@ -216,4 +225,5 @@ def api_routes(app: web.Application, verifier: Verifier, service: RoomService) -
     app.router.add_get("/api/rooms/{room}/messages", api.guarded(api.messages))
     app.router.add_get("/api/rooms/{room}/export", api.guarded(api.export))
     app.router.add_get("/api/audit", api.guarded(api.audit))
+    app.router.add_get("/api/reports", api.guarded(api.reports))
     return api

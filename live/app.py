@@ -6,13 +6,13 @@ import asyncio
 import dataclasses
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from rooms.bus import Bus, LocalBus
+from rooms.bus import Bus, LocalBus, RoomEvent
 from rooms.clock import Clock, SystemClock
 from rooms.links import LinkPolicy
 from rooms.memory_store import MemoryStore
@@ -39,6 +39,7 @@ from .metrics import Metrics
 from .moderation_edge import ModerationEdge
 from .privacy_api import privacy_routes
 from .redis_backend import client as redis_client
+from .safeguard_edge import SafeguardEdge
 from .server import LiveServer
 from .tokens import Verifier
 from .wire import LivePacket
@@ -124,7 +125,6 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     proc_id = uuid.uuid4().hex[:12]
     store, bus = open_backend(cfg, clock, proc_id)
     local = FastEmitManager()  # this process's connections in rooms, and the fan-out
-    bus.bind(local.deliver_events)
 
     def cors(origin: str | None, environ: dict[str, Any]) -> bool:
         req = environ.get("aiohttp.request")
@@ -146,9 +146,16 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         engineio_logger=False,
     )
     buckets = open_limiter(cfg, clock)
-    service = RoomService(store, bus, local, clock, buckets)
+    service = RoomService(store, bus, local, clock, buckets, open_rooms=cfg.rooms == "open")
     links = LinkPolicy(cfg.link_domains)
     service.link_policy = lambda _space: links  # one policy for every space, for now
+    supervision = service.lesson.supervision
+
+    def deliver(events: Sequence[RoomEvent]) -> None:
+        supervision.observe(events)  # who of the teachers is in, before members hear it
+        local.deliver_events(events)
+
+    bus.bind(deliver)
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     # every event takes its bucket, and a place among its connection's events, first
     limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
@@ -162,6 +169,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
                  ConnectionCaps(cfg.max_connections_per_user, cfg.max_connections_per_address,
                                 cfg.trusted_proxies, enabled=cfg.rate_limits))
     ModerationEdge(edge, service)  # polls, mod:*, private messages
+    SafeguardEdge(edge, service)  # reports, lobby, teacher present, end of lesson
     GroupworkEdge(edge, service)  # reactions, the feedback bar
 
     async def media_events(room_key: str, event: str, payload: dict[str, Any]) -> None:

@@ -153,7 +153,8 @@ def _banner(cfg: Config) -> None:
             ttl=12 * 3600,
         )
         lines += [
-            "demo links (open each in its own browser window):",
+            "demo links (open each in its own browser window; a teacher opens a room by",
+            "joining it, so open a teacher's link first unless LIVE_ROOMS=open):",
             f"  teacher chat:  {base}/embed/chat?room={DEMO_ROOM}#token={teacher}",
             f"  student chat:  {base}/embed/chat?room={DEMO_ROOM}#token={student}",
             f"  teacher console: {base}/console#token={teacher}",

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from rooms.links import LinkPolicy
 from rooms.store import DAY_MS
 
+ROOMS_MODES = ("teachers", "open")
+
 
 @dataclass
 class Config:
@@ -22,6 +24,8 @@ class Config:
     history_days: float = 90.0
     allowed_origins: list[str] = field(default_factory=list)
     rate_limits: bool = True
+    # LIVE_ROOMS: "teachers" (only a teacher opens a room) or "open" (anyone does; v1)
+    rooms: str = "teachers"
     max_frame_bytes: int = 64 * 1024
     # live/engine.py, live/caps.py: per-connection send buffer, connection caps (0: no cap)
     max_send_buffer_bytes: int = 1 << 20
@@ -76,6 +80,9 @@ class Config:
             "false",
             "no",
         }
+        cfg.rooms = e.get("LIVE_ROOMS", "teachers").strip().lower() or "teachers"
+        if cfg.rooms not in ROOMS_MODES:
+            raise ValueError("LIVE_ROOMS must be teachers or open")
         cfg.max_send_buffer_bytes = _int(e, "LIVE_MAX_SEND_BUFFER", cfg.max_send_buffer_bytes)
         cfg.max_connections_per_user = _int(e, "LIVE_MAX_CONNECTIONS_PER_USER",
                                             cfg.max_connections_per_user)

@@ -39,6 +39,7 @@ EVENT_KINDS: dict[str, str] = {
     "chat:react": "vote",
     "chat:reactors": "read",
     "feedback": "hand",
+    "chat:report": "report",
     "rtc:publish": "media",
     "rtc:subscribe": "media",
     "rtc:settings": "moderate",

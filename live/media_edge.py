@@ -16,7 +16,8 @@ streams of the rooms the connection joined.
 The room hears `rtc:stream` / `rtc:ended` through the room bus (every process
 delivers them); the join ack's `streams` and `media` come from the store. Mutes
 and kicks reach every process's forwarding unit as notices
-(`Moderation.mute_hooks`, `kick_hooks`); a member who left (leave, kick,
+(`Moderation.mute_hooks`, `kick_hooks`), and so does the end of a lesson, which stops
+every stream of the room (`Lesson.end_hooks`); a member who left (leave, kick,
 disconnect) with no connection left in the room, and a settings change, are
 forwarded to the media process like any request.
 """
@@ -58,6 +59,7 @@ class MediaEdge:
         service.moderation.mute_hooks.append(self.on_mute)
         service.moderation.kick_hooks.append(self.on_kick)
         service.leave_hooks.append(self.on_leave)
+        service.lesson.end_hooks.append(self.on_end)
         service.media_state = self.room_state
         handlers = {
             "rtc:publish": self.publish, "rtc:subscribe": self.subscribe,
@@ -75,6 +77,7 @@ class MediaEdge:
         source = f.str("source", max_len=16)
         sdp = f.str("sdp", max_len=self.media.config.max_sdp)
         check_publish(s.who, await self.router.settings(room))
+        self.svc.lesson.check_supervised(s, room)  # pupils: only with a teacher in
         result = await self.router.run("publish", s.who, room.key,
                                        {"source": source, "sdp": sdp})
         self._hand(s, result["stream"], room.key)
@@ -157,6 +160,11 @@ class MediaEdge:
 
     async def on_kick(self, room_key: str, user: str) -> None:
         await self.media.member_left(room_key, user)
+
+    async def on_end(self, room_key: str) -> None:
+        """The lesson ended: every stream of the room stops."""
+        for user in {info["user"] for info in self.media.streams(room_key)}:
+            await self.media.member_left(room_key, user)
 
     async def on_leave(self, s: Session, room_key: str) -> None:
         """A connection left the room (leave, kick, disconnect): with no connection of the

@@ -56,9 +56,33 @@ SCHEMAS: dict[str, Any] = {
                        "ts": {"type": "integer", "description": "ms since the epoch"}},
     },
     "Room": {
-        "type": "object", "required": ["room", "members"], "additionalProperties": False,
+        "type": "object", "required": ["room", "members", "opened"],
+        "additionalProperties": False,
         "properties": {"room": {"type": "string"},
-                       "members": {"type": "array", "items": _ref("Member")}},
+                       "members": {"type": "array", "items": _ref("Member")},
+                       "opened": {"type": "boolean",
+                                  "description": "a teacher opened it within the retention"}},
+    },
+    "Report": {
+        "type": "object",
+        "required": ["id", "room", "message", "by", "reason", "ts", "resolved", "context"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string"}, "room": {"type": "string"},
+            "message": _ref("Message"), "by": _ref("User"), "reason": {"type": "string"},
+            "ts": {"type": "integer", "description": "ms since the epoch"},
+            "resolved": {"oneOf": [{"type": "null"}, {
+                "type": "object", "required": ["action", "by", "ts"],
+                "additionalProperties": False,
+                "properties": {"action": {"type": "string",
+                                          "enum": ["delete", "mute", "dismiss"]},
+                               "by": _ref("User"), "ts": {"type": "integer"}}}]},
+            "context": {
+                "type": "object", "required": ["before", "after"], "additionalProperties": False,
+                "description": "messages still kept just before and after the reported one",
+                "properties": {"before": {"type": "array", "items": _ref("Message")},
+                               "after": {"type": "array", "items": _ref("Message")}}},
+        },
     },
     "AuditEntry": {
         "type": "object", "required": ["ts", "actor", "action", "room", "target"],
@@ -94,12 +118,13 @@ def document() -> dict[str, Any]:
         "security": BEARER,
         "paths": {
             "/api/rooms": {"get": {
-                "summary": "The space's rooms with members online",
+                "summary": "The space's rooms: every room a teacher opened (empty ones "
+                           "included) and every room with members online",
                 "operationId": "listRooms",
                 "responses": {"200": _json({
                     "type": "object", "required": ["rooms"], "additionalProperties": False,
                     "properties": {"rooms": {"type": "array", "items": _ref("Room")}}},
-                    "Rooms with at least one member online"), **ERRORS},
+                    "Rooms by name"), **ERRORS},
             }},
             "/api/rooms/{room}/messages": {"get": {
                 "summary": "A page of a room's history, like chat:history",
@@ -153,6 +178,16 @@ def document() -> dict[str, Any]:
                     "type": "object", "required": ["entries"], "additionalProperties": False,
                     "properties": {"entries": {"type": "array", "items": _ref("AuditEntry")}}},
                     "Audit entries"), **ERRORS},
+            }},
+            "/api/reports": {"get": {
+                "summary": "Reported messages, newest first, kept as evidence until the "
+                           "message's own retention ends",
+                "operationId": "reports",
+                "parameters": [{"name": "room", "in": "query", "schema": ROOM["schema"]}],
+                "responses": {"200": _json({
+                    "type": "object", "required": ["reports"], "additionalProperties": False,
+                    "properties": {"reports": {"type": "array", "items": _ref("Report")}}},
+                    "Reports"), **ERRORS},
             }},
             **privacy_openapi.paths(ERRORS),
         },

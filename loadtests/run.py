@@ -218,8 +218,9 @@ def start_server(
 ) -> tuple[Proc, str]:
     port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    env = {"LIVE_JWT_SECRET": SECRET, "LIVE_RATE_LIMITS": "off",
-           "LIVE_METRICS_PORT": "0"}  # several processes: no metrics port each
+    # several processes: no metrics port each; generator members (students) open their rooms
+    env = {"LIVE_JWT_SECRET": SECRET, "LIVE_RATE_LIMITS": "off", "LIVE_ROOMS": "open",
+           "LIVE_METRICS_PORT": "0"}
     if kind == "ref":
         argv = [NODE, "reference/server.js", "--port", str(port), "--redis", redis_url]
     else:

@@ -1,6 +1,7 @@
 """Classroom rules around joining and chatting, and polls.
 
-- Who may enter: a banned member gets `banned` until the ban ends; a locked
+- Who may enter: in a room no teacher opened, only a teacher (rooms/lesson.py, as
+  the lobby); a banned member gets `banned` until the ban ends; a locked
   room lets only teachers in (`room_locked`). Teachers are never banned or
   muted: a teacher's join is remembered (`note_teacher`) so that moderation
   refuses them even when they are not in the room, and what may be stored
@@ -39,13 +40,16 @@ class Classroom:
     # -- entering --------------------------------------------------------
     async def admit(self, s: Session, room: RoomRef) -> None:
         store = self.svc.store
+        await self.svc.lesson.check_open(s, room)  # not_found for pupils: no hint
         if s.who.is_teacher:
             await store.note_teacher(room.space, s.who.sub)
             return
         if await store.banned_until(room, s.who.sub) is not None:
             raise Banned()
-        if (await store.flags(room))["locked"]:
+        flags = await store.flags(room)
+        if flags["locked"]:
             raise RoomLocked()
+        await self.svc.lesson.check_lobby(s, room, flags["lobby"])
 
     async def room_state(self, s: Session, room: RoomRef, members: list[Member]) -> dict[str, Any]:
         store = self.svc.store
@@ -61,6 +65,7 @@ class Classroom:
             "permissions": permissions_wire(flags),
             "mutes": {u: sorted(k) for u, k in mutes.items() if k},
             "hands": [m.id for m in hands],
+            **await self.svc.lesson.room_state(s, room, flags, members),  # lobby, waiting
         }
 
     def set_muted(self, room_key: str, user: str, kinds: frozenset[str]) -> None:

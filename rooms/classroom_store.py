@@ -19,6 +19,8 @@ FLAG_DEFAULTS: dict[str, bool] = {
     "locked": False,
     "pm_teachers": False,  # pupils may write privately to the room's teachers
     "pm_pupils": False,  # pupils may write privately to each other (teachers see it)
+    "lobby": False,  # pupils wait until a teacher lets them in (rooms/lesson.py)
+    "supervised": True,  # pupils write and publish only while a teacher is in the room
 }
 MAX_AUDIT_PAGE = 500
 

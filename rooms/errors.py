@@ -63,6 +63,11 @@ class Muted(LiveError):
     default_message = "you are muted in this room"
 
 
+class Waiting(LiveError):
+    code = "waiting"
+    default_message = "the room's lobby is on: wait until a teacher lets you in"
+
+
 class TooLarge(LiveError):
     code = "too_large"
     default_message = "too large"
@@ -90,6 +95,7 @@ ERROR_CODES = tuple(
         RoomLocked,
         Banned,
         Muted,
+        Waiting,
         TooLarge,
         Unavailable,
     )

@@ -14,6 +14,7 @@ from .memory_classroom import MemoryClassroom
 from .memory_media import MemoryMedia
 from .memory_privacy import MemoryPrivacy
 from .memory_reactions import MemoryReactions
+from .memory_safeguard import MemorySafeguard
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
 from .privacy import ERASURE, POLICY, RETENTION, Erased, Policy, Receipt
@@ -32,7 +33,7 @@ class _Room:
 
 
 class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, MemoryBreakouts,
-                  Store):
+                  MemorySafeguard, Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
@@ -43,6 +44,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
         self._init_media()
         self._init_reactions()
         self._init_breakouts()
+        self._init_safeguard()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())
@@ -127,6 +129,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
             self._drop_if_empty(key)
         self._sweep_classroom(self._space_horizon)
         self._sweep_privacy()
+        self._sweep_safeguard()
         return removed
 
     def _purge_space(self, space: str, reason: str) -> int:

@@ -78,12 +78,19 @@ class Moderation:
         target, member = await self._target(s, room, user)
         if member is None:
             raise NotFound("no such member in the room")
-        kinds = MUTABLE if what == "all" else frozenset({str(what)})
+        now = await self.set_muted(room, target, str(what), muted)
+        await self.svc.audit.record(s.who, "mod:mute", room, target,
+                                    {"what": what, "muted": muted})
+        return now
+
+    async def set_muted(self, room: RoomRef, target: str, what: str,
+                        muted: bool) -> frozenset[str]:
+        """Mute or unmute `what` of `target` in the room, present or not (a report's
+        resolution mutes the author wherever they are); the caller checked who may."""
+        kinds = MUTABLE if what == "all" else frozenset({what})
         current = (await self.svc.store.mutes(room)).get(target, frozenset())
         now = current | kinds if muted else current - kinds
         await self.svc.store.set_mutes(room, target, now)
-        await self.svc.audit.record(s.who, "mod:mute", room, target,
-                                    {"what": what, "muted": muted})
         await self.svc.bus.notify(Notice(MUTE, room.key, target, {"kinds": sorted(now)}))
         await self.svc.bus.publish(room.key, "mod:muted", {
             "room": room.name, "user": target, "what": what, "muted": muted,
@@ -141,6 +148,7 @@ class Moderation:
             raise BadRequest(f"cid must be 1..{MAX_CID} characters")
         text = clean_text(text)
         self.svc.classroom.check_chat(s, room)
+        self.svc.lesson.check_supervised(s, room)  # pupils write only with a teacher in
         member = next((m for m in await self.svc.store.members(room) if m.id == target), None)
         if member is None:
             raise NotFound("no such member in the room")

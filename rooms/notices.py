@@ -3,7 +3,11 @@
 Room events reach members; a notice instead reaches every *process*, so each
 can act on its own connections: drop a kicked member's connections from the
 room, refresh what a member has muted, hand a private message to the
-connections that may read it. Notices travel on the room bus (`rooms/bus.py`:
+connections that may read it, tell the room's teachers (`TEACHERS`: `{event,
+payload}` to the teachers of the room connected here) or one person who is not in
+the room (`USER`: `{event, payload}` to the user's connections of the room's
+space: a pupil in the lobby), end a lesson (`END`: pupils and visitors leave the
+room). Notices travel on the room bus (`rooms/bus.py`:
 `Bus.notify`, `Bus.on_notice`).
 """
 
@@ -15,6 +19,9 @@ from typing import Any
 KICK = "kick"
 MUTE = "mute"
 PRIVATE = "private"
+TEACHERS = "teachers"
+USER = "user"
+END = "end"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ DEFAULT_RATES: dict[str, Rate] = {
     "read": Rate(60, 10),  # history pages
     "vote": Rate(30, 3),
     "delete": Rate(30, 3),  # a teacher clearing a burst of spam, one by one
+    "report": Rate(5, 0.1),  # a pupil reporting a few messages at once, not a script
     "moderate": Rate(60, 10),
     "media": Rate(30, 3),  # publish, subscribe
     "signal": Rate(60, 10),  # the rest of rtc:* (an answer per subscription)

@@ -19,12 +19,14 @@ from .errors import BadRequest, Forbidden, NotFound, NotJoined
 from .feedback import Feedback
 from .identity import Identity, RoomRef
 from .links import EVERY_DOMAIN, LinkPolicy
+from .lesson import Lesson
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
 from .privacy import Erased, Visit
 from .ratelimit import Limiter
 from .reactions import Reactions
+from .reports import Reports
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -39,11 +41,12 @@ class Session:
     conn: str
     who: Identity
     rooms: set[str] = field(default_factory=set)
+    waiting: set[str] = field(default_factory=set)  # rooms whose lobby it waits in
 
 
 class RoomService:
     def __init__(self, store: Store, bus: Bus, conns: Connections, clock: Clock,
-                 buckets: Limiter) -> None:
+                 buckets: Limiter, open_rooms: bool = False) -> None:
         self.store = store
         self.bus = bus  # room events and notices, to every process
         self.conns = conns  # this process's connections in rooms (the edge's fan-out)
@@ -55,6 +58,8 @@ class RoomService:
         self.reactions = Reactions(self)  # chat:react
         self.feedback = Feedback(self)  # the classroom feedback bar
         self.breakouts = Breakouts(self)  # mod:breakout, mod:recall, group rooms' admission
+        self.lesson = Lesson(self, open_rooms)  # opening, lobby, teacher present, end
+        self.reports = Reports(self)
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], Awaitable[dict[str, Any]]] = _no_media
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
@@ -87,6 +92,7 @@ class RoomService:
                 await self._detach(s.conn, room.key)
                 raise
             s.rooms.add(room.key)
+            s.waiting.discard(room.key)
             if first:
                 await self._record_visit(room, Visit(s.who.sub, s.who.name, s.who.role.value,
                                                      s.who.school, self.clock.now_ms()))
@@ -124,6 +130,7 @@ class RoomService:
 
     async def _detach(self, conn: str, room_key: str) -> None:
         if self.conns.leave(conn, room_key):  # the last of this process in the room
+            self.lesson.supervision.forget(room_key)
             await self.bus.detach(room_key)
 
     async def leave_room(self, s: Session, room_key: str) -> None:
@@ -158,6 +165,7 @@ class RoomService:
                                 {"room": room.name, "user": gone.user})
 
     async def disconnect(self, s: Session) -> None:
+        await self.lesson.forget_waiting(s)
         for room_key in list(s.rooms):
             try:
                 await self.leave_room(s, room_key)
@@ -172,6 +180,7 @@ class RoomService:
         if not 1 <= len(cid) <= MAX_CID:
             raise BadRequest(f"cid must be 1..{MAX_CID} characters")
         text = clean_text(text)
+        self.lesson.check_supervised(s, room)
         # no await before this call: a member's messages are stored in the order sent
         appended = await self.store.append(room, Author.of(s.who), cid, text)
         return appended.message

@@ -17,18 +17,21 @@ from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
 from .privacy import DAY_MS, PrivacyStore
 from .reaction_store import ReactionStore
+from .safeguard_store import SafeguardStore
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 100
 __all__ = ["DAY_MS", "DEFAULT_PAGE", "MAX_PAGE", "Store", "clamp_limit"]
 
 
-class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutStore, ABC):
+class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutStore,
+            SafeguardStore, ABC):
     """History, presence and idempotency for every room of the service
     (from `ClassroomStore`, polls, moderation and audit; from `PrivacyStore`,
     per-school retention, purge receipts, erasure and attendance; from `MediaStore`, the
     videoconference's settings and live streams; from `ReactionStore`, reactions on
-    messages; from `BreakoutStore`, breakout rooms).
+    messages; from `BreakoutStore`, breakout rooms; from `SafeguardStore`, opened rooms,
+    reports and the lobby).
 
     `retention_ms` is the service's retention (`LIVE_HISTORY_DAYS`); a space whose
     schools set a shorter one (`set_policy`) keeps its messages that long."""

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from live.app import Service, build
 from live.config import Config
 from live.tokens import mint
 from rooms.clock import Clock
+from rooms.identity import RoomRef
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + "x" * 32
@@ -39,6 +40,8 @@ EVENTS = (
     "room:locked", "rtc:stream", "rtc:ended", "rtc:paused", "mod:permissions", "chat:private",
     "room:settings", "room:resync", "auth:expired", "chat:reactions", "feedback:counts",
     "room:moved",
+    "report:new", "report:resolved", "lobby:waiting", "lobby:done", "room:admitted",
+    "room:refused", "room:ended", "room:lobby", "room:teacher_present",
 )
 
 
@@ -216,11 +219,35 @@ class Running:
     svc: Service | None = None
 
 
+OPENED = ("r",)  # the room most tests use, opened by a teacher before the test starts
+
+
+async def open_rooms(url: str, *rooms: str, space: str = "space1",
+                     supervised: bool = False) -> None:
+    """Open rooms as a teacher does (`LIVE_ROOMS=teachers`): a teacher joins each and leaves.
+    Unless `supervised`, the teacher also lifts the teacher-present rule for the room
+    (`mod:supervised` off), so tests about other things may have pupils write alone."""
+    c = await connect(url, space=space, role="teacher", sub="opener", name="Opener")
+    try:
+        for room in rooms:
+            assert (await c.call("join", {"room": room}))["ok"]
+            if not supervised:
+                assert (await c.call("mod:supervised", {"room": room, "on": False}))["ok"]
+            assert (await c.call("leave", {"room": room}))["ok"]
+    finally:
+        await c.close()
+
+
 @contextlib.asynccontextmanager
 async def run_server(redis_url: str | None = None, clock: Clock | None = None,
+                     opened: Sequence[str] = OPENED,
                      **cfg_fields: Any) -> AsyncIterator[Running]:
     """The real service in this process, on 127.0.0.1 and an ephemeral port (no metrics
-    port unless the test gives one: tests run side by side)."""
+    port unless the test gives one: tests run side by side), with the rooms `opened`
+    (`room` of `space1`, or `space/room`) opened as by a teacher who then lifted the
+    teacher-present rule: written to the store as that teacher's join and `mod:supervised`
+    would, without a member coming and going or an audit entry, which tests about other
+    things do not expect."""
     cfg_fields.setdefault("metrics_port", 0)
     cfg = Config(jwt_secret=SECRET, redis_url=redis_url, port=0, **cfg_fields)
     svc = build(cfg, clock)
@@ -230,6 +257,12 @@ async def run_server(redis_url: str | None = None, clock: Clock | None = None,
     await site.start()
     port = runner.addresses[0][1]
     try:
+        if cfg.rooms == "teachers":
+            for name in opened:  # what a teacher's join and `mod:supervised` off store
+                space, _, room = name.rpartition("/")
+                ref = RoomRef(space or "space1", room)
+                await svc.rooms.store.open_room(ref)
+                await svc.rooms.store.set_flag(ref, "supervised", False)
         yield Running(f"http://127.0.0.1:{port}", svc)
     finally:
         await runner.cleanup()
@@ -237,11 +270,13 @@ async def run_server(redis_url: str | None = None, clock: Clock | None = None,
 
 class ServiceProcess:
     """`twinspace-live serve` as a child process (for kills and restarts); no metrics port
-    unless `env` or `args` give one."""
+    unless `env` or `args` give one. Once ready, the rooms `opened` are opened by a teacher
+    (`open_rooms`; again at each start, which changes nothing)."""
 
     def __init__(self, redis_url: str | None, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+                 args: list[str] | None = None, opened: Sequence[str] = OPENED) -> None:
         self.redis_url = redis_url
+        self.opened = tuple(opened)
         self.port = free_port()
         self.env = {**os.environ, "LIVE_JWT_SECRET": SECRET, "LIVE_METRICS_PORT": "0",
                     **(env or {})}
@@ -268,9 +303,12 @@ class ServiceProcess:
                 with contextlib.suppress(aiohttp.ClientError):
                     async with http.get(self.url + "/readyz") as r:
                         if r.status == 200:
-                            return
+                            break
                 await asyncio.sleep(0.05)
-        raise RuntimeError(f"service did not become ready: {self.output()}")
+            else:
+                raise RuntimeError(f"service did not become ready: {self.output()}")
+        if self.opened and self.env.get("LIVE_ROOMS", "teachers") != "open":
+            await open_rooms(self.url, *self.opened)
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")[-4000:]

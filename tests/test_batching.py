@@ -21,7 +21,7 @@ from rooms.errors import Unavailable
 from rooms.identity import RoomRef
 from rooms.message import Author
 
-from .support import RedisServer, connect, eventually, run_server
+from .support import RedisServer, connect, eventually, open_rooms, run_server
 
 
 class Heard:
@@ -147,7 +147,7 @@ async def test_a_burst_is_pipelined_and_written_once_per_member(redis_url: str) 
 
 
 async def test_one_failing_call_in_a_pipeline_fails_alone(redis_url: str) -> None:
-    async with run_server(redis_url, rate_limits=False) as srv:
+    async with run_server(redis_url, rate_limits=False, opened=("s1/good", "s1/bad")) as srv:
         a = await connect(srv.url, sub="a", space="s1")
         try:
             await a.call("join", {"room": "good"})
@@ -188,6 +188,7 @@ async def test_appends_survive_a_script_flush(redis_url: str) -> None:
 
 async def test_a_batch_reaches_each_member_in_order_once(server: Any) -> None:
     """deliver(): emits for several rooms, one skipping its sender, in one batch."""
+    await open_rooms(server.url, "r1", "r2")
     a = await connect(server.url, sub="a")
     b = await connect(server.url, sub="b")
     c = await connect(server.url, sub="c")

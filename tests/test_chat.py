@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from .support import Running, connect
+from .support import Running, connect, open_rooms
 
 
 async def test_join_ack_has_the_contract_fields(server: Running, clients: Any) -> None:
+    await open_rooms(server.url, "class-1")
     a = await clients(server.url, sub="ana")
     ack = await a.call("join", {"room": "class-1"})
     assert ack["ok"] is True
@@ -52,6 +53,8 @@ async def test_text_is_kept_exactly_as_written(server: Running, clients: Any) ->
 
 
 async def test_other_spaces_see_nothing(server: Running, clients: Any) -> None:
+    await open_rooms(server.url, "same")
+    await open_rooms(server.url, "same", space="space2")
     a = await clients(server.url, sub="a", space="space1")
     b = await clients(server.url, sub="b", space="space2")
     await a.call("join", {"room": "same"})

@@ -91,7 +91,7 @@ async def test_sigkill_clients_reconnect_and_catch_up(two: tuple[ServiceProcess,
 
 
 async def test_history_survives_restarting_every_process(redis_url: str) -> None:
-    first = ServiceProcess(redis_url)
+    first = ServiceProcess(redis_url, opened=("keep",))
     await first.start()
     a = await connect(first.url, sub="a")
     await a.call("join", {"room": "keep"})
@@ -99,7 +99,7 @@ async def test_history_survives_restarting_every_process(redis_url: str) -> None
             for i in range(3)]
     await a.close()
     first.stop()
-    again = [ServiceProcess(redis_url) for _ in range(2)]
+    again = [ServiceProcess(redis_url, opened=()) for _ in range(2)]  # open: it has history
     await asyncio.gather(*(p.start() for p in again))
     try:
         for p in again:

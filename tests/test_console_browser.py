@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from .browser import axe_serious
 from .support import Running, token
@@ -26,6 +26,11 @@ async def console(browser: Browser, url: str, bypass_csp: bool = False) -> Page:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    async def accept(dialog: Dialog) -> None:  # delete, remove and ban ask first
+        await dialog.accept()
+
+    page.on("dialog", accept)
     await page.goto(f"{url}/console#token={token(sub='t', role='teacher', name='Ms T')}")
     assert "token" not in page.url
     await page.locator('#rooms button[data-room="r"]').click()

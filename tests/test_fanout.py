@@ -10,7 +10,7 @@ import socketio
 
 from live.fanout import FastEmitManager, ws_frame
 
-from .support import Running, ServiceProcess, connect, eventually, run_server, token
+from .support import Running, ServiceProcess, connect, eventually, open_rooms, run_server, token
 
 
 def test_seams_are_where_the_fast_path_expects_them() -> None:
@@ -33,6 +33,7 @@ def test_ws_frame_lengths() -> None:
 
 
 async def test_fast_path_delivers_once_in_order_to_every_member(server: Running) -> None:
+    await open_rooms(server.url, "big")
     members = [await connect(server.url, sub=f"m{i}") for i in range(25)]
     try:
         for m in members:

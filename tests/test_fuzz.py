@@ -27,7 +27,7 @@ RAW_CASES = 60
 FIELDS = ("room", "text", "cid", "before", "after", "limit", "id", "typing", "raised", "user",
           "question", "options", "multiple", "anonymous", "poll", "choices", "what", "muted",
           "ban_minutes", "locked", "to", "pupils_to_teachers", "pupils_to_pupils", "source",
-          "sdp", "stream", "sub")
+          "sdp", "stream", "sub", "reason", "report", "action", "on", "school", "all", "allow")
 
 ext = st.one_of(
     st.just(msgpack.ExtType(0, b"\x00")),  # JavaScript undefined
@@ -119,7 +119,8 @@ async def test_every_event_with_arbitrary_msgpack_gets_a_well_formed_ack() -> No
             codes: dict[str, int] = {}
             for i, (pick, payload) in enumerate(cases):
                 event = events[pick % len(events)]
-                fuzzer = teacher if i % 2 else pupil
+                # a teacher's valid mod:end would send the bystander out: pupils fuzz it
+                fuzzer = teacher if i % 2 and event != "mod:end" else pupil
                 ack = await fuzzer.call(event, payload)
                 assert well_formed(ack), (event, payload, ack)
                 code = "ok" if ack["ok"] else ack["error"]["code"]

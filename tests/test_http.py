@@ -125,7 +125,9 @@ def test_redacted_url() -> None:
 
 async def test_readyz_follows_redis_and_sends_fail_clearly(own_redis: RedisServer) -> None:
     async with run_server(own_redis.url) as srv, aiohttp.ClientSession() as http:
-        a = await connect(srv.url, sub="a")
+        # a teacher: a Redis that comes back empty forgot the room's settings, and the
+        # teacher-present rule (on by default) would then hold a pupil back
+        a = await connect(srv.url, sub="a", role="teacher")
         try:
             await a.call("join", {"room": "r"})
             assert (await a.call("chat:send", {"room": "r", "text": "before", "cid": "1"}))["ok"]

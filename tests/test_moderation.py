@@ -121,7 +121,8 @@ async def test_kick_removes_every_connection_and_rejoin_is_allowed(server: Runni
 async def clocked(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Running, FakeClock]]:
     clock = FakeClock(start_ms=1_900_000_000_000)
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with run_server(url, clock=clock, rate_limits=False) as running:
+    async with run_server(url, clock=clock, rate_limits=False,
+                          opened=("r", "other")) as running:
         yield running, clock
 
 

@@ -178,7 +178,7 @@ async def test_failed_replay_tells_the_room_to_resync(own_redis: RedisServer) ->
     """The bus comes back but the messages stored meanwhile cannot be read: the members
     here are told `room:resync`, and catch up from history themselves."""
     url = acl_user(own_redis)
-    async with run_server(url, rate_limits=False) as server:
+    async with run_server(url, rate_limits=False, opened=("r", "s")) as server:
         w = await connect(server.url, sub="w")
         x = await connect(server.url, sub="x")
         try:

@@ -34,11 +34,11 @@ async def test_expired_messages_leave_history_and_redis(redis_url: str) -> None:
     # start and then waits a minute: nothing below is its doing but the sweep called here.
     clock = FakeClock(start_ms=time.time_ns() // 1_000_000)
     r = Redis.from_url(redis_url)
-    async with run_server(redis_url, clock=clock, rate_limits=False) as srv:
+    async with run_server(redis_url, clock=clock, rate_limits=False, opened=()) as srv:
         assert srv.svc is not None
         retention_ms = srv.svc.cfg.retention_ms
         assert retention_ms == 90 * 86_400_000
-        a = await connect(srv.url, sub="a")
+        a = await connect(srv.url, sub="a", role="teacher")  # opens the room
         try:
             await a.call("join", {"room": "r"})
             acks = [await a.call("chat:send", {"room": "r", "text": f"{SECRET_WORD} {i}",
@@ -73,11 +73,15 @@ async def test_expired_messages_leave_history_and_redis(redis_url: str) -> None:
         assert sorted(left) == [keys.cid("space1/r", "a", str(i)) for i in range(3)]
         for k in left:
             assert 0 < await r.pttl(k) <= retention_ms, k
-        late = await connect(srv.url, sub="late")
+        late = await connect(srv.url, sub="late", role="teacher")
+        pupil = await connect(srv.url, sub="pupil")
         try:
+            # its history gone, the room is no longer open to pupils
+            assert (await pupil.call("join", {"room": "r"}))["error"]["code"] == "not_found"
             assert (await late.call("join", {"room": "r"}))["messages"] == []
         finally:
             await late.close()
+            await pupil.close()
     await r.aclose()
 
 

@@ -13,6 +13,7 @@ one slot, and a room's bus channel with them):
 - `live:{R}:react:<message id>`   reactions on one message (reactions.py)
 - `live:{R}:breakout`, `:group`   a main room's running breakout, a group room's members
                                   (breakouts.py)
+- `live:{R}:lobby`, `:admitted`   the lobby (safeguard.py)
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:media:settings`, `:streams`, `:streams:n`  media settings and live streams
                                   (media.py)
@@ -21,7 +22,9 @@ Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (r
 `live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py).
 Shared: `live:retention`, `live:visits`, `live:policies`, `live:aof:*`, `live:procs`,
 `live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`, `live:space:<S>:teachers`,
-`live:space:<S>:audit`, `live:audit:index`, `live:polls`, the notices channel `live:notices`,
+`live:space:<S>:audit`, `live:audit:index`, `live:polls`,
+`live:space:<S>:opened`, `live:space:<S>:reports`, `live:reports:until` (safeguard.py), the
+notices channel `live:notices`,
 and each process's channel of directed calls `live:proc:<P>:calls`.
 Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
 of `<who>`, as in `cid`); `live:caps:user:<n>:<who>`, `live:caps:addr:<address>` the
@@ -34,6 +37,7 @@ from __future__ import annotations
 PREFIX = "live:"
 RETENTION_INDEX = "live:retention"  # zset room key -> oldest message ms
 PROCS = "live:procs"  # zset process id -> last heartbeat ms
+REPORTS_UNTIL = "live:reports:until"  # zset space\0report id -> ms the evidence ends
 NOTICES = "live:notices"  # pub/sub channel of notices, every process subscribed
 VISITS_INDEX = "live:visits"  # zset room key -> oldest visit's start ms
 POLICIES = "live:policies"  # zset space -> effective retention ms (spaces with a policy)
@@ -95,6 +99,14 @@ def space_rooms(space: str) -> str:
 
 def space_teachers(space: str) -> str:
     return f"live:space:{space}:teachers"
+
+
+def space_opened(space: str) -> str:
+    return f"live:space:{space}:opened"
+
+
+def space_reports(space: str) -> str:
+    return f"live:space:{space}:reports"
 
 
 def proc_conns(proc: str) -> str:

@@ -52,6 +52,7 @@ from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
 from .reactions import RedisReactions
 from .scripts import APPEND, READ
+from .safeguard import RedisSafeguard
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
-                 Store):
+                 RedisSafeguard, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -163,6 +164,10 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         cutoff, floor = await self._floors()
         removed = await self._sweep_history(cutoff, floor)
         await self._sweep_classroom(cutoff, floor)
+        try:
+            await self._sweep_reports()
+        except RedisError as exc:
+            raise Unavailable() from exc
         return removed
 
     # -- presence ------------------------------------------------------

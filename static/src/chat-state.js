@@ -34,6 +34,7 @@ export class ChatState {
   joined = false;
   refusal = null;
   kicked = false;
+  waiting = false; // in the room's lobby
   muted = false;
   locked = false;
   closedByServer = false;
@@ -173,6 +174,22 @@ export class ChatState {
       this.#changed('composer');
       this.#changed('status');
     }));
+    on(ServerEvents.ROOM_ADMITTED, here(() => {
+      this.waiting = false;
+      this.clearNotice();
+      this.join();
+    }));
+    on(ServerEvents.ROOM_REFUSED, here(() => {
+      this.waiting = false;
+      this.#refuse({ code: 'refused' }, 'notice.refused');
+    }));
+    on(ServerEvents.ROOM_ENDED, here(() => {
+      this.kicked = true;
+      this.joined = false;
+      this.showNotice('notice.ended', null, true);
+      this.#changed('composer');
+      this.#changed('status');
+    }));
     on(ServerEvents.ROOM_LOCKED, here(({ locked }) => {
       this.locked = Boolean(locked);
       this.#changed('header');
@@ -205,7 +222,11 @@ export class ChatState {
       await this.client.join(this.room); // applied by the `joined` event
     } catch (error) {
       if (this.#disposed) return;
-      if (!isTransient(error)) {
+      if (error.code === 'waiting') {
+        this.waiting = true; // a teacher lets us in (room:admitted) or not (room:refused)
+        this.showNotice('notice.waiting', null, true);
+        this.#changed('status');
+      } else if (!isTransient(error)) {
         if (!['unauthorized', 'expired'].includes(error.code)) this.#refuse(error);
       } else {
         setTimeout(() => {
@@ -217,10 +238,10 @@ export class ChatState {
     }
   }
 
-  #refuse(error) {
+  #refuse(error, key = 'notice.join_failed') {
     this.refusal = error;
     this.joined = false;
-    this.showNotice('notice.join_failed', errorKey(error.code), true);
+    this.showNotice(key, key === 'notice.join_failed' ? errorKey(error.code) : null, true);
     this.#changed('composer');
     this.#changed('status');
   }
@@ -392,6 +413,21 @@ export class ChatState {
       this.showNotice('notice.react_failed', errorKey(error.code));
       return null;
     }
+  }
+
+  /** Report a message to the space's teachers (kept as evidence even if deleted later). */
+  async reportMessage(id) {
+    try {
+      await this.client.report(this.room, id);
+      this.showNotice('notice.reported');
+    } catch (error) {
+      this.showNotice('notice.report_failed', errorKey(error.code));
+    }
+  }
+
+  /** Whether this user may report `message`: someone else's, not as a visitor. */
+  canReport(message) {
+    return !this.isOwn(message) && this.me.role !== 'visitor' && !message.to;
   }
 
   /** Whether this user may delete `message`. */

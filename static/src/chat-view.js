@@ -63,10 +63,11 @@ export function buildView(t) {
 /**
  * One message as a list item carrying `data-id`.
  * @param {object} message `{id, user: {id, name, role}, text, ts}`, and `to` for a private one
- * @param {{t: object, own: boolean, canDelete: boolean, links?: {domains: string[] | null}}} options
+ * @param {{t: object, own: boolean, canDelete: boolean, canReport?: boolean,
+ *   links?: {domains: string[] | null}}} options
  *   `links`: which http(s) links become links (links.js); none by default
  */
-export function messageItem(message, { t, own, canDelete, links = { domains: [] } }) {
+export function messageItem(message, { t, own, canDelete, canReport = false, links = { domains: [] } }) {
   const user = message.user ?? {};
   const name = String(user.name ?? '');
   const ts = Number(message.ts);
@@ -85,6 +86,11 @@ export function messageItem(message, { t, own, canDelete, links = { domains: [] 
     meta.append(h('button', {
       class: 'delete', type: 'button', 'aria-label': t.t('chat.delete_label', { name }),
     }, t.t('chat.delete')));
+  }
+  if (canReport && !own && !to) {
+    meta.append(h('button', {
+      class: 'report', type: 'button', 'aria-label': t.t('chat.report_label', { name }),
+    }, t.t('chat.report')));
   }
   return h('li', { class: `msg${own ? ' own' : ''}${to ? ' private' : ''}`, 'data-id': message.id },
     meta, h('p', { class: 'text', dir: 'auto' }, ...textWithLinks(String(message.text ?? ''), links)));

@@ -11,7 +11,11 @@ import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
+<<<<<<< HEAD
 import { privacyViews } from './console-privacy.js';
+=======
+import { chime, safeguarding } from './console-safeguard.js';
+>>>>>>> safeguard
 
 const ROOMS_REFRESH_MS = 5000;
 const AUDIT_LIMIT = 100;
@@ -24,7 +28,9 @@ const MUTE_KINDS = [MuteKinds.CHAT, MuteKinds.AUDIO, MuteKinds.VIDEO];
 const AUDIT_WORDS = {
   [Requests.CHAT_DELETE]: 'audit.delete', [Requests.MOD_MUTE]: 'audit.mute', [Requests.MOD_KICK]: 'audit.kick',
   [Requests.MOD_LOCK]: 'audit.lock', [Requests.MOD_PERMISSIONS]: 'audit.permissions',
-  [Requests.POLL_CLOSE]: 'audit.poll_close',
+  [Requests.POLL_CLOSE]: 'audit.poll_close', [Requests.MOD_LOBBY]: 'audit.lobby', [Requests.MOD_ADMIT]: 'audit.admit',
+  [Requests.MOD_END]: 'audit.end', [Requests.MOD_SUPERVISED]: 'audit.supervised',
+  [Requests.REPORT_RESOLVE]: 'audit.report',
 };
 const $ = (id) => document.getElementById(id);
 const SESSION_OVER = new Set(['expired', 'unauthorized']);
@@ -159,7 +165,10 @@ function start() {
     putMember(member);
     if (member.hand && !state.hands.includes(member.id)) {
       state.hands.push(member.id);
-      if (!before?.hand) announce('console.hand_up', { name: String(member.name ?? '') });
+      if (!before?.hand) {
+        announce('console.hand_up', { name: String(member.name ?? '') });
+        chime();
+      }
     }
     if (!member.hand) state.hands = state.hands.filter((id) => id !== member.id);
     renderMembers();
@@ -183,6 +192,13 @@ function start() {
     renderControls();
     auditSoon();
   }));
+  const moderated = async (promise) => {
+    const ok = await act(promise);
+    auditSoon();
+    return ok;
+  };
+  const lesson = safeguarding({ client, t, api, act, moderated, announce, state });
+  client.on(ServerEvents.ROOM_ENDED, here(auditSoon));
   client.connect();
 
   function putMember(member) {
@@ -225,13 +241,8 @@ function start() {
     renderMembers();
     renderPolls();
     renderControls();
+    lesson.load(ack);
   }
-
-  const moderated = async (promise) => {
-    const ok = await act(promise);
-    auditSoon();
-    return ok;
-  };
 
   // ---- rooms ----------------------------------------------------------------------------
   async function refreshRooms() {
@@ -264,7 +275,7 @@ function start() {
     if (name) openRoom(name);
   });
   refreshRooms();
-  setInterval(refreshRooms, ROOMS_REFRESH_MS);
+  setInterval(() => { refreshRooms(); lesson.refreshReports(); }, ROOMS_REFRESH_MS);
 
   // ---- chat -----------------------------------------------------------------------------
   const sortKey = (id) => (id.startsWith('pm-') ? id.slice(3) : id);
@@ -293,7 +304,7 @@ function start() {
   }
   $('messages').addEventListener('click', (event) => {
     const button = event.target.closest('button.delete');
-    if (button) moderated(client.deleteMessage(state.room, button.dataset.id));
+    if (button && window.confirm(t.t('console.confirm_delete'))) moderated(client.deleteMessage(state.room, button.dataset.id));
   });
 
   function renderRecipients() {
@@ -380,6 +391,8 @@ function start() {
           'aria-label': `${t.t('console.lower_hand')}: ${name}` }, t.t('console.lower_hand')));
     })));
     $('no-hands').hidden = hands.length > 0;
+    $('hands-count').textContent = String(hands.length);
+    $('hands-count').hidden = hands.length === 0;
     renderRecipients();
   }
   $('ban-minutes').addEventListener('input', () => {
@@ -399,7 +412,7 @@ function start() {
       moderated(client.hand(room, false, { user }));
     } else if (act === 'kick') {
       const minutes = banMinutes();
-      moderated(client.kick(room, user, { banMinutes: minutes }));
+      if (window.confirm(`${kickLabel()}: ${nameOf(user)}?`)) moderated(client.kick(room, user, { banMinutes: minutes }));
     } else if (button.dataset.kind) {
       const muted = button.dataset.muted !== 'true';
       moderated(client.mute(room, user, button.dataset.kind, muted));
@@ -411,6 +424,7 @@ function start() {
   // ---- room controls and exports --------------------------------------------------------
   function renderControls() {
     $('lock').setAttribute('aria-pressed', String(state.locked));
+    $('lock').textContent = t.t(state.locked ? 'console.unlock' : 'console.lock');
     $('locked-badge').hidden = !state.locked;
     $('pm-teachers').checked = Boolean(state.permissions.pupils_to_teachers);
     $('pm-pupils').checked = Boolean(state.permissions.pupils_to_pupils);

@@ -15,7 +15,7 @@ export const LANGUAGES = Object.freeze([
 export const DEFAULT_LANGUAGE = 'en';
 const KNOWN_ERRORS = new Set([
   'bad_request', 'forbidden', 'not_found', 'not_joined', 'rate_limited', 'room_locked', 'banned',
-  'muted', 'too_large', 'unavailable', 'timeout', 'disconnected', 'unauthorized', 'expired',
+  'muted', 'too_large', 'unavailable', 'timeout', 'disconnected', 'unauthorized', 'expired', 'waiting',
 ]);
 
 /** The catalog key that explains an error code (an ack's, or a LiveError's) in plain words. */

@@ -43,6 +43,7 @@ export const Requests = Object.freeze({
   CHAT_DELETE: 'chat:delete', // deleteMessage
   CHAT_PRIVATE: 'chat:private', // sendPrivate (docs/protocol.md)
   CHAT_REPORT: 'chat:report', // report (v2)
+  REPORT_RESOLVE: 'report:resolve', // resolveReport (docs/protocol.md)
   CHAT_REACT: 'chat:react', // react (v2)
   CHAT_REACTORS: 'chat:reactors', // reactors (teachers; docs/protocol.md)
   FEEDBACK: 'feedback', // feedback (docs/protocol.md "Feedback bar")
@@ -58,6 +59,7 @@ export const Requests = Object.freeze({
   MOD_LOBBY: 'mod:lobby', // setLobby (v2)
   MOD_ADMIT: 'mod:admit', // admit (v2)
   MOD_END: 'mod:end', // endLesson (v2)
+  MOD_SUPERVISED: 'mod:supervised', // setSupervised (docs/protocol.md)
   MOD_BREAKOUT: 'mod:breakout', // breakout (v2)
   MOD_RECALL: 'mod:recall', // recall (v2)
   RTC_PUBLISH: 'rtc:publish', // rtcPublish
@@ -92,8 +94,12 @@ export const ServerEvents = Object.freeze({
   ROOM_REFUSED: 'room:refused', // {room} (v2)
   ROOM_ENDED: 'room:ended', // {room} (v2)
   ROOM_MOVED: 'room:moved', // {from, to} (v2)
-  LOBBY_WAITING: 'lobby:waiting', // {room, member} (v2)
+  LOBBY_WAITING: 'lobby:waiting', // {room, member} (v2; member {id, name, role, school, at})
+  LOBBY_DONE: 'lobby:done', // {room, users, allow}: admitted, refused, or gone (allow null)
+  ROOM_LOBBY: 'room:lobby', // {room, on}
+  ROOM_TEACHER_PRESENT: 'room:teacher_present', // {room, on}: the teacher-present rule
   REPORT_NEW: 'report:new', // {room, report} (v2)
+  REPORT_RESOLVED: 'report:resolved', // {room, report} (teachers)
   RTC_STREAM: 'rtc:stream', // {room, stream, user, source}
   RTC_ENDED: 'rtc:ended', // {room, stream, reason} (reason: docs/protocol.md)
   RTC_PAUSED: 'rtc:paused', // {room, user, stream, sub, paused}: last-N paused that video for `user`
@@ -353,9 +359,27 @@ export class LiveClient extends Connection {
     return this.ask(Requests.MOD_LOBBY, { room, on: Boolean(on) });
   }
 
-  /** v2: let a waiting student in (`allow`) or refuse them. @returns {Promise<Ack>} */
-  admit(room, user, allow) {
-    return this.ask(Requests.MOD_ADMIT, { room, user, allow: Boolean(allow) });
+  /**
+   * v2: let waiting pupils in (`allow`) or refuse them: one `user`, a whole `school`, or
+   * everyone (`all`). Resolves `{ok, users}`.
+   * @param {string} room @param {{user?: string, school?: string, all?: boolean}} who
+   * @param {boolean} allow @returns {Promise<Ack & {users: string[]}>}
+   */
+  admit(room, { user, school, all }, allow) {
+    return this.ask(Requests.MOD_ADMIT, { room, user, school, all: all || undefined, allow: Boolean(allow) });
+  }
+
+  /** Pupils write and publish only while a teacher is in (`on`), or freely. @returns {Promise<Ack>} */
+  setSupervised(room, on) {
+    return this.ask(Requests.MOD_SUPERVISED, { room, on: Boolean(on) });
+  }
+
+  /**
+   * Resolve a report: `action` is `delete`, `mute` or `dismiss`.
+   * @param {string} report @param {string} action @returns {Promise<Ack & {report: object}>}
+   */
+  resolveReport(report, action) {
+    return this.ask(Requests.REPORT_RESOLVE, { report, action });
   }
 
   /** v2: end the lesson. @returns {Promise<Ack>} */

@@ -17,6 +17,8 @@
 
 import './twinspace-chat.js';
 import { LiveClient, LocalEvents, MuteKinds, ServerEvents } from './protocol.js';
+import { roomLesson } from './room-lesson.js';
+import { h as el } from './dom.js';
 import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
@@ -162,13 +164,21 @@ function start() {
   const feedback = new FeedbackBar({ el: $('feedback'), client, room, t, announce, act });
   const followed = followMoves({ client, room, chat });
   const groups = new GroupsPanel({ el: $('groups'), client, room, t, members: () => state.members, announce, act });
-  act(client.join(room)).then((ack) => {
-    if (!ack) return;
-    load(ack);
-    if (state.me.role !== 'visitor') prejoin.open();
+  let prejoinOffered = false;
+  const lesson = roomLesson({
+    client, room, t, alertText, announce, act,
+    onJoined: (ack) => {
+      load(ack);
+      if (prejoinOffered || state.me.role === 'visitor') return;
+      prejoinOffered = true; // once: a pupil let in from the lobby joins only then
+      prejoin.open();
+    },
+    onEnded: () => over(EndReasons.ENDED),
   });
+  lesson.enter();
 
   function load(ack) {
+    lesson.load(ack);
     state.me = ack.you;
     state.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
     feedback.load(ack);

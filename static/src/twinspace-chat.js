@@ -272,7 +272,8 @@ export class TwinspaceChat extends HTMLElement {
   #messageElement(message) {
     const state = this.#state;
     const item = messageItem(message, {
-      t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message), links: state.links,
+      t: this.#t, own: state.isOwn(message), canDelete: state.canDelete(message),
+      canReport: state.canReport(message), links: state.links,
     });
     if (!message.to) item.append(this.#reactionRow(message.id));
     return item;
@@ -462,6 +463,8 @@ export class TwinspaceChat extends HTMLElement {
     view.list.addEventListener('click', (event) => {
       const id = event.target.closest?.('button.delete')?.closest('li[data-id]')?.dataset.id;
       if (id) this.#state?.deleteMessage(id);
+      const reported = event.target.closest?.('button.report')?.closest('li[data-id]')?.dataset.id;
+      if (reported) this.#state?.reportMessage(reported);
       const reaction = event.target.closest?.('.reactions button');
       if (reaction) this.#onReactionClick(reaction);
     });
