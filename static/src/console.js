@@ -11,11 +11,8 @@ import { decodeToken } from './token.js';
 import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
-<<<<<<< HEAD
 import { privacyViews } from './console-privacy.js';
-=======
 import { chime, safeguarding } from './console-safeguard.js';
->>>>>>> safeguard
 
 const ROOMS_REFRESH_MS = 5000;
 const AUDIT_LIMIT = 100;
