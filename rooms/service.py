@@ -18,8 +18,8 @@ from .clock import Clock
 from .errors import BadRequest, Forbidden, NotFound, NotJoined
 from .feedback import Feedback
 from .identity import Identity, RoomRef
-from .links import EVERY_DOMAIN, LinkPolicy
 from .lesson import Lesson
+from .links import EVERY_DOMAIN, LinkPolicy
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member

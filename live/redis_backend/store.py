@@ -51,8 +51,8 @@ from .media import RedisMedia
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
 from .reactions import RedisReactions
-from .scripts import APPEND, READ
 from .safeguard import RedisSafeguard
+from .scripts import APPEND, READ
 
 log = logging.getLogger(__name__)
 
