@@ -138,6 +138,13 @@ class Breakouts:
                             None if minutes is None else now + minutes * 60_000, s.who.sub)
         if not await self.svc.store.start_breakout(main, breakout):
             raise BadRequest("the room is already split into groups: recall them first")
+        for room_name in breakout.rooms:
+            group_room = RoomRef(main.space, room_name)
+            # a group's members enter before any teacher does (rooms teachers open), and
+            # write on their own: the teacher-present rule is off in a group's room (a
+            # teacher may turn it on there); teachers read group chat from the console
+            await self.svc.store.open_room(group_room)
+            await self.svc.store.set_flag(group_room, "supervised", False)
         await self.svc.audit.record(s.who, "mod:breakout", main, None,
                                     {"groups": len(checked), "minutes": minutes})
         await self.svc.bus.notify(Notice(BREAKOUT, main.key, s.who.sub,

@@ -70,6 +70,9 @@ class Lesson:
         store = self.svc.store
         if s.who.is_teacher or not lobby_on or await store.admitted(room, s.who.sub):
             return
+        group = await store.group(room)
+        if group is not None and not group.over and s.who.sub in group.members:
+            return  # a group's listed members come in whatever the lobby (contract §2)
         entry = WaitingEntry(s.who.sub, s.who.name, s.who.role.value, s.who.school,
                              self.svc.clock.now_ms())
         s.waiting.add(room.key)

@@ -71,7 +71,7 @@ async def test_join_and_renew_acks_carry_turn_credentials_from_the_clock(
     monkeypatch.setenv("LIVE_TURN_SECRET", "north-wind")
     monkeypatch.setenv("LIVE_TURN_TTL", "7200")
     clock = FakeClock()
-    async with run_server(rate_limits=False, media_addresses=["127.0.0.1"],
+    async with run_server(rate_limits=False, media_addresses=["127.0.0.1"], opened=(ROOM,),
                           clock=clock) as live:
         c = await joined(live.url, sub="pupil-42")
         expiry = clock.now_ms() // 1000 + 7200
@@ -93,7 +93,7 @@ async def test_join_and_renew_acks_carry_turn_credentials_from_the_clock(
 
 
 async def test_without_turn_the_join_ack_lists_no_ice_servers() -> None:
-    async with run_server(rate_limits=False, media_addresses=["127.0.0.1"]) as live:
+    async with run_server(rate_limits=False, media_addresses=["127.0.0.1"], opened=(ROOM,)) as live:
         c = await connect(live.url, sub="t", role="teacher")
         assert (await c.call("join", {"room": ROOM}))["ice_servers"] == []
         assert error(await c.call("join", {"room": "Bad Name"}))["code"] == "bad_request"
@@ -120,7 +120,7 @@ def test_a_bad_turn_setting_stops_the_start_with_a_clear_message() -> None:
 async def capped(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
     monkeypatch.setenv("LIVE_MEDIA_MAX_LEGS_PER_MEMBER", "2")
     monkeypatch.setenv("LIVE_MEDIA_MAX_LEGS", "5")
-    async with run_server(rate_limits=False, media_addresses=["127.0.0.1"]) as running:
+    async with run_server(rate_limits=False, media_addresses=["127.0.0.1"], opened=(ROOM,)) as running:
         yield running
 
 
