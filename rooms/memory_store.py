@@ -10,6 +10,7 @@ from .clock import Clock
 from .errors import Muted
 from .identity import Role, RoomRef
 from .memory_classroom import MemoryClassroom
+from .memory_filter import MemoryFilterStore
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
 from .store import Store, clamp_limit
@@ -24,13 +25,14 @@ class _Room:
     conns: dict[str, Member] = field(default_factory=dict)
 
 
-class MemoryStore(MemoryClassroom, Store):
+class MemoryStore(MemoryClassroom, MemoryFilterStore, Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
         self._bus = bus
         self._rooms: dict[str, _Room] = {}
         self._init_classroom()
+        self._init_filter()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())
@@ -119,6 +121,7 @@ class MemoryStore(MemoryClassroom, Store):
             r.cids = {k: v for k, v in r.cids.items() if v[1] > now}
             self._drop_if_empty(key)
         self._sweep_classroom()
+        self._sweep_filter()
         return removed
 
     async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:

@@ -15,6 +15,8 @@ from typing import Any
 KICK = "kick"
 MUTE = "mute"
 PRIVATE = "private"
+FILTER = "filter"  # a space's filter rules changed (`room_key` is the space)
+DIRECT = "direct"  # an event for some members of a room: {event, payload, users, teachers, school}
 
 
 @dataclass(frozen=True, slots=True)

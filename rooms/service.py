@@ -20,6 +20,7 @@ from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
 from .ratelimit import Limiter
+from .screening import Screening
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class RoomService:
         self.audit = AuditLog(store, clock)
         self.classroom = Classroom(self)  # join rules and polls
         self.moderation = Moderation(self)
+        self.screening = Screening(self)  # the space's message filter (rooms/filter.py)
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], dict[str, Any]] = lambda _: {"streams": []}
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
@@ -68,6 +70,8 @@ class RoomService:
             if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
             await self.classroom.admit(s, room)  # banned, locked
+            if self.screening.needs_read(s):  # chat:send screens from the cache only
+                await self.screening.prepare(room.space)
             # listen first, then read: nothing sent meanwhile can fall between
             await self._attach(s.conn, room.key)
             try:
@@ -143,8 +147,15 @@ class RoomService:
         if not 1 <= len(cid) <= MAX_CID:
             raise BadRequest(f"cid must be 1..{MAX_CID} characters")
         text = clean_text(text)
+        if self.screening.needs_read(s):  # not since a join: the only read before append
+            await self.screening.prepare(room.space)
+        verdict = self.screening.screen(s, text)  # a blocking rule raises `Filtered`
+        if verdict is not None and verdict.action == "hold":
+            await self.screening.hold(s, room, cid, text, verdict)  # raises HeldForTeacher
         # no await before this call: a member's messages are stored in the order sent
         appended = await self.store.append(room, Author.of(s.who), cid, text)
+        if verdict is not None and appended.created:  # flag: delivered, teachers told
+            await self.screening.flag(s, room, appended.message, verdict)
         return appended.message
 
     async def history(self, s: Session, name: object, before: str | None, after: str | None,

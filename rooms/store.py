@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 from .classroom_store import ClassroomStore
+from .filter_store import FilterStore
 from .identity import RoomRef
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
@@ -19,9 +20,10 @@ MAX_PAGE = 100
 DAY_MS = 86_400_000
 
 
-class Store(ClassroomStore, ABC):
+class Store(ClassroomStore, FilterStore, ABC):
     """History, presence and idempotency for every room of the service
-    (and, from `ClassroomStore`, polls, moderation and audit)."""
+    (and, from `ClassroomStore`, polls, moderation and audit; from `FilterStore`, the
+    message filter's rules, held messages and flags)."""
 
     def __init__(self, retention_ms: int) -> None:
         if retention_ms <= 0:

@@ -38,6 +38,8 @@ EVENTS = (
     "typing", "poll:created", "poll:results", "poll:closed", "mod:muted", "mod:kicked",
     "room:locked", "rtc:stream", "rtc:ended", "mod:permissions", "chat:private",
     "room:settings", "room:resync", "auth:expired",
+    "filter:held", "filter:resolved", "filter:flagged", "filter:decided", "school:notice",
+    "poll:voters",
 )
 
 

@@ -11,7 +11,8 @@ one slot, and a room's bus channel with them):
 - `live:{R}:media`                the process serving the room's media
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
 Shared: `live:retention`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`,
-`live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`, and the notices
+`live:space:<S>:rooms`, `live:space:<S>:teachers`, `live:audit:<S>`, the filter's
+`live:space:<S>:filter`, `:held`, `:held:<id>`, `:flagged` (filter.py), and the notices
 channel `live:notices`.
 Limits: `live:rate:<kind>:<n>:<who>` one token bucket (limiter.py; `<n>` is the length
 of `<who>`, as in `cid`); `live:caps:user:<n>:<who>`, `live:caps:addr:<address>` the
@@ -57,6 +58,19 @@ def space_rooms(space: str) -> str:
 
 def space_teachers(space: str) -> str:
     return f"live:space:{space}:teachers"
+
+
+def space_filter(space: str) -> str:
+    return f"live:space:{space}:filter"
+
+
+def space_held(space: str, held_id: str | None = None) -> str:
+    """The space's index of held messages, or (with `held_id`) one held message."""
+    return f"live:space:{space}:held" + ("" if held_id is None else f":{held_id}")
+
+
+def space_flagged(space: str) -> str:
+    return f"live:space:{space}:flagged"
 
 
 def proc_conns(proc: str) -> str:

@@ -42,6 +42,7 @@ from rooms.store import Store, clamp_limit
 
 from . import keys
 from .classroom import RedisClassroom
+from .filter import RedisFilterStore
 from .frames import message_frame_parts, pack, unpack
 from .pipeline import ScriptPipeline
 
@@ -95,7 +96,7 @@ return n
 """
 
 
-class RedisStore(RedisClassroom, Store):
+class RedisStore(RedisClassroom, RedisFilterStore, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
