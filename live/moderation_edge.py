@@ -16,7 +16,7 @@ from typing import Any
 
 from rooms.identity import RoomRef
 from rooms.moderation import MAX_BAN_MINUTES
-from rooms.notices import DIRECT, FILTER, KICK, MUTE, PRIVATE, Notice
+from rooms.notices import DIRECT, FILTER, KICK, MUTE, PRIVATE, SCHOOL, Notice
 from rooms.service import RoomService, Session
 
 from .edge import Edge
@@ -91,6 +91,8 @@ class ModerationEdge:
             await self._direct(n)
         elif n.kind == FILTER:
             self.svc.screening.forget(n.room_key)
+        elif n.kind == SCHOOL:
+            await self._school(n)
 
     async def on_reconnect(self) -> None:
         banned = await self.svc.moderation.resync(list(self.edge.sessions.values()))
@@ -132,3 +134,13 @@ class ModerationEdge:
                                       and (school is None or s.who.school == school)):
                 await self.edge.sio.emit(str(n.data.get("event")), n.data.get("payload"),
                                          to=s.conn)
+
+    async def _school(self, n: Notice) -> None:
+        """`school:notice` to this process's teachers of the pupil's school in the space,
+        once per connection, the actor's own connections left out (rooms/schools.py)."""
+        space = RoomRef.from_key(n.room_key).space
+        school, actor = n.data.get("school"), n.data.get("actor")
+        for s in list(self.edge.sessions.values()):
+            if (s.who.space == space and s.who.is_teacher and s.who.school == school
+                    and s.who.sub != actor):
+                await self.edge.sio.emit("school:notice", n.data.get("event"), to=s.conn)

@@ -8,7 +8,10 @@ A room's settings (contract §2, docs/protocol.md "Videoconference"):
 - `teachers_only_publish`: pupils may not publish (and their streams end);
 - `pupil_cameras_teachers_only`: a pupil sees no other pupil's camera;
 - `last_n` 0..`MAX_LAST_N`: how many video streams each subscriber receives.
-A room nobody changed has `MediaSettings(last_n=<the process's default>)`.
+A room nobody changed has `MediaSettings(last_n=<the process's default>,
+pupil_cameras_teachers_only=NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY)`: in a new
+room pupils' cameras are seen by teachers only (issue #11 part 6), until a
+teacher changes it (`rtc:settings`).
 `MediaSettingsBook` keeps them per room on this process; its value has
 `to_record` / `from_record` so a store can keep it.
 """
@@ -22,6 +25,7 @@ from .errors import BadRequest, Forbidden
 from .identity import Identity
 
 MAX_LAST_N = 64
+NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,9 @@ class MediaSettingsBook:
     """The media settings of the rooms this process serves media for, by room key."""
 
     def __init__(self, default_last_n: int) -> None:
-        self.default = MediaSettings(last_n=default_last_n)
+        self.default = MediaSettings(
+            last_n=default_last_n,
+            pupil_cameras_teachers_only=NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY)
         self._rooms: dict[str, MediaSettings] = {}
 
     def get(self, room_key: str) -> MediaSettings:

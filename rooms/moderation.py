@@ -88,6 +88,8 @@ class Moderation:
         await self.svc.bus.publish(room.key, "mod:muted", {
             "room": room.name, "user": target, "what": what, "muted": muted,
             "kinds": sorted(now)})
+        if muted:
+            await self.svc.schools.tell(room, member, "mute", s.who)
         return now
 
     async def kick(self, s: Session, name: object, user: object, ban_minutes: int | None) -> None:
@@ -105,6 +107,7 @@ class Moderation:
         # every process tells its members of the room, then drops the target's connections
         await self.svc.bus.notify(Notice(KICK, room.key, target, {
             "event": {"room": room.name, "user": target}}))
+        await self.svc.schools.tell(room, member, "ban" if ban_minutes else "kick", s.who)
 
     async def lock(self, s: Session, name: object, locked: bool) -> None:
         room = self.svc.joined_room(s, name)

@@ -17,6 +17,7 @@ MUTE = "mute"
 PRIVATE = "private"
 FILTER = "filter"  # a space's filter rules changed (`room_key` is the space)
 DIRECT = "direct"  # an event for some members of a room: {event, payload, users, teachers, school}
+SCHOOL = "school"  # news for a school's teachers online anywhere in the space (rooms/schools.py)
 
 
 @dataclass(frozen=True, slots=True)

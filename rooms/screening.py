@@ -32,6 +32,7 @@ from .filter_store import HOLD_MS, Flagged, HeldMessage
 from .identity import Identity, RoomRef
 from .message import Author, Message
 from .notices import DIRECT, FILTER, Notice
+from .presence import Member
 from .tasks import stop_if_cancelled
 
 if TYPE_CHECKING:
@@ -131,6 +132,7 @@ class Screening:
         flag = Flagged(message.ts, room.name, message.id, s.who.sub, s.who.school, verdict.rules)
         await self.svc.store.add_flagged(room.space, flag)
         await self.to_teachers(room, "filter:flagged", {"room": room.name, "flag": flag.to_wire()})
+        await self.svc.schools.tell(room, Member.of(s.who), "flag", None)
 
     # -- a teacher decides -------------------------------------------------
     async def decide(self, who: Identity, held_id: str, release: bool) -> Message | None:

@@ -20,6 +20,7 @@ from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
 from .ratelimit import Limiter
+from .schools import Schools
 from .screening import Screening
 from .store import Store
 
@@ -49,6 +50,7 @@ class RoomService:
         self.classroom = Classroom(self)  # join rules and polls
         self.moderation = Moderation(self)
         self.screening = Screening(self)  # the space's message filter (rooms/filter.py)
+        self.schools = Schools(self)  # a pupil's own school's teachers hear of moderation
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], dict[str, Any]] = lambda _: {"streams": []}
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []

@@ -10,8 +10,9 @@
   ("b a d", "b.a.d", "b-a-d", "b*a*d") becomes one word ("bad"), also read
   without its first or its last letter (a one-letter word next to it);
 - a word mixing letters with the usual letter-for-digit swaps (0->o, 1->i or l,
-  3->e, 4->a, 5->s, 7->t, @->a, $->s) is read with the letters put back, both
-  ways for `1`;
+  3->e, 4->a, 5->s, 7->t, @->a, $->s), with at least as many letters as swaps,
+  is read with the letters put back, both ways for `1` ("t17", "b12" stay
+  numbers);
 - a letter repeated three times or more is also read once and twice
   ("shiiit" -> "shit", "asss" -> "ass");
 - a word mixing Latin letters with Cyrillic or Greek ones that look alike is
@@ -64,7 +65,8 @@ def variants(word: str) -> set[str]:
     letter-for-digit swaps put back (only in words that hold a letter), with long runs
     of a letter shortened."""
     out = {word, word.strip("@$") or word}
-    if any(c in _LEET_CHARS for c in word) and any(c.isalpha() for c in word):
+    swaps = sum(c in _LEET_CHARS for c in word)
+    if swaps and sum(c.isalpha() for c in word) >= swaps:  # "t17" is a number, not "tit"
         base = "".join(LEET.get(c, c) for c in word)
         out |= {base.replace("1", "i"), base.replace("1", "l")}
     if not word.isascii() and any("a" <= c <= "z" for c in word):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rooms.identity import Identity, RoomRef
+from rooms.media_rules import NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY
 
 from .lastn import Candidate, rank, select
 from .legs import PublishLeg, SubscribeLeg
@@ -21,7 +22,7 @@ class MediaRoom:
         self.name = RoomRef.from_key(key).name
         self.last_n = last_n
         self.teachers_only_publish = False
-        self.pupil_cameras_teachers_only = False
+        self.pupil_cameras_teachers_only = NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY
         self.streams: dict[str, PublishLeg] = {}
         self.subs: dict[str, SubscribeLeg] = {}
         self._muted: dict[str, set[str]] = {}
@@ -32,7 +33,7 @@ class MediaRoom:
             and not self.subs
             and not self._muted
             and not self.teachers_only_publish
-            and not self.pupil_cameras_teachers_only
+            and self.pupil_cameras_teachers_only == NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY
         )
 
     def is_muted(self, user: str, kind: str) -> bool:

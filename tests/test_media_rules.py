@@ -88,13 +88,14 @@ def test_only_teachers_change_settings() -> None:
 
 def test_the_book_keeps_settings_per_room() -> None:
     book = MediaSettingsBook(default_last_n=9)
-    assert book.get("s1/a") == MediaSettings(last_n=9)
-    changed = book.get("s1/a").changed(last_n=2)
+    new_room = MediaSettings(last_n=9, pupil_cameras_teachers_only=True)  # issue #11 part 6
+    assert book.get("s1/a") == new_room
+    changed = book.get("s1/a").changed(last_n=2, pupil_cameras_teachers_only=False)
     book.put("s1/a", changed)
     assert book.get("s1/a") == changed
-    assert book.get("s1/b") == MediaSettings(last_n=9)
-    book.put("s1/a", changed.changed(last_n=9))  # back to the default: nothing kept
-    assert book.get("s1/a") == MediaSettings(last_n=9)
+    assert book.get("s1/b") == new_room
+    book.put("s1/a", changed.changed(last_n=9, pupil_cameras_teachers_only=True))
+    assert book.get("s1/a") == new_room  # back to the default: nothing kept
     assert book._rooms == {}
 
 
