@@ -92,7 +92,7 @@ class Screening:
         config = FilterConfig.parse(body)
         await self.svc.store.set_filter_config(who.space, config)
         # space-wide: the audit entry names no room
-        await self.svc.audit.record(who, "filter:set", RoomRef(who.space, ""), None)
+        await self.svc.audit.record(who, "filter-set", RoomRef(who.space, ""), None)
         await self.svc.bus.notify(Notice(FILTER, who.space, who.sub))
         return config
 
@@ -145,7 +145,7 @@ class Screening:
         message: Message | None = None
         if release:
             message = (await self.svc.store.append(room, held.user, held.cid, held.text)).message
-        await self.svc.audit.record(who, "filter:release" if release else "filter:refuse",
+        await self.svc.audit.record(who, "held-release" if release else "held-refuse",
                                     room, held.user.id, {"id": held.id})
         event = {"room": room.name, "id": held.id, "released": release}
         await self.to_teachers(room, "filter:resolved", event)

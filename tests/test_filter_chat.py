@@ -89,7 +89,7 @@ async def test_hold_waits_for_a_teacher_who_releases_or_refuses(server: Running,
     history = await teacher.call("chat:history", {"room": "r1"})
     assert [m["text"] for m in history["messages"]] == ["look at www.coolgames.com"]
     status, audit = await http("GET", server.url + "/api/audit?room=r1", TEACHER)
-    assert [e["action"] for e in audit["entries"]] == ["filter:refuse", "filter:release"]
+    assert [e["action"] for e in audit["entries"]] == ["held-refuse", "held-release"]
 
 
 async def test_flag_delivers_and_tells_the_teachers(server: Running, clients: Any) -> None:
@@ -160,3 +160,17 @@ async def test_rules_and_holds_hold_across_processes(
     finally:
         await teacher.close()
         await ana.close()
+
+
+async def test_private_messages_go_through_the_filter(server: Running, clients: Any) -> None:
+    teacher, ana, bo = await lesson(server.url, clients)
+    assert (await teacher.call("mod:permissions", {"room": "r", "pupils_to_pupils": True,
+                                                    "pupils_to_teachers": True}))["ok"]
+    pm = {"room": "r", "to": "bo", "cid": "p1"}
+    ack = await ana.call("chat:private", {**pm, "text": "my snap is ana_12"})
+    assert ack["error"]["code"] == "forbidden" and ack["error"]["reason"] == "handle"
+    ack = await ana.call("chat:private", {**pm, "text": "see www.coolgames.com"})  # held: refused
+    assert ack["error"]["code"] == "forbidden" and ack["error"]["reason"] == "link"
+    assert (await ana.call("chat:private", {**pm, "text": "see you at 10"}))["ok"]
+    await bo.wait_for("chat:private", lambda m: m["text"] == "see you at 10")
+    assert bo.texts("chat:private") == ["see you at 10"]

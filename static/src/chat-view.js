@@ -90,7 +90,7 @@ export function messageItem(message, { t, own, canDelete }) {
 
 /**
  * One member of the room for the presence list.
- * @param {{id: string, name: string, role: string, hand?: boolean}} member
+ * @param {{id: string, name: string, role: string, hand?: boolean, school?: string}} member
  */
 export function memberItem(member, { t, me }) {
   const item = h('li', { class: 'member', 'data-user': member.id },
@@ -98,6 +98,10 @@ export function memberItem(member, { t, me }) {
   if (me) item.append(h('span', { class: 'you' }, t.t('chat.you')));
   if (['teacher', 'student', 'visitor'].includes(member.role)) {
     item.append(h('span', { class: 'role' }, t.t(`role.${member.role}`)));
+  }
+  if (member.school) {
+    item.append(h('span', { class: 'school', title: t.t('school.badge', { school: member.school }) },
+      String(member.school)));
   }
   if (member.hand) {
     item.append(h('span', { class: 'hand', title: t.t('hand.raised') },

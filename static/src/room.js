@@ -352,7 +352,9 @@ function start() {
       const name = mine ? t.t('room.you', { name: member.name }) : member.name;
       return el('li', { class: 'tile', 'data-user': member.id, 'data-hand': String(Boolean(member.hand)) },
         video ?? el('p', { class: 'no-video' }, t.t('room.no_video')),
-        el('span', { class: 'name' }, name, ' · ', t.t(`role.${member.role}`)),
+        el('span', { class: 'name' }, name, ' · ', t.t(`role.${member.role}`),
+          member.school ? el('span', { class: 'school', title: t.t('school.badge', { school: member.school }) },
+            ' · ', String(member.school)) : null),
         tools(member));
     });
     grid.replaceChildren(...tiles);
