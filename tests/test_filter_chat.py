@@ -164,9 +164,10 @@ async def test_rules_and_holds_hold_across_processes(
 
 async def test_private_messages_go_through_the_filter(server: Running, clients: Any) -> None:
     teacher, ana, bo = await lesson(server.url, clients)
-    assert (await teacher.call("mod:permissions", {"room": "r", "pupils_to_pupils": True,
-                                                    "pupils_to_teachers": True}))["ok"]
-    pm = {"room": "r", "to": "bo", "cid": "p1"}
+    perms = await teacher.call("mod:permissions", {"room": "r1", "pupils_to_pupils": True,
+                                                   "pupils_to_teachers": True})
+    assert perms["ok"], perms
+    pm = {"room": "r1", "to": "bo", "cid": "p1"}
     ack = await ana.call("chat:private", {**pm, "text": "my snap is ana_12"})
     assert ack["error"]["code"] == "forbidden" and ack["error"]["reason"] == "handle"
     ack = await ana.call("chat:private", {**pm, "text": "see www.coolgames.com"})  # held: refused
