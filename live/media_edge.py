@@ -50,7 +50,9 @@ class MediaEdge:
         self.media = media
         self.placement = placement
         # the rooms' media settings (`rtc:settings`), for the forwarding unit and join acks
-        self.settings = settings or MediaSettingsBook(default_last_n=media.config.last_n)
+        self.settings = settings or MediaSettingsBook(
+            default_last_n=media.config.last_n,
+            pupil_cameras_teachers_only=media.config.pupil_cameras_teachers_only)
         service.moderation.mute_hooks.append(self.on_mute)
         service.moderation.kick_hooks.append(self.on_kick)
         service.leave_hooks.append(self.on_leave)

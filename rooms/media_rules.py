@@ -93,10 +93,10 @@ def check_change(who: Identity) -> None:
 class MediaSettingsBook:
     """The media settings of the rooms this process serves media for, by room key."""
 
-    def __init__(self, default_last_n: int) -> None:
-        self.default = MediaSettings(
-            last_n=default_last_n,
-            pupil_cameras_teachers_only=NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY)
+    def __init__(self, default_last_n: int,
+                 pupil_cameras_teachers_only: bool = NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY) -> None:
+        self.default = MediaSettings(last_n=default_last_n,
+                                     pupil_cameras_teachers_only=pupil_cameras_teachers_only)
         self._rooms: dict[str, MediaSettings] = {}
 
     def get(self, room_key: str) -> MediaSettings:

@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rooms.media_rules import NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY
+
 from .ice import parse_addresses
 
 
@@ -27,6 +29,9 @@ class MediaConfig:
     max_subscriptions: int = 64
     """Subscriptions one member may hold in one room."""
     max_sdp: int = 64 * 1024
+    pupil_cameras_teachers_only: bool = False
+    """A new room's setting until a teacher changes it; `from_env` (the service) takes
+    `rooms.media_rules.NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY` (issue #11 part 6)."""
 
     def __post_init__(self) -> None:
         if self.public_ip is not None:
@@ -43,4 +48,5 @@ class MediaConfig:
             public_ip=(env.get("LIVE_MEDIA_PUBLIC_IP") or "").strip() or None,
             stun_servers=stun,
             last_n=int(env.get("LIVE_MEDIA_LAST_N", "9")),
+            pupil_cameras_teachers_only=NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY,
         )
