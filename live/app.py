@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import hmac
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
 from .groupwork_edge import GroupworkEdge
+from .filter_api import filter_routes
 from .handshakes import Handshakes
 from .http import Origins, metrics_app, own_origin, routes, security_headers
 from .limits import EventLimits
@@ -156,6 +159,10 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         local.deliver_events(events)
 
     bus.bind(deliver)
+    # anonymous voters' key: shared by the processes (one token secret), never in the store
+    service.classroom.pepper = hmac.new(cfg.jwt_secret.encode(),
+                                        b"twinspace-live anonymous poll voters",
+                                        hashlib.sha256).digest()
     verifier = Verifier(cfg.jwt_secret, cfg.jwt_public_key, cfg.token_leeway_s)
     # every event takes its bucket, and a place among its connection's events, first
     limits = EventLimits(buckets, cfg.max_events_in_flight, enabled=cfg.rate_limits)
@@ -189,7 +196,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         return await store.ping() and await bus.ping()
 
     routes(app, cfg, metrics, ping)
-    privacy_routes(app, api_routes(app, verifier, service))  # /api/*
+    privacy_routes(app, filter_routes(app, api_routes(app, verifier, service)))  # /api/*
     svc = Service(cfg, app, sio, store, bus, edge, service, metrics, proc_id,
                   media=media, placement=placement)
     app.on_startup.append(lambda _: _start(svc))

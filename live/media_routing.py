@@ -71,7 +71,9 @@ class MediaRouter:
     async def settings(self, room: RoomRef) -> MediaSettings:
         """The room's stored media settings, or the defaults."""
         stored = await self.store.media_settings(room)
-        return stored or MediaSettings(last_n=self.media.config.last_n)
+        return stored or MediaSettings(
+            last_n=self.media.config.last_n,
+            pupil_cameras_teachers_only=self.media.config.pupil_cameras_teachers_only)
 
     async def run(self, op: str, who: Identity, room_key: str,
                   fields: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,11 @@
 
 Registers its handlers on the `Edge` (so errors map to acks in one place) and
 acts on notices from every process: a kick drops the target's connections of
-this process from the room, a private message goes to the connections of this
-process that may read it. After the bus reconnected (notices may have been
-lost), mutes are re-read and banned members here are removed as a kick notice
-would have removed them (`Moderation.resync`).
+this process from the room, a private message (or any event for some members
+only: the filter's, the school notices) goes to the connections of this
+process that may read it; a filter change drops the space's cached rules.
+After the bus reconnected (notices may have been lost), mutes are re-read and
+banned members here are removed as a kick notice would have removed them (`Moderation.resync`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from rooms.identity import RoomRef
 from rooms.moderation import MAX_BAN_MINUTES
-from rooms.notices import KICK, MUTE, PRIVATE, Notice
+from rooms.notices import DIRECT, FILTER, KICK, MUTE, PRIVATE, SCHOOL, Notice
 from rooms.service import RoomService, Session
 
 from .edge import Edge
@@ -44,7 +45,7 @@ class ModerationEdge:
         poll = await self.svc.classroom.create(
             s, f.raw("room"), f.str("question", max_len=10_000), f.raw("options"),
             f.bool("multiple", optional=True), f.bool("anonymous", optional=True))
-        return {"poll": poll.to_wire()}
+        return {"poll": poll.to_wire(voters=True)}  # teachers only create polls
 
     async def poll_vote(self, s: Session, f: Fields) -> None:
         await self.svc.classroom.vote(s, f.raw("room"), f.str("poll", max_len=64),
@@ -52,7 +53,7 @@ class ModerationEdge:
 
     async def poll_close(self, s: Session, f: Fields) -> dict[str, Any]:
         poll = await self.svc.classroom.close(s, f.raw("room"), f.str("poll", max_len=64))
-        return {"poll": poll.to_wire()}
+        return {"poll": poll.to_wire(voters=True)}  # teachers only close polls
 
     async def mute(self, s: Session, f: Fields) -> None:
         await self.svc.moderation.mute(s, f.raw("room"), f.str("user", max_len=128),
@@ -86,6 +87,12 @@ class ModerationEdge:
             await self.svc.moderation.apply_mute(n)
         elif n.kind == PRIVATE:
             await self._private(n)
+        elif n.kind == DIRECT:
+            await self._direct(n)
+        elif n.kind == FILTER:
+            self.svc.screening.forget(n.room_key)
+        elif n.kind == SCHOOL:
+            await self._school(n)
 
     async def on_reconnect(self) -> None:
         banned = await self.svc.moderation.resync(list(self.edge.sessions.values()))
@@ -114,3 +121,26 @@ class ModerationEdge:
         for s in list(self.edge.sessions.values()):
             if n.room_key in s.rooms and (s.who.sub in users or (teachers and s.who.is_teacher)):
                 await self.edge.sio.emit("chat:private", message, to=s.conn)
+
+    async def _direct(self, n: Notice) -> None:
+        """An event for some members of the room (rooms/screening.py `direct`)."""
+        users = set(n.data.get("users") or [])
+        teachers = bool(n.data.get("teachers"))
+        school = n.data.get("school")
+        for s in list(self.edge.sessions.values()):
+            if n.room_key not in s.rooms:
+                continue
+            if s.who.sub in users or (teachers and s.who.is_teacher
+                                      and (school is None or s.who.school == school)):
+                await self.edge.sio.emit(str(n.data.get("event")), n.data.get("payload"),
+                                         to=s.conn)
+
+    async def _school(self, n: Notice) -> None:
+        """`school:notice` to this process's teachers of the pupil's school in the space,
+        once per connection, the actor's own connections left out (rooms/schools.py)."""
+        space = RoomRef.from_key(n.room_key).space
+        school, actor = n.data.get("school"), n.data.get("actor")
+        for s in list(self.edge.sessions.values()):
+            if (s.who.space == space and s.who.is_teacher and s.who.school == school
+                    and s.who.sub != actor):
+                await self.edge.sio.emit("school:notice", n.data.get("event"), to=s.conn)

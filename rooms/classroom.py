@@ -9,7 +9,9 @@
 - What a joiner learns besides chat: open polls with counts (and their own
   vote), whether the room is locked, its private-message permissions, who is
   muted, and raised hands in raise order.
-- Polls: teachers create and close them; teachers and students vote.
+- Polls: teachers create and close them; teachers and students vote. Who chose
+  what in a named poll goes to teachers only (`poll:voters`, and `voters` in
+  their join ack and poll acks); members see counts.
 
 Muted kinds are cached per process (filled on join, refreshed by notices and,
 after the bus reconnected, from the store: `Moderation.resync`) for typing and
@@ -20,6 +22,7 @@ mute holds on every process whatever happens to the bus.
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadRequest, Banned, Forbidden, Muted, NotFound, RoomLocked
@@ -36,6 +39,8 @@ class Classroom:
         self.svc = service
         # (room key, user) -> muted kinds, for members connected to this process
         self.muted: dict[tuple[str, str], frozenset[str]] = {}
+        # keys anonymous voters (rooms/polls.py); the app sets one all processes share
+        self.pepper: bytes = secrets.token_bytes(32)
 
     # -- entering --------------------------------------------------------
     async def admit(self, s: Session, room: RoomRef) -> None:
@@ -60,7 +65,8 @@ class Classroom:
         hands = sorted((m for m in members if m.hand_at is not None),
                        key=lambda m: (m.hand_at or 0, m.id))
         return {
-            "polls": [{**p.to_wire(), "mine": p.mine(s.who.sub)} for p in polls],
+            "polls": [{**p.to_wire(voters=s.who.is_teacher),
+                       "mine": p.mine(s.who.sub, self.pepper)} for p in polls],
             "locked": flags["locked"],
             "permissions": permissions_wire(flags),
             "mutes": {u: sorted(k) for u, k in mutes.items() if k},
@@ -106,13 +112,17 @@ class Classroom:
         if not poll.open:
             raise BadRequest("the poll is closed")
         vote = Vote(picked, None if poll.anonymous else s.who.name)
-        after = await self.svc.store.vote(room, pid, poll.voter_key(s.who.sub), vote)
+        after = await self.svc.store.vote(room, pid, poll.voter_key(s.who.sub, self.pepper),
+                                          vote)
         if after is None:
             raise NotFound("no such poll")
         if not after.open:
             raise BadRequest("the poll is closed")
         await self.svc.bus.publish(room.key, "poll:results",
                                 {"room": room.name, "poll": after.to_wire()})
+        if not after.anonymous:  # who voted what: the room's teachers only
+            await self.svc.screening.to_teachers(room, "poll:voters", {
+                "room": room.name, "poll": after.id, "voters": after.voters()})
         return after
 
     async def close(self, s: Session, name: object, poll_id: object) -> Poll:

@@ -33,6 +33,16 @@ class Forbidden(LiveError):
     default_message = "not allowed for your role"
 
 
+class Filtered(Forbidden):
+    """The space's filter blocks the message: `reason` names the rules that matched
+    (comma-separated: words, phone, email, handle, link)."""
+
+    default_message = "the message breaks a rule of this space's filter"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(None, reason=reason)
+
+
 class NotFound(LiveError):
     code = "not_found"
     default_message = "not found"
@@ -68,6 +78,17 @@ class Waiting(LiveError):
     default_message = "the room's lobby is on: wait until a teacher lets you in"
 
 
+class HeldForTeacher(LiveError):
+    """The space's filter holds the message for a teacher (`reason` as for `Filtered`,
+    `held` the held message's id): it is delivered if a teacher releases it."""
+
+    code = "waiting"
+    default_message = "the message waits for a teacher"
+
+    def __init__(self, reason: str, held: str) -> None:
+        super().__init__(None, reason=reason, held=held)
+
+
 class TooLarge(LiveError):
     code = "too_large"
     default_message = "too large"
@@ -98,6 +119,7 @@ ERROR_CODES = tuple(
         Waiting,
         TooLarge,
         Unavailable,
+        HeldForTeacher,
     )
 )
 

@@ -8,9 +8,12 @@ A room's settings (contract §2, docs/protocol.md "Videoconference"):
 - `teachers_only_publish`: pupils may not publish (and their streams end);
 - `pupil_cameras_teachers_only`: a pupil sees no other pupil's camera;
 - `last_n` 0..`MAX_LAST_N`: how many video streams each subscriber receives.
-A room nobody changed has `MediaSettings(last_n=<the process's default>)`.
-The store keeps a room's settings (`rooms.media_store`, `to_record` /
-`from_record`), so every process sees them and they survive restarts.
+A room nobody changed has `MediaSettings(last_n=<the process's default>,
+pupil_cameras_teachers_only=NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY)`: in a new
+room pupils' cameras are seen by teachers only (issue #11 part 6), until a
+teacher changes it (`rtc:settings`). The store keeps a room's settings
+(`rooms.media_store`, `to_record` / `from_record`), so every process sees them and
+they survive restarts.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .errors import BadRequest, Forbidden
 from .identity import Identity
 
 MAX_LAST_N = 64
+NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY = True
 
 
 @dataclass(frozen=True, slots=True)

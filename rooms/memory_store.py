@@ -15,6 +15,7 @@ from .memory_media import MemoryMedia
 from .memory_privacy import MemoryPrivacy
 from .memory_reactions import MemoryReactions
 from .memory_safeguard import MemorySafeguard
+from .memory_filter import MemoryFilterStore
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
 from .privacy import ERASURE, POLICY, RETENTION, Erased, Policy, Receipt
@@ -33,7 +34,7 @@ class _Room:
 
 
 class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, MemoryBreakouts,
-                  MemorySafeguard, Store):
+                  MemorySafeguard, MemoryFilterStore, Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
@@ -45,6 +46,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
         self._init_reactions()
         self._init_breakouts()
         self._init_safeguard()
+        self._init_filter()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())
@@ -130,6 +132,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
         self._sweep_classroom(self._space_horizon)
         self._sweep_privacy()
         self._sweep_safeguard()
+        self._sweep_filter()
         return removed
 
     def _purge_space(self, space: str, reason: str) -> int:

@@ -12,7 +12,10 @@ what they carry is also in the store: after the bus reconnected, `resync`
 re-reads the mutes and bans of every room with members on this process.
 Private messages are off for pupils until a teacher allows them per room;
 teachers may always write privately to a member; pupil-to-pupil messages are
-also shown to the room's teachers. They are delivered live, not kept.
+also shown to the room's teachers. They are delivered live, not kept. A
+pupil's private message goes through the space's filter (rooms/screening.py)
+like `chat:send`; a rule that would hold it refuses it instead (`forbidden`
+with its `reason`), as nothing keeps private messages for a teacher to release.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .classroom import permissions_wire
-from .errors import BadRequest, Forbidden, NotFound
+from .errors import BadRequest, Filtered, Forbidden, NotFound
 from .identity import RoomRef
 from .message import MAX_CID, clean_text
 from .notices import KICK, MUTE, PRIVATE, Notice
@@ -95,6 +98,8 @@ class Moderation:
         await self.svc.bus.publish(room.key, "mod:muted", {
             "room": room.name, "user": target, "what": what, "muted": muted,
             "kinds": sorted(now)})
+        if muted:
+            await self.svc.schools.tell(room, member, "mute", s.who)
         return now
 
     async def kick(self, s: Session, name: object, user: object, ban_minutes: int | None) -> None:
@@ -112,6 +117,7 @@ class Moderation:
         # every process tells its members of the room, then drops the target's connections
         await self.svc.bus.notify(Notice(KICK, room.key, target, {
             "event": {"room": room.name, "user": target}}))
+        await self.svc.schools.tell(room, member, "ban" if ban_minutes else "kick", s.who)
 
     async def lock(self, s: Session, name: object, locked: bool) -> None:
         room = self.svc.joined_room(s, name)
@@ -153,6 +159,12 @@ class Moderation:
         if member is None:
             raise NotFound("no such member in the room")
         between_pupils = not s.who.is_teacher and member.role != "teacher"
+        if self.svc.screening.needs_read(s):
+            await self.svc.screening.prepare(room.space)
+        # the space's filter holds here too; a private message is not held: hold refuses it
+        verdict = self.svc.screening.screen(s, text)
+        if verdict is not None and verdict.action == "hold":
+            raise Filtered(verdict.reason)
         if not s.who.is_teacher:
             flags = await self.svc.store.flags(room)
             if member.role == "teacher" and not flags["pm_teachers"]:

@@ -2,8 +2,12 @@
 
 Votes are kept per voter so a member may vote again (the new vote replaces the
 old). In an anonymous poll the voter is kept only as a keyed hash
-(`voter_key`), so no one - teachers and operators included - can tell from the
-store or the wire who chose what; a named poll keeps the voter's id and name.
+(`voter_key`): HMAC-SHA256 under a key the service processes share and the
+store never holds (derived from the token secret, `Classroom.pepper`), of the
+poll's salt and the user id. Someone who reads the store - every key and value
+in Redis - has the salt but not the key, so cannot compute any member's hash
+and link a vote to a member; teachers never see voters either. A named poll
+keeps the voter's id and name, shown to teachers only (`to_wire(voters=True)`).
 """
 
 from __future__ import annotations
@@ -49,10 +53,13 @@ class Poll:
     open: bool = True
     votes: dict[str, Vote] = field(default_factory=dict)  # voter key -> vote
 
-    def voter_key(self, user: str) -> str:
+    def voter_key(self, user: str, pepper: bytes) -> str:
+        """The key `user`'s vote is kept under: the id (named polls) or a hash under
+        `pepper` (anonymous ones; see the module's docstring)."""
         if not self.anonymous:
             return user
-        return hmac.new(self.salt.encode(), user.encode(), hashlib.sha256).hexdigest()[:32]
+        msg = f"{self.salt}\x00{user}".encode()
+        return hmac.new(pepper, msg, hashlib.sha256).hexdigest()[:32]
 
     def counts(self) -> list[int]:
         counts = [0] * len(self.options)
@@ -62,16 +69,17 @@ class Poll:
                     counts[c] += 1
         return counts
 
-    def mine(self, user: str) -> list[int]:
-        vote = self.votes.get(self.voter_key(user))
+    def mine(self, user: str, pepper: bytes) -> list[int]:
+        vote = self.votes.get(self.voter_key(user, pepper))
         return list(vote.choices) if vote else []
 
     def with_votes(self, votes: dict[str, Vote], open_: bool | None = None) -> Poll:
         return replace(self, votes=votes, open=self.open if open_ is None else open_)
 
-    def to_wire(self) -> dict[str, Any]:
-        """`{id, question, options, multiple, anonymous, open, counts}` (+ `voters`
-        per option for named polls; never for anonymous ones)."""
+    def to_wire(self, voters: bool = False) -> dict[str, Any]:
+        """`{id, question, options, multiple, anonymous, open, counts, voted}`; with
+        `voters` (for teachers only), a named poll adds `voters` per option. An
+        anonymous poll never has them."""
         wire: dict[str, Any] = {
             "id": self.id,
             "question": self.question,
@@ -82,14 +90,20 @@ class Poll:
             "counts": self.counts(),
             "voted": len(self.votes),
         }
-        if not self.anonymous:
-            voters: list[list[dict[str, str]]] = [[] for _ in self.options]
-            for user, vote in sorted(self.votes.items()):
-                for c in vote.choices:
-                    if 0 <= c < len(voters):
-                        voters[c].append({"id": user, "name": vote.name or user})
-            wire["voters"] = voters
+        if voters and not self.anonymous:
+            wire["voters"] = self.voters()
         return wire
+
+    def voters(self) -> list[list[dict[str, str]]]:
+        """Who chose each option of a named poll (`[]` each for an anonymous one)."""
+        out: list[list[dict[str, str]]] = [[] for _ in self.options]
+        if self.anonymous:
+            return out
+        for user, vote in sorted(self.votes.items()):
+            for c in vote.choices:
+                if 0 <= c < len(out):
+                    out[c].append({"id": user, "name": vote.name or user})
+        return out
 
     def to_record(self) -> dict[str, Any]:
         return {"q": self.question, "o": list(self.options), "m": self.multiple,

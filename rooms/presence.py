@@ -14,10 +14,11 @@ class Member:
     name: str
     role: str
     hand_at: int | None = None  # ms when the hand went up, for raise order
+    school: str | None = None  # the token's `school` claim, shown as a badge
 
     @classmethod
     def of(cls, who: Identity) -> Member:
-        return cls(who.sub, who.name, who.role.value)
+        return cls(who.sub, who.name, who.role.value, school=who.school)
 
     @property
     def hand(self) -> bool:
@@ -27,14 +28,21 @@ class Member:
         return replace(self, hand_at=at)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role, "hand": self.hand}
+        """`{id, name, role, hand}`, and `school` when the member's token names one."""
+        wire: dict[str, Any] = {"id": self.id, "name": self.name, "role": self.role,
+                                "hand": self.hand}
+        if self.school is not None:
+            wire["school"] = self.school
+        return wire
 
     def to_record(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role, "hand_at": self.hand_at}
+        return {"id": self.id, "name": self.name, "role": self.role, "hand_at": self.hand_at,
+                "school": self.school}
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Member:
-        return cls(str(rec["id"]), str(rec["name"]), str(rec["role"]), rec.get("hand_at"))
+        return cls(str(rec["id"]), str(rec["name"]), str(rec["role"]), rec.get("hand_at"),
+                   rec.get("school"))
 
 
 def members_by_user(entries: list[Member]) -> list[Member]:

@@ -27,6 +27,8 @@ from .privacy import Erased, Visit
 from .ratelimit import Limiter
 from .reactions import Reactions
 from .reports import Reports
+from .schools import Schools
+from .screening import Screening
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class RoomService:
         self.breakouts = Breakouts(self)  # mod:breakout, mod:recall, group rooms' admission
         self.lesson = Lesson(self, open_rooms)  # opening, lobby, teacher present, end
         self.reports = Reports(self)
+        self.screening = Screening(self)  # the space's message filter (rooms/filter.py)
+        self.schools = Schools(self)  # a pupil's own school's teachers hear of moderation
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
         self.media_state: Callable[[str], Awaitable[dict[str, Any]]] = _no_media
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
@@ -84,6 +88,8 @@ class RoomService:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
             await self.classroom.admit(s, room)  # banned, locked
             await self.breakouts.admit(s, room)  # a group's room: its members and teachers
+            if self.screening.needs_read(s):  # chat:send screens from the cache only
+                await self.screening.prepare(room.space)
             # listen first, then read: nothing sent meanwhile can fall between
             await self._attach(s.conn, room.key)
             try:
@@ -181,8 +187,15 @@ class RoomService:
             raise BadRequest(f"cid must be 1..{MAX_CID} characters")
         text = clean_text(text)
         self.lesson.check_supervised(s, room)
+        if self.screening.needs_read(s):  # not since a join: the only read before append
+            await self.screening.prepare(room.space)
+        verdict = self.screening.screen(s, text)  # a blocking rule raises `Filtered`
+        if verdict is not None and verdict.action == "hold":
+            await self.screening.hold(s, room, cid, text, verdict)  # raises HeldForTeacher
         # no await before this call: a member's messages are stored in the order sent
         appended = await self.store.append(room, Author.of(s.who), cid, text)
+        if verdict is not None and appended.created:  # flag: delivered, teachers told
+            await self.screening.flag(s, room, appended.message, verdict)
         return appended.message
 
     async def history(self, s: Session, name: object, before: str | None, after: str | None,

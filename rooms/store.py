@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 
 from .breakout_store import BreakoutStore
 from .classroom_store import ClassroomStore
+from .filter_store import FilterStore
 from .identity import RoomRef
 from .media_store import MediaStore
 from .message import Appended, Author, Message, Page
@@ -25,13 +26,14 @@ __all__ = ["DAY_MS", "DEFAULT_PAGE", "MAX_PAGE", "Store", "clamp_limit"]
 
 
 class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutStore,
-            SafeguardStore, ABC):
+            SafeguardStore, FilterStore, ABC):
     """History, presence and idempotency for every room of the service
     (from `ClassroomStore`, polls, moderation and audit; from `PrivacyStore`,
     per-school retention, purge receipts, erasure and attendance; from `MediaStore`, the
     videoconference's settings and live streams; from `ReactionStore`, reactions on
     messages; from `BreakoutStore`, breakout rooms; from `SafeguardStore`, opened rooms,
-    reports and the lobby).
+    reports and the lobby; from `FilterStore`, the message filter's rules, held messages
+    and flags).
 
     `retention_ms` is the service's retention (`LIVE_HISTORY_DAYS`); a space whose
     schools set a shorter one (`set_policy`) keeps its messages that long."""

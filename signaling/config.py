@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rooms.media_rules import NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY
+
 from .candidates import CandidateFilter, IPNetwork, parse_nets
 from .ice import parse_addresses
 from .turn import TurnConfig
@@ -37,6 +39,9 @@ class MediaConfig:
     turn: TurnConfig = TurnConfig()
     """LIVE_TURN_URLS, LIVE_TURN_SECRET, LIVE_TURN_TTL: the browsers' ICE servers."""
     max_sdp: int = 64 * 1024
+    pupil_cameras_teachers_only: bool = False
+    """A new room's setting until a teacher changes it; `from_env` (the service) takes
+    `rooms.media_rules.NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY` (issue #11 part 6)."""
 
     def __post_init__(self) -> None:
         if self.public_ip is not None:
@@ -65,6 +70,7 @@ class MediaConfig:
             max_legs=_count(env, "LIVE_MEDIA_MAX_LEGS", 500),
             denied_nets=parse_nets(env.get("LIVE_MEDIA_DENIED_NETS")),
             turn=TurnConfig.from_env(env),
+            pupil_cameras_teachers_only=NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY,
         )
 
 

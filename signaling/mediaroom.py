@@ -16,12 +16,13 @@ MUTE_KINDS: dict[str, frozenset[str]] = {
 
 
 class MediaRoom:
-    def __init__(self, key: str, *, last_n: int) -> None:
+    def __init__(self, key: str, *, last_n: int, pupil_cameras_teachers_only: bool = False) -> None:
         self.key = key
         self.name = RoomRef.from_key(key).name
         self.last_n = last_n
         self.teachers_only_publish = False
-        self.pupil_cameras_teachers_only = False
+        self.new_room_pupil_cameras = pupil_cameras_teachers_only  # the default (config)
+        self.pupil_cameras_teachers_only = pupil_cameras_teachers_only
         self.streams: dict[str, PublishLeg] = {}
         self.subs: dict[str, SubscribeLeg] = {}
         self._muted: dict[str, set[str]] = {}
@@ -32,7 +33,7 @@ class MediaRoom:
             and not self.subs
             and not self._muted
             and not self.teachers_only_publish
-            and not self.pupil_cameras_teachers_only
+            and self.pupil_cameras_teachers_only == self.new_room_pupil_cameras
         )
 
     def is_muted(self, user: str, kind: str) -> bool:

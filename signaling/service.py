@@ -260,7 +260,8 @@ class MediaService:
         if room is None:
             if not create:
                 raise NotFound("no such stream")
-            room = MediaRoom(room_key, last_n=self.config.last_n)
+            room = MediaRoom(room_key, last_n=self.config.last_n,
+                             pupil_cameras_teachers_only=self.config.pupil_cameras_teachers_only)
             self._rooms[room_key] = room
         return room
 

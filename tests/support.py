@@ -42,6 +42,8 @@ EVENTS = (
     "room:moved",
     "report:new", "report:resolved", "lobby:waiting", "lobby:done", "room:admitted",
     "room:refused", "room:ended", "room:lobby", "room:teacher_present",
+    "filter:held", "filter:resolved", "filter:flagged", "filter:decided", "school:notice",
+    "poll:voters",
 )
 
 

@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a wheel build reads from a checkout (static/dist and node_modules are added per test).
-SOURCES = ["setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "package.json",
+SOURCES = ["setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "NOTICE", "package.json",
            "package-lock.json", "live", "rooms", "signaling", "requirements"]
 STATIC_SOURCES = ["embed", "room", "console", "src", "i18n", "tools"]
 PAGES = ["live/static/embed/chat.html", "live/static/room/index.html",
@@ -77,6 +77,7 @@ def test_a_wheel_from_an_sdist_carries_its_pages(build_python: Path, tmp_path: P
     wheel = tmp_path / "out" / done.stdout.strip().splitlines()[-1]
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in [*PAGES, "live/static/dist/twinspace-chat.js", "live/static/dist/i18n/en.json",
+                 "rooms/wordlists/en.txt", "rooms/wordlists/uk.txt",
                  "live/http.py", "rooms/__init__.py", "signaling/__init__.py"]:
         assert name in names, name
     built = {p.relative_to(ROOT / "static").as_posix()

@@ -42,7 +42,12 @@ async def test_poll_lifecycle(server: Running, clients: Any) -> None:
     vote = {"room": "r", "poll": poll["id"], "choices": [0]}
     assert (await a.call("poll:vote", vote)) == {"ok": True}
     res = await b.wait_for("poll:results", lambda e: e["poll"]["counts"] == [1, 0])
-    assert res["poll"]["voters"] == [[{"id": "ana", "name": "Ana"}], []]
+    assert "voters" not in res["poll"]  # who voted what: teachers only
+    voters = await t.wait_for("poll:voters")
+    assert voters == {"room": "r", "poll": poll["id"],
+                      "voters": [[{"id": "ana", "name": "Ana"}], []]}
+    assert (await t.call("join", {"room": "r"}))["polls"][0]["voters"] == voters["voters"]
+    assert "voters" not in (await a.call("join", {"room": "r"}))["polls"][0]
     # voting again replaces the vote
     await a.call("poll:vote", {"room": "r", "poll": poll["id"], "choices": [1]})
     await b.call("poll:vote", {"room": "r", "poll": poll["id"], "choices": [1]})
@@ -58,8 +63,12 @@ async def test_poll_lifecycle(server: Running, clients: Any) -> None:
 
     closed = await t.call("poll:close", {"room": "r", "poll": poll["id"]})
     assert closed["ok"] and closed["poll"]["open"] is False and closed["poll"]["counts"] == [0, 2]
+    assert len(closed["poll"]["voters"][1]) == 2
     ev = await late.wait_for("poll:closed")
     assert ev["poll"]["id"] == poll["id"] and ev["poll"]["open"] is False
+    assert "voters" not in ev["poll"]
+    await a.round_trip()
+    assert a.events["poll:voters"] == []
     after = await late.call("poll:vote", {"room": "r", "poll": poll["id"], "choices": [0]})
     assert after["error"]["code"] == "bad_request"
     assert (await late.call("join", {"room": "r"}))["polls"] == []
@@ -93,6 +102,47 @@ async def test_anonymous_poll_never_names_voters(server: Running, clients: Any) 
     kept = await server.svc.store.poll(RoomRef("space1", "r"), poll["id"])
     assert kept is not None and "ana" not in repr(kept.votes) and "ben" not in repr(kept.votes)
     assert len(kept.votes) == 2
+    assert t.events["poll:voters"] == []
+
+
+async def test_redis_holds_no_link_from_an_anonymous_vote_to_a_member(redis_url: str,
+                                                                    clients: Any) -> None:
+    """The polls' keys in Redis, read as an operator would: no user id, and no key of a
+    vote that the salt kept beside it computes from a member's id (the old scheme)."""
+    import hashlib
+    import hmac
+
+    import redis.asyncio as aioredis
+
+    from live.redis_backend.frames import unpack
+
+    async with run_server(redis_url, rate_limits=False) as server:
+        t, (a, b) = await _room(server, clients, "ana-pupil", "ben-pupil")
+        poll = (await t.call("poll:create", {"room": "r", "question": "Q", "options": ["x", "y"],
+                                             "anonymous": True}))["poll"]
+        for c, choice in ((a, 0), (b, 1)):
+            assert (await c.call("poll:vote", {"room": "r", "poll": poll["id"],
+                                               "choices": [choice]}))["ok"]
+        r = aioredis.Redis.from_url(redis_url)
+        dump = b""
+        for key in await r.keys("*:poll*"):
+            kind = (await r.type(key)).decode()
+            if kind == "hash":
+                for f, v in (await r.hgetall(key)).items():
+                    dump += key + b" " + f + b" " + v + b"\n"
+        votes = await r.hgetall(f"live:{{space1/r}}:poll:{poll['id']}:votes")
+        salt = unpack((await r.hgetall("live:{space1/r}:polls"))[poll["id"].encode()])["s"]
+        await r.aclose()
+        assert len(votes) == 2
+        assert b"ana-pupil" not in dump and b"ben-pupil" not in dump
+        for user in ("ana-pupil", "ben-pupil"):  # what someone with the dump could try
+            guess = hmac.new(salt.encode(), user.encode(), hashlib.sha256).hexdigest()[:32]
+            assert guess.encode() not in votes
+            guess = hmac.new(salt.encode(), f"{salt}\x00{user}".encode(),
+                             hashlib.sha256).hexdigest()[:32]
+            assert guess.encode() not in votes
+        # and the service still knows each member's own vote (join ack `mine`)
+        assert (await a.call("join", {"room": "r"}))["polls"][0]["mine"] == [0]
 
 
 @pytest.mark.parametrize(

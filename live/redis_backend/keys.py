@@ -22,7 +22,8 @@ Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (r
 `live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py).
 Shared: `live:retention`, `live:visits`, `live:policies`, `live:aof:*`, `live:procs`,
 `live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`, `live:space:<S>:teachers`,
-`live:space:<S>:audit`, `live:audit:index`, `live:polls`,
+`live:space:<S>:audit`, `live:audit:index`, `live:polls`, the filter's `live:space:<S>:filter`, `:held`, `:held:<id>`,
+`:flagged` (filter.py),
 `live:space:<S>:opened`, `live:space:<S>:reports`, `live:reports:until` (safeguard.py), the
 notices channel `live:notices`,
 and each process's channel of directed calls `live:proc:<P>:calls`.
@@ -107,6 +108,19 @@ def space_opened(space: str) -> str:
 
 def space_reports(space: str) -> str:
     return f"live:space:{space}:reports"
+
+
+def space_filter(space: str) -> str:
+    return f"live:space:{space}:filter"
+
+
+def space_held(space: str, held_id: str | None = None) -> str:
+    """The space's index of held messages, or (with `held_id`) one held message."""
+    return f"live:space:{space}:held" + ("" if held_id is None else f":{held_id}")
+
+
+def space_flagged(space: str) -> str:
+    return f"live:space:{space}:flagged"
 
 
 def proc_conns(proc: str) -> str:

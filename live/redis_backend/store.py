@@ -46,6 +46,7 @@ from . import keys
 from .breakouts import RedisBreakouts
 from .classroom import RedisClassroom
 from .compaction import AofCompactor
+from .filter import RedisFilterStore
 from .frames import message_frame_parts, pack, unpack
 from .media import RedisMedia
 from .pipeline import ScriptPipeline
@@ -60,7 +61,7 @@ PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
-                 RedisSafeguard, Store):
+                 RedisSafeguard, RedisFilterStore, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes

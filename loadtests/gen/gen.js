@@ -20,8 +20,9 @@
 //     {cmd: "quit"}
 //   stdout: JSON lines {ev: "ready" | "progress" | "sent" | "received" | "report" | "error"}
 //
-// Message text is "b <seq> <sendTimeMs>" (ms since the epoch, sub-ms precision from
-// performance.timeOrigin + performance.now(), comparable between processes on one host);
+// Message text is "b <seq> t<sendTimeMs>" (ms since the epoch, sub-ms precision from
+// performance.timeOrigin + performance.now(), comparable between processes on one host;
+// the "t" keeps "<seq> <ms>" from reading as a phone number to the message filter);
 // the cid is "<sub>.<seq>". Receivers compute send-to-receive latency from the text and
 // check that each sender's messages arrive exactly once and in order.
 "use strict";
@@ -83,7 +84,7 @@ function recordChat(idx, sender, text) {
   const t = now();
   const parts = text.split(" ");
   const seq = Number(parts[1]);
-  const sentAt = Number(parts[2]);
+  const sentAt = Number(parts[2].slice(1));
   lat.push(t - sentAt);
   received++;
   if (!firstRecv) firstRecv = t;
@@ -266,7 +267,7 @@ function sendOne(m) {
   if (!firstSend) firstSend = t;
   sent++;
   return new Promise((resolve) => {
-    m.socket.emit("chat:send", { room: m.room, text: `b ${seq} ${t}`, cid: `${m.sub}.${seq}` }, (ack) => {
+    m.socket.emit("chat:send", { room: m.room, text: `b ${seq} t${t}`, cid: `${m.sub}.${seq}` }, (ack) => {
       const ta = now();
       ackLat.push(ta - t);
       acked++;

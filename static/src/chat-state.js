@@ -353,7 +353,7 @@ export class ChatState {
       await this.client.send(this.room, text);
       return true;
     } catch (error) {
-      this.showNotice('notice.send_failed', errorKey(error.code));
+      this.showNotice('notice.send_failed', errorKey(error.code, error.reason));
       return false;
     }
   }

@@ -104,7 +104,7 @@ function textWithLinks(text, policy) {
 
 /**
  * One member of the room for the presence list.
- * @param {{id: string, name: string, role: string, hand?: boolean}} member
+ * @param {{id: string, name: string, role: string, hand?: boolean, school?: string}} member
  */
 export function memberItem(member, { t, me }) {
   const item = h('li', { class: 'member', 'data-user': member.id },
@@ -112,6 +112,10 @@ export function memberItem(member, { t, me }) {
   if (me) item.append(h('span', { class: 'you' }, t.t('chat.you')));
   if (['teacher', 'student', 'visitor'].includes(member.role)) {
     item.append(h('span', { class: 'role' }, t.t(`role.${member.role}`)));
+  }
+  if (member.school) {
+    item.append(h('span', { class: 'school', title: t.t('school.badge', { school: member.school }) },
+      String(member.school)));
   }
   if (member.hand) {
     item.append(h('span', { class: 'hand', title: t.t('hand.raised') },

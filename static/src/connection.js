@@ -214,7 +214,10 @@ export class Connection extends EventTarget {
     }
     if (ack.ok !== true) {
       const error = ack.error ?? {};
-      throw new LiveError(typeof error.code === 'string' ? error.code : 'unknown', error.message);
+      const failure = new LiveError(typeof error.code === 'string' ? error.code : 'unknown', error.message);
+      // the message filter's rules that refused or held a message (docs/protocol.md "Message filter")
+      if (typeof error.reason === 'string') failure.reason = error.reason;
+      throw failure;
     }
     return ack;
   }

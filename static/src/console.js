@@ -13,6 +13,7 @@ import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
 import { privacyViews } from './console-privacy.js';
 import { chime, safeguarding } from './console-safeguard.js';
+import { safeguardPanels, schoolBadge } from './console-filter.js';
 
 const ROOMS_REFRESH_MS = 5000;
 const AUDIT_LIMIT = 100;
@@ -90,9 +91,9 @@ async function act(promise, key = 'console.failed') {
 }
 
 async function api(path, init = {}) {
-  const response = await fetch(path, {
-    ...init, headers: { ...init.headers, Authorization: `Bearer ${token}` }, credentials: 'omit',
-  });
+  const headers = { ...init.headers, Authorization: `Bearer ${token}` };
+  if (init.body !== undefined && !headers['Content-Type']) headers['Content-Type'] = 'application/json';
+  const response = await fetch(path, { ...init, headers, credentials: 'omit' });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
     const error = new Error(body?.error?.message ?? response.statusText);
@@ -139,6 +140,8 @@ function start() {
 
   showConnection(client);
   keepSession(client, (fresh) => { token = fresh; });
+  safeguardPanels({ t, client, api, act, announce });
+  $('my-pupils').disabled = !claims?.school;
   client.on(LocalEvents.JOINED, (detail) => {
     if (detail.room === state.room && detail.rejoined) load(detail.ack);
   });
@@ -351,13 +354,16 @@ function start() {
 
   function renderMembers() {
     const collator = new Intl.Collator(t.lang);
-    const members = [...state.members.values()].sort((a, b) =>
+    const mine = $('my-pupils').checked && claims?.school;
+    const members = [...state.members.values()].filter((m) =>
+      !mine || m.role === 'teacher' || m.school === claims.school).sort((a, b) =>
       (a.role === 'teacher' ? 0 : 1) - (b.role === 'teacher' ? 0 : 1) || collator.compare(String(a.name), String(b.name)));
     const items = members.map((m) => {
       const name = String(m.name ?? '');
       const kinds = state.mutes[m.id] ?? [];
       const who = el('p', { class: 'who' }, el('bdi', { class: 'name' }, name),
         el('span', { class: 'role' }, t.t(`role.${m.role}`)));
+      if (m.school) who.append(schoolBadge(t, m.school));
       if (m.hand) who.append(el('span', { class: 'badge warn' }, t.t('hand.raised')));
       const item = el('li', { 'data-user': m.id, 'data-key': m.id }, who);
       if (m.role !== 'teacher') {
@@ -434,6 +440,7 @@ function start() {
   };
   $('pm-teachers').addEventListener('change', permission('pupils_to_teachers'));
   $('pm-pupils').addEventListener('change', permission('pupils_to_pupils'));
+  $('my-pupils').addEventListener('change', () => renderMembers());
   for (const format of ['json', 'csv']) {
     $(`export-${format}`).addEventListener('click', async () => {
       const room = state.room;

@@ -17,9 +17,16 @@ const KNOWN_ERRORS = new Set([
   'bad_request', 'forbidden', 'not_found', 'not_joined', 'rate_limited', 'room_locked', 'banned',
   'muted', 'too_large', 'unavailable', 'timeout', 'disconnected', 'unauthorized', 'expired', 'waiting',
 ]);
+const FILTER_RULES = new Set(['words', 'phone', 'email', 'handle', 'link']);
 
-/** The catalog key that explains an error code (an ack's, or a LiveError's) in plain words. */
-export function errorKey(code) {
+/**
+ * The catalog key that explains an error code (an ack's, or a LiveError's) in plain words; a
+ * message the space's filter refused says which rule (`reason`, the first rule named).
+ */
+export function errorKey(code, reason) {
+  const rule = typeof reason === 'string' ? reason.split(',')[0] : '';
+  if (code === 'forbidden' && FILTER_RULES.has(rule)) return `filter.${rule}`;
+  if (code === 'waiting' && rule) return 'filter.held'; // a message held for a teacher
   return KNOWN_ERRORS.has(code) ? `error.${code}` : 'error.unknown';
 }
 const RTL_LANGUAGES = new Set(['ar', 'dv', 'fa', 'he', 'ku', 'ps', 'sd', 'ug', 'ur', 'yi']);

@@ -105,6 +105,12 @@ export const ServerEvents = Object.freeze({
   RTC_PAUSED: 'rtc:paused', // {room, user, stream, sub, paused}: last-N paused that video for `user`
   AUTH_EXPIRED: 'auth:expired', // {}, then the connection closes
   ROOM_RESYNC: 'room:resync', // {room}: fetch the messages after the last one seen (docs/protocol.md)
+  FILTER_HELD: 'filter:held', // {room, held} to teachers (docs/protocol.md "Message filter")
+  FILTER_RESOLVED: 'filter:resolved', // {room, id, released} to teachers
+  FILTER_FLAGGED: 'filter:flagged', // {room, flag} to teachers
+  FILTER_DECIDED: 'filter:decided', // {room, id, released} to the held message's author
+  SCHOOL_NOTICE: 'school:notice', // {room, user, action, by, ts} to the pupil's school's teachers
+  POLL_VOTERS: 'poll:voters', // {room, poll, voters} to teachers (named polls)
 });
 
 /** The three poll events, all `{room, poll}`. */

@@ -78,7 +78,9 @@ export class Tiles {
       camera.video,
       showsVideo ? null : el('p', { class: 'no-video', 'aria-hidden': 'true' }, member.name),
       NOTES[camera.state] ? el('p', { class: 'video-note' }, t.t(NOTES[camera.state])) : null,
-      el('span', { class: 'name' }, name, ' · ', t.t(`role.${member.role}`)),
+      el('span', { class: 'name' }, name, ' · ', t.t(`role.${member.role}`),
+        member.school ? el('span', { class: 'school', title: t.t('school.badge', { school: member.school }) },
+          ' · ', String(member.school)) : null),
       this.tools(member));
     });
     grid.replaceChildren(...tiles);

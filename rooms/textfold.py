@@ -1,0 +1,87 @@
+"""Folding chat text so that a filter sees through the usual disguises.
+
+`fold` is what every comparison starts from: Unicode compatibility form
+(NFKD: full-width and styled letters become plain ones), combining marks
+(accents, diacritics) dropped, a few letters NFKD keeps whole spelled out
+(`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`, ...), case folded.
+
+`words` goes on from there for the word lists:
+- a run of three or more single characters joined by one separator each
+  ("b a d", "b.a.d", "b-a-d", "b*a*d") becomes one word ("bad"), also read
+  without its first or its last letter (a one-letter word next to it);
+- a word mixing letters with the usual letter-for-digit swaps (0->o, 1->i or l,
+  3->e, 4->a, 5->s, 7->t, @->a, $->s), with at least as many letters as swaps,
+  is read with the letters put back, both ways for `1` ("t17", "b12" stay
+  numbers);
+- a letter repeated three times or more is also read once and twice
+  ("shiiit" -> "shit", "asss" -> "ass");
+- a word mixing Latin letters with Cyrillic or Greek ones that look alike is
+  also read all Latin ("kurwа" with a Cyrillic "а").
+Each word comes with its variants; a list matches if any variant is on it.
+Text in any script folds the same way, so lists and messages compare alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# letters NFKD does not take apart
+_SPELLED = str.maketrans({
+    "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ħ": "h", "Ħ": "h",
+    "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ı": "i", "ŀ": "l",
+})
+# Cyrillic and Greek letters that look Latin, read as Latin in a word that mixes scripts
+_LOOKALIKE = str.maketrans("абвеiкмнорстухѕјαεικνορτυχ", "abbeikmhopctyxsjaeikvoptux")
+LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_LEET_CHARS = frozenset(LEET) | {"1"}
+_SPACED = re.compile(r"(?<![\w@$])(?:[\w@$][\s.\-_*+,/|~]){2,}[\w@$](?![\w@$])")
+_SPACED_HINT = re.compile(r"(?:^|[^\w@$])[\w@$][\s.\-_*+,/|~][\w@$][\s.\-_*+,/|~][\w@$]")
+_WORD = re.compile(r"[\w@$]+")
+_REPEAT = re.compile(r"(\w)\1{2,}")
+
+
+def fold(text: str) -> str:
+    """Compatibility form, no combining marks, case folded."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_SPELLED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _unspaced(folded: str, edges: list[str]) -> str:
+    def join(m: re.Match[str]) -> str:
+        joined = re.sub(r"[\s.\-_*+,/|~]", "", m.group(0))
+        edges.extend((joined[1:], joined[:-1]))  # "a f u c k": a one-letter word before
+        return joined
+    return _SPACED.sub(join, folded)
+
+
+def disguised(word: str) -> bool:
+    """Whether `word` (folded) may read otherwise than written (`variants`)."""
+    return not (word.isascii() and word.isalpha()) or _REPEAT.search(word) is not None
+
+
+def variants(word: str) -> set[str]:
+    """The ways `word` (folded) may be read: as written, with the digits and signs of
+    letter-for-digit swaps put back (only in words that hold a letter), with long runs
+    of a letter shortened."""
+    out = {word, word.strip("@$") or word}
+    swaps = sum(c in _LEET_CHARS for c in word)
+    if swaps and sum(c.isalpha() for c in word) >= swaps:  # "t17" is a number, not "tit"
+        base = "".join(LEET.get(c, c) for c in word)
+        out |= {base.replace("1", "i"), base.replace("1", "l")}
+    if not word.isascii() and any("a" <= c <= "z" for c in word):
+        out.add(word.translate(_LOOKALIKE))
+    if _REPEAT.search(word):
+        for w in list(out):
+            out |= {_REPEAT.sub(r"\1", w), _REPEAT.sub(r"\1\1", w)}
+    return out
+
+
+def words(folded: str) -> list[str]:
+    """The words of folded text, spaced-out words joined ("b a d" -> "bad"); after them,
+    each joined word less its first and less its last letter (in "you are a b a d",
+    the "a" may be a word of its own)."""
+    if _SPACED_HINT.search(folded) is None:
+        return _WORD.findall(folded)
+    edges: list[str] = []
+    return _WORD.findall(_unspaced(folded, edges)) + edges

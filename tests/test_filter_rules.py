@@ -1,0 +1,145 @@
+"""The message filter's rules, without a service: folding, the detectors, the word lists
+of several languages, the config's checks and how actions combine."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooms import detectors
+from rooms.errors import BadRequest
+from rooms.filter import DEFAULT_ACTIONS, FilterConfig, compiled
+from rooms.textfold import fold, variants, words
+from rooms.wordlists import LANGUAGES
+from rooms.wordlists import words as list_words
+
+
+def check(text: str, **config: object) -> tuple[str, ...]:
+    verdict = compiled(FilterConfig.parse(config)).check(text)
+    return verdict.rules if verdict else ()
+
+
+def test_fold_drops_case_accents_and_styles() -> None:
+    assert fold("ÉCOLE Straße Ｆｕｌｌ Łódź Søren") == "ecole strasse full lodz soren"
+
+
+def test_spaced_out_words_are_joined_and_swaps_read_back() -> None:
+    assert words(fold("b a d and b.a.d and b-a-d"))[:5] == ["bad", "and", "bad", "and", "bad"]
+    assert {"shit", "shlt"} <= variants("sh1t")
+    assert "asshole" in variants("a55hole")
+    assert "shit" in variants("shiiiit")
+    assert "kurwa" in variants(fold("kurwа"))  # a Cyrillic а
+    assert words(fold("a b")) == ["a", "b"]  # two letters are not a spelled word
+
+
+@pytest.mark.parametrize("lang,text", [
+    ("en", "you are a b1tch"), ("en", "f u c k"), ("de", "Das ist Scheiße"),
+    ("fr", "va te faire foutre"), ("es", "qué mierda"), ("it", "che cazzo"),
+    ("nl", "klootzak"), ("pl", "kurwa"), ("pt", "caralho"), ("sv", "jävla fitta"),
+    ("fi", "vittu"), ("tr", "siktir"), ("cs", "kurva"), ("hu", "kurva"),
+    ("el", "μαλάκας"), ("uk", "хуй"), ("bg", "путка"), ("ro", "pizdă"), ("hr", "jebiga"),
+    ("sk", "kokot"), ("sl", "jebi se"), ("lt", "bybys"), ("lv", "pimpis"), ("et", "türa"),
+    ("ga", "focáil"), ("mt", "qaħba"), ("ar", "كس"), ("da", "fisse"),
+])
+def test_each_language_list_catches_its_words(lang: str, text: str) -> None:
+    assert check(text) == ("words",)
+    assert check(text, languages=[lang]) == ("words",)
+    other = "en" if lang != "en" else "de"
+    assert check(text, languages=[other]) == ()
+
+
+def test_every_ui_language_has_a_list() -> None:
+    assert len(LANGUAGES) == 27
+    for lang in LANGUAGES:
+        assert list_words(lang), lang
+
+
+@pytest.mark.parametrize("text", [
+    "I am happy", "Bitte schickt uns die Fotos", "Voy con mi hermano", "Mi mamá cocina",
+    "Jag fick en cykel", "Det var hårt", "I got 9/10", "Het deel van de les", "Peter is here",
+    "1, 2, 3, go!", "did it.It was fun", "see you at 10:30", "the meeting is on 27.11.2026",
+    "the project runs 2025-2026", "insta is fun", "room t17 and b12", "a55 is a road", "I watched a tiktok video",
+    "look at etwinning.net/en/pub", "We learned about the Nazi occupation",
+])
+def test_ordinary_classroom_chat_passes(text: str) -> None:
+    assert check(text) == ()
+
+
+def test_teachers_add_and_remove_words() -> None:
+    assert check("that is merde") == ("words",)
+    assert check("that is merde", removed=["Merde"]) == ()
+    assert check("you are a banana") == ()
+    assert check("you are a B A N A N A", added=["banana"]) == ("words",)
+    assert check("a rotten egg face", added=["Rotten  Egg"]) == ("words",)  # a phrase
+
+
+@pytest.mark.parametrize("text", [
+    "0612345678", "+44 7911 123456", "06.12.34.56.78", "(030) 123 45 67", "0 6 1 2 3 4 5 6 7 8",
+    "zero six one two three four five six seven", "＋４９１７０１２３４５６７", "0048 601 234 567",
+])
+def test_phone_numbers(text: str) -> None:
+    assert detectors.has_phone(fold(text))
+
+
+@pytest.mark.parametrize("text", ["27.11.2026", "2025-2026", "page 12 and 13", "10:30",
+                                  "25000 people", "3-2"])
+def test_not_phone_numbers(text: str) -> None:
+    assert not detectors.has_phone(fold(text))
+
+
+@pytest.mark.parametrize("text", [
+    "ana.b@gmail.com", "ana at gmail dot com", "ana (at) yahoo (dot) fr", "max[at]web.de",
+    "ana arroba hotmail punto com", "ANA @ OUTLOOK . COM", "ana at gmail.com",
+])
+def test_email_addresses(text: str) -> None:
+    assert detectors.has_email(fold(text))
+
+
+def test_at_in_a_sentence_is_no_address() -> None:
+    assert not detectors.has_email(fold("look at etwinning.net"))
+    assert not detectors.has_email(fold("we are at school"))
+
+
+@pytest.mark.parametrize("text", [
+    "@ana_x", "my insta: ana_12", "add me on snap", "do you have snapchat?", "hast du insta?",
+    "ajoute-moi sur snap", "my discord is ana#1234", "whatsapp: leo_2011", "mon snap",
+])
+def test_handles(text: str) -> None:
+    assert detectors.has_handle(fold(text))
+
+
+def test_links_outside_allowed_domains() -> None:
+    allowed = ("etwinning.net",)
+    for text in ("www.coolgames.com", "https://bit.ly/x", "spiegel.de", "games dot com",
+                 "repubblica.it/x"):
+        assert detectors.has_link(fold(text), allowed), text
+    for text in ("etwinning.net/x", "https://school-education.etwinning.net", "did it.It was"):
+        assert not detectors.has_link(fold(text), allowed), text
+
+
+def test_the_strongest_action_wins_and_names_every_rule() -> None:
+    filt = compiled(FilterConfig.parse({"actions": {"words": "flag", "phone": "hold"}}))
+    verdict = filt.check("shit, call 0612345678")
+    assert verdict is not None and verdict.action == "hold"
+    assert verdict.rules == ("words", "phone") and verdict.reason == "words,phone"
+    off = compiled(FilterConfig.parse({"actions": {r: "off" for r in DEFAULT_ACTIONS}}))
+    assert off.check("shit, call 0612345678 or ana@x.com") is None
+
+
+@pytest.mark.parametrize("body", [
+    [], {"actions": {"words": "delete"}}, {"actions": []}, {"languages": ["xx"]},
+    {"added": "word"}, {"added": ["x" * 65]}, {"added": ["w"] * 501},
+    {"allowed_domains": ["not a domain"]}, {"colour": "red"}, {"languages": [1]},
+])
+def test_bad_configs_are_refused(body: object) -> None:
+    with pytest.raises(BadRequest):
+        FilterConfig.parse(body)
+
+
+def test_config_round_trips_and_defaults() -> None:
+    cfg = FilterConfig.parse({"actions": {"link": "off"}, "languages": ["de", "fr"],
+                              "added": ["Blöd"], "allowed_domains": ["www.Example.org"]})
+    assert cfg.actions["link"] == "off" and cfg.actions["phone"] == "block"
+    assert cfg.added == ("blod",) and cfg.allowed_domains == ("example.org",)
+    assert FilterConfig.from_record(cfg.to_record()) == cfg
+    assert FilterConfig.parse({}) == FilterConfig.default()
+    assert compiled(cfg) is compiled(FilterConfig.from_record(cfg.to_record()))
