@@ -30,8 +30,8 @@ from .caps import ConnectionCaps
 from .config import Config
 from .edge import Edge
 from .fanout import FastEmitManager
-from .groupwork_edge import GroupworkEdge
 from .filter_api import filter_routes
+from .groupwork_edge import GroupworkEdge
 from .handshakes import Handshakes
 from .http import Origins, metrics_app, own_origin, routes, security_headers
 from .limits import EventLimits
@@ -196,7 +196,9 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
         return await store.ping() and await bus.ping()
 
     routes(app, cfg, metrics, ping)
-    privacy_routes(app, filter_routes(app, api_routes(app, verifier, service)))  # /api/*
+    teacher_api = api_routes(app, verifier, service)  # /api/*
+    privacy_routes(app, teacher_api)
+    filter_routes(app, teacher_api)
     svc = Service(cfg, app, sio, store, bus, edge, service, metrics, proc_id,
                   media=media, placement=placement)
     app.on_startup.append(lambda _: _start(svc))

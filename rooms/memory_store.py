@@ -11,11 +11,11 @@ from .errors import Muted
 from .identity import Role, RoomRef
 from .memory_breakouts import MemoryBreakouts
 from .memory_classroom import MemoryClassroom
+from .memory_filter import MemoryFilterStore
 from .memory_media import MemoryMedia
 from .memory_privacy import MemoryPrivacy
 from .memory_reactions import MemoryReactions
 from .memory_safeguard import MemorySafeguard
-from .memory_filter import MemoryFilterStore
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
 from .privacy import ERASURE, POLICY, RETENTION, Erased, Policy, Receipt

@@ -84,6 +84,8 @@ class Moderation:
         now = await self.set_muted(room, target, str(what), muted)
         await self.svc.audit.record(s.who, "mod:mute", room, target,
                                     {"what": what, "muted": muted})
+        if muted:  # the pupil's own school's teachers hear of it, whoever acted
+            await self.svc.schools.tell(room, member, "mute", s.who)
         return now
 
     async def set_muted(self, room: RoomRef, target: str, what: str,
@@ -98,8 +100,6 @@ class Moderation:
         await self.svc.bus.publish(room.key, "mod:muted", {
             "room": room.name, "user": target, "what": what, "muted": muted,
             "kinds": sorted(now)})
-        if muted:
-            await self.svc.schools.tell(room, member, "mute", s.who)
         return now
 
     async def kick(self, s: Session, name: object, user: object, ban_minutes: int | None) -> None:

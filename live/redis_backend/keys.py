@@ -22,8 +22,8 @@ Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (r
 `live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py).
 Shared: `live:retention`, `live:visits`, `live:policies`, `live:aof:*`, `live:procs`,
 `live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`, `live:space:<S>:teachers`,
-`live:space:<S>:audit`, `live:audit:index`, `live:polls`, the filter's `live:space:<S>:filter`, `:held`, `:held:<id>`,
-`:flagged` (filter.py),
+`live:space:<S>:audit`, `live:audit:index`, `live:polls`, the filter's
+`live:space:<S>:filter`, `:held`, `:held:<id>`, `:flagged` (filter.py),
 `live:space:<S>:opened`, `live:space:<S>:reports`, `live:reports:until` (safeguard.py), the
 notices channel `live:notices`,
 and each process's channel of directed calls `live:proc:<P>:calls`.
