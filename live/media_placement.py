@@ -129,6 +129,9 @@ class MediaPlacement:
             (numsub, beat) = await p.execute()
         listening = bool(numsub) and int(numsub[0][1]) > 0
         fresh = beat is not None and float(beat) >= time.time() * 1000 - PROC_DEAD_MS
+        if not (listening and fresh):
+            log.info("media owner looks dead", extra={"owner": proc, "listening": listening,
+                                                      "heartbeat": beat, "proc": self.proc_id})
         return listening and fresh
 
     def watch(self) -> None:

@@ -56,9 +56,10 @@ async def _first_frame(url: str, stream: str, n: int) -> tuple[float, Any, Any]:
 async def measure(pupils: int) -> dict[str, list[float]]:
     from mediapeers import EncodedVideoTrack, Publisher, ToneTrack
 
-    from signaling import ice
+    from signaling import ice, seam
     from tests.support import RedisServer, ServiceProcess
 
+    seam.install()  # the peers never decode (media_bench.py does the same)
     ice.restrict_host_addresses(("127.0.0.1",))
     redis = RedisServer()
     redis.start()
@@ -84,6 +85,9 @@ async def measure(pupils: int) -> dict[str, list[float]]:
                 joins[label].append(took)
                 closing += [c, sub]
         return joins
+    except Exception:
+        print("process B's log:", b.output()[-2500:])
+        raise
     finally:
         await asyncio.gather(*(x.close() for x in closing), return_exceptions=True)
         for p in (a, b):

@@ -139,6 +139,7 @@ async def test_media_settings_survive_a_restart(redis_url: str, peers: Peers) ->
             await c.close()
 
 
+@pytest.mark.slow
 async def test_a_dead_media_process_is_replaced_within_seconds(
         redis_server: RedisServer, redis_url: str, peers: Peers) -> None:
     """SIGKILL the media process: the other process takes the room over within seconds,

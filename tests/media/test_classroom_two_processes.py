@@ -136,10 +136,15 @@ async def browser(ns: NetNS, cluster: tuple[NsProcess, NsProcess, Balancer]) -> 
             await b.close()
 
 
+CONSOLE: dict[str, list[str]] = {}  # user -> the page's console, for a failure's message
+
+
 async def open_room(browser: Browser, url: str, **tok: Any) -> Page:
     page = await (await browser.new_context()).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    console = CONSOLE.setdefault(str(tok.get("sub")), [])
+    page.on("console", lambda m: console.append(f"{time.monotonic():.1f} {m.type}: {m.text}"))
     await page.goto(f"{url}/room/{ROOM}#token={token(**tok)}")
     await page.wait_for_function("() => window.twinspaceRoom && window.twinspaceRoom.me")
     assert errors == []
@@ -182,6 +187,11 @@ async def test_teacher_on_one_process_pupils_on_the_other_every_stream_decoded(
         await until("every stream decoded", decodes(page, streams), 40)
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "merged media-page 914887f: after the SIGKILL the service side works (b takes the room over "
+    "~2 s later and announces rtc:ended reason 'moved'; the teacher's page reconnects through "
+    "the balancer to b and re-joins), but the page ends with camera and microphone off and "
+    "sends no rtc:publish; to be fixed in static/src (H3), then drop this mark"))
 async def test_the_media_process_killed_mid_lesson_and_video_back_without_a_reload(
         cluster: tuple[NsProcess, NsProcess, Balancer], browser: Browser) -> None:
     a, b, lb = cluster
@@ -198,7 +208,16 @@ async def test_the_media_process_killed_mid_lesson_and_video_back_without_a_relo
         now = await teacher.evaluate(PUBLISHED, "camera")
         return now if now and now["stream"] != camera["stream"] else None
 
-    again = await until("the teacher's page publishes again", republished, 60)
+    try:
+        again = await until("the teacher's page publishes again", republished, 60)
+    except AssertionError:
+        state = await teacher.evaluate("""() => ({camera: window.twinspaceRoom.camera?.id,
+            cam: window.twinspaceRoom.cam, mic: window.twinspaceRoom.mic,
+            over: window.twinspaceRoom.over, me: window.twinspaceRoom.me?.id,
+            streams: [...(window.twinspaceRoom.streams?.keys?.() ?? [])],
+            text: document.body.innerText.slice(0, 400)})""")
+        raise AssertionError(f"killed at {killed:.1f}; teacher {state}; console "
+                             f"{CONSOLE.get('t')}; b: {b.output()[-3000:]}") from None
     await until("Ana decodes the new stream", decodes(ana, [again]), 60)
     took = time.monotonic() - killed
     print(f"video back {took:.1f} s after the media process was killed")
