@@ -43,7 +43,7 @@ class GroupworkEdge:
         self._watching: asyncio.Future[None] | None = None
         handlers = {"chat:react": self.react, "chat:reactors": self.reactors,
                     "feedback": self.feedback, "mod:breakout": self.breakout,
-                    "mod:recall": self.recall}
+                    "mod:recall": self.recall, "mod:broadcast": self.broadcast_}
         for name, h in handlers.items():
             edge.on(name, h)
 
@@ -63,6 +63,11 @@ class GroupworkEdge:
             s, f.raw("room"), f.raw("groups"),
             f.int("minutes", optional=True, lo=1, hi=MAX_MINUTES))
         return {"rooms": list(started.rooms)}
+
+    async def broadcast_(self, s: Session, f: Fields) -> dict[str, Any]:
+        sent = await self.svc.breakouts.broadcast(
+            s, f.raw("room"), f.str("text", max_len=1 << 20), f.str("cid", max_len=1000))
+        return {"messages": [m.to_wire() for m in sent]}
 
     async def recall(self, s: Session, f: Fields) -> None:
         await self.svc.breakouts.recall(s, f.raw("room"))

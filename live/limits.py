@@ -37,6 +37,7 @@ EVENT_KINDS: dict[str, str] = {
     "poll:close": "moderate",
     "poll:vote": "vote",
     "chat:react": "vote",
+    "mod:broadcast": "chat",
     "chat:reactors": "read",
     "feedback": "hand",
     "chat:report": "report",

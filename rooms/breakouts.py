@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BadRequest, Forbidden, NotFound
 from .identity import RoomRef
+from .message import MAX_CID, Author, Message, clean_text
 from .notices import Notice
 
 if TYPE_CHECKING:
@@ -160,6 +161,28 @@ class Breakouts:
         main = RoomRef(room.space, group.main) if group is not None else room
         if not await self.end(main, s):
             raise NotFound("no groups to bring back in this room")
+
+    async def broadcast(self, s: Session, name: object, text: str, cid: str) -> list[Message]:
+        """A teacher's message to every group of the running breakout (`mod:broadcast`): one
+        chat message in each group's room, idempotent per group on `cid`."""
+        room = self.svc.joined_room(s, name)
+        if not s.who.is_teacher:
+            raise Forbidden("only teachers write to every group")
+        if not 1 <= len(cid) <= MAX_CID - 4:
+            raise BadRequest(f"cid must be 1..{MAX_CID - 4} characters")
+        text = clean_text(text)
+        group = await self.svc.store.group(room)
+        main = RoomRef(room.space, group.main) if group is not None else room
+        breakout = await self.svc.store.breakout(main)
+        if breakout is None:
+            raise NotFound("no groups are working in this room")
+        author = Author.of(s.who)
+        sent = []
+        for i, name_ in enumerate(breakout.rooms):
+            appended = await self.svc.store.append(RoomRef(main.space, name_), author,
+                                                   f"{cid}:g{i + 1}", text)
+            sent.append(appended.message)
+        return sent
 
     async def end(self, main: RoomRef, s: Session | None = None) -> bool:
         """End the room's breakout (a recall, or its timer: `s` None): everyone in the

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TypeVar
 
 from .breakout_store import BreakoutStore
 from .breakouts import Breakout, Group
 from .clock import Clock
 from .identity import RoomRef
+
+T = TypeVar("T")
 
 
 class MemoryBreakouts(BreakoutStore):
@@ -18,7 +21,7 @@ class MemoryBreakouts(BreakoutStore):
         self._breakouts: dict[str, tuple[Breakout, int]] = {}  # main key -> (it, expiry)
         self._groups: dict[str, tuple[Group, int]] = {}  # group room key -> (it, expiry)
 
-    def _breakout_kept(self, table: dict[str, tuple[object, int]], key: str) -> object | None:
+    def _breakout_kept(self, table: dict[str, tuple[T, int]], key: str) -> T | None:
         found = table.get(key)
         if found is None:
             return None
@@ -37,8 +40,7 @@ class MemoryBreakouts(BreakoutStore):
         return True
 
     async def breakout(self, main: RoomRef) -> Breakout | None:
-        found = self._breakout_kept(self._breakouts, main.key)  # type: ignore[arg-type]
-        return found if isinstance(found, Breakout) else None
+        return self._breakout_kept(self._breakouts, main.key)
 
     async def end_breakout(self, main: RoomRef) -> Breakout | None:
         breakout = await self.breakout(main)
@@ -53,5 +55,4 @@ class MemoryBreakouts(BreakoutStore):
         return breakout
 
     async def group(self, room: RoomRef) -> Group | None:
-        found = self._breakout_kept(self._groups, room.key)  # type: ignore[arg-type]
-        return found if isinstance(found, Group) else None
+        return self._breakout_kept(self._groups, room.key)

@@ -189,3 +189,33 @@ async def test_breakout_across_two_processes(two: tuple[ServiceProcess, ServiceP
     finally:
         for c in (t, a, b):
             await c.close()
+
+
+async def test_teacher_writes_to_every_group(server: Running, clients: Any) -> None:
+    t, p = await _class(server.url, clients, "ana", "ben")
+    rooms = (await t.call("mod:breakout", {"room": "maths",
+                                           "groups": [["ana"], ["ben"]]}))["rooms"]
+    for sub, room in (("ana", rooms[0]), ("ben", rooms[1])):
+        await p[sub].wait_for("room:moved")
+        assert (await p[sub].call("join", {"room": room}))["ok"]
+    msg = {"room": "maths", "text": " Five minutes left ", "cid": "b1"}
+    ack = await t.call("mod:broadcast", msg)
+    assert [m["room"] for m in ack["messages"]] == rooms
+    assert {m["text"] for m in ack["messages"]} == {" Five minutes left "}  # as written
+    for sub in ("ana", "ben"):
+        got = await p[sub].wait_for("chat:message", lambda m: m["text"] == " Five minutes left ")
+        assert got["user"]["id"] == "t"
+    again = await t.call("mod:broadcast", msg)  # the same cid: nothing new
+    assert [m["id"] for m in again["messages"]] == [m["id"] for m in ack["messages"]]
+    assert len((await t.call("join", {"room": rooms[0]}))["messages"]) == 1
+
+    async def code(c: Any, payload: Any) -> str:
+        a = await c.call("mod:broadcast", payload)
+        return "ok" if a["ok"] else str(a["error"]["code"])
+
+    assert await code(p["ana"], {"room": rooms[0], "text": "hi", "cid": "x"}) == "forbidden"
+    assert await code(t, {"room": "maths", "text": "  ", "cid": "x"}) == "bad_request"
+    assert await code(t, {"room": "maths", "text": "x" * 2001, "cid": "x"}) == "too_large"
+    assert await code(t, {"room": "maths", "text": "hi", "cid": "x" * 61}) == "bad_request"
+    assert (await t.call("mod:recall", {"room": "maths"}))["ok"]
+    assert await code(t, {"room": "maths", "text": "hi", "cid": "y"}) == "not_found"

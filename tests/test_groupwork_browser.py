@@ -241,6 +241,12 @@ async def test_breakout_pages_follow_the_moves(browser: Browser, live: Running) 
     await expect(widget).to_have_attribute("room", re.compile(r"^maths-g\d-"))
     await expect(widget).to_have_attribute("data-state", "online")
     assert await axe_serious(teacher) == []
+    # a message to every group reaches the pupils' group chats
+    await teacher.locator("#groups-text").fill("Five minutes left")
+    await teacher.locator("#groups .groups-broadcast button[type=submit]").click()
+    for page in (ana, ben, cy):
+        await expect(page.locator("twinspace-chat li[data-id]").last).to_contain_text(
+            "Five minutes left")
     # the teacher visits a group and brings everyone back from there
     await teacher.locator("#groups ul.groups button").first.click()
     await teacher.wait_for_url(f"{live.url}/room/maths-g1-*")

@@ -62,6 +62,7 @@ export const Requests = Object.freeze({
   MOD_SUPERVISED: 'mod:supervised', // setSupervised (docs/protocol.md)
   MOD_BREAKOUT: 'mod:breakout', // breakout (v2)
   MOD_RECALL: 'mod:recall', // recall (v2)
+  MOD_BROADCAST: 'mod:broadcast', // broadcast (docs/protocol.md "Breakout rooms")
   RTC_PUBLISH: 'rtc:publish', // rtcPublish
   RTC_SUBSCRIBE: 'rtc:subscribe', // rtcSubscribe
   RTC_ANSWER: 'rtc:answer', // rtcAnswer
@@ -405,6 +406,15 @@ export class LiveClient extends Connection {
   /** v2: bring every group back to the room. @returns {Promise<Ack>} */
   recall(room) {
     return this.ask(Requests.MOD_RECALL, { room });
+  }
+
+  /**
+   * A message to every group of the room's breakout: `{ok, messages}`, one per group.
+   * @param {string} room @param {string} text
+   * @returns {Promise<Ack & {messages: Message[]}>}
+   */
+  broadcast(room, text, { cid = newCid().slice(0, 36) } = {}) {
+    return this.ask(Requests.MOD_BROADCAST, { room, text, cid });
   }
 
   // ---- media ----------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 // the user's group works elsewhere), the page goes to /room/<to> in the same tab, its token kept
 // for that page (session.js). The chat inside the page does not move by itself.
 // Teachers: in a main room, a panel splits the pupils present into groups at random (with an
-// optional timer), then lists the groups with a button to visit each and one to bring everyone
-// back; in a group's room, buttons back to the main room and to bring everyone back.
+// optional timer), then lists the groups with a button to visit each, a message to every group
+// and a button to bring everyone back; in a group's room, the same message and buttons back to
+// the main room and to bring everyone back.
 
 import { ServerEvents } from './protocol.js';
 import { h } from './dom.js';
@@ -75,7 +76,7 @@ export class GroupsPanel {
     if (ack.group) {
       const back = this.#button('groups.back', () => goToRoom(this.client, ack.group.main));
       const parts = [title, back];
-      if (!ack.group.over) parts.push(this.#button('groups.recall', () => this.#recall()));
+      if (!ack.group.over) parts.push(this.#broadcastForm(), this.#button('groups.recall', () => this.#recall()));
       this.el.replaceChildren(...parts);
       return;
     }
@@ -85,7 +86,7 @@ export class GroupsPanel {
         return h('li', {}, this.#button('groups.visit', () => goToRoom(this.client, name), { n: i + 1 }),
           ' ', h('span', { class: 'group-names' }, names.join(', ')));
       }));
-      this.el.replaceChildren(title, list, this.#button('groups.recall', () => this.#recall()));
+      this.el.replaceChildren(title, list, this.#broadcastForm(), this.#button('groups.recall', () => this.#recall()));
       return;
     }
     const count = h('input', { id: 'groups-count', type: 'number', min: '1', max: '50', value: '2', required: true });
@@ -99,6 +100,22 @@ export class GroupsPanel {
       this.#start(Number(count.value), minutes.value ? Number(minutes.value) : undefined);
     });
     this.el.replaceChildren(title, form);
+  }
+
+  /** A message to every group (mod:broadcast). */
+  #broadcastForm() {
+    const { t } = this;
+    const text = h('input', { id: 'groups-text', type: 'text', maxlength: '2000', required: true, autocomplete: 'off' });
+    const form = h('form', { class: 'groups-broadcast' },
+      h('label', { for: 'groups-text' }, t.t('groups.broadcast_label')), text,
+      h('button', { type: 'submit' }, t.t('groups.broadcast')));
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!text.value.trim() || !(await this.act(this.client.broadcast(this.room, text.value)))) return;
+      text.value = '';
+      this.announce('groups.broadcast_sent');
+    });
+    return form;
   }
 
   #button(key, onClick, params) {
