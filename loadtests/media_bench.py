@@ -15,7 +15,15 @@ the subscriber, with the publisher long past its first keyframe. `--modes second
 measures it through a second service process (two real processes on one Redis,
 `media_cluster.py`, target <= 1 s).
 
+- turn: (`--modes turn`, root) forwarding again, every subscriber reaching the
+        service only through coturn over TCP (aiortc with a relay-only ICE policy
+        and the credentials the service hands out), coturn in a network namespace
+        of its own (tests/netns.py, tests/media/coturn.py); the service and the
+        publisher on the namespace's veth address. Reports join-to-first-frame
+        through TURN (target <= 2 s) and the service's CPU.
+
     /work/venv/bin/python loadtests/media_bench.py [--steps 1,4,8] [--window 6]
+    /work/venv/bin/python loadtests/media_bench.py --modes turn --steps 1,4,8
 
 Prints progress, a table of raw numbers and ratios, writes a PNG plot to
 loadtests/results/media_bench.png (matplotlib, optional). Bounded: ~80 s.
@@ -50,7 +58,7 @@ def log(msg: str) -> None:
 
 
 class ForwardService:
-    def __init__(self) -> None:
+    def __init__(self, addresses: tuple[str, ...] = LOOPBACK) -> None:
         from rooms.identity import Identity, Role
         from signaling.config import MediaConfig
         from signaling.service import MediaService
@@ -63,7 +71,7 @@ class ForwardService:
         self.teacher = Identity("t", "Teacher", Role.TEACHER, "bench")
         self.pupils = [Identity(f"p{i}", f"P{i}", Role.STUDENT, "bench") for i in range(64)]
         self.service = MediaService(
-            on_event=on_event, config=MediaConfig(addresses=LOOPBACK, last_n=64)
+            on_event=on_event, config=MediaConfig(addresses=addresses, last_n=64)
         )
         self.stream = ""
         self.n = 0
@@ -150,9 +158,9 @@ class TranscodeService:
         await asyncio.gather(*(pc.close() for pc in self.pcs.values()))
 
 
-async def serve(mode: str, conn: Connection) -> None:
+async def serve(mode: str, conn: Connection, addresses: tuple[str, ...]) -> None:
     service: ForwardService | TranscodeService
-    service = ForwardService() if mode == "forward" else TranscodeService()
+    service = ForwardService(addresses) if mode != "transcode" else TranscodeService()
     loop = asyncio.get_running_loop()
     while True:
         op, args = await loop.run_in_executor(None, conn.recv)
@@ -173,7 +181,7 @@ async def serve(mode: str, conn: Connection) -> None:
         conn.send(reply)
 
 
-def service_process(mode: str, conn: Connection, loop: str) -> None:
+def service_process(mode: str, conn: Connection, loop: str, addresses: tuple[str, ...]) -> None:
     profile = os.environ.get("MEDIA_BENCH_PROFILE")
     if profile:
         import cProfile
@@ -183,9 +191,9 @@ def service_process(mode: str, conn: Connection, loop: str) -> None:
     if loop == "uvloop":
         import uvloop
 
-        uvloop.run(serve(mode, conn))
+        uvloop.run(serve(mode, conn, addresses))
     else:
-        asyncio.run(serve(mode, conn))
+        asyncio.run(serve(mode, conn, addresses))
     if profile:
         profiler.disable()
         profiler.dump_stats(f"{profile}.{mode}")
@@ -206,15 +214,27 @@ class Rpc:
         return await asyncio.get_running_loop().run_in_executor(None, call)
 
 
-async def drive(mode: str, conn: Connection, steps: list[int], window: float) -> dict[str, Any]:
+async def drive(mode: str, conn: Connection, steps: list[int], window: float,
+                addresses: tuple[str, ...], turn: dict[str, str] | None,
+                size: tuple[int, int]) -> dict[str, Any]:
+    from aiortc import RTCConfiguration, RTCIceServer, RTCIceTransportPolicy
     from mediapeers import EncodedVideoTrack, Publisher, Subscriber, ToneTrack
 
     from signaling import ice, seam
 
+    if os.environ.get("MEDIA_BENCH_DEBUG"):
+        import logging
+
+        logging.basicConfig(level=logging.INFO)
     seam.install()  # the peers never decode: their CPU stays out of the way
-    ice.restrict_host_addresses(LOOPBACK)
+    ice.restrict_host_addresses(addresses)
+    relayed = None if turn is None else RTCConfiguration(
+        iceServers=[RTCIceServer(urls=turn["url"], username=turn["username"],
+                                 credential=turn["credential"])],
+        iceTransportPolicy=RTCIceTransportPolicy.RELAY)
     rpc = Rpc(conn)
-    video = EncodedVideoTrack(WIDTH, HEIGHT, FPS, bitrate=BITRATE, texture=8)
+    video = EncodedVideoTrack(*size, FPS, bitrate=BITRATE * size[0] * size[1] // (WIDTH * HEIGHT),
+                              texture=8)
     pub = Publisher(video=video, audio=ToneTrack(0.3))
     await pub.accept(await rpc("publish", await pub.offer()))
     await rpc("ready")
@@ -226,10 +246,10 @@ async def drive(mode: str, conn: Connection, steps: list[int], window: float) ->
     for n in [0, *steps]:
         while len(subs) < n:
             began = time.monotonic()
-            sub = Subscriber()
+            sub = Subscriber(relayed)
             sub_id, offer = await rpc("subscribe")
             await rpc("answer", sub_id, await sub.answer(offer))
-            await asyncio.wait_for(sub.first_video.wait(), 10)
+            await asyncio.wait_for(sub.first_video.wait(), 30)
             joins.append(sub.first_frame_at["video"] - began)
             subs.append(sub)
         await asyncio.sleep(2.0)  # warm up
@@ -255,20 +275,26 @@ async def drive(mode: str, conn: Connection, steps: list[int], window: float) ->
     return {"mode": mode, "rows": rows, "joins": joins}
 
 
-def peers_process(mode: str, conn: Connection, steps: list[int], window: float, out: Any) -> None:
-    out.put(json.dumps(asyncio.run(drive(mode, conn, steps, window))))
+def peers_process(mode: str, conn: Connection, steps: list[int], window: float,
+                  addresses: tuple[str, ...], turn: dict[str, str] | None,
+                  size: tuple[int, int], out: Any) -> None:
+    out.put(json.dumps(asyncio.run(drive(mode, conn, steps, window, addresses, turn, size))))
 
 
-def run_mode(mode: str, steps: list[int], window: float, loop: str) -> dict[str, Any]:
+def run_mode(mode: str, steps: list[int], window: float, loop: str,
+             addresses: tuple[str, ...] = LOOPBACK, turn: dict[str, str] | None = None,
+             size: tuple[int, int] = (WIDTH, HEIGHT)) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     ours, theirs = ctx.Pipe()
     results = ctx.Queue()
-    service = ctx.Process(target=service_process, args=(mode, theirs, loop), name=f"{mode}-service")
-    peers = ctx.Process(target=peers_process, args=(mode, ours, steps, window, results))
+    service = ctx.Process(target=service_process, args=(mode, theirs, loop, addresses),
+                          name=f"{mode}-service")
+    peers = ctx.Process(target=peers_process,
+                        args=(mode, ours, steps, window, addresses, turn, size, results))
     service.start()
     peers.start()
     try:
-        result: dict[str, Any] = json.loads(results.get(timeout=100))
+        result: dict[str, Any] = json.loads(results.get(timeout=100 + 40 * len(steps)))
     finally:
         peers.join(10)
         service.join(10)
@@ -355,18 +381,56 @@ def report(forward: dict[str, Any], transcode: dict[str, Any], out: Path) -> Non
     print(f"plot: {out}")
 
 
+def run_turn(steps: list[int], window: float, loop: str, size: tuple[int, int]) -> dict[str, Any]:
+    """The forwarding run with every subscriber behind coturn (TCP), coturn in a namespace."""
+    from coturn import Coturn
+
+    from rooms.clock import SystemClock
+    from signaling.turn import TurnConfig
+    from tests.netns import netns
+
+    secret = os.urandom(16).hex()
+    with netns() as ns:
+        coturn = Coturn(ns.inside, secret, wrap=ns.command)
+        asyncio.run(coturn.start())
+        try:
+            url = f"turn:{coturn.ip}:{coturn.port}?transport=tcp"
+            (server,) = TurnConfig(urls=(url,), secret=secret).ice_servers("bench", SystemClock())
+            turn = {"url": url, "username": server["username"],
+                    "credential": server["credential"]}
+            log(f"coturn on {coturn.ip}:{coturn.port} (TCP); service on {ns.outside}")
+            return run_mode("turn", steps, window, loop, (ns.outside,), turn, size)
+        finally:
+            coturn.stop()
+
+
+def report_turn(result: dict[str, Any]) -> None:
+    joins = result["joins"]
+    print()
+    print("through TURN (coturn over TCP, relay-only subscribers)")
+    for row in result["rows"]:
+        per = f"{row['cores'] / row['n']:.4f}/sub" if row["n"] else "-"
+        print(f"  N={row['n']:2}  service {row['cores']:.4f} cores ({per})  fps {row['fps']:5.1f}")
+    print(
+        f"join-to-first-frame through TURN: median {statistics.median(joins):.3f} s, "
+        f"max {max(joins):.3f} s (target <= 2 s) -> {'OK' if max(joins) <= 2 else 'MISSED'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default="1,4,8", help="subscriber counts, ascending")
     parser.add_argument("--window", type=float, default=6.0, help="seconds measured per step")
     parser.add_argument("--modes", default="forward,transcode",
-                        help="forward, transcode, second (join through a second process)")
+                        help="any of forward, transcode, second (join through a second process), turn (root: a network namespace)")
     parser.add_argument(
         "--loop",
         choices=("uvloop", "asyncio"),
         default="uvloop",
         help="the service's event loop (production runs uvloop)",
     )
+    parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}",
+                        help="published video; a smaller one on a loaded machine (bitrate scales)")
     parser.add_argument("--out", type=Path, default=ROOT / "loadtests/results/media_bench.png")
     args = parser.parse_args()
     steps = sorted({int(s) for s in args.steps.split(",") if s.strip()})
@@ -381,9 +445,18 @@ def main() -> None:
 
         modes.remove("second")
         report_second(asyncio.run(measure(pupils=max(steps))))
-    results = {mode: run_mode(mode, steps, args.window, args.loop) for mode in modes}
-    if len(results) == 2:
+    size = tuple(int(v) for v in args.size.split("x"))
+    assert len(size) == 2, "--size is WIDTHxHEIGHT"
+    results = {mode: run_mode(mode, steps, args.window, args.loop, size=(size[0], size[1]))
+               for mode in modes if mode != "turn"}
+    if "forward" in results and "transcode" in results:
         report(results["forward"], results["transcode"], args.out)
+    elif "forward" in results:
+        joins = results["forward"]["joins"]
+        print(f"join-to-first-frame, forwarding: median {statistics.median(joins):.3f} s, "
+              f"max {max(joins):.3f} s")
+    if "turn" in modes:
+        report_turn(run_turn(steps, args.window, args.loop, (size[0], size[1])))
 
 
 if __name__ == "__main__":

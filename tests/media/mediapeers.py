@@ -152,8 +152,8 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
-def new_pc() -> RTCPeerConnection:
-    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+def new_pc(config: RTCConfiguration | None = None) -> RTCPeerConnection:
+    return RTCPeerConnection(config or RTCConfiguration(iceServers=[]))
 
 
 class Publisher:
@@ -184,8 +184,8 @@ class Publisher:
 class Subscriber:
     """Receives one subscription and records the encoded frames it gets."""
 
-    def __init__(self) -> None:
-        self.pc = new_pc()
+    def __init__(self, config: RTCConfiguration | None = None) -> None:
+        self.pc = new_pc(config)  # (a TURN server, relay only: loadtests/media_bench.py)
         self.frames: dict[str, list[bytes]] = {"audio": [], "video": []}
         self.first_frame_at: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []

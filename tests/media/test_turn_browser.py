@@ -170,8 +170,12 @@ SELECTED_PAIR = """async (pc) => {
   const pair = transport && byId.get(transport.selectedCandidatePairId);
   if (!pair || pair.state !== 'succeeded') return null;
   const local = byId.get(pair.localCandidateId);
+  // every pair that ever worked: none of the browser's own (host) UDP addresses among them
+  const worked = stats.filter((s) => s.type === 'candidate-pair' && s.state === 'succeeded')
+    .map((p) => byId.get(p.localCandidateId).candidateType);
   return {type: local.candidateType, protocol: local.protocol,
-          relayProtocol: local.relayProtocol ?? null, address: local.address};
+          relayProtocol: local.relayProtocol ?? null, address: local.address,
+          worked: [...new Set(worked)]};
 }"""
 
 DECODED = """async () => {
@@ -247,5 +251,5 @@ async def test_a_browser_without_udp_publishes_and_watches_through_coturn_over_t
     assert server["username"].endswith(":t") and server["credential"]
     for pair in (published, watched):
         assert pair == {"type": "relay", "protocol": "udp", "relayProtocol": "tcp",
-                        "address": coturn.ip}, pair
+                        "address": coturn.ip, "worked": ["relay"]}, pair
     assert elapsed < 45
