@@ -264,7 +264,8 @@ def _media_config(cfg: Config) -> MediaConfig:
         media = dataclasses.replace(media, addresses=tuple(cfg.media_addresses))
     if cfg.media_public_ip:
         media = dataclasses.replace(media, public_ip=cfg.media_public_ip)
-    return media
+    return dataclasses.replace(media,
+                               pupil_cameras_teachers_only=cfg.pupil_cameras == "teachers")
 
 
 async def _close(svc: Service) -> None:

@@ -39,6 +39,9 @@ class Config:
     trusted_proxies: list[str] = field(default_factory=list)
     media_addresses: list[str] = field(default_factory=list)
     media_public_ip: str | None = None
+    # LIVE_MEDIA_PUPIL_CAMERAS: who sees pupils' cameras (and hears them) in a room whose
+    # teachers did not choose: "teachers" (the default, issue #11) or "everyone"
+    pupil_cameras: str = "teachers"
     public_url: str | None = None
     # live/app.py: GET /metrics on its own port, loopback unless told (0: no metrics server)
     metrics_host: str = "127.0.0.1"
@@ -83,6 +86,10 @@ class Config:
         cfg.rooms = e.get("LIVE_ROOMS", "teachers").strip().lower() or "teachers"
         if cfg.rooms not in ROOMS_MODES:
             raise ValueError("LIVE_ROOMS must be teachers or open")
+        cameras = e.get("LIVE_MEDIA_PUPIL_CAMERAS", "teachers").strip().lower()
+        cfg.pupil_cameras = cameras or "teachers"
+        if cfg.pupil_cameras not in ("teachers", "everyone"):
+            raise ValueError("LIVE_MEDIA_PUPIL_CAMERAS must be teachers or everyone")
         cfg.max_send_buffer_bytes = _int(e, "LIVE_MAX_SEND_BUFFER", cfg.max_send_buffer_bytes)
         cfg.max_connections_per_user = _int(e, "LIVE_MAX_CONNECTIONS_PER_USER",
                                             cfg.max_connections_per_user)

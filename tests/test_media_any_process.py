@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from live.config import Config
 from tests.media.mediapeers import EncodedVideoTrack, Publisher
 
 from .support import RedisServer, ServiceProcess, connect, eventually, run_server
@@ -23,7 +24,7 @@ __all__ = ["peers"]  # the fixture, shared with test_media_edge.py
 
 pytestmark = pytest.mark.redis
 
-MEDIA = {"rate_limits": False, "media_addresses": ["127.0.0.1"]}
+MEDIA = {"rate_limits": False, "media_addresses": ["127.0.0.1"], "pupil_cameras": "everyone"}
 
 
 async def test_every_rtc_event_works_on_the_other_process(
@@ -126,7 +127,7 @@ async def test_media_settings_survive_a_restart(redis_url: str, peers: Peers) ->
         teacher = await joined(b.url, sub="t", role="teacher")
         ack = await teacher.call("join", {"room": ROOM})
         assert ack["media"] == {"teachers_only_publish": True,
-                                "pupil_cameras_teachers_only": False, "last_n": 3}
+                                "pupil_cameras_teachers_only": False, "last_n": 3}  # as configured (MEDIA)
         pupil = await joined(b.url, sub="p")
         offer = Publisher(video=EncodedVideoTrack(160, 120), audio=None)
         peers.all.append(offer)
@@ -214,3 +215,18 @@ async def test_a_forwarded_call_of_another_shape_is_refused(redis_url: str) -> N
         with pytest.raises(NotFound):
             await bus.call(me, "rtc", {"op": "answer", "room": "space1/x", "who": who,
                                        "sub": "nope", "sdp": "v=0"}, within=5)
+
+
+async def test_new_rooms_show_pupils_cameras_to_teachers_only_unless_configured(
+        redis_url: str) -> None:
+    """LIVE_MEDIA_PUPIL_CAMERAS: `teachers` by default (issue #11), `everyone` on request;
+    anything else refuses to start."""
+    assert Config.from_env({}).pupil_cameras == "teachers"
+    assert Config.from_env({"LIVE_MEDIA_PUPIL_CAMERAS": " Everyone "}).pupil_cameras == "everyone"
+    with pytest.raises(ValueError, match="LIVE_MEDIA_PUPIL_CAMERAS must be teachers or everyone"):
+        Config.from_env({"LIVE_MEDIA_PUPIL_CAMERAS": "pupils"})
+    async with run_server(redis_url, rate_limits=False, media_addresses=["127.0.0.1"]) as a:
+        teacher = await joined(a.url, sub="t", role="teacher")
+        ack = await teacher.call("join", {"room": ROOM})
+        assert ack["media"]["pupil_cameras_teachers_only"] is True
+        await teacher.close()

@@ -96,8 +96,10 @@ async def test_the_lobby_and_the_end_of_a_lesson_on_the_classroom_page(browser: 
         # the teacher ends the lesson (after confirming): the pupil is told and is out
         await teacher.locator("#end-lesson").click()
         await expect(pupil.locator("#alert")).to_contain_text("The lesson has ended.")
-        await expect(pupil.locator("twinspace-chat .notice")).to_contain_text(
-            "The lesson has ended.")
+        # the classroom page's end screen replaces its controls and the chat
+        end_screen = pupil.get_by_role("region", name="You are no longer in the lesson")
+        await expect(end_screen).to_contain_text("The lesson has ended.")
+        await expect(pupil.locator("twinspace-chat")).to_have_count(0)
         ended = await helper.wait_for("room:locked")
         assert ended == {"room": "lesson", "locked": True}
     finally:
