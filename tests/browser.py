@@ -1,9 +1,15 @@
-"""Headless Chromium for page tests: Debian's /usr/bin/chromium, never a download."""
+"""Headless Chromium for page tests: Debian's /usr/bin/chromium, never a download.
+
+The pages it loads are static/dist, the build of static/src: `build_pages()` (run once per
+session before the first Chromium test, tests/conftest.py) rebuilds it if its sources changed,
+so a test never passes or fails on an old build (issue #10 was one).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,6 +23,15 @@ ARGS = [
     "--disable-dev-shm-usage",
 ]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def build_pages() -> None:
+    """static/dist built from this checkout's static/src (scripts/build-pages: a no-op when
+    up to date); a failed build fails the test with the build's output."""
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "build-pages")], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"static/dist could not be built: {done.stdout}{done.stderr}")
 
 
 @contextlib.asynccontextmanager

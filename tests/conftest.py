@@ -10,7 +10,7 @@ from playwright.async_api import Browser
 
 from rooms.clock import FakeClock
 
-from .browser import chromium
+from .browser import build_pages, chromium
 from .support import Client, RedisServer, Running, ServiceProcess, connect, run_server
 
 # Markers follow from what a test uses, so they cannot drift from it: a redis-server
@@ -51,6 +51,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         if used & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def pages_built() -> None:
+    """The pages served are the build of the static/src in front of the reader."""
+    build_pages()
+
+
+@pytest.fixture(autouse=True)
+def _current_pages(request: pytest.FixtureRequest) -> None:
+    """Every Chromium test first rebuilds static/dist if its sources changed (once a session)."""
+    if request.node.get_closest_marker("browser") is not None:
+        request.getfixturevalue("pages_built")
 
 
 @pytest.fixture(scope="session")

@@ -165,11 +165,23 @@ async def until(what: str, check: Any, limit: float = 20.0) -> Any:
     raise AssertionError(f"timed out: {what} (last: {last})")
 
 
+async def pupils_see_each_other(teacher: Page, *pupils: Page) -> None:
+    """A new room shows pupils' cameras and microphones to teachers only (rooms/media_rules.py):
+    the teacher lifts that in the room's settings, and each pupil's page hears of it."""
+    await expect(teacher.locator("#pupil-cameras")).to_be_checked(timeout=20000)
+    await teacher.locator("#pupil-cameras").uncheck()
+    await teacher.locator("#settings button[type=submit]").click()
+    for pupil in pupils:
+        await until("a pupil hears the room's new settings", lambda p=pupil: p.evaluate(
+            "() => window.twinspaceRoom.settings?.pupil_cameras_teachers_only === false"))
+
+
 async def test_a_class_with_camera_screen_and_a_hard_mute(
         ns: NetNS, service: str, browser: Browser) -> None:
     teacher = await open_room(browser, service, sub="t", role="teacher", name="Ms T")
     ana = await open_room(browser, service, sub="ana", name="Ana")
     ben = await open_room(browser, service, sub="ben", name="Ben")
+    await pupils_see_each_other(teacher, ana, ben)
 
     # the teacher publishes camera (with the microphone) and the screen
     await teacher.locator("#cam").click()

@@ -19,6 +19,7 @@ from tests.media.test_classroom_browser import (  # noqa: F401 (fixtures)
     inbound,
     ns,
     open_room,
+    pupils_see_each_other,
     service,
     until,
 )
@@ -176,6 +177,7 @@ async def test_last_n_pause_said_and_hard_mute_shown(
     teacher = await open_room(browser, service, sub="t", role="teacher", name="Ms T")
     ana = await open_checked(browser, service, sub="ana", name="Ana")
     ben = await open_room(browser, service, sub="ben", name="Ben")
+    await pupils_see_each_other(teacher, ana, ben)
     for page in (teacher, ana):
         await join_call(page)
         await expect(page.locator("#cam")).to_have_attribute("aria-pressed", "true", timeout=15000)

@@ -30,6 +30,7 @@ from tests.media.test_classroom_browser import (
     _need_chromium,
     inbound,
     ns,
+    pupils_see_each_other,
     until,
 )
 from tests.netns import NetNS
@@ -180,6 +181,7 @@ async def test_teacher_on_one_process_pupils_on_the_other_every_stream_decoded(
                                                               timeout=20000)
     camera = await until("camera published", lambda: teacher.evaluate(PUBLISHED, "camera"))
     screen = await until("screen published", lambda: teacher.evaluate(PUBLISHED, "screen"))
+    await pupils_see_each_other(teacher, ana, ben)
     # a pupil on the other process publishes too, on the teacher's process's unit
     await ana.locator("#cam").click()
     await expect(ana.locator("#cam")).to_have_attribute("aria-pressed", "true", timeout=20000)
@@ -189,11 +191,6 @@ async def test_teacher_on_one_process_pupils_on_the_other_every_stream_decoded(
         await until("every stream decoded", decodes(page, streams), 40)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "merged media-page 914887f: after the SIGKILL the service side works (b takes the room over "
-    "~2 s later and announces rtc:ended reason 'moved'; the teacher's page reconnects through "
-    "the balancer to b and re-joins), but the page ends with camera and microphone off and "
-    "sends no rtc:publish; to be fixed in static/src (H3), then drop this mark"))
 async def test_the_media_process_killed_mid_lesson_and_video_back_without_a_reload(
         cluster: tuple[NsProcess, NsProcess, Balancer], browser: Browser) -> None:
     a, b, lb = cluster
