@@ -50,8 +50,7 @@ def ns() -> Iterator[NetNS]:
 
 def _start_service(ns: NetNS) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "LIVE_JWT_SECRET": SECRET, "LIVE_RATE_LIMITS": "off",
-           "LIVE_MEDIA_ADDRESSES": ns.inside, "PYTHONUNBUFFERED": "1",
-           "LIVE_MEDIA_PUPIL_CAMERAS": "everyone"}  # these tests watch pupils watch pupils
+           "LIVE_MEDIA_ADDRESSES": ns.inside, "PYTHONUNBUFFERED": "1"}
     log = tempfile.NamedTemporaryFile(prefix="live-media-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         ns.command(sys.executable, "-m", "live.cli", "serve", "--host", ns.inside,

@@ -98,9 +98,7 @@ class NsProcess(ServiceProcess):
 
     def __init__(self, ns: NetNS, redis_url: str) -> None:
         super().__init__(redis_url, env={"LIVE_RATE_LIMITS": "off",
-                                         "LIVE_MEDIA_ADDRESSES": ns.outside,
-                                         # pupils watch each other here
-                                         "LIVE_MEDIA_PUPIL_CAMERAS": "everyone"},
+                                         "LIVE_MEDIA_ADDRESSES": ns.outside},
                          args=["--host", ns.outside])
         self.host = ns.outside
 
