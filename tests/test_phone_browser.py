@@ -72,6 +72,12 @@ async def test_teacher_on_a_phone_drawer_bottom_bar_pin(browser: Browser, live: 
     await expect(pupil.locator("button.pin")).to_be_focused()
     await teacher.keyboard.press("Enter")
     await expect(pupil).to_have_attribute("data-big", "false")
+    # the tile is drawn again after a mute: focus stays on that button, not on the pin
+    mute = pupil.get_by_role("button", name="Mute Pia's microphone")
+    await mute.focus()
+    await teacher.keyboard.press("Enter")
+    await expect(mute).to_have_attribute("aria-pressed", "true")
+    await expect(mute).to_be_focused()
 
     # speaker view: with nobody speaking, the teacher's tile is the big one
     await teacher.locator("#speaker-view").click()

@@ -75,6 +75,7 @@ export class Tiles {
     const members = [...state.members.values()].sort((a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3));
     const grid = document.getElementById('grid');
     const focused = document.activeElement;
+    const focusedAt = focused?.closest?.('.tile') ? [...focused.closest('.tile').querySelectorAll('button')].indexOf(focused) : -1;
     const used = new Set();
     const big = this.view.big();
     const teacher = state.me?.role === 'teacher';
@@ -124,8 +125,8 @@ export class Tiles {
     if (focused && focused !== document.body && !focused.isConnected) {
       const user = focused.closest?.('[data-user]')?.dataset.user;
       const tile = grid.querySelector(`[data-user="${CSS.escape(user ?? '')}"]`);
-      const again = focused.classList?.contains('pin') ? tile?.querySelector('button.pin') : tile?.querySelector('button');
-      again?.focus();
+      const buttons = tile?.querySelectorAll('button') ?? [];
+      (buttons[focusedAt] ?? buttons[0])?.focus(); // the same button as before, e.g. a mute toggle
     }
   }
 }
