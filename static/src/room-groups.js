@@ -3,14 +3,16 @@
 // Everyone: when the service moves the user (`room:moved` from this room, or a join ack saying
 // the user's group works elsewhere), the page goes to /room/<to> in the same tab, its token kept
 // for that page (session.js). The chat inside the page does not move by itself.
-// Teachers: in a main room, a panel splits the pupils present into groups at random (with an
-// optional timer), then lists the groups with a button to visit each, a message to every group
+// Teachers: in a main room, a panel splits the pupils present into groups (with an optional
+// timer) at random, mixing schools or by hand (a select per pupil, listing the pupils present
+// when "by hand" is chosen; group-split.js), then lists the groups with a button to visit each, a message to every group
 // and a button to bring everyone back; in a group's room, the same message and buttons back to
 // the main room and to bring everyone back.
 
 import { ServerEvents } from './protocol.js';
 import { h } from './dom.js';
 import { keepToken } from './session.js';
+import { dealGroups, handGroups, mixSchools } from './group-split.js';
 
 const roomPath = (name) => `/room/${encodeURIComponent(name)}`;
 
@@ -31,21 +33,13 @@ export function followMoves({ client, room, chat }) {
   };
 }
 
-/** `pupils` (ids) shuffled and dealt into `count` groups, none empty. */
-export function dealGroups(pupils, count, random = Math.random) {
-  const ids = [...pupils];
-  for (let i = ids.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(random() * (i + 1));
-    [ids[i], ids[j]] = [ids[j], ids[i]];
-  }
-  const n = Math.max(1, Math.min(count, ids.length));
-  const groups = Array.from({ length: n }, () => []);
-  ids.forEach((id, i) => groups[i % n].push(id));
-  return groups.filter((g) => g.length);
-}
+export { dealGroups } from './group-split.js';
+
+const HOWS = ['random', 'mix', 'hand'];
 
 export class GroupsPanel {
   #ack = null;
+  #draft = { count: 2, minutes: '', how: 'random', hand: new Map() };
 
   /**
    * @param {object} options
@@ -89,17 +83,61 @@ export class GroupsPanel {
       this.el.replaceChildren(title, list, this.#broadcastForm(), this.#button('groups.recall', () => this.#recall()));
       return;
     }
-    const count = h('input', { id: 'groups-count', type: 'number', min: '1', max: '50', value: '2', required: true });
-    const minutes = h('input', { id: 'groups-minutes', type: 'number', min: '1', max: '240' });
+    this.el.replaceChildren(title, this.#splitForm());
+  }
+
+  /** How many groups, how long, and how to split: at random, mixing schools, or by hand. */
+  #splitForm() {
+    const { t } = this;
+    const draft = this.#draft;
+    const count = h('input', { id: 'groups-count', type: 'number', min: '1', max: '50', value: String(draft.count), required: true });
+    const minutes = h('input', { id: 'groups-minutes', type: 'number', min: '1', max: '240', value: draft.minutes });
+    const how = h('select', { id: 'groups-how' }, ...HOWS.map((value) =>
+      h('option', { value, selected: value === draft.how }, t.t(`groups.how_${value}`))));
+    const hand = draft.how === 'hand' ? this.#handList(draft.count) : null;
     const form = h('form', { class: 'groups-form' },
       h('label', { for: 'groups-count' }, t.t('groups.count')), count,
       h('label', { for: 'groups-minutes' }, t.t('groups.minutes')), minutes,
+      h('label', { for: 'groups-how' }, t.t('groups.how')), how,
+      hand,
       h('button', { type: 'submit' }, t.t('groups.start')));
+    const keep = () => Object.assign(draft, { count: Math.max(1, Number(count.value) || 1), minutes: minutes.value });
+    how.addEventListener('change', () => {
+      keep();
+      draft.how = how.value;
+      this.render();
+      document.getElementById('groups-how')?.focus();
+    });
+    count.addEventListener('change', () => {
+      keep();
+      if (draft.how !== 'hand') return;
+      this.render();
+      document.getElementById('groups-count')?.focus();
+    });
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      this.#start(Number(count.value), minutes.value ? Number(minutes.value) : undefined);
+      keep();
+      this.#start(draft.count, minutes.value ? Number(minutes.value) : undefined);
     });
-    this.el.replaceChildren(title, form);
+    return form;
+  }
+
+  /** By hand: the pupils present, each with a select of the main room or group 1..count. */
+  #handList(count) {
+    const { t } = this;
+    const pupils = [...this.members().values()].filter((m) => m.role === 'student');
+    const rows = pupils.map((pupil) => {
+      const id = `groups-for-${pupil.id}`;
+      const wanted = this.#draft.hand.get(pupil.id) ?? 0;
+      const chosen = wanted <= count ? wanted : 0; // a group beyond the count: the main room
+      const select = h('select', { id, 'data-user': pupil.id },
+        h('option', { value: '0', selected: chosen === 0 }, t.t('groups.main_room')),
+        ...Array.from({ length: count }, (_, i) =>
+          h('option', { value: String(i + 1), selected: chosen === i + 1 }, t.t('groups.group_n', { n: i + 1 }))));
+      select.addEventListener('change', () => this.#draft.hand.set(pupil.id, Number(select.value)));
+      return h('li', {}, h('label', { for: id }, pupil.name), ' ', select);
+    });
+    return h('ul', { class: 'groups-hand' }, ...rows);
   }
 
   /** A message to every group (mod:broadcast). */
@@ -125,12 +163,16 @@ export class GroupsPanel {
   }
 
   async #start(count, minutes) {
-    const pupils = [...this.members().values()].filter((m) => m.role === 'student').map((m) => m.id);
-    if (!pupils.length) {
-      this.announce('groups.none');
+    const pupils = [...this.members().values()].filter((m) => m.role === 'student');
+    const present = new Set(pupils.map((m) => m.id));
+    const { how, hand } = this.#draft;
+    const groups = how === 'hand'
+      ? handGroups(new Map([...hand].filter(([id, n]) => present.has(id) && n <= count)))
+      : how === 'mix' ? mixSchools(pupils, count) : dealGroups([...present], count);
+    if (!groups.length) {
+      this.announce(pupils.length ? 'groups.none_chosen' : 'groups.none');
       return;
     }
-    const groups = dealGroups(pupils, count);
     const ack = await this.act(this.client.breakout(this.room, groups, { minutes }));
     if (!ack) return;
     this.#ack = { ...this.#ack, breakout: { rooms: ack.rooms, groups, until: null } };

@@ -29,6 +29,7 @@ import { Devices, prejoinPanel } from './devices.js';
 import { Publisher } from './publishing.js';
 import { Subscriptions } from './subscriptions.js';
 import { Tiles, teacherTools } from './tiles.js';
+import { ChatDrawer, StageView } from './room-layout.js';
 import { EndReasons, endScreenControls, showEndScreen } from './end-screen.js';
 
 const $ = (id) => document.getElementById(id);
@@ -90,7 +91,9 @@ function start() {
     client, room, devices, iceServers, onChange: () => render(), onError: mediaFailed,
     onScreenEnded: () => announce('room.share_stopped'),
   });
-  const tiles = new Tiles({ t, state, subs, publisher, tools: teacherTools({ t, state, client, room, act }) });
+  const view = new StageView({ button: $('speaker-view'), state, subs, onChange: () => render() });
+  new ChatDrawer({ toggle: $('chat-toggle'), close: $('chat-close'), panel: $('side') });
+  const tiles = new Tiles({ t, state, subs, publisher, view, tools: teacherTools({ t, state, client, room, act }) });
   Object.defineProperties(state, {
     client: { value: client },
     subs: { get: () => subs.legs }, // stream id -> {id, pc, media} (null while none is up)

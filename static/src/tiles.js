@@ -4,7 +4,9 @@
 // last-N, not available; a member who publishes the microphone alone, or nothing, shows the
 // name, never a black box. Media elements are kept across renders (moving one pauses it, so
 // each is played again) and a stream's audio plays from its element even while the video is
-// hidden. For teachers each other member's tile has the hard controls (`tools`).
+// hidden. For teachers each other member's tile has the hard controls (`tools`), and every tile
+// a pin (room-layout.js StageView); the big tile (`data-big`, pinned or the active speaker) comes
+// first in the grid and spans it.
 
 import { MuteKinds } from './protocol.js';
 import { h as el } from './dom.js';
@@ -20,7 +22,8 @@ export class Tiles {
 
   /**
    * @param {{t: any, state: object, subs: import('./subscriptions.js').Subscriptions,
-   *   publisher: import('./publishing.js').Publisher, tools: (member: object) => Node | null}} options
+   *   publisher: import('./publishing.js').Publisher, tools: (member: object) => Node | null,
+   *   view: import('./room-layout.js').StageView}} options
    */
   constructor(options) {
     Object.assign(this, options);
@@ -59,12 +62,24 @@ export class Tiles {
     return { video, state: view.paused ? 'paused' : 'live' };
   }
 
+  #pinButton(member) {
+    const pinned = this.view.pinned === member.id;
+    const button = el('button', { type: 'button', class: 'pin', 'aria-pressed': String(pinned) },
+      this.t.t('room.pin', { name: member.name }));
+    button.addEventListener('click', () => this.view.pin(member.id));
+    return button;
+  }
+
   render() {
     const { t, state } = this;
     const members = [...state.members.values()].sort((a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3));
     const grid = document.getElementById('grid');
     const focused = document.activeElement;
+    const focusedAt = focused?.closest?.('.tile') ? [...focused.closest('.tile').querySelectorAll('button')].indexOf(focused) : -1;
     const used = new Set();
+    const big = this.view.big();
+    const teacher = state.me?.role === 'teacher';
+    grid.classList.toggle('has-big', big !== null);
     const tiles = members.map((member) => {
       const mine = member.id === state.me?.id;
       const name = mine ? t.t('room.you', { name: member.name }) : member.name;
@@ -74,6 +89,7 @@ export class Tiles {
       camera.video?.classList.toggle('hidden-video', !showsVideo);
       return el('li', {
         class: 'tile', 'data-user': member.id, 'data-hand': String(Boolean(member.hand)), 'data-video': camera.state,
+        'data-big': String(member.id === big),
       },
       camera.video,
       showsVideo ? null : el('p', { class: 'no-video', 'aria-hidden': 'true' }, member.name),
@@ -81,8 +97,11 @@ export class Tiles {
       el('span', { class: 'name' }, name, ' · ', t.t(`role.${member.role}`),
         member.school ? el('span', { class: 'school', title: t.t('school.badge', { school: member.school }) },
           ' · ', String(member.school)) : null),
+      teacher ? this.#pinButton(member) : null,
       this.tools(member));
     });
+    const first = tiles.findIndex((tile) => tile.dataset.big === 'true');
+    if (first > 0) tiles.unshift(...tiles.splice(first, 1));
     grid.replaceChildren(...tiles);
     const screens = [];
     for (const info of state.streams.values()) {
@@ -105,7 +124,9 @@ export class Tiles {
     }
     if (focused && focused !== document.body && !focused.isConnected) {
       const user = focused.closest?.('[data-user]')?.dataset.user;
-      grid.querySelector(`[data-user="${CSS.escape(user ?? '')}"] button`)?.focus();
+      const tile = grid.querySelector(`[data-user="${CSS.escape(user ?? '')}"]`);
+      const buttons = tile?.querySelectorAll('button') ?? [];
+      (buttons[focusedAt] ?? buttons[0])?.focus(); // the same button as before, e.g. a mute toggle
     }
   }
 }
