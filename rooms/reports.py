@@ -2,7 +2,9 @@
 
 The report holds a copy of the message, so the space's teachers still see it
 after its author deleted it; the copy expires when the message itself would
-have (its `ts` plus the retention), whatever happens to the message. Reporting
+have (its `ts` plus the space's effective retention, `Store.retention_of`: a
+school's shorter limit set later ends it sooner too), whatever happens to the
+message; an erasure of the message's author removes it. Reporting
 the same message twice is one report (its id is derived from the room, the
 message and the reporter). Teachers in the room hear `report:new`; each report
 is resolved once with `delete` (the message goes), `mute` (its author is muted
@@ -104,7 +106,7 @@ class Reports:
             raise BadRequest("you cannot report your own message")
         now = self.svc.clock.now_ms()
         report = Report(report_id(room, msg.id, s.who.sub), room.name, msg, s.who.public(),
-                        why, now, msg.ts + self.svc.store.retention_ms)
+                        why, now, msg.ts + await self.svc.store.retention_of(room.space))
         if await self.svc.store.add_report(room.space, report):
             await self.svc.bus.notify(Notice(TEACHERS, room.key, "", {
                 "event": "report:new", "payload": {"room": room.name,
