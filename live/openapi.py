@@ -69,7 +69,10 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"}, "room": {"type": "string"},
-            "message": _ref("Message"), "by": _ref("User"), "reason": {"type": "string"},
+            "message": _ref("Message"),
+            "by": {"oneOf": [{"type": "null", "description": "the message filter flagged it"},
+                             _ref("User")]},
+            "reason": {"type": "string"},
             "ts": {"type": "integer", "description": "ms since the epoch"},
             "resolved": {"oneOf": [{"type": "null"}, {
                 "type": "object", "required": ["action", "by", "ts"],

@@ -114,10 +114,12 @@ class PrivacyApi:
         visits = await store.user_visits(who.space, sub)
         audit = [e.to_wire() for e in await self.svc.audit.read(who.space, None, 500)
                  if e.actor.get("id") == sub or e.target == sub]
+        reports = [r.to_wire() for r in await store.reports(who.space, None)
+                   if r.by is not None and r.by.get("id") == sub]
         body = {"user": sub, "space": who.space,
                 "messages": [m.to_wire() for m in messages],
                 "visits": [{"room": room, **v.to_wire()} for room, v in visits],
-                "audit": audit}
+                "audit": audit, "reports": reports}
         return _json(body, **{"Content-Disposition": 'attachment; filename="user-export.json"'})
 
 

@@ -90,17 +90,22 @@ def paths(errors: dict[str, Any]) -> dict[str, Any]:
             "responses": {"200": _json({
                 "type": "object", "required": ["deleted"], "additionalProperties": False,
                 "properties": {"deleted": {"type": "integer", "minimum": 0}}},
-                "How many messages were erased"), **errors}}},
+                "How many messages were erased, with the copies of them reports kept and "
+                "the user's messages the filter held"), **errors}}},
         "/api/users/{sub}/export": {"get": {
             "summary": "Everything the service holds about that user in the space",
             "operationId": "exportUser", "parameters": [SUB],
             "responses": {"200": _json({
                 "type": "object", "required": ["user", "space", "messages", "visits",
-                                               "audit"],
+                                               "audit", "reports"],
                 "properties": {
                     "user": {"type": "string"}, "space": {"type": "string"},
                     "messages": {"type": "array", "items": _ref("Message")},
                     "visits": {"type": "array", "items": _ref("Visit")},
-                    "audit": {"type": "array", "items": _ref("AuditEntry")}}},
+                    "audit": {"type": "array", "items": _ref("AuditEntry")},
+                    "reports": {"type": "array", "description": "reports the user made "
+                                "(each `{id, room, message, by, reason, ts, resolved}`)",
+                                "items": {"type": "object", "required": [
+                                    "id", "room", "message", "by", "reason", "ts"]}}}},
                 "The user's data (JSON)"), **errors}}},
     }

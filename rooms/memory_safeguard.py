@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .identity import RoomRef
@@ -19,6 +20,14 @@ class MemorySafeguard(SafeguardStore):
         self._reports: dict[str, dict[str, Report]] = defaultdict(dict)  # space -> id -> report
         self._lobby: dict[str, dict[str, Waiting]] = defaultdict(dict)  # room key -> user -> entry
         self._admitted: dict[str, dict[str, int]] = defaultdict(dict)  # room key -> user -> ms
+
+    if TYPE_CHECKING:
+        def _retention(self, space: str) -> int: ...  # MemoryPrivacy's
+
+    def _kept(self, space: str, report: Report) -> bool:
+        """Its own end not come, nor its message's under the space's retention now."""
+        now = self._clock.now_ms()
+        return report.until > now and report.message.ts + self._retention(space) > now
 
     def _horizon(self) -> int:
         return self._clock.now_ms() - self.retention_ms
@@ -46,13 +55,19 @@ class MemorySafeguard(SafeguardStore):
 
     async def report(self, space: str, report_id: str) -> Report | None:
         found = self._reports.get(space, {}).get(report_id)
-        return found if found is not None and found.until > self._clock.now_ms() else None
+        return found if found is not None and self._kept(space, found) else None
 
     async def reports(self, space: str, room: str | None) -> list[Report]:
-        now = self._clock.now_ms()
         kept = [r for r in self._reports.get(space, {}).values()
-                if r.until > now and (room is None or r.room == room)]
+                if self._kept(space, r) and (room is None or r.room == room)]
         return sorted(kept, key=lambda r: (r.ts, r.id), reverse=True)[:MAX_REPORTS]
+
+    async def erase_reports(self, space: str, user: str) -> int:
+        reports = self._reports.get(space, {})
+        gone = [i for i, r in reports.items() if r.message.user.id == user]
+        for i in gone:
+            del reports[i]
+        return len(gone)
 
     async def lobby_add(self, room: RoomRef, entry: Waiting) -> bool:
         waiting = self._lobby[room.key]
@@ -84,9 +99,9 @@ class MemorySafeguard(SafeguardStore):
         self._admitted.pop(room.key, None)
 
     def _sweep_safeguard(self) -> None:
-        now, horizon = self._clock.now_ms(), self._horizon()
+        horizon = self._horizon()
         for space, reports in list(self._reports.items()):
-            kept = {i: r for i, r in reports.items() if r.until > now}
+            kept = {i: r for i, r in reports.items() if self._kept(space, r)}
             if kept:
                 self._reports[space] = kept
             else:

@@ -158,6 +158,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
         self._schools.setdefault(space, {})[school] = days
         self._purge_space(space, POLICY)
         self._sweep_privacy()
+        self._sweep_safeguard()
         return self._policy(space)
 
     async def erase_user(self, space: str, user: str) -> Erased:

@@ -118,13 +118,16 @@ class Visit:
 
 @dataclass(frozen=True, slots=True)
 class Erased:
-    """What an erasure removed: message ids per room key."""
+    """What an erasure removed: message ids per room key, and how many other copies of
+    the user's text went with them (`evidence`: reports of their messages, their
+    messages held by the filter)."""
 
     ids: dict[str, list[str]]
+    evidence: int = 0
 
     @property
     def count(self) -> int:
-        return sum(len(v) for v in self.ids.values())
+        return sum(len(v) for v in self.ids.values()) + self.evidence
 
 
 class PrivacyStore(ABC):

@@ -2,13 +2,21 @@
 
 The report holds a copy of the message, so the space's teachers still see it
 after its author deleted it; the copy expires when the message itself would
-have (its `ts` plus the retention), whatever happens to the message. Reporting
+have (its `ts` plus the space's effective retention, `Store.retention_of`: a
+school's shorter limit set later ends it sooner too), whatever happens to the
+message; an erasure of the message's author removes it. Reporting
 the same message twice is one report (its id is derived from the room, the
 message and the reporter). Teachers in the room hear `report:new`; each report
 is resolved once with `delete` (the message goes), `mute` (its author is muted
 for chat in the room) or `dismiss`, and the resolution goes into the audit as
 `report:resolve`. A report of a teacher's message can be dismissed or deleted,
 never muted (teachers are not moderated).
+
+The message filter's `flag` action (rooms/screening.py) files a report too, with
+`by` null (no member reported it; its reason names the filter's rules), so
+flagged messages reach the same queue. A new report also tells the teachers of
+the reported pupil's school (`school:notice`, action `report`; rooms/schools.py)
+when the pupil is in the room.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadRequest, Forbidden, NotFound
-from .identity import RoomRef
+from .identity import Identity, RoomRef
 from .message import Author, Message
 from .notices import TEACHERS, Notice
 
@@ -39,7 +47,7 @@ class Report:
     id: str
     room: str
     message: Message
-    by: dict[str, str]
+    by: dict[str, str] | None  # None: the filter flagged it
     reason: str
     ts: int
     until: int
@@ -60,15 +68,21 @@ class Report:
         message = Message(str(m["id"]), str(m["room"]), str(m["cid"]),
                           Author(str(u["id"]), str(u["name"]), str(u["role"])),
                           str(m["text"]), int(m["ts"]))
-        return cls(str(rec["id"]), str(rec["room"]), message, dict(rec["by"]),
+        by = rec["by"]
+        return cls(str(rec["id"]), str(rec["room"]), message,
+                   None if by is None else dict(by),
                    str(rec["reason"]), int(rec["ts"]), int(rec["until"]), rec.get("resolved"))
 
     def resolve(self, action: str, by: dict[str, str], ts: int) -> Report:
         return replace(self, resolved={"action": action, "by": by, "ts": ts})
 
 
+FILTER = "\x00filter"  # the reporter of a flag (no user id has a NUL)
+
+
 def report_id(room: RoomRef, message_id: str, reporter: str) -> str:
-    """The same reporter reporting the same message again names the same report."""
+    """The same reporter reporting the same message again names the same report
+    (`FILTER` for the filter)."""
     digest = hashlib.sha256(f"{room.key}\x00{message_id}\x00{reporter}".encode()).hexdigest()
     return f"rep-{digest[:24]}"
 
@@ -102,13 +116,25 @@ class Reports:
             raise NotFound("no such message")
         if msg.user.id == s.who.sub:
             raise BadRequest("you cannot report your own message")
+        return await self.file(room, msg, s.who, why)
+
+    async def file(self, room: RoomRef, msg: Message, by: Identity | None,
+                   reason: str) -> Report:
+        """Keep a report of `msg` by `by` (None: the filter) and tell the room's teachers and
+        the teachers of the author's school; the kept one if it was filed already."""
         now = self.svc.clock.now_ms()
-        report = Report(report_id(room, msg.id, s.who.sub), room.name, msg, s.who.public(),
-                        why, now, msg.ts + self.svc.store.retention_ms)
-        if await self.svc.store.add_report(room.space, report):
-            await self.svc.bus.notify(Notice(TEACHERS, room.key, "", {
-                "event": "report:new", "payload": {"room": room.name,
-                                                   "report": report.to_wire()}}))
+        rid = report_id(room, msg.id, FILTER if by is None else by.sub)
+        report = Report(rid, room.name, msg, None if by is None else by.public(),
+                        reason, now, msg.ts + await self.svc.store.retention_of(room.space))
+        if not await self.svc.store.add_report(room.space, report):
+            return report
+        await self.svc.bus.notify(Notice(TEACHERS, room.key, "", {
+            "event": "report:new", "payload": {"room": room.name,
+                                               "report": report.to_wire()}}))
+        if by is not None:  # the filter's flag tells the school itself (action `flag`)
+            author = next((m for m in await self.svc.store.members(room)
+                           if m.id == msg.user.id), None)
+            await self.svc.schools.tell(room, author, "report", by)
         return report
 
     async def resolve(self, s: Session, report: object, action: object) -> Report:

@@ -7,7 +7,10 @@ tests/test_safeguard_store.py).
   the retention after it, and a room with history left stays open besides
   (`rooms.lesson`).
 - Reports (`rooms.reports`): each kept until its `until` (the reported
-  message's own end), then gone from the store (`sweep`).
+  message's own end), and never past the message's `ts` plus the space's
+  effective retention (`retention_of`: a school's shorter limit ends the
+  evidence too); then gone from the store (`sweep`, `set_policy`). An erasure
+  of a user removes the reports of that user's messages (`erase_reports`).
 - The lobby: who waits to enter a room (one entry per user) and who a teacher
   let in (their next join passes the lobby); both kept for the retention after
   their last change, cleared at the end of a lesson.
@@ -80,6 +83,10 @@ class SafeguardStore(ABC):
     async def reports(self, space: str, room: str | None) -> list[Report]:
         """Kept reports of the space (of `room` only, when given), newest first, at most
         `MAX_REPORTS`."""
+
+    @abstractmethod
+    async def erase_reports(self, space: str, user: str) -> int:
+        """Remove every report of a message by `user` (its copy of their text); how many."""
 
     # -- lobby ---------------------------------------------------------
     @abstractmethod

@@ -1,6 +1,7 @@
 """Screening pupils' messages with their space's filter (rooms/filter.py), before
 they are stored, and what follows: a held message waits for a teacher, a flagged
-one is delivered and the teachers are told.
+one is delivered, the teachers are told and it becomes a report (`by` null) in the
+teachers' report queue (rooms/reports.py).
 
 Where it runs: `RoomService.send` calls `screen` between checking the text and
 storing it. A member's messages are stored in the order sent only if nothing
@@ -132,6 +133,7 @@ class Screening:
         flag = Flagged(message.ts, room.name, message.id, s.who.sub, s.who.school, verdict.rules)
         await self.svc.store.add_flagged(room.space, flag)
         await self.to_teachers(room, "filter:flagged", {"room": room.name, "flag": flag.to_wire()})
+        await self.svc.reports.file(room, message, None, ", ".join(verdict.rules))
         await self.svc.schools.tell(room, Member.of(s.who), "flag", None)
 
     # -- a teacher decides -------------------------------------------------

@@ -51,7 +51,7 @@ async def test_teacher_deletes_a_message_in_the_console(browser: Browser, live: 
     await expect(item).to_contain_text("=rude words")
     await expect(page.locator('#members li[data-user="p"]')).to_contain_text("Pia")
     await item.locator("button.delete").click()
-    await expect(pupil.locator("twinspace-chat li[data-id]")).to_have_count(0)
+    await expect(pupil.locator("twinspace-chat li[data-id]")).to_have_count(0, timeout=20_000)
     await expect(item).to_have_count(0)
     await expect(page.locator("#audit tbody tr")).to_have_count(1)
     await expect(page.locator("#audit tbody tr").first).to_contain_text("chat:delete")
@@ -60,6 +60,40 @@ async def test_teacher_deletes_a_message_in_the_console(browser: Browser, live: 
     await expect(pupil.locator("twinspace-chat textarea")).to_be_disabled()
     await page.locator("#lock").click()
     await expect(page.locator("#lock")).to_have_attribute("aria-pressed", "true")
+
+
+async def test_console_delete_and_remove_wait_for_undo(browser: Browser, live: Running) -> None:
+    pupil = await widget(browser, live.url, sub="p", name="Pia")
+    box = pupil.locator("twinspace-chat textarea")
+    for text in ("keep me", "delete me"):
+        await box.fill(text)
+        await box.press("Enter")
+    await expect(pupil.locator("twinspace-chat li[data-id]")).to_have_count(2)
+    page = await console(browser, live.url)
+    items = page.locator("#messages li[data-id]")
+    await expect(items).to_have_count(2)
+    undo = page.locator("#undo")
+    await items.filter(has_text="keep me").locator("button.delete").click()
+    await expect(undo).to_be_visible()
+    await expect(page.locator("#undo-text")).to_contain_text("Delete")
+    await page.locator("#undo-button").click()
+    await expect(undo).to_be_hidden()
+    # a later delete goes after its own wait; the undone one, due before it, never went
+    await items.filter(has_text="delete me").locator("button.delete").click()
+    await expect(undo).to_be_visible()
+    await expect(pupil.locator("twinspace-chat li[data-id]")).to_have_count(1, timeout=20_000)
+    await expect(pupil.locator("twinspace-chat li[data-id]")).to_contain_text("keep me")
+    await expect(items).to_have_count(1)
+    await expect(undo).to_be_hidden()
+    # remove: Undo keeps the pupil in; without it, the pupil is removed after the wait
+    kick = page.locator('#members li[data-user="p"] button[data-act="kick"]')
+    await kick.click()
+    await page.locator("#undo-button").click()
+    await expect(undo).to_be_hidden()
+    await kick.click()
+    await expect(page.locator('#members li[data-user="p"]')).to_have_count(0, timeout=20_000)
+    await expect(pupil.locator("twinspace-chat")).not_to_have_attribute("data-state", "online")
+    await expect(page.locator("#audit tbody tr").filter(has_text="mod:kick")).to_have_count(1)
 
 
 async def test_console_poll_with_votes_from_two_widgets(browser: Browser, live: Running) -> None:

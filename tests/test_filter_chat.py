@@ -108,6 +108,19 @@ async def test_flag_delivers_and_tells_the_teachers(server: Running, clients: An
     assert status == 200 and [f["message"] for f in listed["flagged"]] == [ack["message"]["id"]]
     await bo.round_trip()
     assert bo.events["filter:flagged"] == []
+    # the flag is a report of the filter's (`by` null) in the teachers' queue, filed once
+    new = await teacher.wait_for("report:new")
+    assert new["report"]["by"] is None and new["report"]["reason"] == "words"
+    assert new["report"]["message"]["id"] == ack["message"]["id"]
+    status, reports = await http("GET", server.url + "/api/reports?room=r1", TEACHER)
+    assert status == 200 and [(r["message"]["id"], r["by"]) for r in reports["reports"]] == [
+        (ack["message"]["id"], None)]
+    assert bo.events["report:new"] == []
+    status, done = await http("GET", server.url + "/api/reports", TEACHER)
+    assert status == 200 and len(done["reports"]) == 1
+    resolved = await teacher.call("report:resolve", {"report": new["report"]["id"],
+                                                     "action": "dismiss"})
+    assert resolved["ok"], resolved
 
 
 async def test_teachers_set_rules_and_others_cannot(server: Running, clients: Any) -> None:

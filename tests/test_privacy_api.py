@@ -153,6 +153,40 @@ async def test_erasure_and_export_of_a_user(server: Running, clients: Any, spec:
         "messages"] == []
 
 
+async def test_erasure_takes_reports_and_held_copies_and_export_lists_reports(
+        server: Running, clients: Any, spec: Spec) -> None:
+    base = server.url
+    t = await clients(base, sub="t", role="teacher")
+    a = await clients(base, sub="ana")
+    b = await clients(base, sub="bo")
+    for c in (t, a, b):
+        await c.call("join", {"room": "r"})
+    sent = (await a.call("chat:send", {"room": "r", "text": "you are mean", "cid": "1"})
+            )["message"]
+    bos = (await b.call("chat:send", {"room": "r", "text": "no you", "cid": "1"}))["message"]
+    assert (await b.call("chat:report", {"room": "r", "id": sent["id"], "reason": "r1"}))["ok"]
+    assert (await a.call("chat:report", {"room": "r", "id": bos["id"]}))["ok"]
+    held = await a.call("chat:send", {"room": "r", "text": "see www.coolgames.com", "cid": "2"})
+    assert held["error"]["code"] == "waiting"
+    # bo's export holds the report bo made, not the one about bo's message
+    export = spec.check("/api/users/{sub}/export",
+                        *await _get(base + "/api/users/bo/export", TEACHER_A))
+    assert [(r["by"]["id"], r["message"]["id"], r["reason"]) for r in export["reports"]] == [
+        ("bo", sent["id"], "r1")]
+    # ana's erasure: her message, bo's report of it and her held message
+    status, headers, body = await _send(base + "/api/users/ana/messages", "DELETE", TEACHER_A)
+    assert spec.check("/api/users/{sub}/messages", status, headers, body,
+                      method="delete") == {"deleted": 3}
+    status, _, body = await _get(base + "/api/reports", TEACHER_A)
+    left = json.loads(body)["reports"]
+    assert [r["message"]["id"] for r in left] == [bos["id"]]  # ana's report of bo stays
+    assert "you are mean" not in body and "coolgames" not in body
+    status, _, body = await _get(base + "/api/held", TEACHER_A)
+    assert status == 200 and json.loads(body)["held"] == []
+    again = await _send(base + "/api/users/ana/messages", "DELETE", TEACHER_A)
+    assert json.loads(again[2]) == {"deleted": 0}
+
+
 async def test_policy_and_erasure_hold_across_two_processes(
         two: tuple[ServiceProcess, ServiceProcess]) -> None:
     p1, p2 = two

@@ -121,3 +121,41 @@ async def test_lobby_waits_admits_and_clears(store: Store, fake: FakeClock) -> N
     await store.admit_users(R, ["bo"])
     _ms(fake, RETENTION + 10)
     assert await store.lobby(R) == [] and not await store.admitted(R, "bo")
+
+
+async def test_a_shorter_school_limit_ends_the_evidence_at_once(
+        store: Store, fake: FakeClock) -> None:
+    now = fake.now_ms()
+    old = _report(now - 3 * 3_600_000, now)  # its message is 3 h old
+    young = _report(now - 1000, now, by="cy")
+    assert await store.add_report("sp", old) and await store.add_report("sp", young)
+    await store.add_report("other", _report(now - 3 * 3_600_000, now))
+    await store.set_policy("sp", "school-a", 2 / 24)  # two hours
+    assert [r.id for r in await store.reports("sp", None)] == [young.id]
+    assert await store.report("sp", old.id) is None
+    assert len(await store.reports("other", None)) == 1  # another space keeps its own
+    if isinstance(store, RedisStore):  # gone from Redis, not only hidden
+        assert await store._r.hkeys("live:space:sp:reports") == [young.id.encode()]
+        assert await store._r.zcard("live:reports:until") == 2
+    _ms(fake, 2 * 3_600_000)  # the young one's message passes the two hours
+    assert await store.reports("sp", None) == []
+    await store.sweep()
+    if isinstance(store, RedisStore):
+        assert await store._r.hlen("live:space:sp:reports") == 0
+
+
+async def test_erasing_a_user_removes_reports_of_their_messages(
+        store: Store, fake: FakeClock) -> None:
+    now = fake.now_ms()
+    of_ana = _report(now - 1000, now)
+    msg = Message(f"{now - 500}-0", "room", "c2", Author("cy", "Cy", "student"), "x", now - 500)
+    of_cy = Report(report_id(R, msg.id, "ana"), "room", msg,
+                   {"id": "ana", "name": "Ana", "role": "student"}, "", now, now + RETENTION)
+    assert await store.add_report("sp", of_ana) and await store.add_report("sp", of_cy)
+    assert await store.erase_reports("sp", "ana") == 1
+    assert [r.id for r in await store.reports("sp", None)] == [of_cy.id]  # ana's report stays
+    assert await store.erase_reports("sp", "ana") == 0
+    assert await store.erase_reports("elsewhere", "cy") == 0
+    if isinstance(store, RedisStore):
+        assert await store._r.hkeys("live:space:sp:reports") == [of_cy.id.encode()]
+        assert await store._r.zcard("live:reports:until") == 1

@@ -57,6 +57,26 @@ async def test_a_pupils_own_teachers_hear_of_a_mute_and_a_kick(server: Running,
         assert c.events["school:notice"] == []  # another school's; the one who acted
 
 
+async def test_a_pupils_own_teachers_hear_of_a_report(server: Running, clients: Any) -> None:
+    own = await clients(server.url, role="teacher", sub="ta", school="school-a")
+    other = await clients(server.url, role="teacher", sub="tc", school="school-c")
+    ana = await clients(server.url, sub="ana", school="school-a", name="Ana")
+    bo = await clients(server.url, sub="bo", school="school-c", name="Bo")
+    for c in (ana, bo):
+        assert (await c.call("join", {"room": "r"}))["ok"]
+    for c in (own, other):  # elsewhere in the space
+        assert (await c.call("join", {"room": "other"}))["ok"]
+    msg = (await ana.call("chat:send", {"room": "r", "text": "go away", "cid": "1"}))["message"]
+    assert (await bo.call("chat:report", {"room": "r", "id": msg["id"]}))["ok"]
+    notice = await own.wait_for("school:notice")
+    assert notice["room"] == "r" and notice["action"] == "report"
+    assert notice["user"]["id"] == "ana" and notice["by"]["id"] == "bo"
+    assert "go away" not in str(notice)
+    for c in (other, bo, ana):
+        await c.round_trip()
+        assert c.events["school:notice"] == []  # another school's; the reporter; the pupil
+
+
 async def test_school_notices_cross_processes(
         two: tuple[ServiceProcess, ServiceProcess]) -> None:
     a, b = two

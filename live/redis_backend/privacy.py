@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -90,6 +90,9 @@ class RedisPrivacy(PrivacyStore):
     _clock: Clock
     retention_ms: int
     _decode: Callable[[RoomRef, str, bytes], Message]  # RedisStore's
+
+    if TYPE_CHECKING:
+        async def _trim_reports(self, space: str) -> int: ...  # RedisSafeguard's
 
     def _init_privacy(self) -> None:
         r: Redis = self._r
@@ -201,6 +204,7 @@ class RedisPrivacy(PrivacyStore):
         except RedisError as exc:
             raise Unavailable() from exc
         await self._purge(sorted(set(rooms)), {space: await self._floor(space)}, POLICY)
+        await self._trim_reports(space)
         return await self.policy(space)
 
     # -- receipts --------------------------------------------------------

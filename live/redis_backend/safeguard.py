@@ -6,14 +6,17 @@
                             sweep (every process's retention loop) deletes what is due
 - `live:{R}:lobby`          hash user -> msgpack waiting entry
 - `live:{R}:admitted`       hash user -> ms a teacher let them in
-Reads skip what is past its end before the sweep removes it. Every key expires
-the retention after its last write (a report ends no later than that: its
-message is older than the write).
+Reads skip what is past its end (or past its message's `ts` plus the space's
+retention, when a school shortened it) before the sweep removes it; a policy
+change removes such evidence at once (`_trim_reports`), an erasure the reports
+of the erased user's messages. Every key expires the retention after its last
+write (a report ends no later than that: its message is older than the write).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -32,6 +35,13 @@ class RedisSafeguard(SafeguardStore):
     _r: Redis
     _clock: Clock
     retention_ms: int
+
+    if TYPE_CHECKING:
+        async def _retention(self, space: str) -> int: ...  # RedisPrivacy's
+
+    async def _kept_after(self, space: str) -> int:
+        """A report is kept while its message's `ts` is after this (and its `until` to come)."""
+        return self._clock.now_ms() - await self._retention(space)
 
     def _since(self) -> int:
         return self._clock.now_ms() - self.retention_ms
@@ -95,17 +105,52 @@ class RedisSafeguard(SafeguardStore):
         if raw is None:
             return None
         found = Report.from_record(unpack(raw))
-        return found if found.until > self._clock.now_ms() else None
+        kept = found.until > self._clock.now_ms()
+        return found if kept and found.message.ts > await self._kept_after(space) else None
 
     async def reports(self, space: str, room: str | None) -> list[Report]:
         try:
             raw: Any = await self._r.hvals(keys.space_reports(space))
         except RedisError as exc:
             raise Unavailable() from exc
-        now = self._clock.now_ms()
+        now, after = self._clock.now_ms(), await self._kept_after(space)
         kept = [r for r in (Report.from_record(unpack(v)) for v in raw)
-                if r.until > now and (room is None or r.room == room)]
+                if r.until > now and r.message.ts > after and (room is None or r.room == room)]
         return sorted(kept, key=lambda r: (r.ts, r.id), reverse=True)[:MAX_REPORTS]
+
+    async def _drop_reports(self, space: str, keep: Callable[[Report], bool]) -> int:
+        """Delete the space's reports `keep` refuses (hash and end index); how many."""
+        try:
+            raw: Any = await self._r.hgetall(keys.space_reports(space))
+            gone = [rid.decode() for rid, v in raw.items()
+                    if not keep(Report.from_record(unpack(v)))]
+            if gone:
+                async with self._r.pipeline(transaction=True) as p:
+                    p.hdel(keys.space_reports(space), *gone)
+                    p.zrem(keys.REPORTS_UNTIL, *(f"{space}\0{rid}" for rid in gone))
+                    await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return len(gone)
+
+    async def _trim_reports(self, space: str) -> int:
+        """A policy changed: delete the space's evidence past its message's retention, and
+        bring the end of the rest forward to it (so the sweep deletes it then)."""
+        retention = await self._retention(space)
+        after = self._clock.now_ms() - retention
+        gone = await self._drop_reports(space, lambda r: r.message.ts > after)
+        try:
+            raw: Any = await self._r.hvals(keys.space_reports(space))
+            ends = {f"{space}\0{r.id}": min(r.until, r.message.ts + retention)
+                    for r in (Report.from_record(unpack(v)) for v in raw)}
+            if ends:
+                await self._r.zadd(keys.REPORTS_UNTIL, ends, xx=True, lt=True)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return gone
+
+    async def erase_reports(self, space: str, user: str) -> int:
+        return await self._drop_reports(space, lambda r: r.message.user.id != user)
 
     async def _sweep_reports(self) -> int:
         """Delete the evidence whose end has come; returns how many reports went."""

@@ -72,7 +72,7 @@ export function safeguarding({ client, t, api, act, moderated, announce, state }
         }, t.t(`console.report_${action}`))));
       return el('li', { 'data-report': r.id, 'data-key': r.id },
         el('p', { class: 'meta' }, el('span', { class: 'badge' }, String(r.room)), ' ',
-          t.t('console.reported_by', { name: String(r.by?.name ?? '') }), ' ',
+          r.by ? t.t('console.reported_by', { name: String(r.by.name ?? '') }) : t.t('console.reported_by_filter'), ' ',
           el('time', { datetime: new Date(r.ts).toISOString() }, t.dateTime(r.ts))),
         r.reason ? el('p', { class: 'reason', dir: 'auto' }, t.t('console.reason', { reason: String(r.reason) })) : null,
         context, actions);

@@ -302,9 +302,33 @@ function start() {
     keepFocus(list, () => list.replaceChildren(...items));
     if (atBottom) log.scrollTop = log.scrollHeight;
   }
+  // Delete, remove and ban wait UNDO_MS with an Undo button before they are sent (a delete
+  // cannot be taken back once sent: the message is gone from the store). A second action
+  // sends the waiting one at once.
+  const UNDO_MS = 5000;
+  let waiting = null;
+  function later(label, send) {
+    waiting?.go();
+    const entry = {};
+    const finish = (run) => {
+      clearTimeout(entry.timer);
+      if (waiting !== entry) return;
+      waiting = null;
+      $('undo').hidden = true;
+      if (run) send();
+    };
+    entry.go = () => finish(true);
+    entry.undo = () => finish(false);
+    entry.timer = setTimeout(entry.go, UNDO_MS);
+    waiting = entry;
+    $('undo-text').textContent = t.t('console.undo_pending', { action: label });
+    $('undo').hidden = false;
+  }
+  $('undo-button').addEventListener('click', () => waiting?.undo());
   $('messages').addEventListener('click', (event) => {
     const button = event.target.closest('button.delete');
-    if (button && window.confirm(t.t('console.confirm_delete'))) moderated(client.deleteMessage(state.room, button.dataset.id));
+    const room = state.room;
+    if (button) later(t.t('chat.delete'), () => moderated(client.deleteMessage(room, button.dataset.id)));
   });
 
   function renderRecipients() {
@@ -415,7 +439,7 @@ function start() {
       moderated(client.hand(room, false, { user }));
     } else if (act === 'kick') {
       const minutes = banMinutes();
-      if (window.confirm(`${kickLabel()}: ${nameOf(user)}?`)) moderated(client.kick(room, user, { banMinutes: minutes }));
+      later(`${kickLabel()}: ${nameOf(user)}`, () => moderated(client.kick(room, user, { banMinutes: minutes })));
     } else if (button.dataset.kind) {
       const muted = button.dataset.muted !== 'true';
       moderated(client.mute(room, user, button.dataset.kind, muted));
