@@ -137,7 +137,11 @@ function start() {
   client.on(ServerEvents.RTC_PAUSED, here(({ user, stream, paused }) => {
     if (user === state.me?.id) subs.setPaused(stream, Boolean(paused));
   }));
-  client.on(ServerEvents.ROOM_SETTINGS, here((settings) => { state.settings = settings; renderSettings(); }));
+  client.on(ServerEvents.ROOM_SETTINGS, here((settings) => {
+    state.settings = settings;
+    renderSettings();
+    subs.retryRefused(); // a stream refused under the old settings may be mine to see now
+  }));
   client.on(ServerEvents.MOD_MUTED, here(({ user, kinds }) => {
     state.mutes[user] = kinds ?? [];
     if (user === state.me?.id) mutedMe(kinds ?? []);

@@ -69,6 +69,20 @@ export class Subscriptions {
     this.onChange();
   }
 
+  /** The room's media settings changed (a teacher let pupils see each other): ask again for
+   * the streams the service refused. */
+  retryRefused() {
+    let any = false;
+    for (const entry of this.#entries.values()) {
+      if (entry.state !== 'refused') continue;
+      entry.attempt = 0;
+      entry.state = 'connecting';
+      this.#start(entry);
+      any = true;
+    }
+    if (any) this.onChange();
+  }
+
   /** rtc:paused: last-N paused (or resumed) this stream's video for me. */
   setPaused(stream, paused) {
     const entry = this.#entries.get(stream);

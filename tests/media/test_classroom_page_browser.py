@@ -277,3 +277,21 @@ async def test_one_hand_button_a_stopped_share_leave_and_the_end_screen_of_a_kic
     await until("Ana's camera stopped", lambda: track.evaluate("(t) => t.readyState === 'ended'"))
     await until("Ana's stream ended", lambda: _gone(teacher, a_cam))
     assert await axe_serious(ana) == []
+
+
+async def test_a_pupil_sees_a_camera_refused_before_once_the_teacher_allows_it(
+        service: str, browser: Browser) -> None:  # noqa: F811
+    """Pupils' cameras are for teachers only in a new room: Ben's page is refused Ana's camera;
+    when the teacher lifts the rule, Ben's page asks again by itself (no reload)."""
+    teacher = await open_room(browser, service, sub="t", role="teacher", name="Ms T")
+    ana = await open_checked(browser, service, sub="ana", name="Ana")
+    ben = await open_room(browser, service, sub="ben", name="Ben")
+    await join_call(ana)
+    a_cam = await until("Ana's camera", lambda: ana.evaluate(MINE))
+    await decoding(teacher, a_cam)
+    await until("Ben's page refused Ana's camera", lambda: ben.evaluate(
+        "(s) => window.twinspaceRoom.streams.has(s)", a_cam))
+    await expect(tile(ben, "ana")).not_to_have_attribute("data-video", "live")
+    await pupils_see_each_other(teacher, ben)
+    await decoding(ben, a_cam)
+    await expect(tile(ben, "ana")).to_have_attribute("data-video", "live", timeout=15000)
