@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,6 +270,23 @@ async def run_server(redis_url: str | None = None, clock: Clock | None = None,
         await runner.cleanup()
 
 
+async def wait_ready(proc: subprocess.Popen[bytes], url: str, output: Callable[[], str],
+                     within: float) -> None:
+    """Until the service `proc` started answers 200 on `url`/readyz; its `output()` in the
+    error if it exits or is not ready `within` seconds."""
+    deadline = time.monotonic() + within
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"service exited: {output()}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(url + "/readyz") as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"service did not become ready: {output()}")
+
+
 class ServiceProcess:
     """`twinspace-live serve` as a child process (for kills and restarts); no metrics port
     unless `env` or `args` give one. Once ready, the rooms `opened` are opened by a teacher
@@ -297,18 +314,7 @@ class ServiceProcess:
         args += self.args
         self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"service exited: {self.output()}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(self.url + "/readyz") as r:
-                        if r.status == 200:
-                            break
-                await asyncio.sleep(0.05)
-            else:
-                raise RuntimeError(f"service did not become ready: {self.output()}")
+        await wait_ready(self.proc, self.url, self.output, within=20)
         if self.opened and self.env.get("LIVE_ROOMS", "teachers") != "open":
             await open_rooms(self.url, *self.opened)
 

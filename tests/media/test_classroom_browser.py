@@ -19,13 +19,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.browser import ARGS, CHROMIUM
 from tests.netns import NetNS, netns
-from tests.support import SECRET, token
+from tests.support import SECRET, token, wait_ready
 
 pytestmark = [pytest.mark.media, pytest.mark.browser]
 
@@ -84,18 +83,7 @@ async def service(ns: NetNS) -> AsyncIterator[str]:
     proc, log = _start_service(ns)
     url = f"http://{ns.inside}:{PORT}"
     try:
-        deadline = time.monotonic() + 20
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"service did not start: {_tail(log)}")
-                try:
-                    async with http.get(url + "/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_ready(proc, url, lambda: _tail(log), within=20)
         yield url
     finally:
         _stop(proc, log)

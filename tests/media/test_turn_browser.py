@@ -23,14 +23,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.browser import ARGS, CHROMIUM
 from tests.media.coturn import Coturn
 from tests.netns import NetNS, netns
-from tests.support import SECRET, token
+from tests.support import SECRET, token, wait_ready
 
 pytestmark = [pytest.mark.media, pytest.mark.browser, pytest.mark.slow]
 
@@ -100,18 +99,7 @@ async def service(ns: NetNS, coturn: Coturn) -> AsyncIterator[str]:
     proc, log = _start_service(ns, port, env)
     url = f"http://{ns.inside}:{port}"
     try:
-        deadline = time.monotonic() + 30
-        async with aiohttp.ClientSession() as http:
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"service did not start: {_read(log)}")
-                try:
-                    async with http.get(url + "/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_ready(proc, url, lambda: _read(log), within=30)
         yield url
     finally:
         proc.terminate()
