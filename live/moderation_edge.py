@@ -33,7 +33,9 @@ class ModerationEdge:
         service.bus.on_reconnect(self.on_reconnect)
         handlers = {
             "poll:create": self.poll_create, "poll:vote": self.poll_vote,
-            "poll:close": self.poll_close, "mod:mute": self.mute, "mod:kick": self.kick,
+            "poll:close": self.poll_close, "poll:reveal": self.poll_reveal,
+            "poll:publish": self.poll_publish, "poll:scores": self.poll_scores,
+            "mod:mute": self.mute, "mod:kick": self.kick,
             "mod:lock": self.lock, "mod:permissions": self.permissions,
             "chat:private": self.private,
         }
@@ -44,16 +46,31 @@ class ModerationEdge:
     async def poll_create(self, s: Session, f: Fields) -> dict[str, Any]:
         poll = await self.svc.classroom.create(
             s, f.raw("room"), f.str("question", max_len=10_000), f.raw("options"),
-            f.bool("multiple", optional=True), f.bool("anonymous", optional=True))
-        return {"poll": poll.to_wire(voters=True)}  # teachers only create polls
+            f.bool("multiple", optional=True), f.bool("anonymous", optional=True),
+            f.str("kind", optional=True, max_len=16), f.raw("correct"),
+            f.bool("hidden", optional=True))
+        return {"poll": poll.to_wire(teacher=True)}  # teachers only create polls
 
     async def poll_vote(self, s: Session, f: Fields) -> None:
         await self.svc.classroom.vote(s, f.raw("room"), f.str("poll", max_len=64),
-                                      f.raw("choices"))
+                                      f.raw("choices"), f.str("text", optional=True,
+                                                              max_len=10_000))
 
     async def poll_close(self, s: Session, f: Fields) -> dict[str, Any]:
         poll = await self.svc.classroom.close(s, f.raw("room"), f.str("poll", max_len=64))
-        return {"poll": poll.to_wire(voters=True)}  # teachers only close polls
+        return {"poll": poll.to_wire(teacher=True)}  # teachers only close polls
+
+    async def poll_reveal(self, s: Session, f: Fields) -> dict[str, Any]:
+        poll = await self.svc.classroom.reveal(s, f.raw("room"), f.str("poll", max_len=64))
+        return {"poll": poll.to_wire(teacher=True)}
+
+    async def poll_publish(self, s: Session, f: Fields) -> dict[str, Any]:
+        poll = await self.svc.classroom.publish(s, f.raw("room"), f.str("poll", max_len=64),
+                                                f.raw("answers"))
+        return {"poll": poll.to_wire(teacher=True)}
+
+    async def poll_scores(self, s: Session, f: Fields) -> dict[str, Any]:
+        return await self.svc.classroom.scores(s, f.raw("room"))
 
     async def mute(self, s: Session, f: Fields) -> None:
         await self.svc.moderation.mute(s, f.raw("room"), f.str("user", max_len=128),
@@ -123,10 +140,12 @@ class ModerationEdge:
                 await self.edge.sio.emit("chat:private", message, to=s.conn)
 
     async def _direct(self, n: Notice) -> None:
-        """An event for some members of the room (rooms/screening.py `direct`)."""
+        """An event for some members of the room (rooms/screening.py `direct`), and with
+        `others` its other members' own version of it."""
         users = set(n.data.get("users") or [])
         teachers = bool(n.data.get("teachers"))
         school = n.data.get("school")
+        others = n.data.get("others")
         for s in list(self.edge.sessions.values()):
             if n.room_key not in s.rooms:
                 continue
@@ -134,6 +153,8 @@ class ModerationEdge:
                                       and (school is None or s.who.school == school)):
                 await self.edge.sio.emit(str(n.data.get("event")), n.data.get("payload"),
                                          to=s.conn)
+            elif others is not None:
+                await self.edge.sio.emit(str(n.data.get("event")), others, to=s.conn)
 
     async def _school(self, n: Notice) -> None:
         """`school:notice` to this process's teachers of the pupil's school in the space,

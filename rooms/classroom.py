@@ -9,9 +9,13 @@
 - What a joiner learns besides chat: open polls with counts (and their own
   vote), whether the room is locked, its private-message permissions, who is
   muted, and raised hands in raise order.
-- Polls: teachers create and close them; teachers and students vote. Who chose
+- Polls (kinds: rooms/polls.py): teachers create and close them, reveal a
+  quiz's answer, publish text answers; teachers and students vote. Who chose
   what in a named poll goes to teachers only (`poll:voters`, and `voters` in
-  their join ack and poll acks); members see counts.
+  their join ack and poll acks); members see counts. A poll whose others see
+  less than its teachers (hidden, quiz, text) goes out as two views
+  (`announce`): never a quiz's answer before the reveal, an unpublished answer
+  or a hidden poll's counts to a member who is not a teacher.
 
 Muted kinds are cached per process (filled on join, refreshed by notices and,
 after the bus reconnected, from the store: `Moderation.resync`) for typing and
@@ -23,15 +27,29 @@ mute holds on every process whatever happens to the bus.
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .errors import BadRequest, Banned, Forbidden, Muted, NotFound, RoomLocked
+from .errors import BadRequest, Banned, Filtered, Forbidden, Muted, NotFound, RoomLocked
 from .identity import RoomRef
-from .polls import MAX_OPEN_POLLS, Poll, Vote, check_choices, check_poll_id, new_poll
+from .polls import (
+    MAX_OPEN_POLLS,
+    TEXT_KINDS,
+    Poll,
+    Vote,
+    check_choices,
+    check_poll_id,
+    check_text,
+    new_poll,
+    scores,
+)
 from .presence import Member
 
 if TYPE_CHECKING:
     from .service import RoomService, Session
+
+
+MAX_PUBLISH = 1000  # answer ids in one poll:publish
 
 
 class Classroom:
@@ -65,14 +83,22 @@ class Classroom:
         hands = sorted((m for m in members if m.hand_at is not None),
                        key=lambda m: (m.hand_at or 0, m.id))
         return {
-            "polls": [{**p.to_wire(voters=s.who.is_teacher),
-                       "mine": p.mine(s.who.sub, self.pepper)} for p in polls],
+            "polls": [self.joined_wire(s, p) for p in polls],
             "locked": flags["locked"],
             "permissions": permissions_wire(flags),
             "mutes": {u: sorted(k) for u, k in mutes.items() if k},
             "hands": [m.id for m in hands],
             **await self.svc.lesson.room_state(s, room, flags, members),  # lobby, waiting
         }
+
+    def joined_wire(self, s: Session, poll: Poll) -> dict[str, Any]:
+        """A poll as a joiner sees it, with their own vote (`mine`, and `mine_text` for
+        a text or cloud answer)."""
+        wire = {**poll.to_wire(teacher=s.who.is_teacher), "mine": poll.mine(s.who.sub,
+                                                                              self.pepper)}
+        if poll.kind in TEXT_KINDS:
+            wire["mine_text"] = poll.mine_text(s.who.sub, self.pepper)
+        return wire
 
     def set_muted(self, room_key: str, user: str, kinds: frozenset[str]) -> None:
         """What of `user` is muted in the room, for this process's cache."""
@@ -87,20 +113,33 @@ class Classroom:
 
     # -- polls -----------------------------------------------------------
     async def create(self, s: Session, name: object, question: object, options: object,
-                     multiple: object, anonymous: object) -> Poll:
+                     multiple: object, anonymous: object, kind: object = None,
+                     correct: object = None, hidden: object = None) -> Poll:
         room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers create polls")
         poll = new_poll(question, options, multiple, anonymous, s.who.sub,
-                        self.svc.clock.now_ms())
+                        self.svc.clock.now_ms(), kind, correct, hidden)
         if len(await self.svc.store.open_polls(room)) >= MAX_OPEN_POLLS:
             raise BadRequest(f"at most {MAX_OPEN_POLLS} open polls per room")
         await self.svc.store.add_poll(room, poll)
-        await self.svc.bus.publish(room.key, "poll:created",
-                                {"room": room.name, "poll": poll.to_wire()})
+        await self.announce(room, "poll:created", poll)
         return poll
 
-    async def vote(self, s: Session, name: object, poll_id: object, choices: object) -> Poll:
+    async def announce(self, room: RoomRef, event: str, poll: Poll) -> None:
+        """`event {room, poll}` to the room: one wire for all, or, when the others see less
+        (`Poll.public_view`), the teachers' view to teachers and the public one to the
+        others, on every process."""
+        if poll.public_view:
+            await self.svc.screening.direct(
+                room, event, {"room": room.name, "poll": poll.to_wire(teacher=True)},
+                teachers=True, others={"room": room.name, "poll": poll.to_wire()})
+        else:
+            await self.svc.bus.publish(room.key, event, {"room": room.name,
+                                                         "poll": poll.to_wire()})
+
+    async def _open_poll(self, s: Session, name: object, poll_id: object
+                         ) -> tuple[RoomRef, Poll]:
         room = self.svc.joined_room(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors do not vote")
@@ -108,40 +147,129 @@ class Classroom:
         poll = await self.svc.store.poll(room, pid)
         if poll is None:
             raise NotFound("no such poll")
-        picked = check_choices(poll, choices)
-        if not poll.open:
-            raise BadRequest("the poll is closed")
-        vote = Vote(picked, None if poll.anonymous else s.who.name)
-        after = await self.svc.store.vote(room, pid, poll.voter_key(s.who.sub, self.pepper),
+        return room, poll
+
+    async def vote(self, s: Session, name: object, poll_id: object, choices: object,
+                   text: object = None) -> Poll:
+        room, poll = await self._open_poll(s, name, poll_id)
+        if poll.kind in TEXT_KINDS:
+            answer = check_text(poll, text)
+            if not poll.open:
+                raise BadRequest("the poll is closed")
+            flagged = await self._screen(s, poll, answer)
+            vote = Vote((), None if poll.anonymous else s.who.name, answer, flagged)
+        else:
+            picked = check_choices(poll, choices)
+            if not poll.open:
+                raise BadRequest("the poll is closed")
+            vote = Vote(picked, None if poll.anonymous else s.who.name)
+        after = await self.svc.store.vote(room, poll.id, poll.voter_key(s.who.sub, self.pepper),
                                           vote)
         if after is None:
             raise NotFound("no such poll")
         if not after.open:
             raise BadRequest("the poll is closed")
-        await self.svc.bus.publish(room.key, "poll:results",
-                                {"room": room.name, "poll": after.to_wire()})
-        if not after.anonymous:  # who voted what: the room's teachers only
+        await self.announce(room, "poll:results", after)
+        if not after.anonymous and after.kind in ("choice", "quiz"):
+            # who voted what: the room's teachers only
             await self.svc.screening.to_teachers(room, "poll:voters", {
                 "room": room.name, "poll": after.id, "voters": after.voters()})
         return after
 
+    async def _screen(self, s: Session, poll: Poll, answer: str) -> bool:
+        """A pupil's answer through the space's filter, as chat: blocked is refused
+        (`filtered`); held or flagged is kept flagged for the teachers in a text poll
+        (nobody else sees an answer before it is published), refused in a word
+        cloud (everyone sees its words at once)."""
+        if self.svc.screening.needs_read(s):
+            await self.svc.screening.prepare(s.who.space)
+        verdict = self.svc.screening.screen(s, answer)
+        if verdict is None:
+            return False
+        if poll.kind == "cloud":
+            raise Filtered(verdict.reason)
+        return True
+
     async def close(self, s: Session, name: object, poll_id: object) -> Poll:
-        room = self.svc.joined_room(s, name)
-        if not s.who.is_teacher:
-            raise Forbidden("only teachers close polls")
-        pid = check_poll_id(poll_id)
-        before = await self.svc.store.poll(room, pid)
-        if before is None:
-            raise NotFound("no such poll")
+        room, before = await self._teacher_poll(s, name, poll_id, "close polls")
         if not before.open:
             return before
-        poll = await self.svc.store.close_poll(room, pid)
+        poll = await self.svc.store.close_poll(room, before.id)
         if poll is None:
             raise NotFound("no such poll")
-        await self.svc.audit.record(s.who, "poll:close", room, pid)
-        await self.svc.bus.publish(room.key, "poll:closed",
-                                {"room": room.name, "poll": poll.to_wire()})
+        await self.svc.audit.record(s.who, "poll:close", room, poll.id)
+        await self.announce(room, "poll:closed", poll)
         return poll
+
+    async def _teacher_poll(self, s: Session, name: object, poll_id: object,
+                            what: str) -> tuple[RoomRef, Poll]:
+        room = self.svc.joined_room(s, name)
+        if not s.who.is_teacher:
+            raise Forbidden(f"only teachers {what}")
+        pid = check_poll_id(poll_id)
+        poll = await self.svc.store.poll(room, pid)
+        if poll is None:
+            raise NotFound("no such poll")
+        return room, poll
+
+    async def reveal(self, s: Session, name: object, poll_id: object) -> Poll:
+        """A quiz's correct answer to everyone; answering ends (the quiz closes)."""
+        room, poll = await self._teacher_poll(s, name, poll_id, "reveal answers")
+        if poll.kind != "quiz":
+            raise BadRequest("only a quiz has an answer to reveal")
+        if poll.revealed:
+            return poll
+        if poll.open:
+            poll = await self.close(s, name, poll_id)
+        if not await self.svc.store.update_poll(room, replace(poll, revealed=True)):
+            raise NotFound("no such poll")
+        after = await self.svc.store.poll(room, poll.id)
+        if after is None:
+            raise NotFound("no such poll")
+        await self.svc.audit.record(s.who, "poll:reveal", room, poll.id)
+        await self.announce(room, "poll:revealed", after)
+        return after
+
+    async def publish(self, s: Session, name: object, poll_id: object,
+                      answers: object) -> Poll:
+        """Text answers to everyone: those whose ids are in `answers`, or, without it,
+        every answer the filter did not flag. Published answers stay published."""
+        room, poll = await self._teacher_poll(s, name, poll_id, "publish answers")
+        if poll.kind != "text":
+            raise BadRequest("only a text poll has answers to publish")
+        listed = poll.answers()
+        if answers is None:
+            chosen = [a["text"] for a in listed if not a["flagged"]]
+        else:
+            if (not isinstance(answers, list) or len(answers) > MAX_PUBLISH
+                    or not all(isinstance(a, str) for a in answers)):
+                raise BadRequest("answers must be a list of answer ids")
+            by_id = {a["id"]: a["text"] for a in listed}
+            if any(a not in by_id for a in answers):
+                raise BadRequest("answers must be ids of this poll's answers")
+            chosen = [by_id[a] for a in answers]
+        published = list(poll.published)
+        published += [t for t in dict.fromkeys(chosen) if t not in published]
+        if not await self.svc.store.update_poll(room, replace(poll,
+                                                              published=tuple(published))):
+            raise NotFound("no such poll")
+        after = await self.svc.store.poll(room, poll.id)
+        if after is None:
+            raise NotFound("no such poll")
+        await self.svc.audit.record(s.who, "poll:publish", room, poll.id)
+        await self.announce(room, "poll:published", after)
+        return after
+
+    async def scores(self, s: Session, name: object) -> dict[str, Any]:
+        """The teachers' view of the room's quizzes: `{quizzes, scores}` over every named
+        quiz revealed and still kept (rooms/polls.py `scores`)."""
+        room = self.svc.joined_room(s, name)
+        if not s.who.is_teacher:
+            raise Forbidden("only teachers see scores")
+        polls = [p for p in await self.svc.store.room_polls(room) if p.kind == "quiz"]
+        return {"quizzes": [{"id": p.id, "question": p.question, "revealed": p.revealed,
+                             "anonymous": p.anonymous, "voted": len(p.votes)} for p in polls],
+                "scores": scores(polls)}
 
 
 def permissions_wire(flags: dict[str, bool]) -> dict[str, bool]:

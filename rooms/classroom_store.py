@@ -73,6 +73,15 @@ class ClassroomStore(ABC):
     async def open_polls(self, room: RoomRef) -> list[Poll]:
         """Open polls of the room, oldest first, with their votes."""
 
+    @abstractmethod
+    async def room_polls(self, room: RoomRef) -> list[Poll]:
+        """Every poll of the room still kept, open or closed, oldest first, with votes."""
+
+    @abstractmethod
+    async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
+        """Write what a teacher changed in a poll (`to_record`: revealed, published);
+        its votes and open flag are left as they are. False if the poll is gone."""
+
     # -- moderation ----------------------------------------------------
     @abstractmethod
     async def set_mutes(self, room: RoomRef, user: str, kinds: frozenset[str]) -> None:

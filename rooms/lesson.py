@@ -186,8 +186,7 @@ class Lesson:
         for poll in await store.open_polls(room):
             closed = await store.close_poll(room, poll.id)
             if closed is not None:
-                await bus.publish(room.key, "poll:closed", {"room": room.name,
-                                                            "poll": closed.to_wire()})
+                await self.svc.classroom.announce(room, "poll:closed", closed)
         for member in await store.members(room):
             if member.hand:
                 lowered = await store.set_hand(room, member.id, None)

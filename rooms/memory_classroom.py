@@ -53,6 +53,17 @@ class MemoryClassroom(ClassroomStore):
         polls = [p for p in self._polls.get(room.key, {}).values() if p.open and self._live(p)]
         return sorted(polls, key=lambda p: (p.ts, p.id))
 
+    async def room_polls(self, room: RoomRef) -> list[Poll]:
+        polls = [p for p in self._polls.get(room.key, {}).values() if self._live(p)]
+        return sorted(polls, key=lambda p: (p.ts, p.id))
+
+    async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
+        current = await self.poll(room, poll.id)
+        if current is None:
+            return False
+        self._polls[room.key][poll.id] = poll.with_votes(current.votes, open_=current.open)
+        return True
+
     async def set_mutes(self, room: RoomRef, user: str, kinds: frozenset[str]) -> None:
         if kinds:
             self._mutes[room.key][user] = kinds

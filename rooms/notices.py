@@ -23,7 +23,8 @@ TEACHERS = "teachers"
 USER = "user"
 END = "end"
 FILTER = "filter"  # a space's filter rules changed (`room_key` is the space)
-DIRECT = "direct"  # an event for some members of a room: {event, payload, users, teachers, school}
+# an event for some members of a room: {event, payload, users, teachers, school, others}
+DIRECT = "direct"
 SCHOOL = "school"  # news for a school's teachers online anywhere in the space (rooms/schools.py)
 
 

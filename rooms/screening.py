@@ -160,9 +160,10 @@ class Screening:
 
     async def direct(self, room: RoomRef, event: str, payload: dict[str, Any], *,
                      users: list[str] | None = None, teachers: bool = False,
-                     school: str | None = None) -> None:
+                     school: str | None = None, others: dict[str, Any] | None = None) -> None:
         """`event` to the room's members (on every process) who are one of `users`, or a
-        teacher when `teachers` (of `school` only, when given)."""
+        teacher when `teachers` (of `school` only, when given); with `others`, the same
+        event carrying `others` to every other member of the room."""
         await self.svc.bus.notify(Notice(DIRECT, room.key, "", {
             "event": event, "payload": payload, "users": users or [], "teachers": teachers,
-            "school": school}))
+            "school": school, "others": others}))

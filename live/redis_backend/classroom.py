@@ -1,9 +1,11 @@
 """`ClassroomStore` in Redis: the part of `RedisStore` for classroom tools.
 
 Keys of a room share its hash tag `{space/room}` (names: `keys.py`):
-- `live:{R}:polls`               hash poll id -> msgpack poll (question, options, ...)
+- `live:{R}:polls`               hash poll id -> msgpack poll (question, options, kind,
+                                 correct, hidden, revealed, published answers, ...)
 - `live:{R}:polls:closed`        set of closed poll ids
-- `live:{R}:poll:<id>:votes`     hash voter key -> msgpack {c: choices, n: name}
+- `live:{R}:poll:<id>:votes`     hash voter key -> msgpack {c: choices, n: name, t: text,
+                                 f: flagged}
 - `live:{R}:mutes`               hash user -> muted kinds, comma-separated
 - `live:{R}:ban:<user>`          the ban's end in ms; expires when the ban ends
 - `live:{R}:flags`               hash flag -> "1" / "0" (locked, private messages)
@@ -40,6 +42,13 @@ if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 redis.call('PEXPIREAT', KEYS[3], ARGV[4])
+return 1
+"""
+
+# KEYS: polls hash. ARGV: poll id, record. Rewrites a poll's record if it is still kept.
+POLL_UPDATE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
 
@@ -91,6 +100,7 @@ class RedisClassroom(ClassroomStore):
         self._vote_script = self._r.register_script(VOTE)
         self._index_trim = self._r.register_script(INDEX_TRIM)
         self._poll_trim = self._r.register_script(POLL_TRIM)
+        self._poll_update = self._r.register_script(POLL_UPDATE)
 
     def _horizon(self) -> int:
         return self._clock.now_ms() - self.retention_ms
@@ -152,6 +162,22 @@ class RedisClassroom(ClassroomStore):
         return await self.poll(room, poll_id)
 
     async def open_polls(self, room: RoomRef) -> list[Poll]:
+        return await self._room_polls(room, open_only=True)
+
+    async def room_polls(self, room: RoomRef) -> list[Poll]:
+        return await self._room_polls(room, open_only=False)
+
+    async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
+        if await self.poll(room, poll.id) is None:  # (past the retention, not yet swept)
+            return False
+        try:
+            done = await self._poll_update(keys=[keys.room(room.key, "polls")],
+                                           args=[poll.id, pack(poll.to_record())])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return bool(done)
+
+    async def _room_polls(self, room: RoomRef, open_only: bool) -> list[Poll]:
         try:
             async with self._r.pipeline(transaction=False) as p:
                 p.hgetall(keys.room(room.key, "polls"))
@@ -167,10 +193,10 @@ class RedisClassroom(ClassroomStore):
                 if int(rec["ts"]) <= horizon:
                     expired.append(pid_raw)
                     continue
-                if pid in closed_ids:
+                if open_only and pid in closed_ids:
                     continue
                 votes: Any = await self._r.hgetall(keys.room(room.key, f"poll:{pid}:votes"))
-                out.append(Poll.from_record(pid, rec, True, self._votes(votes)))
+                out.append(Poll.from_record(pid, rec, pid not in closed_ids, self._votes(votes)))
             if expired:
                 await self._r.hdel(keys.room(room.key, "polls"), *expired)
         except RedisError as exc:
