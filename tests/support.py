@@ -43,7 +43,7 @@ EVENTS = (
     "report:new", "report:resolved", "lobby:waiting", "lobby:done", "room:admitted",
     "room:refused", "room:ended", "room:lobby", "room:teacher_present",
     "filter:held", "filter:resolved", "filter:flagged", "filter:decided", "school:notice",
-    "poll:voters",
+    "poll:voters", "poll:revealed", "poll:published",
 )
 
 
