@@ -40,6 +40,7 @@ from .media_edge import MediaEdge
 from .media_placement import MediaPlacement
 from .metrics import Metrics
 from .moderation_edge import ModerationEdge
+from .polls_api import polls_routes
 from .privacy_api import privacy_routes
 from .redis_backend import client as redis_client
 from .safeguard_edge import SafeguardEdge
@@ -198,6 +199,7 @@ def build(cfg: Config, clock: Clock | None = None) -> Service:
     routes(app, cfg, metrics, ping)
     teacher_api = api_routes(app, verifier, service)  # /api/*
     privacy_routes(app, teacher_api)
+    polls_routes(app, teacher_api)
     filter_routes(app, teacher_api)
     svc = Service(cfg, app, sio, store, bus, edge, service, metrics, proc_id,
                   media=media, placement=placement)

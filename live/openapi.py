@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import privacy_openapi
+from .polls_openapi import polls_openapi
 
 ROOM = {"name": "room", "in": "path", "required": True,
         "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
@@ -193,5 +194,6 @@ def document() -> dict[str, Any]:
                     "Reports"), **ERRORS},
             }},
             **privacy_openapi.paths(ERRORS),
+            **polls_openapi(ERRORS),
         },
     }
