@@ -43,7 +43,8 @@ class GroupworkEdge:
         self._watching: asyncio.Future[None] | None = None
         handlers = {"chat:react": self.react, "chat:reactors": self.reactors,
                     "feedback": self.feedback, "mod:breakout": self.breakout,
-                    "mod:recall": self.recall, "mod:broadcast": self.broadcast_}
+                    "mod:recall": self.recall, "mod:broadcast": self.broadcast_,
+                    "mod:move": self.move}
         for name, h in handlers.items():
             edge.on(name, h)
 
@@ -68,6 +69,11 @@ class GroupworkEdge:
         sent = await self.svc.breakouts.broadcast(
             s, f.raw("room"), f.str("text", max_len=1 << 20), f.str("cid", max_len=1000))
         return {"messages": [m.to_wire() for m in sent]}
+
+    async def move(self, s: Session, f: Fields) -> dict[str, Any]:
+        moved = await self.svc.breakouts.move(s, f.raw("room"), f.str("user", max_len=128),
+                                              f.str("to", max_len=128))
+        return {"breakout": moved.to_wire()}
 
     async def recall(self, s: Session, f: Fields) -> None:
         await self.svc.breakouts.recall(s, f.raw("room"))

@@ -32,5 +32,11 @@ class BreakoutStore(ABC):
         the others None); its groups are marked over."""
 
     @abstractmethod
+    async def move_member(self, main: RoomRef, user: str, to: str) -> Breakout | None:
+        """Move `user` from their group to the group in room `to` of the running
+        breakout, in one step against `end_breakout`; both groups' rules follow (a
+        group already over stays over). The breakout after it; None if none runs."""
+
+    @abstractmethod
     async def group(self, room: RoomRef) -> Group | None:
         """The group a room was opened for, or None for a room that is no group's."""

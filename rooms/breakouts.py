@@ -6,8 +6,10 @@ groups never share a history), and sends each listed member `room:moved {from,
 to}`; their pages leave the main room and join their group's. A group's room
 admits its listed members and the space's teachers; anyone else gets
 `forbidden`, and once the breakout is over its pupils too (teachers may still
-read it). `mod:recall {room}` (the main room or any of its groups), or the end
-of `minutes`, ends the breakout: everyone in the group rooms gets `room:moved`
+read it). `mod:move {room, user, to}` moves one member to another group of the
+running breakout; their pages follow (`room:moved`, as a `USER` notice).
+`mod:recall {room}` (the main room or any of its groups), or the end of
+`minutes`, ends the breakout: everyone in the group rooms gets `room:moved`
 back to the main room. Moderation holds in group rooms as in any room.
 
 Moves to the groups travel as a notice (`BREAKOUT`, with user -> room) so every
@@ -21,13 +23,13 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import BadRequest, Forbidden, NotFound
 from .identity import RoomRef
 from .message import MAX_CID, Author, Message, clean_text
-from .notices import Notice
+from .notices import USER, Notice
 
 if TYPE_CHECKING:
     from .service import RoomService, Session
@@ -70,6 +72,16 @@ class Breakout:
     def moves(self) -> dict[str, str]:
         return {user: room for room, group in zip(self.rooms, self.groups, strict=True)
                 for user in group}
+
+    def group_of(self, user: str) -> str | None:
+        """The room of `user`'s group, None if they are in none."""
+        return self.moves().get(user)
+
+    def moved(self, user: str, to: str) -> Breakout:
+        """`user` out of their group and into the group in room `to` (last in it)."""
+        groups = tuple(tuple(u for u in g if u != user) + ((user,) if room == to else ())
+                       for room, g in zip(self.rooms, self.groups, strict=True))
+        return replace(self, groups=groups)
 
     def to_wire(self) -> dict[str, Any]:
         return {"rooms": list(self.rooms), "groups": [list(g) for g in self.groups],
@@ -161,6 +173,35 @@ class Breakouts:
         main = RoomRef(room.space, group.main) if group is not None else room
         if not await self.end(main, s):
             raise NotFound("no groups to bring back in this room")
+
+    async def move(self, s: Session, name: object, user: str, to: str) -> Breakout:
+        """`mod:move`: one member from their group to another group of the same running
+        breakout (`room` the main room or any of its groups). The member's pages follow:
+        `room:moved {from, to}` from their group's room and from the main room (a page
+        still there). Moving a member to the group they are in changes nothing."""
+        room = self.svc.joined_room(s, name)
+        if not s.who.is_teacher:
+            raise Forbidden("only teachers move members between groups")
+        group = await self.svc.store.group(room)
+        main = RoomRef(room.space, group.main) if group is not None else room
+        breakout = await self.svc.store.breakout(main)
+        if breakout is None:
+            raise NotFound("no groups are working in this room")
+        if to not in breakout.rooms:
+            raise BadRequest("to must be a group's room of this breakout")
+        was = breakout.group_of(user)
+        if was is None:
+            raise BadRequest("that member is in no group of this breakout")
+        if was == to:
+            return breakout
+        after = await self.svc.store.move_member(main, user, to)
+        if after is None:
+            raise NotFound("no groups are working in this room")
+        await self.svc.audit.record(s.who, "mod:move", main, user, {"from": was, "to": to})
+        for left in (was, main.name):
+            await self.svc.bus.notify(Notice(USER, main.key, user, {
+                "event": "room:moved", "payload": {"from": left, "to": to}}))
+        return after
 
     async def broadcast(self, s: Session, name: object, text: str, cid: str) -> list[Message]:
         """A teacher's message to every group of the running breakout (`mod:broadcast`): one

@@ -54,5 +54,18 @@ class MemoryBreakouts(BreakoutStore):
                 self._groups[key] = (dataclasses.replace(group[0], over=True), group[1])
         return breakout
 
+    async def move_member(self, main: RoomRef, user: str, to: str) -> Breakout | None:
+        breakout = await self.breakout(main)
+        if breakout is None:
+            return None
+        after = breakout.moved(user, to)
+        self._breakouts[main.key] = (after, self._breakouts[main.key][1])
+        for name, members in zip(after.rooms, after.groups, strict=True):
+            key = RoomRef(main.space, name).key
+            found = self._groups.get(key)
+            if found is not None:
+                self._groups[key] = (dataclasses.replace(found[0], members=members), found[1])
+        return after
+
     async def group(self, room: RoomRef) -> Group | None:
         return self._breakout_kept(self._groups, room.key)

@@ -4,14 +4,17 @@
 - `live:{S/group}:group`     msgpack group (main, members, over) of a group's room
 Both expire the retention after they were written. A breakout starts with
 `SET NX` on the main room's key (two teachers at once: one wins) and ends with
-`GETDEL` (a recall and a timer at once, on any processes: one gets it).
+`GETDEL` (a recall and a timer at once, on any processes: one gets it). A move
+(`move_member`) rewrites the breakout under `WATCH` (so it never revives one
+that ended), then each group's record only if that group is not over yet
+(`GROUP_SET`): an end that came between marks it over with the moved members.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from rooms.breakout_store import BreakoutStore
 from rooms.breakouts import Breakout, Group
@@ -21,13 +24,22 @@ from rooms.identity import RoomRef
 from . import keys
 from .frames import pack, unpack
 
+# KEYS: a group's key. ARGV: the group's record, its time to live (ms).
+GROUP_SET = """
+local cur = redis.call('GET', KEYS[1])
+if cur and cmsgpack.unpack(cur)['over'] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+MOVE_TRIES = 10
+
 
 class RedisBreakouts(BreakoutStore):
     _r: Any
     retention_ms: int
 
     def _init_breakouts(self) -> None:
-        return None
+        self._group_set = self._r.register_script(GROUP_SET)
 
     async def start_breakout(self, main: RoomRef, breakout: Breakout) -> bool:
         try:
@@ -67,6 +79,34 @@ class RedisBreakouts(BreakoutStore):
         except RedisError as exc:
             raise Unavailable() from exc
         return breakout
+
+    async def move_member(self, main: RoomRef, user: str, to: str) -> Breakout | None:
+        key = keys.room(main.key, "breakout")
+        try:
+            for _ in range(MOVE_TRIES):
+                try:
+                    async with self._r.pipeline(transaction=True) as p:
+                        await p.watch(key)
+                        raw = await p.get(key)
+                        if raw is None:
+                            return None
+                        ttl = await p.pttl(key)
+                        after = Breakout.from_record(unpack(raw)).moved(user, to)
+                        p.multi()
+                        p.set(key, pack(after.to_record()), px=max(1, int(ttl)))
+                        await p.execute()
+                    break
+                except WatchError:
+                    continue
+            else:
+                raise Unavailable()
+            for name, members in zip(after.rooms, after.groups, strict=True):
+                await self._group_set(
+                    keys=[keys.room(RoomRef(main.space, name).key, "group")],
+                    args=[pack(Group(main.name, members).to_record()), self.retention_ms])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return after
 
     async def group(self, room: RoomRef) -> Group | None:
         try:
