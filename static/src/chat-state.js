@@ -50,6 +50,8 @@ export class ChatState {
   polls = new Map();
   /** @type {Map<string, number[]>} the choices this user voted, by poll id */
   myVotes = new Map();
+  /** @type {Map<string, string>} this user's text or word-cloud answer, by poll id */
+  myAnswers = new Map();
   hasMore = false;
   loadingOlder = false;
   unread = 0;
@@ -507,6 +509,7 @@ export class ChatState {
       if (!poll?.id) continue;
       this.polls.set(poll.id, poll);
       if (Array.isArray(poll.mine) && poll.mine.length) this.myVotes.set(poll.id, poll.mine);
+      if (typeof poll.mine_text === 'string') this.myAnswers.set(poll.id, poll.mine_text);
     }
     this.#changed('polls');
   }
@@ -521,6 +524,12 @@ export class ChatState {
   async vote(poll, choices) {
     await this.client.vote(this.room, poll, choices);
     this.myVotes.set(poll, choices);
+  }
+
+  /** A text or word-cloud answer; rejects with the LiveError when refused. */
+  async answer(poll, text) {
+    await this.client.answer(this.room, poll, text);
+    this.myAnswers.set(poll, text);
   }
 
   // ---- notices --------------------------------------------------------------------------

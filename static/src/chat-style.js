@@ -138,6 +138,18 @@ textarea::placeholder { color: var(--ts-muted); opacity: 1; }
   margin: 0; padding: 0.5rem 0.75rem; font-size: 0.9rem; color: var(--ts-muted);
   border-block-start: 1px solid var(--ts-border);
 }
+.poll-note { margin: 0.2rem 0; font-size: 0.8rem; color: var(--ts-muted); }
+.poll input[type="text"] {
+  font: inherit; color: inherit; background: var(--ts-bg); min-height: 2rem; max-width: 100%;
+  padding: 0.15rem 0.4rem; border: 1px solid var(--ts-muted); border-radius: 6px;
+}
+.poll-option[data-correct] { font-weight: 600; }
+.correct-mark, .poll-verdict.right { color: var(--ts-ok); }
+.poll-verdict { margin: 0.2rem 0; font-weight: 600; }
+.poll-verdict.wrong { color: var(--ts-err-fg); }
+.poll-answers, .poll-cloud { margin: 0.2rem 0; padding-inline-start: 1.2rem; }
+.poll-cloud { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 0.2rem 0.8rem; align-items: baseline; }
+.poll-answers li, .poll-cloud li { overflow-wrap: anywhere; }
 
 @container (max-width: 34rem) {
   .main { flex-direction: column; }

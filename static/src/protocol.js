@@ -52,6 +52,9 @@ export const Requests = Object.freeze({
   POLL_CREATE: 'poll:create', // createPoll
   POLL_VOTE: 'poll:vote', // vote
   POLL_CLOSE: 'poll:close', // closePoll
+  POLL_REVEAL: 'poll:reveal', // revealPoll (docs/protocol.md "Poll kinds")
+  POLL_PUBLISH: 'poll:publish', // publishAnswers
+  POLL_SCORES: 'poll:scores', // pollScores (teachers)
   MOD_MUTE: 'mod:mute', // mute
   MOD_KICK: 'mod:kick', // kick
   MOD_LOCK: 'mod:lock', // lock
@@ -63,6 +66,7 @@ export const Requests = Object.freeze({
   MOD_BREAKOUT: 'mod:breakout', // breakout (v2)
   MOD_RECALL: 'mod:recall', // recall (v2)
   MOD_BROADCAST: 'mod:broadcast', // broadcast (docs/protocol.md "Breakout rooms")
+  MOD_MOVE: 'mod:move', // move (docs/protocol.md "Breakout rooms")
   RTC_PUBLISH: 'rtc:publish', // rtcPublish
   RTC_SUBSCRIBE: 'rtc:subscribe', // rtcSubscribe
   RTC_ANSWER: 'rtc:answer', // rtcAnswer
@@ -86,6 +90,8 @@ export const ServerEvents = Object.freeze({
   POLL_CREATED: 'poll:created', // {room, poll}
   POLL_RESULTS: 'poll:results', // {room, poll}
   POLL_CLOSED: 'poll:closed', // {room, poll}
+  POLL_REVEALED: 'poll:revealed', // {room, poll}: a quiz's answer (docs/protocol.md "Poll kinds")
+  POLL_PUBLISHED: 'poll:published', // {room, poll}: a text poll's published answers
   MOD_MUTED: 'mod:muted', // {room, user, what, muted, kinds}
   MOD_KICKED: 'mod:kicked', // {room, user}
   MOD_PERMISSIONS: 'mod:permissions', // {room, permissions}
@@ -114,8 +120,12 @@ export const ServerEvents = Object.freeze({
   POLL_VOTERS: 'poll:voters', // {room, poll, voters} to teachers (named polls)
 });
 
-/** The three poll events, all `{room, poll}`. */
-export const POLL_EVENTS = Object.freeze([ServerEvents.POLL_CREATED, ServerEvents.POLL_RESULTS, ServerEvents.POLL_CLOSED]);
+/** The poll events, all `{room, poll}`. */
+export const POLL_EVENTS = Object.freeze([ServerEvents.POLL_CREATED, ServerEvents.POLL_RESULTS, ServerEvents.POLL_CLOSED,
+  ServerEvents.POLL_REVEALED, ServerEvents.POLL_PUBLISHED]);
+
+/** Poll kinds (`kind` of `poll:create`; docs/protocol.md "Poll kinds"). */
+export const PollKinds = Object.freeze({ CHOICE: 'choice', QUIZ: 'quiz', TEXT: 'text', CLOUD: 'cloud' });
 
 /** Events the client dispatches itself (see the top of this file). */
 export const LocalEvents = Object.freeze({
@@ -316,13 +326,40 @@ export class LiveClient extends Connection {
    * @param {{question: string, options: string[], multiple?: boolean, anonymous?: boolean}} poll
    * @returns {Promise<Ack & {poll: Poll}>}
    */
-  createPoll(room, { question, options, multiple, anonymous }) {
-    return this.ask(Requests.POLL_CREATE, { room, question, options, multiple, anonymous });
+  createPoll(room, { question, options, multiple, anonymous, kind, correct, hidden }) {
+    const textual = kind === PollKinds.TEXT || kind === PollKinds.CLOUD;
+    return this.ask(Requests.POLL_CREATE, {
+      room, question, options: textual ? undefined : options, multiple, anonymous, kind, correct, hidden,
+    });
   }
 
   /** @param {string} room @param {string} poll @param {number[]} choices option indexes @returns {Promise<Ack>} */
   vote(room, poll, choices) {
     return this.ask(Requests.POLL_VOTE, { room, poll, choices });
+  }
+
+  /** A text or word-cloud answer. @param {string} room @param {string} poll @param {string} text @returns {Promise<Ack>} */
+  answer(room, poll, text) {
+    return this.ask(Requests.POLL_VOTE, { room, poll, text });
+  }
+
+  /** A quiz's correct answer to everyone (closes it). @returns {Promise<Ack & {poll: Poll}>} */
+  revealPoll(room, poll) {
+    return this.ask(Requests.POLL_REVEAL, { room, poll });
+  }
+
+  /**
+   * Publish a text poll's answers: those with the given ids, or every one not flagged.
+   * @param {string} room @param {string} poll @param {string[]} [answers]
+   * @returns {Promise<Ack & {poll: Poll}>}
+   */
+  publishAnswers(room, poll, answers) {
+    return this.ask(Requests.POLL_PUBLISH, { room, poll, answers });
+  }
+
+  /** Teachers: `{ok, quizzes, scores}` over the room's quizzes. */
+  pollScores(room) {
+    return this.ask(Requests.POLL_SCORES, { room });
   }
 
   /** @param {string} room @param {string} poll @returns {Promise<Ack & {poll: Poll}>} */
@@ -401,6 +438,15 @@ export class LiveClient extends Connection {
    */
   breakout(room, groups, { minutes } = {}) {
     return this.ask(Requests.MOD_BREAKOUT, { room, groups, minutes });
+  }
+
+  /**
+   * Move one member to another group of the running breakout: `{ok, breakout}`.
+   * @param {string} room the main room or a group's @param {string} user @param {string} to a group's room
+   * @returns {Promise<Ack & {breakout: {rooms: string[], groups: string[][], until: number | null}}>}
+   */
+  move(room, user, to) {
+    return this.ask(Requests.MOD_MOVE, { room, user, to });
   }
 
   /** v2: bring every group back to the room. @returns {Promise<Ack>} */

@@ -6,7 +6,8 @@
 // Teachers: in a main room, a panel splits the pupils present into groups (with an optional
 // timer) at random, mixing schools or by hand (a select per pupil, listing the pupils present
 // when "by hand" is chosen; group-split.js), then lists the groups with a button to visit each, a message to every group
-// and a button to bring everyone back; in a group's room, the same message and buttons back to
+// and a button to bring everyone back, and a select per member to move them to another group
+// (`mod:move`); in a group's room, the same message and buttons back to
 // the main room and to bring everyone back.
 
 import { ServerEvents } from './protocol.js';
@@ -76,11 +77,12 @@ export class GroupsPanel {
     }
     if (ack.breakout?.rooms) {
       const list = h('ul', { class: 'groups' }, ...ack.breakout.rooms.map((name, i) => {
-        const names = (ack.breakout.groups?.[i] ?? []).map((id) => this.members().get(id)?.name ?? id);
+        const names = (ack.breakout.groups?.[i] ?? []).map((id) => this.#name(id));
         return h('li', {}, this.#button('groups.visit', () => goToRoom(this.client, name), { n: i + 1 }),
           ' ', h('span', { class: 'group-names' }, names.join(', ')));
       }));
-      this.el.replaceChildren(title, list, this.#broadcastForm(), this.#button('groups.recall', () => this.#recall()));
+      const moves = this.#moveList(ack.breakout);
+      this.el.replaceChildren(title, list, moves, this.#broadcastForm(), this.#button('groups.recall', () => this.#recall()));
       return;
     }
     this.el.replaceChildren(title, this.#splitForm());
@@ -138,6 +140,33 @@ export class GroupsPanel {
       return h('li', {}, h('label', { for: id }, pupil.name), ' ', select);
     });
     return h('ul', { class: 'groups-hand' }, ...rows);
+  }
+
+  #name(id) {
+    return this.members().get(id)?.name ?? id;
+  }
+
+  /** While groups work: per member of a group, a select of the groups and a button to move them (mod:move). */
+  #moveList(breakout) {
+    const { t } = this;
+    const rows = breakout.rooms.flatMap((room, i) => (breakout.groups?.[i] ?? []).map((user) => {
+      const id = `groups-move-${user}`;
+      const select = h('select', { id, 'data-user': user }, ...breakout.rooms.map((to, j) =>
+        h('option', { value: to, selected: j === i }, t.t('groups.group_n', { n: j + 1 }))));
+      const move = h('button', { type: 'button', 'data-move': user }, t.t('groups.move'));
+      move.addEventListener('click', () => this.#move(user, select.value));
+      return h('li', {}, h('label', { for: id }, t.t('groups.move_label', { name: this.#name(user) })), ' ', select, ' ', move);
+    }));
+    return h('ul', { class: 'groups-move' }, ...rows);
+  }
+
+  async #move(user, to) {
+    const ack = await this.act(this.client.move(this.room, user, to));
+    if (!ack?.breakout) return;
+    this.#ack = { ...this.#ack, breakout: ack.breakout };
+    this.announce('groups.moved', { name: this.#name(user), n: ack.breakout.rooms.indexOf(to) + 1 });
+    this.render();
+    document.getElementById(`groups-move-${user}`)?.focus();
   }
 
   /** A message to every group (mod:broadcast). */

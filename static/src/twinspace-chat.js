@@ -72,7 +72,9 @@ export class TwinspaceChat extends HTMLElement {
     t: null,
     polls: () => this.#state?.polls ?? new Map(),
     mine: (id) => this.#state?.myVotes.get(id),
+    mineText: (id) => this.#state?.myAnswers.get(id),
     vote: (poll, choices) => this.#state.vote(poll, choices),
+    answer: (poll, text) => this.#state.answer(poll, text),
     canVote: () => Boolean(this.#state?.canVote),
     describe: (error) => this.#t.t(errorKey(error?.code)),
   });
