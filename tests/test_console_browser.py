@@ -102,7 +102,7 @@ async def test_console_poll_with_votes_from_two_widgets(browser: Browser, live: 
     page = await console(browser, live.url, bypass_csp=True)
     await page.locator("#poll-question").fill("Which planet?")
     for i, option in enumerate(("Mars", "Venus", "Jupiter")):
-        await page.locator("#poll-options input").nth(i).fill(option)
+        await page.locator("#poll-options input[name=option]").nth(i).fill(option)
     await page.locator("#poll-form button[type=submit]").click()
     poll = page.locator("#polls li[data-poll]")
     await expect(poll).to_have_count(1)

@@ -23,7 +23,7 @@ async def test_console_and_classroom_pass_axe(browser: Browser, live: Running) -
     await expect(page.locator("#hands li")).to_have_count(1)
     await page.locator("#poll-question").fill("Ready?")
     for i, option in enumerate(("Yes", "No")):
-        await page.locator("#poll-options input").nth(i).fill(option)
+        await page.locator("#poll-options input[name=option]").nth(i).fill(option)
     await page.locator("#poll-form button[type=submit]").click()
     await expect(page.locator("#polls li[data-poll]")).to_have_count(1)
     await page.locator("#pm-teachers").check()

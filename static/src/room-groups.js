@@ -40,6 +40,7 @@ const HOWS = ['random', 'mix', 'hand'];
 
 export class GroupsPanel {
   #ack = null;
+  #names = new Map();
   #draft = { count: 2, minutes: '', how: 'random', hand: new Map() };
 
   /**
@@ -142,8 +143,11 @@ export class GroupsPanel {
     return h('ul', { class: 'groups-hand' }, ...rows);
   }
 
+  /** A member's name: from the room's members, or as last seen there (pupils leave for their groups). */
   #name(id) {
-    return this.members().get(id)?.name ?? id;
+    const name = this.members().get(id)?.name;
+    if (name) this.#names.set(id, name);
+    return name ?? this.#names.get(id) ?? id;
   }
 
   /** While groups work: per member of a group, a select of the groups and a button to move them (mod:move). */
@@ -193,6 +197,7 @@ export class GroupsPanel {
 
   async #start(count, minutes) {
     const pupils = [...this.members().values()].filter((m) => m.role === 'student');
+    for (const pupil of pupils) this.#name(pupil.id);
     const present = new Set(pupils.map((m) => m.id));
     const { how, hand } = this.#draft;
     const groups = how === 'hand'
