@@ -104,6 +104,7 @@ class PrivacyApi:
         erased = await self.svc.erase_user(who.space, sub)
         log.info("user's messages erased", extra={"space": who.space, "by": who.sub,
                                                   "count": erased.count,
+                                                  "answers": erased.answers,
                                                   "rooms": len(erased.ids)})
         return _json({"deleted": erased.count})
 
@@ -116,10 +117,11 @@ class PrivacyApi:
                  if e.actor.get("id") == sub or e.target == sub]
         reports = [r.to_wire() for r in await store.reports(who.space, None)
                    if r.by is not None and r.by.get("id") == sub]
+        answers = await self.svc.classroom.user_answers(who.space, sub)
         body = {"user": sub, "space": who.space,
                 "messages": [m.to_wire() for m in messages],
                 "visits": [{"room": room, **v.to_wire()} for room, v in visits],
-                "audit": audit, "reports": reports}
+                "audit": audit, "reports": reports, "polls": answers}
         return _json(body, **{"Content-Disposition": 'attachment; filename="user-export.json"'})
 
 

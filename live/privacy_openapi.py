@@ -106,6 +106,11 @@ def paths(errors: dict[str, Any]) -> dict[str, Any]:
                     "reports": {"type": "array", "description": "reports the user made "
                                 "(each `{id, room, message, by, reason, ts, resolved}`)",
                                 "items": {"type": "object", "required": [
-                                    "id", "room", "message", "by", "reason", "ts"]}}}},
+                                    "id", "room", "message", "by", "reason", "ts"]}},
+                    "polls": {"type": "array", "description": "the user's answers to named "
+                              "polls (anonymous ones cannot be linked to anyone)",
+                              "items": {"type": "object", "required": [
+                                  "room", "poll", "question", "kind", "choices", "text",
+                                  "ts"]}}}},
                 "The user's data (JSON)"), **errors}}},
     }

@@ -260,6 +260,49 @@ class Classroom:
         await self.announce(room, "poll:published", after)
         return after
 
+    # -- a member's answers: export and erasure (contract v2 §3) --------------
+    async def _named_votes(self, space: str, user: str) -> list[tuple[RoomRef, Poll]]:
+        """The space's named polls still kept in which `user` voted. Anonymous polls
+        cannot be searched: nothing links their votes to a member."""
+        found = []
+        for room in await self.svc.store.poll_rooms(space):
+            for poll in await self.svc.store.room_polls(room):
+                if not poll.anonymous and user in poll.votes:
+                    found.append((room, poll))
+        return found
+
+    async def user_answers(self, space: str, user: str) -> list[dict[str, Any]]:
+        """`{room, poll, question, kind, choices, text, ts}` per named poll `user` answered."""
+        out = []
+        for room, poll in await self._named_votes(space, user):
+            vote = poll.votes[user]
+            out.append({"room": room.name, "poll": poll.id, "question": poll.question,
+                        "kind": poll.kind, "ts": poll.ts, "text": vote.text,
+                        "choices": [poll.options[c] for c in vote.choices
+                                    if 0 <= c < len(poll.options)]})
+        return out
+
+    async def erase_answers(self, space: str, user: str) -> int:
+        """Remove `user`'s votes and answers from the space's named polls, and a published
+        copy of their answer that no one else gave; members see the poll again
+        (`poll:results`, or `poll:published` when a published answer went)."""
+        erased = 0
+        for room, poll in await self._named_votes(space, user):
+            text = poll.votes[user].text
+            if not await self.svc.store.remove_vote(room, poll.id, user):
+                continue
+            erased += 1
+            others = {v.text for k, v in poll.votes.items() if k != user}
+            event = "poll:results"
+            if text is not None and text in poll.published and text not in others:
+                kept = tuple(t for t in poll.published if t != text)
+                await self.svc.store.update_poll(room, replace(poll, published=kept))
+                event = "poll:published"
+            after = await self.svc.store.poll(room, poll.id)
+            if after is not None:
+                await self.announce(room, event, after)
+        return erased
+
     async def scores(self, s: Session, name: object) -> dict[str, Any]:
         """The teachers' view of the room's quizzes: `{quizzes, scores}` over every named
         quiz revealed and still kept (rooms/polls.py `scores`)."""

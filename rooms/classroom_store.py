@@ -78,6 +78,14 @@ class ClassroomStore(ABC):
         """Every poll of the room still kept, open or closed, oldest first, with votes."""
 
     @abstractmethod
+    async def poll_rooms(self, space: str) -> list[RoomRef]:
+        """Rooms of the space that hold polls (some maybe past the retention, not swept)."""
+
+    @abstractmethod
+    async def remove_vote(self, room: RoomRef, poll_id: str, voter: str) -> bool:
+        """Remove one voter's vote, open poll or closed (an erasure); False if none."""
+
+    @abstractmethod
     async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
         """Write what a teacher changed in a poll (`to_record`: revealed, published);
         its votes and open flag are left as they are. False if the poll is gone."""

@@ -57,6 +57,18 @@ class MemoryClassroom(ClassroomStore):
         polls = [p for p in self._polls.get(room.key, {}).values() if self._live(p)]
         return sorted(polls, key=lambda p: (p.ts, p.id))
 
+    async def poll_rooms(self, space: str) -> list[RoomRef]:
+        rooms = [RoomRef.from_key(k) for k, polls in self._polls.items() if polls]
+        return sorted((r for r in rooms if r.space == space), key=lambda r: r.name)
+
+    async def remove_vote(self, room: RoomRef, poll_id: str, voter: str) -> bool:
+        p = self._polls.get(room.key, {}).get(poll_id)
+        if p is None or voter not in p.votes:
+            return False
+        self._polls[room.key][poll_id] = p.with_votes(
+            {k: v for k, v in p.votes.items() if k != voter})
+        return True
+
     async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
         current = await self.poll(room, poll.id)
         if current is None:

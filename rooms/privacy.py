@@ -124,6 +124,7 @@ class Erased:
 
     ids: dict[str, list[str]]
     evidence: int = 0
+    answers: int = 0  # votes and answers removed from named polls (not in `count`)
 
     @property
     def count(self) -> int:

@@ -237,3 +237,42 @@ async def test_poll_kinds_across_two_processes(two: tuple[ServiceProcess, Servic
     finally:
         for c in (t, a, t2):
             await c.close()
+
+
+async def test_a_users_answers_are_exported_and_erased(server: Running, clients: Any) -> None:
+    """The privacy endpoints cover named polls: the export lists a pupil's answers, the
+    erasure removes them (and a published copy only they gave); anonymous polls hold
+    nothing that links to the pupil."""
+    import json
+
+    from .test_api import _get
+    from .test_privacy_api import TEACHER_A, _send
+
+    t, a, b = await _room(server.url, clients)
+    text = (await t.call("poll:create", {"room": "r", "question": "Why?",
+                                         "kind": "text"}))["poll"]["id"]
+    choice = (await t.call("poll:create", {"room": "r", "question": "Q",
+                                           "options": ["x", "y"]}))["poll"]["id"]
+    anon = (await t.call("poll:create", {"room": "r", "question": "A", "anonymous": True,
+                                         "options": ["x", "y"]}))["poll"]["id"]
+    await a.call("poll:vote", {"room": "r", "poll": text, "text": "ana's reason"})
+    await b.call("poll:vote", {"room": "r", "poll": text, "text": "ben's reason"})
+    await a.call("poll:vote", {"room": "r", "poll": choice, "choices": [1]})
+    await a.call("poll:vote", {"room": "r", "poll": anon, "choices": [0]})
+    await t.call("poll:publish", {"room": "r", "poll": text})
+    status, _, body = await _get(server.url + "/api/users/ana/export", TEACHER_A)
+    assert status == 200
+    answers = {x["poll"]: x for x in json.loads(body)["polls"]}
+    assert set(answers) == {text, choice}
+    assert answers[text]["text"] == "ana's reason" and answers[choice]["choices"] == ["y"]
+    status, _, _ = await _send(server.url + "/api/users/ana/messages", "DELETE", TEACHER_A)
+    assert status == 200
+    published = await b.wait_for("poll:published", lambda e: e["poll"]["answers"] == [
+        "ben's reason"])
+    assert published["poll"]["voted"] == 1
+    await b.wait_for("poll:results", lambda e: e["poll"]["id"] == choice
+                     and e["poll"]["counts"] == [0, 0])
+    assert json.loads((await _get(server.url + "/api/users/ana/export", TEACHER_A))[2])[
+        "polls"] == []
+    kept = {p["id"]: p for p in (await t.call("join", {"room": "r"}))["polls"]}
+    assert kept[anon]["counts"] == [1, 0]  # anonymous: nothing to find, nothing erased

@@ -167,6 +167,21 @@ class RedisClassroom(ClassroomStore):
     async def room_polls(self, room: RoomRef) -> list[Poll]:
         return await self._room_polls(room, open_only=False)
 
+    async def poll_rooms(self, space: str) -> list[RoomRef]:
+        try:
+            raw: Any = await self._r.zrange(keys.POLLS_INDEX, 0, -1)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        rooms = [RoomRef.from_key(k.decode()) for k in raw]
+        return sorted((r for r in rooms if r.space == space), key=lambda r: r.name)
+
+    async def remove_vote(self, room: RoomRef, poll_id: str, voter: str) -> bool:
+        try:
+            removed = await self._r.hdel(keys.room(room.key, f"poll:{poll_id}:votes"), voter)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return bool(removed)
+
     async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
         if await self.poll(room, poll.id) is None:  # (past the retention, not yet swept)
             return False
