@@ -244,6 +244,21 @@ function start() {
     renderPolls();
     renderControls();
     lesson.load(ack);
+    loadClosedPolls(state.room);
+  }
+
+  /** The room's closed polls still kept (the join ack has the open ones), for their results and CSV. */
+  async function loadClosedPolls(room) {
+    let polls;
+    try {
+      polls = (await (await api(`/api/rooms/${encodeURIComponent(room)}/polls`)).json()).polls;
+    } catch {
+      return; // the open polls are shown all the same
+    }
+    if (room !== state.room) return;
+    for (const poll of polls) if (!state.polls.has(poll.id)) state.polls.set(poll.id, poll);
+    state.polls = new Map([...state.polls.values()].sort((x, y) => x.id.localeCompare(y.id)).map((p) => [p.id, p]));
+    renderPolls();
   }
 
   // ---- rooms ----------------------------------------------------------------------------
