@@ -108,8 +108,9 @@ class Poll:
     @property
     def public_view(self) -> bool:
         """Whether the others see less than teachers beyond voters: a hidden poll, a
-        quiz before its reveal, a text poll."""
-        return self.hidden or self.kind == "text" or (self.kind == "quiz" and not self.revealed)
+        quiz before its reveal, a text poll, a named word cloud (who gave which word)."""
+        return (self.hidden or self.kind == "text" or (self.kind == "quiz" and not self.revealed)
+                or (self.kind == "cloud" and not self.anonymous))
 
     def counts(self) -> list[int]:
         counts = [0] * len(self.options)

@@ -276,3 +276,16 @@ async def test_a_users_answers_are_exported_and_erased(server: Running, clients:
         "polls"] == []
     kept = {p["id"]: p for p in (await t.call("join", {"room": "r"}))["polls"]}
     assert kept[anon]["counts"] == [1, 0]  # anonymous: nothing to find, nothing erased
+
+
+async def test_named_cloud_names_its_words_to_teachers_only(server: Running,
+                                                            clients: Any) -> None:
+    t, a, b = await _room(server.url, clients)
+    pid = (await t.call("poll:create", {"room": "r", "question": "A word",
+                                        "kind": "cloud"}))["poll"]["id"]
+    await a.call("poll:vote", {"room": "r", "poll": pid, "text": "Sun"})
+    seen = await t.wait_for("poll:results", lambda e: e["poll"]["id"] == pid)
+    assert seen["poll"]["answers"][0]["name"] == "Ana"
+    assert seen["poll"]["cloud"] == [["sun", 1]]
+    theirs = await b.wait_for("poll:results", lambda e: e["poll"]["id"] == pid)
+    assert "answers" not in theirs["poll"] and theirs["poll"]["cloud"] == [["sun", 1]]
