@@ -70,7 +70,7 @@ class ModerationEdge:
         return {"poll": poll.to_wire(teacher=True)}
 
     async def poll_scores(self, s: Session, f: Fields) -> dict[str, Any]:
-        return await self.svc.classroom.scores(s, f.raw("room"))
+        return await self.svc.classroom.scores(s, f.raw("room"), f.bool("all", optional=True))
 
     async def mute(self, s: Session, f: Fields) -> None:
         await self.svc.moderation.mute(s, f.raw("room"), f.str("user", max_len=128),

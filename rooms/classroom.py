@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 
 MAX_PUBLISH = 1000  # answer ids in one poll:publish
+MAX_AUDIT = 500  # audit entries read for the room's last mod:end (scores)
 
 
 class Classroom:
@@ -303,13 +304,21 @@ class Classroom:
                 await self.announce(room, event, after)
         return erased
 
-    async def scores(self, s: Session, name: object) -> dict[str, Any]:
-        """The teachers' view of the room's quizzes: `{quizzes, scores}` over every named
-        quiz revealed and still kept (rooms/polls.py `scores`)."""
+    async def scores(self, s: Session, name: object, everything: bool | None = None
+                     ) -> dict[str, Any]:
+        """The teachers' view of the room's quizzes: `{quizzes, scores}` over the named
+        quizzes revealed in this lesson - since the room's last `mod:end` (its audit
+        entry), or, with `everything`, every one still kept (rooms/polls.py `scores`)."""
         room = self.svc.joined_room(s, name)
         if not s.who.is_teacher:
             raise Forbidden("only teachers see scores")
-        polls = [p for p in await self.svc.store.room_polls(room) if p.kind == "quiz"]
+        since = 0
+        if not everything:
+            ends = [e.ts for e in await self.svc.audit.read(room.space, room.name, MAX_AUDIT)
+                    if e.action == "mod:end"]
+            since = max(ends, default=0)
+        polls = [p for p in await self.svc.store.room_polls(room)
+                 if p.kind == "quiz" and p.ts > since]
         return {"quizzes": [{"id": p.id, "question": p.question, "revealed": p.revealed,
                              "anonymous": p.anonymous, "voted": len(p.votes)} for p in polls],
                 "scores": scores(polls)}

@@ -289,3 +289,20 @@ async def test_named_cloud_names_its_words_to_teachers_only(server: Running,
     assert seen["poll"]["cloud"] == [["sun", 1]]
     theirs = await b.wait_for("poll:results", lambda e: e["poll"]["id"] == pid)
     assert "answers" not in theirs["poll"] and theirs["poll"]["cloud"] == [["sun", 1]]
+
+
+async def test_scores_cover_the_lesson_since_its_last_end(server: Running, clients: Any) -> None:
+    t, a, _ = await _room(server.url, clients)
+    quiz = (await t.call("poll:create", {"room": "r", "question": "Q", "kind": "quiz",
+                                         "options": ["x", "y"], "correct": [0]}))["poll"]["id"]
+    await a.call("poll:vote", {"room": "r", "poll": quiz, "choices": [0]})
+    await t.call("poll:reveal", {"room": "r", "poll": quiz})
+    row = {"id": "ana", "name": "Ana", "right": 1, "answered": 1}
+    assert (await t.call("poll:scores", {"room": "r"}))["scores"] == [row]
+    assert (await t.call("mod:end", {"room": "r"}))["ok"]
+    after = await t.call("poll:scores", {"room": "r"})
+    assert after["scores"] == [] and after["quizzes"] == []
+    everything = await t.call("poll:scores", {"room": "r", "all": True})
+    assert everything["scores"] == [row]
+    bad = await t.call("poll:scores", {"room": "r", "all": "yes"})
+    assert bad["error"]["code"] == "bad_request"

@@ -357,9 +357,9 @@ export class LiveClient extends Connection {
     return this.ask(Requests.POLL_PUBLISH, { room, poll, answers });
   }
 
-  /** Teachers: `{ok, quizzes, scores}` over the room's quizzes. */
-  pollScores(room) {
-    return this.ask(Requests.POLL_SCORES, { room });
+  /** Teachers: `{ok, quizzes, scores}` over the room's quizzes of this lesson (`all`: every one kept). */
+  pollScores(room, { all } = {}) {
+    return this.ask(Requests.POLL_SCORES, { room, all });
   }
 
   /** @param {string} room @param {string} poll @returns {Promise<Ack & {poll: Poll}>} */
