@@ -27,6 +27,7 @@ mute holds on every process whatever happens to the bus.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -222,9 +223,8 @@ class Classroom:
             return poll
         if poll.open:
             poll = await self.close(s, name, poll_id)
-        if not await self.svc.store.update_poll(room, replace(poll, revealed=True)):
-            raise NotFound("no such poll")
-        after = await self.svc.store.poll(room, poll.id)
+        after = await self.svc.store.update_poll(room, poll.id,
+                                                 lambda p: replace(p, revealed=True))
         if after is None:
             raise NotFound("no such poll")
         await self.svc.audit.record(s.who, "poll:reveal", room, poll.id)
@@ -249,12 +249,11 @@ class Classroom:
             if any(a not in by_id for a in answers):
                 raise BadRequest("answers must be ids of this poll's answers")
             chosen = [by_id[a] for a in answers]
-        published = list(poll.published)
-        published += [t for t in dict.fromkeys(chosen) if t not in published]
-        if not await self.svc.store.update_poll(room, replace(poll,
-                                                              published=tuple(published))):
-            raise NotFound("no such poll")
-        after = await self.svc.store.poll(room, poll.id)
+        def adding(p: Poll) -> Poll:
+            return replace(p, published=p.published + tuple(
+                t for t in dict.fromkeys(chosen) if t not in p.published))
+
+        after = await self.svc.store.update_poll(room, poll.id, adding)
         if after is None:
             raise NotFound("no such poll")
         await self.svc.audit.record(s.who, "poll:publish", room, poll.id)
@@ -296,8 +295,7 @@ class Classroom:
             others = {v.text for k, v in poll.votes.items() if k != user}
             event = "poll:results"
             if text is not None and text in poll.published and text not in others:
-                kept = tuple(t for t in poll.published if t != text)
-                await self.svc.store.update_poll(room, replace(poll, published=kept))
+                await self.svc.store.update_poll(room, poll.id, _unpublishing(text))
                 event = "poll:published"
             after = await self.svc.store.poll(room, poll.id)
             if after is not None:
@@ -322,6 +320,12 @@ class Classroom:
         return {"quizzes": [{"id": p.id, "question": p.question, "revealed": p.revealed,
                              "anonymous": p.anonymous, "voted": len(p.votes)} for p in polls],
                 "scores": scores(polls)}
+
+
+def _unpublishing(text: str) -> Callable[[Poll], Poll]:
+    def change(p: Poll) -> Poll:
+        return replace(p, published=tuple(t for t in p.published if t != text))
+    return change
 
 
 def permissions_wire(flags: dict[str, bool]) -> dict[str, bool]:

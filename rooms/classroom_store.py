@@ -8,6 +8,7 @@ with the history retention (bans sooner: when they end).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,9 +87,13 @@ class ClassroomStore(ABC):
         """Remove one voter's vote, open poll or closed (an erasure); False if none."""
 
     @abstractmethod
-    async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
-        """Write what a teacher changed in a poll (`to_record`: revealed, published);
-        its votes and open flag are left as they are. False if the poll is gone."""
+    async def update_poll(self, room: RoomRef, poll_id: str,
+                          change: Callable[[Poll], Poll]) -> Poll | None:
+        """Apply `change` to the poll as it is now, in one step against other changes
+        (two teachers publishing at once both count), and keep what it changed of the
+        record (`to_record`: revealed, published); votes and the open flag are not
+        written. `change` sees the poll without its votes in Redis. The poll after it
+        (with votes), None if it is gone."""
 
     # -- moderation ----------------------------------------------------
     @abstractmethod

@@ -69,12 +69,14 @@ class MemoryClassroom(ClassroomStore):
             {k: v for k, v in p.votes.items() if k != voter})
         return True
 
-    async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
-        current = await self.poll(room, poll.id)
+    async def update_poll(self, room: RoomRef, poll_id: str,
+                          change: Callable[[Poll], Poll]) -> Poll | None:
+        current = await self.poll(room, poll_id)
         if current is None:
-            return False
-        self._polls[room.key][poll.id] = poll.with_votes(current.votes, open_=current.open)
-        return True
+            return None
+        after = change(current).with_votes(current.votes, open_=current.open)
+        self._polls[room.key][poll_id] = after
+        return after
 
     async def set_mutes(self, room: RoomRef, user: str, kinds: frozenset[str]) -> None:
         if kinds:

@@ -4,13 +4,17 @@ the teacher lets them (a quiz's answer, unpublished answers, a hidden poll's cou
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from rooms.identity import RoomRef
+from rooms.store import Store
 
 from .support import Running, ServiceProcess, connect
+from .test_breakouts import store  # noqa: F401 (the store fixture, on both stores)
 
 
 async def _room(url: str, clients: Any) -> tuple[Any, Any, Any]:
@@ -306,3 +310,23 @@ async def test_scores_cover_the_lesson_since_its_last_end(server: Running, clien
     assert everything["scores"] == [row]
     bad = await t.call("poll:scores", {"room": "r", "all": "yes"})
     assert bad["error"]["code"] == "bad_request"
+
+
+async def test_store_applies_concurrent_poll_changes_each_to_the_current_poll(
+        store: Store) -> None:  # noqa: F811
+    """Two teachers publishing at once: each change applies to the poll as it is, none lost."""
+    from rooms.polls import new_poll
+
+    room = RoomRef("sp", "r")
+    poll = new_poll("Why?", None, None, None, "t", store._clock.now_ms(), "text")  # type: ignore[attr-defined]
+    await store.add_poll(room, poll)
+
+    def adding(text: str) -> Any:
+        return lambda p: replace(p, published=(*p.published, text))
+
+    done = await asyncio.gather(*(store.update_poll(room, poll.id, adding(f"a{i}"))
+                                  for i in range(10)))
+    assert all(d is not None for d in done)
+    kept = await store.poll(room, poll.id)
+    assert kept is not None and sorted(kept.published) == sorted(f"a{i}" for i in range(10))
+    assert await store.update_poll(room, "nope", adding("x")) is None

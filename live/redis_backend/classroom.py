@@ -16,6 +16,8 @@ Every key expires: a poll's votes at the poll's creation plus the retention,
 the rest the retention after their last write. The sweep (`_sweep_classroom`) also
 removes audit entries and polls past their space's retention, through the indexes
 `live:audit:index` (space -> oldest entry) and `live:polls` (room -> oldest poll).
+A teacher's change of a poll (reveal, publish: `update_poll`) rewrites its record under
+`WATCH` on the polls hash, retried when another write came between, so none is lost.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from rooms.classroom_store import FLAG_DEFAULTS, AuditEntry, ClassroomStore
 from rooms.clock import Clock
@@ -45,13 +47,7 @@ redis.call('PEXPIREAT', KEYS[3], ARGV[4])
 return 1
 """
 
-# KEYS: polls hash. ARGV: poll id, record. Rewrites a poll's record if it is still kept.
-POLL_UPDATE = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
-
+UPDATE_TRIES = 20  # optimistic rewrites of a poll record (WATCH) before giving up
 AUDIT_SCAN = 200
 
 # KEYS: a zset scored by ms, its index (zset name -> oldest ms). ARGV: floor ms, name.
@@ -100,7 +96,6 @@ class RedisClassroom(ClassroomStore):
         self._vote_script = self._r.register_script(VOTE)
         self._index_trim = self._r.register_script(INDEX_TRIM)
         self._poll_trim = self._r.register_script(POLL_TRIM)
-        self._poll_update = self._r.register_script(POLL_UPDATE)
 
     def _horizon(self) -> int:
         return self._clock.now_ms() - self.retention_ms
@@ -182,15 +177,32 @@ class RedisClassroom(ClassroomStore):
             raise Unavailable() from exc
         return bool(removed)
 
-    async def update_poll(self, room: RoomRef, poll: Poll) -> bool:
-        if await self.poll(room, poll.id) is None:  # (past the retention, not yet swept)
-            return False
+    async def update_poll(self, room: RoomRef, poll_id: str,
+                          change: Callable[[Poll], Poll]) -> Poll | None:
+        key = keys.room(room.key, "polls")
         try:
-            done = await self._poll_update(keys=[keys.room(room.key, "polls")],
-                                           args=[poll.id, pack(poll.to_record())])
+            for _ in range(UPDATE_TRIES):
+                try:
+                    pipe: Any = self._r.pipeline(transaction=True)  # (multi() is untyped)
+                    async with pipe as p:
+                        await p.watch(key)
+                        raw = await p.hget(key, poll_id)
+                        if raw is None:
+                            return None
+                        current = Poll.from_record(poll_id, unpack(raw), True, {})
+                        if current.ts <= self._horizon():
+                            return None
+                        p.multi()
+                        p.hset(key, poll_id, pack(change(current).to_record()))
+                        await p.execute()
+                    break
+                except WatchError:
+                    continue
+            else:
+                raise Unavailable()
         except RedisError as exc:
             raise Unavailable() from exc
-        return bool(done)
+        return await self.poll(room, poll_id)
 
     async def _room_polls(self, room: RoomRef, open_only: bool) -> list[Poll]:
         try:
