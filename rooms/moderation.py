@@ -11,26 +11,29 @@ Notices can be lost (a process whose bus connection was down misses them), so
 what they carry is also in the store: after the bus reconnected, `resync`
 re-reads the mutes and bans of every room with members on this process.
 Private messages are off for pupils until a teacher allows them per room;
-teachers may always write privately to a member; pupil-to-pupil messages are
-also shown to the room's teachers. They are delivered live, not kept. A
+teachers may always write privately to a member. They are supervised: every
+private message is kept with the space's retention (rooms/private_store.py) and
+goes, besides the sender and the recipient, to every teacher of the space in the
+room; teachers read them later through `GET /api/private`. A
 pupil's private message goes through the space's filter (rooms/screening.py)
 like `chat:send`; a rule that would hold it refuses it instead (`forbidden`
-with its `reason`), as nothing keeps private messages for a teacher to release.
+with its `reason`): the held queue releases into the room's history, which a
+private message must never reach.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .classroom import permissions_wire
 from .errors import BadRequest, Filtered, Forbidden, NotFound
 from .identity import RoomRef
-from .message import MAX_CID, clean_text
+from .message import MAX_CID, Author, clean_text
 from .notices import KICK, MUTE, PRIVATE, Notice
 from .presence import Member
+from .private_store import PrivateMessage, new_private_id
 
 if TYPE_CHECKING:
     from .service import RoomService, Session
@@ -172,14 +175,14 @@ class Moderation:
             if between_pupils and (member.role != "student" or not flags["pm_pupils"]):
                 raise Forbidden("private messages between pupils are off in this room")
         now = self.svc.clock.now_ms()
-        message = {
-            "id": f"pm-{now}-{secrets.token_hex(4)}", "room": room.name, "cid": cid,
-            "user": s.who.public(), "to": {"id": member.id, "name": member.name,
-                                           "role": member.role},
-            "text": text, "ts": now,
-        }
+        pm = PrivateMessage(new_private_id(now), room.name, cid, Author.of(s.who),
+                            Author(member.id, member.name, member.role), text, now)
+        # kept first (supervision: the space's teachers read it later); a store that
+        # fails refuses it, so nothing is delivered that was not kept
+        await self.svc.store.keep_private(room.space, pm)
+        message = pm.to_wire()
         await self.svc.bus.notify(Notice(PRIVATE, room.key, target, {
-            "message": message, "users": [s.who.sub, target], "teachers": between_pupils}))
+            "message": message, "users": [s.who.sub, target], "teachers": True}))
         return message
 
     # -- on every process ------------------------------------------------

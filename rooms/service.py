@@ -223,14 +223,16 @@ class RoomService:
         return msg
 
     async def erase_user(self, space: str, user: str) -> Erased:
-        """Erase every message of `user` in the space, with the reports' copies of them and
-        their held messages; members see them go (`chat:deleted`)."""
+        """Erase every message of `user` in the space, with the reports' copies of them,
+        their held messages and the private messages they sent or received; members see
+        the room's messages go (`chat:deleted`)."""
         erased = await self.store.erase_user(space, user)
+        private = await self.store.erase_private(space, user)
         evidence = await self.store.erase_reports(space, user)
         for held in await self.store.held(space):
             if held.user.id == user and await self.store.take_held(space, held.id) is not None:
                 evidence += 1
-        erased = replace(erased, evidence=evidence)
+        erased = replace(erased, evidence=evidence, private=private)
         for room_key, ids in erased.ids.items():
             name = RoomRef.from_key(room_key).name
             for mid in ids:

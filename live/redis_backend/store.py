@@ -51,6 +51,7 @@ from .frames import message_frame_parts, pack, unpack
 from .media import RedisMedia
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
+from .private import RedisPrivate
 from .reactions import RedisReactions
 from .safeguard import RedisSafeguard
 from .scripts import APPEND, READ
@@ -61,7 +62,7 @@ PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
-                 RedisSafeguard, RedisFilterStore, Store):
+                 RedisSafeguard, RedisFilterStore, RedisPrivate, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -165,6 +166,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         cutoff, floor = await self._floors()
         removed = await self._sweep_history(cutoff, floor)
         await self._sweep_classroom(cutoff, floor)
+        await self._sweep_private(cutoff, floor)
         try:
             await self._sweep_reports()
         except RedisError as exc:

@@ -1,0 +1,189 @@
+"""`PrivateStore` in Redis: the part of `RedisStore` for supervised private messages.
+
+Keys (names: `keys.py`), kept as the chat history is (scripts.py says why content
+has keys of its own: a delete must reach the bytes):
+- `live:{R}:pms`                      zset of the room's private message ids, all scored
+                                      0: ids sort in send order, so pages are lex ranges
+- `live:{R}:pm:<id>`                  msgpack message (with its text), expiring at its
+                                      `ts` plus the space's retention
+- `live:space:<S>:pmuser:<n>:<user>`  zset `<room>:<id>` of what the user sent or
+                                      received, by ms (erasure, export); ids only
+- `live:private`                      zset room key -> its oldest private message's ms,
+                                      for the sweep
+A purge (the sweep, a shorter policy, an erasure) `DEL`s content keys and sets
+`live:aof:dirty`, so the append-only file is rewritten (compaction.py). Each key
+expires with the newest message it holds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from rooms.clock import Clock
+from rooms.errors import Unavailable
+from rooms.identity import RoomRef
+from rooms.private_store import PrivateMessage, PrivatePage, PrivateStore, private_id_floor
+
+from . import keys
+from .frames import pack, unpack
+from .scripts import DIRTY_MS, TRIM_BATCH
+
+
+class RedisPrivate(PrivateStore):
+    _r: Any
+    _clock: Clock
+    retention_ms: int
+
+    if TYPE_CHECKING:
+        async def _retention(self, space: str) -> int: ...  # RedisPrivacy's
+        async def _floor(self, space: str) -> int: ...  # RedisPrivacy's
+
+    async def keep_private(self, space: str, message: PrivateMessage) -> None:
+        ref = RoomRef(space, message.room)
+        at = message.ts + await self._retention(space)
+        if at <= self._clock.now_ms():
+            return
+        ids = keys.room(ref.key, "pms")
+        users = [keys.private_user(space, u) for u in {message.user.id, message.to.id}]
+        try:
+            async with self._r.pipeline(transaction=True) as p:
+                p.set(keys.private_prefix(ref.key) + message.id, pack(message.to_record()),
+                      pxat=at)
+                p.zadd(ids, {message.id: 0})
+                for key in users:
+                    p.zadd(key, {f"{message.room}:{message.id}": message.ts})
+                for key in (ids, *users):  # the newest message ends each key
+                    p.pexpireat(key, at, nx=True)
+                    p.pexpireat(key, at, gt=True)
+                p.zadd(keys.PRIVATE_INDEX, {ref.key: message.ts}, nx=True)
+                p.pexpire(keys.PRIVATE_INDEX, self.retention_ms)
+                await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+
+    async def _private_contents(self, room_key: str, ids: list[str]) -> list[PrivateMessage]:
+        if not ids:
+            return []
+        prefix = keys.private_prefix(room_key)
+        try:
+            raw = await self._r.mget([prefix + i for i in ids])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return [PrivateMessage.from_record(unpack(r)) for r in raw if r is not None]
+
+    async def private_page(self, space: str, room: str, *, before: str | None = None,
+                           after: str | None = None, limit: int = 50) -> PrivatePage:
+        key = RoomRef(space, room).key
+        floor = private_id_floor(await self._floor(space))
+        try:
+            if after is not None:
+                lo = f"({after}" if after >= floor else f"[{floor}"
+                raw = await self._r.zrangebylex(keys.room(key, "pms"), lo, "+", 0, limit + 1)
+                ids = [i.decode() for i in raw]
+            else:
+                hi = "+" if before is None else f"({before}"
+                raw = await self._r.zrevrangebylex(keys.room(key, "pms"), hi, f"[{floor}",
+                                                   0, limit + 1)
+                ids = [i.decode() for i in reversed(raw)]
+        except RedisError as exc:
+            raise Unavailable() from exc
+        more = len(ids) > limit
+        ids = ids[:limit] if after is not None else ids[len(ids) - limit:] if more else ids
+        return PrivatePage(await self._private_contents(key, ids), more)
+
+    async def _remove_private(self, room_key: str, ids: list[str]) -> int:
+        """Delete those messages' content and ids; how many were there."""
+        if not ids:
+            return 0
+        prefix = keys.private_prefix(room_key)
+        try:
+            async with self._r.pipeline(transaction=True) as p:
+                p.delete(*(prefix + i for i in ids))
+                p.zrem(keys.room(room_key, "pms"), *ids)
+                p.set(keys.AOF_DIRTY, "1", px=DIRTY_MS)
+                gone, _, _ = await p.execute()
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return int(gone)
+
+    async def _user_private_ids(self, space: str, user: str) -> dict[str, list[str]]:
+        try:
+            raw = await self._r.zrange(keys.private_user(space, user), 0, -1)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        by_room: dict[str, list[str]] = defaultdict(list)
+        for member in raw:
+            name, _, mid = member.decode().partition(":")
+            by_room[RoomRef(space, name).key].append(mid)
+        return by_room
+
+    async def erase_private(self, space: str, user: str) -> int:
+        erased = 0
+        for room_key, ids in sorted((await self._user_private_ids(space, user)).items()):
+            for i in range(0, len(ids), TRIM_BATCH):
+                erased += await self._remove_private(room_key, ids[i:i + TRIM_BATCH])
+        try:
+            await self._r.delete(keys.private_user(space, user))
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return erased
+
+    async def user_private(self, space: str, user: str) -> list[PrivateMessage]:
+        floor = private_id_floor(await self._floor(space))
+        out: list[PrivateMessage] = []
+        for room_key, ids in sorted((await self._user_private_ids(space, user)).items()):
+            kept = sorted(i for i in ids if i >= floor)
+            for i in range(0, len(kept), TRIM_BATCH):
+                out += await self._private_contents(room_key, kept[i:i + TRIM_BATCH])
+        return sorted(out, key=lambda m: m.id)
+
+    async def _trim_private(self, room_key: str, floor_ms: int) -> int:
+        """Delete the room's private messages sent before `floor_ms`; how many."""
+        ids_key = keys.room(room_key, "pms")
+        upto = f"({private_id_floor(floor_ms)}"
+        removed = 0
+        try:
+            while True:
+                raw = await self._r.zrangebylex(ids_key, "-", upto, 0, TRIM_BATCH)
+                removed += await self._remove_private(room_key, [i.decode() for i in raw])
+                if len(raw) < TRIM_BATCH:
+                    break
+            first = await self._r.zrange(ids_key, 0, 0)
+            if first:
+                ms = int(first[0].decode().split("-")[1])
+                await self._r.zadd(keys.PRIVATE_INDEX, {room_key: ms})
+            else:
+                await self._r.zrem(keys.PRIVATE_INDEX, room_key)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        return removed
+
+    async def _sweep_private(self, cutoff: int, floor: Callable[[str], int]) -> int:
+        """Private messages past their space's retention (`cutoff`, `floor`: `_floors`)."""
+        try:
+            due = await self._r.zrangebyscore(keys.PRIVATE_INDEX, "-inf", f"({cutoff}")
+        except RedisError as exc:
+            raise Unavailable() from exc
+        removed = 0
+        for raw in due:
+            room_key = raw.decode()
+            removed += await self._trim_private(room_key,
+                                                floor(RoomRef.from_key(room_key).space))
+        return removed
+
+    async def _purge_private_space(self, space: str) -> int:
+        """A policy changed: the space's private messages past it go at once."""
+        try:
+            rooms = sorted([raw.decode() async for raw, _ in self._r.zscan_iter(
+                keys.PRIVATE_INDEX, match=f"{space}/*")])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        floor = await self._floor(space)
+        removed = 0
+        for room_key in rooms:
+            removed += await self._trim_private(room_key, floor)
+        return removed
