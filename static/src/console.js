@@ -12,6 +12,7 @@ import { languageCandidates, loadTranslator } from './i18n.js';
 import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
 import { privacyViews } from './console-privacy.js';
+import { privateView } from './console-private.js';
 import { chime, safeguarding } from './console-safeguard.js';
 import { safeguardPanels, schoolBadge } from './console-filter.js';
 
@@ -127,6 +128,7 @@ if (!claims || claims.role !== 'teacher') {
 function start() {
   $('main').hidden = false;
   const privacy = privacyViews({ api, t, el, $, act, claims, download });
+  const privateMessages = privateView({ api, t, el, $, act });
   const client = new LiveClient({ token, url: location.origin });
   const here = (handler) => (detail) => {
     if (detail?.room === state.room) handler(detail);
@@ -146,7 +148,13 @@ function start() {
     if (detail.room === state.room && detail.rejoined) load(detail.ack);
   });
   client.on(ServerEvents.CHAT_MESSAGE, here((m) => { remember(m.user); state.messages.set(m.id, m); renderMessages(); }));
-  client.on(ServerEvents.CHAT_PRIVATE, here((m) => { remember(m.user); remember(m.to); state.messages.set(m.id, m); renderMessages(); }));
+  client.on(ServerEvents.CHAT_PRIVATE, here((m) => {
+    remember(m.user);
+    remember(m.to);
+    state.messages.set(m.id, m);
+    renderMessages();
+    privateMessages.add(m);
+  }));
   client.on(ServerEvents.CHAT_DELETED, here(({ id }) => { state.messages.delete(id); renderMessages(); auditSoon(); }));
   let attendanceTimer = null;
   const attendanceSoon = () => {
@@ -224,6 +232,7 @@ function start() {
     refreshRooms();
     refreshAudit();
     privacy.showAttendance(room);
+    privateMessages.show(room);
   }
 
   function load(ack) {
