@@ -9,7 +9,7 @@ ROOM_SCHEMA = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
 SUB = {"name": "sub", "in": "path", "required": True,
        "schema": {"type": "string", "minLength": 1, "maxLength": 256}}
 NUMBER_DAYS = {"type": "number", "exclusiveMinimum": 0}
-PRIVATE_ID = {"type": "string", "pattern": "^pm-[0-9]{13}-[0-9a-f]{8}$"}
+PRIVATE_ID = {"type": "string", "pattern": "^pm-[0-9]{13}-[0-9a-f]{12}$"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -44,7 +44,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "room", "cid", "user", "to", "text", "ts"],
         "description": "a chat message plus `to`; id `pm-<ms>-<hex>`",
         "properties": {
-            "id": {"type": "string", "pattern": "^pm-[0-9]{13}-[0-9a-f]{8}$"},
+            "id": {"type": "string", "pattern": "^pm-[0-9]{13}-[0-9a-f]{12}$"},
             "room": {"type": "string"}, "cid": {"type": "string"},
             "user": _ref("User"), "to": _ref("User"),
             "text": {"type": "string"}, "ts": {"type": "integer"}},

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 from .clock import Clock
 from .identity import RoomRef
-from .private_store import PrivateMessage, PrivatePage, PrivateStore, private_id_floor
+from .private_store import (
+    KeptPrivate,
+    PrivateMessage,
+    PrivatePage,
+    PrivateStore,
+    private_id_floor,
+)
 
 
 class MemoryPrivate(PrivateStore):
@@ -16,18 +22,29 @@ class MemoryPrivate(PrivateStore):
 
     if TYPE_CHECKING:
         def _space_horizon(self, space: str) -> int: ...  # MemoryPrivacy's
+        def _retention(self, space: str) -> int: ...  # MemoryPrivacy's
 
     def _init_private(self) -> None:
         # room key -> (ids in send order, id -> message)
         self._private_ids: dict[str, list[str]] = {}
         self._private_msgs: dict[str, dict[str, PrivateMessage]] = {}
+        # (room key, sender, cid) -> (id, ms the cid is forgotten)
+        self._private_cids: dict[tuple[str, str, str], tuple[str, int]] = {}
 
-    async def keep_private(self, space: str, message: PrivateMessage) -> None:
+    async def keep_private(self, space: str, message: PrivateMessage) -> KeptPrivate:
         key = RoomRef(space, message.room).key
+        now = self._clock.now_ms()
+        cid = (key, message.user.id, message.cid)
+        known = self._private_cids.get(cid)
+        if known is not None and known[1] > now:
+            first = self._private_msgs.get(key, {}).get(known[0])
+            return KeptPrivate(first if first is not None else message, False)
+        self._private_cids[cid] = (message.id, message.ts + self._retention(space))
         ids = self._private_ids.setdefault(key, [])
         if message.id not in self._private_msgs.setdefault(key, {}):
             bisect.insort(ids, message.id)
         self._private_msgs[key][message.id] = message
+        return KeptPrivate(message, True)
 
     def _private_kept(self, space: str, room: str) -> list[str]:
         """The room's ids within the space's retention, in send order."""
@@ -77,7 +94,9 @@ class MemoryPrivate(PrivateStore):
         return sorted(out, key=lambda m: m.id)
 
     def _sweep_private(self) -> int:
-        """Drop what is past its space's retention; how many."""
+        """Drop what is past its space's retention (and cids past theirs); how many."""
+        now = self._clock.now_ms()
+        self._private_cids = {k: v for k, v in self._private_cids.items() if v[1] > now}
         removed = 0
         for key in list(self._private_ids):
             ref = RoomRef.from_key(key)

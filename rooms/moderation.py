@@ -33,7 +33,7 @@ from .identity import RoomRef
 from .message import MAX_CID, Author, clean_text
 from .notices import KICK, MUTE, PRIVATE, Notice
 from .presence import Member
-from .private_store import PrivateMessage, new_private_id
+from .private_store import PrivateIds, PrivateMessage
 
 if TYPE_CHECKING:
     from .service import RoomService, Session
@@ -62,6 +62,7 @@ class Moderation:
         self.svc = service
         self.mute_hooks: list[MuteHook] = []  # the media side stops muted tracks here
         self.kick_hooks: list[KickHook] = []
+        self.private_ids = PrivateIds()
 
     async def _target(self, s: Session, room: RoomRef, user: object) -> tuple[str, Member | None]:
         if not s.who.is_teacher:
@@ -175,14 +176,15 @@ class Moderation:
             if between_pupils and (member.role != "student" or not flags["pm_pupils"]):
                 raise Forbidden("private messages between pupils are off in this room")
         now = self.svc.clock.now_ms()
-        pm = PrivateMessage(new_private_id(now), room.name, cid, Author.of(s.who),
+        pm = PrivateMessage(self.private_ids.next(now), room.name, cid, Author.of(s.who),
                             Author(member.id, member.name, member.role), text, now)
         # kept first (supervision: the space's teachers read it later); a store that
         # fails refuses it, so nothing is delivered that was not kept
-        await self.svc.store.keep_private(room.space, pm)
-        message = pm.to_wire()
-        await self.svc.bus.notify(Notice(PRIVATE, room.key, target, {
-            "message": message, "users": [s.who.sub, target], "teachers": True}))
+        kept = await self.svc.store.keep_private(room.space, pm)
+        message = kept.message.to_wire()
+        if kept.created:  # a resend of a known cid delivers nothing new
+            await self.svc.bus.notify(Notice(PRIVATE, room.key, target, {
+                "message": message, "users": [s.who.sub, target], "teachers": True}))
         return message
 
     # -- on every process ------------------------------------------------

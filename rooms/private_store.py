@@ -9,8 +9,9 @@ implement it (one suite tests both: tests/test_private_store.py).
   shorter policy), and with an erasure of its sender or of its recipient.
 - Teachers of the space read a room's private messages page by page (`private_page`,
   oldest first, `before` / `after` cursors as `chat:history`); members never do.
-- A private message's id is `pm-<ms, 13 digits>-<8 hex>`: ids sort in send order as
-  strings, which is what both stores page on.
+- Sending is idempotent on `(room, sender, cid)`, as `chat:send` is.
+- A private message's id is `pm-<ms, 13 digits>-<12 hex>` (`PrivateIds`): ids sort in send
+  order as strings, which is what both stores page on.
 """
 
 from __future__ import annotations
@@ -24,11 +25,31 @@ from typing import Any
 from .errors import BadRequest
 from .message import Author
 
-PRIVATE_ID = re.compile(r"pm-[0-9]{13}-[0-9a-f]{8}")
+PRIVATE_ID = re.compile(r"pm-[0-9]{13}-[0-9a-f]{12}")
+MAX_SEQ = 0xFFFF
 
 
-def new_private_id(ms: int) -> str:
-    return f"pm-{ms:013d}-{secrets.token_hex(4)}"
+def new_private_id(ms: int, seq: int = 0) -> str:
+    """`pm-<ms>-<seq, 4 hex><random, 8 hex>`: in send order within a process (the sequence
+    orders one ms), unique across processes (the random part)."""
+    return f"pm-{ms:013d}-{seq:04x}{secrets.token_hex(4)}"
+
+
+class PrivateIds:
+    """One process's private message ids, in the order they are asked for, even within one
+    ms or when the clock steps back (as `MemoryStore.append` orders chat ids)."""
+
+    def __init__(self) -> None:
+        self._last = (0, -1)
+
+    def next(self, now_ms: int) -> str:
+        ms, seq = self._last
+        if now_ms > ms or seq >= MAX_SEQ:
+            ms, seq = max(now_ms, ms + (seq >= MAX_SEQ)), 0
+        else:
+            seq += 1
+        self._last = (ms, seq)
+        return new_private_id(ms, seq)
 
 
 def private_id_floor(ms: int) -> str:
@@ -82,6 +103,15 @@ class PrivateMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptPrivate:
+    """What `keep_private` did: `created` false when the sender's cid was known (then
+    `message` is the first one sent with it, or the one given if that one is gone)."""
+
+    message: PrivateMessage
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PrivatePage:
     messages: list[PrivateMessage]
     more: bool
@@ -89,9 +119,10 @@ class PrivatePage:
 
 class PrivateStore(ABC):
     @abstractmethod
-    async def keep_private(self, space: str, message: PrivateMessage) -> None:
+    async def keep_private(self, space: str, message: PrivateMessage) -> KeptPrivate:
         """Keep a private message of the room `message.room` of `space` for the space's
-        retention after its `ts`."""
+        retention after its `ts`. Idempotent on `(room, sender, cid)` for that long: a
+        known cid keeps nothing new and returns the first message."""
 
     @abstractmethod
     async def private_page(self, space: str, room: str, *, before: str | None = None,

@@ -223,7 +223,8 @@ async def _private(store: RedisStore, clock: FakeClock) -> tuple[list[str], list
     async def send(frm: Author, to: Author, text: str) -> None:
         clock.advance(0.001)
         now = clock.now_ms()
-        await store.keep_private("sp", PrivateMessage(new_private_id(now), "room", text, frm,
+        cid = secrets.token_hex(4)
+        await store.keep_private("sp", PrivateMessage(new_private_id(now), "room", cid, frm,
                                                       to, text, now))
 
     old = secret("pm-old")

@@ -58,6 +58,13 @@ async def test_every_teacher_in_the_room_sees_private_messages(server: Running,
     assert [m["id"] for m in bo.events["chat:private"]] == [second["id"]]
     # never in the room's history
     assert (await cy.call("chat:history", {"room": "r"}))["messages"] == []
+    # a resend of the same cid is the first message, delivered and kept once
+    assert await _pm(ana, "bo", "homework?", "2") == second
+    # reporting takes room messages only
+    report = await bo.call("chat:report", {"room": "r", "id": second["id"]})
+    assert report["error"]["code"] == "bad_request"
+    await bo.round_trip()
+    assert [m["id"] for m in bo.events["chat:private"]] == [second["id"]]
     # afterwards: the space's teachers read them, oldest first, paged
     got = spec.check("/api/private", *await _get(url + "/api/private", TEACHER, room="r"))
     assert [m["id"] for m in got["messages"]] == [first["id"], second["id"], marker["id"]]
@@ -87,8 +94,8 @@ async def test_every_teacher_in_the_room_sees_private_messages(server: Running,
     (TEACHER, {"room": "Bad Room"}, 400, "bad_request"),
     (TEACHER, {"room": "r", "before": "1-0"}, 400, "bad_request"),
     (TEACHER, {"room": "r", "after": "pm-x"}, 400, "bad_request"),
-    (TEACHER, {"room": "r", "before": "pm-1800000000000-abcdef01",
-               "after": "pm-1800000000000-abcdef01"}, 400, "bad_request"),
+    (TEACHER, {"room": "r", "before": "pm-1800000000000-0000abcdef01",
+               "after": "pm-1800000000000-0000abcdef01"}, 400, "bad_request"),
     (TEACHER, {"room": "r", "limit": "0"}, 400, "bad_request"),
     (TEACHER, {"room": "r", "limit": "101"}, 400, "bad_request"),
 ])

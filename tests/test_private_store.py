@@ -18,7 +18,7 @@ from rooms.clock import FakeClock
 from rooms.errors import BadRequest
 from rooms.memory_store import MemoryStore
 from rooms.message import Author
-from rooms.private_store import PrivateMessage, new_private_id, parse_private_id
+from rooms.private_store import PrivateIds, PrivateMessage, new_private_id, parse_private_id
 from rooms.store import DAY_MS, Store
 
 SP = "sp"
@@ -44,11 +44,12 @@ async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterat
 
 
 async def pm(store: Store, clock: FakeClock, frm: Author, to: Author, text: str,
-             room: str = "maths", space: str = SP) -> PrivateMessage:
+             room: str = "maths", space: str = SP, cid: str | None = None) -> PrivateMessage:
     clock.advance(0.001)  # each its own ms: ids sort in send order
-    message = PrivateMessage(new_private_id(clock.now_ms()), room, text, frm, to, text,
+    message = PrivateMessage(new_private_id(clock.now_ms()), room, cid or text, frm, to, text,
                              clock.now_ms())
-    await store.keep_private(space, message)
+    kept = await store.keep_private(space, message)
+    assert kept.created and kept.message == message
     return message
 
 
@@ -102,12 +103,18 @@ async def test_swept_with_the_space_retention(store: Store, clock: FakeClock) ->
     await store.sweep()
     assert await texts(store, "maths", "other") == []
     redis = getattr(store, "_r", None)
-    if redis is not None:  # every key of them gone but the users' indexes (ids, no text)
+    if redis is not None:  # every key of them gone but ids: users' indexes, cids
         left = [k for k in await redis.keys("*") if b"pm" in k or k == b"live:private"]
-        assert left and all(b":pmuser:" in k for k in left)
+        # (cid keys expire on Redis's own clock, which this test does not move)
+        assert {k for k in left if b":pmuser:" not in k} == {
+            b"live:{sp/maths}:pmcid:3:ana:old", b"live:{sp/maths}:pmcid:3:ana:new",
+            b"live:{other/maths}:pmcid:3:ana:elsewhere"}
         for key in left:
-            assert all(m.decode().startswith("maths:pm-")
-                       for m in await redis.zrange(key, 0, -1))
+            if b":pmuser:" in key:
+                assert all(m.decode().startswith("maths:pm-")
+                           for m in await redis.zrange(key, 0, -1))
+            else:
+                assert (await redis.get(key)).startswith(b"pm-")
 
 
 async def test_erasure_and_export_cover_sent_and_received(store: Store,
@@ -144,3 +151,31 @@ def test_ids_sort_in_send_order_and_bad_ids_are_refused() -> None:
             parse_private_id(bad)
     with pytest.raises(ValueError):
         PrivateMessage("x", "r", "c", ANA, BO, "t", 1)
+
+
+async def test_keeping_is_idempotent_on_the_senders_cid(store: Store, clock: FakeClock) -> None:
+    first = await pm(store, clock, ANA, BO, "hello", cid="c1")
+    clock.advance(1)
+    again = PrivateMessage(new_private_id(clock.now_ms()), "maths", "c1", ANA, TEA, "other",
+                           clock.now_ms())
+    kept = await store.keep_private(SP, again)
+    assert not kept.created and kept.message == first
+    assert await texts(store) == ["hello"]
+    # the same cid of another sender, or in another room, is another message
+    await pm(store, clock, BO, ANA, "bo's", cid="c1")
+    await pm(store, clock, ANA, BO, "art", room="art", cid="c1")
+    assert await texts(store) == ["hello", "bo's"]
+    # erased since: nothing comes back, nothing new is kept
+    await store.erase_private(SP, "ana")
+    gone = await store.keep_private(SP, again)
+    assert not gone.created and gone.message == again
+    assert await texts(store) == []
+
+
+def test_ids_keep_send_order_within_a_ms_and_when_the_clock_steps_back() -> None:
+    ids = PrivateIds()
+    made = [ids.next(1_800_000_000_000) for _ in range(300)]
+    made += [ids.next(1_799_999_999_000)]  # the clock stepped back
+    made += [ids.next(1_800_000_000_001)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert all(parse_private_id(i) == i for i in made)

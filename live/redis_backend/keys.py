@@ -18,7 +18,8 @@ one slot, and a room's bus channel with them):
 - `live:{R}:media:settings`, `:streams`, `:streams:n`  media settings and live streams
                                   (media.py)
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
-- `live:{R}:pms`, `:pm:<id>`      private messages: ids, one message's content (private.py)
+- `live:{R}:pms`, `:pm:<id>`, `:pmcid:…` private messages: ids, one message's content,
+                                  idempotency (private.py)
 Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (receipts),
 `live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py),
 `live:space:<S>:pmuser:<n>:<user>` (private messages the user sent or received) (private.py).
@@ -96,6 +97,11 @@ def user_messages(space: str, user: str) -> str:
 def private_prefix(room_key: str) -> str:
     """The content key of private message `<id>` is this followed by the id."""
     return room(room_key, "pm:")
+
+
+def private_cid(room_key: str, user: str, client_id: str) -> str:
+    """The idempotency key of a private message, length-prefixed as `cid`."""
+    return room(room_key, f"pmcid:{_prefixed(user)}:{client_id}")
 
 
 def private_user(space: str, user: str) -> str:

@@ -10,6 +10,8 @@ has keys of its own: a delete must reach the bytes):
                                       received, by ms (erasure, export); ids only
 - `live:private`                      zset room key -> its oldest private message's ms,
                                       for the sweep
+- `live:{R}:pmcid:<n>:<user>:<cid>`   message id, for idempotent sends (as `cid`)
+Keeping one is one script (`KEEP`): the cid checked and every key written in one step.
 A purge (the sweep, a shorter policy, an erasure) `DEL`s content keys and sets
 `live:aof:dirty`, so the append-only file is rewritten (compaction.py). Each key
 expires with the newest message it holds.
@@ -26,11 +28,40 @@ from redis.exceptions import RedisError
 from rooms.clock import Clock
 from rooms.errors import Unavailable
 from rooms.identity import RoomRef
-from rooms.private_store import PrivateMessage, PrivatePage, PrivateStore, private_id_floor
+from rooms.private_store import (
+    KeptPrivate,
+    PrivateMessage,
+    PrivatePage,
+    PrivateStore,
+    private_id_floor,
+)
 
 from . import keys
 from .frames import pack, unpack
 from .scripts import DIRTY_MS, TRIM_BATCH
+
+# KEYS: cid key, content key, ids zset, private index, the users' indexes (1 or 2).
+# ARGV: id, record, expiry (unix ms), ts, room key, `<room>:<id>`, content key prefix,
+# service retention ms. A known cid returns {0, first id, its content (or false)}.
+KEEP = """
+local prev = redis.call('GET', KEYS[1])
+if prev then
+  return {0, prev, redis.call('GET', ARGV[7] .. prev)}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+for i = 5, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[4], ARGV[6])
+end
+for _, key in ipairs({KEYS[3], unpack(KEYS, 5)}) do
+  redis.call('PEXPIREAT', key, ARGV[3], 'NX')  -- the newest message ends each key
+  redis.call('PEXPIREAT', key, ARGV[3], 'GT')
+end
+redis.call('ZADD', KEYS[4], 'NX', ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[4], ARGV[8])
+return {1, ARGV[1], false}
+"""
 
 
 class RedisPrivate(PrivateStore):
@@ -38,32 +69,32 @@ class RedisPrivate(PrivateStore):
     _clock: Clock
     retention_ms: int
 
+    def _init_private(self) -> None:
+        self._keep_script = self._r.register_script(KEEP)
+
     if TYPE_CHECKING:
         async def _retention(self, space: str) -> int: ...  # RedisPrivacy's
         async def _floor(self, space: str) -> int: ...  # RedisPrivacy's
 
-    async def keep_private(self, space: str, message: PrivateMessage) -> None:
+    async def keep_private(self, space: str, message: PrivateMessage) -> KeptPrivate:
         ref = RoomRef(space, message.room)
         at = message.ts + await self._retention(space)
-        if at <= self._clock.now_ms():
-            return
-        ids = keys.room(ref.key, "pms")
-        users = [keys.private_user(space, u) for u in {message.user.id, message.to.id}]
+        users = [keys.private_user(space, u) for u in dict.fromkeys(
+            (message.user.id, message.to.id))]
+        names = [keys.private_cid(ref.key, message.user.id, message.cid),
+                 keys.private_prefix(ref.key) + message.id, keys.room(ref.key, "pms"),
+                 keys.PRIVATE_INDEX, *users]
+        args: list[bytes | str | int] = [
+            message.id, pack(message.to_record()), at, message.ts, ref.key,
+            f"{message.room}:{message.id}", keys.private_prefix(ref.key), self.retention_ms]
         try:
-            async with self._r.pipeline(transaction=True) as p:
-                p.set(keys.private_prefix(ref.key) + message.id, pack(message.to_record()),
-                      pxat=at)
-                p.zadd(ids, {message.id: 0})
-                for key in users:
-                    p.zadd(key, {f"{message.room}:{message.id}": message.ts})
-                for key in (ids, *users):  # the newest message ends each key
-                    p.pexpireat(key, at, nx=True)
-                    p.pexpireat(key, at, gt=True)
-                p.zadd(keys.PRIVATE_INDEX, {ref.key: message.ts}, nx=True)
-                p.pexpire(keys.PRIVATE_INDEX, self.retention_ms)
-                await p.execute()
+            created, _, raw = await self._keep_script(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
+        if created:
+            return KeptPrivate(message, True)
+        return KeptPrivate(message if not raw else PrivateMessage.from_record(unpack(raw)),
+                           False)
 
     async def _private_contents(self, room_key: str, ids: list[str]) -> list[PrivateMessage]:
         if not ids:

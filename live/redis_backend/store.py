@@ -78,6 +78,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self._compactor = AofCompactor(redis, proc_id)
         self._init_reactions()
         self._init_breakouts()
+        self._init_private()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
