@@ -11,7 +11,8 @@ has keys of its own: a delete must reach the bytes):
 - `live:private`                      zset room key -> its oldest private message's ms,
                                       for the sweep
 - `live:{R}:pmcid:<n>:<user>:<cid>`   message id, for idempotent sends (as `cid`)
-Keeping one is one script (`KEEP`): the cid checked and every key written in one step.
+Keeping one is one script (`KEEP`, sent as `chat:send`'s APPEND is: pipelined, and acked
+once a replica has it when there is one): the cid checked and every key written in one step.
 A purge (the sweep, a shorter policy, an erasure) `DEL`s content keys and sets
 `live:aof:dirty`, so the append-only file is rewritten (compaction.py). Each key
 expires with the newest message it holds.
@@ -38,28 +39,34 @@ from rooms.private_store import (
 
 from . import keys
 from .frames import pack, unpack
+from .pipeline import ScriptPipeline
 from .scripts import DIRTY_MS, TRIM_BATCH
 
-# KEYS: cid key, content key, ids zset, private index, the users' indexes (1 or 2).
-# ARGV: id, record, expiry (unix ms), ts, room key, `<room>:<id>`, content key prefix,
-# service retention ms. A known cid returns {0, first id, its content (or false)}.
+# KEYS: cid key, content key, ids zset, private index, policies zset, the users' indexes
+# (1 or 2). ARGV: id, record, ts, room key, `<room>:<id>`, content key prefix,
+# service retention ms, space. The message ends at `ts` plus the space's retention (read
+# here, as APPEND does). A known cid returns {0, first id, its content (or false)}.
 KEEP = """
 local prev = redis.call('GET', KEYS[1])
 if prev then
-  return {0, prev, redis.call('GET', ARGV[7] .. prev)}
+  return {0, prev, redis.call('GET', ARGV[6] .. prev)}
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
-redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+local ttl = tonumber(ARGV[7])
+local policy = redis.call('ZSCORE', KEYS[5], ARGV[8])
+if policy and tonumber(policy) < ttl then ttl = tonumber(policy) end
+local at = string.format('%.0f', tonumber(ARGV[3]) + ttl)
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', at)
+redis.call('SET', KEYS[2], ARGV[2], 'PXAT', at)
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
-for i = 5, #KEYS do
-  redis.call('ZADD', KEYS[i], ARGV[4], ARGV[6])
+for i = 6, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[3], ARGV[5])
 end
-for _, key in ipairs({KEYS[3], unpack(KEYS, 5)}) do
-  redis.call('PEXPIREAT', key, ARGV[3], 'NX')  -- the newest message ends each key
-  redis.call('PEXPIREAT', key, ARGV[3], 'GT')
+for _, key in ipairs({KEYS[3], unpack(KEYS, 6)}) do
+  redis.call('PEXPIREAT', key, at, 'NX')  -- the newest message ends each key
+  redis.call('PEXPIREAT', key, at, 'GT')
 end
-redis.call('ZADD', KEYS[4], 'NX', ARGV[4], ARGV[5])
-redis.call('PEXPIRE', KEYS[4], ARGV[8])
+redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
 return {1, ARGV[1], false}
 """
 
@@ -70,7 +77,8 @@ class RedisPrivate(PrivateStore):
     retention_ms: int
 
     def _init_private(self) -> None:
-        self._keep_script = self._r.register_script(KEEP)
+        # bursts in one round trip, a replica's WAIT when there is one (pipeline.py)
+        self._keep = ScriptPipeline(self._r, KEEP)
 
     if TYPE_CHECKING:
         async def _retention(self, space: str) -> int: ...  # RedisPrivacy's
@@ -78,17 +86,17 @@ class RedisPrivate(PrivateStore):
 
     async def keep_private(self, space: str, message: PrivateMessage) -> KeptPrivate:
         ref = RoomRef(space, message.room)
-        at = message.ts + await self._retention(space)
         users = [keys.private_user(space, u) for u in dict.fromkeys(
             (message.user.id, message.to.id))]
         names = [keys.private_cid(ref.key, message.user.id, message.cid),
                  keys.private_prefix(ref.key) + message.id, keys.room(ref.key, "pms"),
-                 keys.PRIVATE_INDEX, *users]
+                 keys.PRIVATE_INDEX, keys.POLICIES, *users]
         args: list[bytes | str | int] = [
-            message.id, pack(message.to_record()), at, message.ts, ref.key,
-            f"{message.room}:{message.id}", keys.private_prefix(ref.key), self.retention_ms]
+            message.id, pack(message.to_record()), message.ts, ref.key,
+            f"{message.room}:{message.id}", keys.private_prefix(ref.key), self.retention_ms,
+            space]
         try:
-            created, _, raw = await self._keep_script(keys=names, args=args)
+            created, _, raw = await self._keep(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
         if created:

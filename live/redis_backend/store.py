@@ -340,5 +340,6 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     async def close(self) -> None:
         await self._append.aclose()
+        await self._keep.aclose()
         await self._r.aclose()
 
