@@ -16,9 +16,9 @@ private message is kept with the space's retention (rooms/private_store.py) and
 goes, besides the sender and the recipient, to every teacher of the space in the
 room; teachers read them later through `GET /api/private`. A
 pupil's private message goes through the space's filter (rooms/screening.py)
-like `chat:send`; a rule that would hold it refuses it instead (`forbidden`
-with its `reason`): the held queue releases into the room's history, which a
-private message must never reach.
+like `chat:send`; a rule that holds it keeps it in the held queue, and a
+teacher's release delivers it as a private message (`deliver_private`), never
+into the room's history.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .classroom import permissions_wire
-from .errors import BadRequest, Filtered, Forbidden, NotFound
+from .errors import BadRequest, Forbidden, NotFound
 from .identity import RoomRef
 from .message import MAX_CID, Author, clean_text
 from .notices import KICK, MUTE, PRIVATE, Notice
@@ -165,26 +165,31 @@ class Moderation:
         between_pupils = not s.who.is_teacher and member.role != "teacher"
         if self.svc.screening.needs_read(s):
             await self.svc.screening.prepare(room.space)
-        # the space's filter holds here too; a private message is not held: hold refuses it
-        verdict = self.svc.screening.screen(s, text)
-        if verdict is not None and verdict.action == "hold":
-            raise Filtered(verdict.reason)
+        verdict = self.svc.screening.screen(s, text)  # a blocking rule raises `Filtered`
         if not s.who.is_teacher:
             flags = await self.svc.store.flags(room)
             if member.role == "teacher" and not flags["pm_teachers"]:
                 raise Forbidden("private messages to teachers are off in this room")
             if between_pupils and (member.role != "student" or not flags["pm_pupils"]):
                 raise Forbidden("private messages between pupils are off in this room")
+        recipient = Author(member.id, member.name, member.role)
+        if verdict is not None and verdict.action == "hold":  # raises HeldForTeacher
+            await self.svc.screening.hold(s, room, cid, text, verdict, to=recipient)
+        return await self.deliver_private(room, Author.of(s.who), recipient, cid, text)
+
+    async def deliver_private(self, room: RoomRef, sender: Author, to: Author, cid: str,
+                              text: str) -> dict[str, Any]:
+        """Keep a private message (supervision: the space's teachers read it later), then
+        deliver it to both people and the room's teachers, on every process; also what a
+        teacher's release of a held private message does. A store that fails refuses it,
+        so nothing is delivered that was not kept; a known cid delivers nothing new."""
         now = self.svc.clock.now_ms()
-        pm = PrivateMessage(self.private_ids.next(now), room.name, cid, Author.of(s.who),
-                            Author(member.id, member.name, member.role), text, now)
-        # kept first (supervision: the space's teachers read it later); a store that
-        # fails refuses it, so nothing is delivered that was not kept
+        pm = PrivateMessage(self.private_ids.next(now), room.name, cid, sender, to, text, now)
         kept = await self.svc.store.keep_private(room.space, pm)
         message = kept.message.to_wire()
-        if kept.created:  # a resend of a known cid delivers nothing new
-            await self.svc.bus.notify(Notice(PRIVATE, room.key, target, {
-                "message": message, "users": [s.who.sub, target], "teachers": True}))
+        if kept.created:
+            await self.svc.bus.notify(Notice(PRIVATE, room.key, to.id, {
+                "message": message, "users": [sender.id, to.id], "teachers": True}))
         return message
 
     # -- on every process ------------------------------------------------

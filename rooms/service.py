@@ -230,7 +230,8 @@ class RoomService:
         private = await self.store.erase_private(space, user)
         evidence = await self.store.erase_reports(space, user)
         for held in await self.store.held(space):
-            if held.user.id == user and await self.store.take_held(space, held.id) is not None:
+            mine = held.user.id == user or (held.to is not None and held.to.id == user)
+            if mine and await self.store.take_held(space, held.id) is not None:
                 evidence += 1
         erased = replace(erased, evidence=evidence, private=private)
         for room_key, ids in erased.ids.items():

@@ -124,11 +124,15 @@ async def test_erasure_and_export_cover_private_messages(server: Running,
     await _pm(ana, "bo", "from ana", "1")
     await _pm(t, "ana", "to ana", "2")
     await _pm(t, "bo", "to bo", "4")
+    held = await bo.call("chat:private", {"room": "r", "to": "ana", "cid": "5",
+                                          "text": "see www.coolgames.com"})
+    assert held["error"]["code"] == "waiting"  # the filter holds it: ana's too
     status, _, body = await _get(url + "/api/users/ana/export", TEACHER)
     assert status == 200
     assert [m["text"] for m in json.loads(body)["private"]] == ["from ana", "to ana"]
     status, _, body = await _send(url + "/api/users/ana/messages", "DELETE", TEACHER)
-    assert status == 200 and json.loads(body) == {"deleted": 2}
+    assert status == 200 and json.loads(body) == {"deleted": 3}
+    assert json.loads((await _get(url + "/api/held", TEACHER))[2])["held"] == []
     status, _, body = await _get(url + "/api/private", TEACHER, room="r")
     assert [m["text"] for m in json.loads(body)["messages"]] == ["to bo"]
     status, _, body = await _get(url + "/api/users/ana/export", TEACHER)
