@@ -1,7 +1,9 @@
 """Supervised private messages in Chromium (issue #11 part 4): the widget and the classroom
 page tell whoever can write privately that the space's teachers read it, right where they
 write (the composer is described by that line); the console lists a room's private
-messages, pupil-to-pupil included, live and paged. Axe clean on each page."""
+messages, pupil-to-pupil included, live and paged, and releases a held one to its recipient
+(tests/test_private_messages.py shows, over Socket.IO, that other pupils never get one).
+Axe clean on each page."""
 
 from __future__ import annotations
 
@@ -119,3 +121,30 @@ async def test_the_console_shows_pupils_private_messages(browser: Browser,
     finally:
         for c in clients:
             await c.close()
+
+
+async def test_a_held_private_message_is_released_to_its_recipient_only(
+        browser: Browser, live: Running) -> None:
+    ana = await _page(browser, f"{live.url}/embed/chat?room=r#token={token(sub='ana', name='Ana')}")
+    bo = await _page(browser, f"{live.url}/embed/chat?room=r#token={token(sub='bo', name='Bo')}")
+    page = await console(browser, live.url)
+    await page.locator("#pm-pupils").check()
+    chat = ana.locator("twinspace-chat")
+    await expect(chat.locator(".recipient")).to_be_visible()
+    await chat.locator("select.to").select_option("bo")
+    box = chat.locator("textarea")
+    await box.fill("see www.coolgames.com")  # links wait for a teacher by default
+    await box.press("Enter")
+    await expect(chat.locator(".notice-text")).to_contain_text("waits for a teacher")
+    held = page.locator("#held li")
+    await expect(held).to_have_count(1)
+    await expect(held).to_contain_text("Private")
+    await expect(held).to_contain_text("to Bo")
+    assert await axe_serious(page) == []
+    await held.locator('button[data-act="release"]').click()
+    await expect(held).to_have_count(0)
+    got = bo.locator("twinspace-chat li.msg.private")
+    await expect(got).to_have_count(1)
+    await expect(got).to_contain_text("see www.coolgames.com")
+    await expect(page.locator("#private-messages li")).to_have_count(1)
+    await expect(bo.locator("twinspace-chat li.msg:not(.private)")).to_have_count(0)
