@@ -7,7 +7,10 @@ attendance, a user's erasure and export.
 - `GET /api/rooms/{room}/attendance[?format=csv]` -> a JSON list of visits (or CSV with
   minutes present).
 - `DELETE /api/users/{sub}/messages` -> `{deleted}`; `GET /api/users/{sub}/export` ->
-  everything held about that user in the space (messages, visits, audit entries).
+  everything held about that user in the space (messages, private messages sent or
+  received, visits, audit entries).
+- `GET /api/private?room=&before=&after=&limit=` -> `{messages, more}`: the room's kept
+  private messages, paged like `chat:history` (supervision, issue #11 part 4).
 Logs name spaces, rooms and counts, never a message's text.
 """
 
@@ -22,8 +25,9 @@ from aiohttp import web
 from rooms.errors import BadRequest, Forbidden
 from rooms.identity import Identity, RoomRef
 from rooms.privacy import Visit, history_days
+from rooms.private_store import parse_private_id
 
-from .api import TeacherApi, _csv_rows, _iso, _json, safe_cell
+from .api import TeacherApi, _csv_rows, _int, _iso, _json, safe_cell
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +122,30 @@ class PrivacyApi:
         reports = [r.to_wire() for r in await store.reports(who.space, None)
                    if r.by is not None and r.by.get("id") == sub]
         answers = await self.svc.classroom.user_answers(who.space, sub)
+        private = await store.user_private(who.space, sub)
         body = {"user": sub, "space": who.space,
                 "messages": [m.to_wire() for m in messages],
+                "private": [m.to_wire() for m in private],
                 "visits": [{"room": room, **v.to_wire()} for room, v in visits],
                 "audit": audit, "reports": reports, "polls": answers}
         return _json(body, **{"Content-Disposition": 'attachment; filename="user-export.json"'})
+
+    async def private(self, request: web.Request, who: Identity) -> web.StreamResponse:
+        """A page of a room's private messages, for the space's teachers only (`guarded`)."""
+        q = request.query
+        if not q.get("room"):
+            raise BadRequest("room is required")
+        room = RoomRef.parse(who.space, q.get("room"))
+        before = parse_private_id(q["before"]) if q.get("before") else None
+        after = parse_private_id(q["after"]) if q.get("after") else None
+        if before and after:
+            raise BadRequest("give before or after, not both")
+        limit = _int(q.get("limit"), 50, 1, 100, "limit")
+        page = await self.svc.store.private_page(room.space, room.name, before=before,
+                                                 after=after, limit=limit)
+        log.info("private messages read", extra={"space": who.space, "room": room.name,
+                                                 "by": who.sub, "count": len(page.messages)})
+        return _json({"messages": [m.to_wire() for m in page.messages], "more": page.more})
 
 
 def privacy_routes(app: web.Application, api: TeacherApi) -> None:
@@ -133,4 +156,5 @@ def privacy_routes(app: web.Application, api: TeacherApi) -> None:
     app.router.add_get("/api/rooms/{room}/attendance", api.guarded(p.attendance))
     app.router.add_delete("/api/users/{sub}/messages", api.guarded(p.erase))
     app.router.add_get("/api/users/{sub}/export", api.guarded(p.export))
+    app.router.add_get("/api/private", api.guarded(p.private))
 

@@ -9,6 +9,7 @@ ROOM_SCHEMA = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}
 SUB = {"name": "sub", "in": "path", "required": True,
        "schema": {"type": "string", "minLength": 1, "maxLength": 256}}
 NUMBER_DAYS = {"type": "number", "exclusiveMinimum": 0}
+PRIVATE_ID = {"type": "string", "pattern": "^pm-[0-9]{13}-[0-9a-f]{12}$"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -38,6 +39,15 @@ SCHEMAS: dict[str, Any] = {
             "count": {"type": "integer", "minimum": 1},
             "at": {"type": "integer", "description": "when (ms)"},
             "reason": {"type": "string", "enum": ["retention", "policy", "erasure"]}},
+    },
+    "PrivateMessage": {
+        "type": "object", "required": ["id", "room", "cid", "user", "to", "text", "ts"],
+        "description": "a chat message plus `to`; id `pm-<ms>-<hex>`",
+        "properties": {
+            "id": {"type": "string", "pattern": "^pm-[0-9]{13}-[0-9a-f]{12}$"},
+            "room": {"type": "string"}, "cid": {"type": "string"},
+            "user": _ref("User"), "to": _ref("User"),
+            "text": {"type": "string"}, "ts": {"type": "integer"}},
     },
     "Visit": {
         "type": "object", "required": ["user", "name", "role", "school", "joined", "left"],
@@ -91,7 +101,24 @@ def paths(errors: dict[str, Any]) -> dict[str, Any]:
                 "type": "object", "required": ["deleted"], "additionalProperties": False,
                 "properties": {"deleted": {"type": "integer", "minimum": 0}}},
                 "How many messages were erased, with the copies of them reports kept and "
-                "the user's messages the filter held"), **errors}}},
+                "the user's messages the filter held, and the private messages they sent "
+                "or received"), **errors}}},
+        "/api/private": {"get": {
+            "summary": "A page of a room's private messages (supervision), oldest first",
+            "operationId": "privateMessages",
+            "parameters": [
+                {"name": "room", "in": "query", "required": True, "schema": ROOM_SCHEMA},
+                {"name": "before", "in": "query", "schema": PRIVATE_ID},
+                {"name": "after", "in": "query", "schema": PRIVATE_ID},
+                {"name": "limit", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 100,
+                            "default": 50}}],
+            "responses": {"200": _json({
+                "type": "object", "required": ["messages", "more"],
+                "properties": {
+                    "messages": {"type": "array", "items": _ref("PrivateMessage")},
+                    "more": {"type": "boolean"}}},
+                "The page, and whether more lie beyond it"), **errors}}},
         "/api/users/{sub}/export": {"get": {
             "summary": "Everything the service holds about that user in the space",
             "operationId": "exportUser", "parameters": [SUB],
@@ -101,6 +128,8 @@ def paths(errors: dict[str, Any]) -> dict[str, Any]:
                 "properties": {
                     "user": {"type": "string"}, "space": {"type": "string"},
                     "messages": {"type": "array", "items": _ref("Message")},
+                    "private": {"type": "array", "items": _ref("PrivateMessage"),
+                                "description": "private messages sent or received"},
                     "visits": {"type": "array", "items": _ref("Visit")},
                     "audit": {"type": "array", "items": _ref("AuditEntry")},
                     "reports": {"type": "array", "description": "reports the user made "

@@ -35,22 +35,29 @@ class HeldMessage:
     ts: int
     rules: tuple[str, ...]
     expires: int
+    to: Author | None = None  # a private message's recipient (rooms/moderation.py)
 
     def to_wire(self) -> dict[str, Any]:
-        """`{id, room, cid, user, school, text, ts, rules, expires}`."""
-        return {"id": self.id, "room": self.room, "cid": self.cid,
+        """`{id, room, cid, user, school, text, ts, rules, expires}`, and `to` for a private
+        message (released, it goes to that member, not to the room)."""
+        wire = {"id": self.id, "room": self.room, "cid": self.cid,
                 "user": self.user.to_wire(), "school": self.school, "text": self.text,
                 "ts": self.ts, "rules": list(self.rules), "expires": self.expires}
+        if self.to is not None:
+            wire["to"] = self.to.to_wire()
+        return wire
 
     def to_record(self) -> dict[str, Any]:
         return self.to_wire()
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> HeldMessage:
-        u = rec["user"]
+        u, to = rec["user"], rec.get("to")
         return cls(str(rec["id"]), str(rec["room"]), str(rec["cid"]),
                    Author(str(u["id"]), str(u["name"]), str(u["role"])), rec.get("school"),
-                   str(rec["text"]), int(rec["ts"]), tuple(rec["rules"]), int(rec["expires"]))
+                   str(rec["text"]), int(rec["ts"]), tuple(rec["rules"]), int(rec["expires"]),
+                   None if to is None else Author(str(to["id"]), str(to["name"]),
+                                                  str(to["role"])))
 
 
 @dataclass(frozen=True, slots=True)

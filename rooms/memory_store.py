@@ -14,6 +14,7 @@ from .memory_classroom import MemoryClassroom
 from .memory_filter import MemoryFilterStore
 from .memory_media import MemoryMedia
 from .memory_privacy import MemoryPrivacy
+from .memory_private import MemoryPrivate
 from .memory_reactions import MemoryReactions
 from .memory_safeguard import MemorySafeguard
 from .message import Appended, Author, Message, Page, sort_key
@@ -34,7 +35,7 @@ class _Room:
 
 
 class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, MemoryBreakouts,
-                  MemorySafeguard, MemoryFilterStore, Store):
+                  MemorySafeguard, MemoryFilterStore, MemoryPrivate, Store):
     def __init__(self, clock: Clock, bus: Bus, retention_ms: int) -> None:
         super().__init__(retention_ms)
         self._clock = clock
@@ -47,6 +48,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
         self._init_breakouts()
         self._init_safeguard()
         self._init_filter()
+        self._init_private()
 
     def _room(self, room: RoomRef) -> _Room:
         return self._rooms.setdefault(room.key, _Room())
@@ -133,6 +135,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
         self._sweep_privacy()
         self._sweep_safeguard()
         self._sweep_filter()
+        self._sweep_private()
         return removed
 
     def _purge_space(self, space: str, reason: str) -> int:
@@ -157,6 +160,7 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
     async def set_policy(self, space: str, school: str, days: float) -> Policy:
         self._schools.setdefault(space, {})[school] = days
         self._purge_space(space, POLICY)
+        self._sweep_private()
         self._sweep_privacy()
         self._sweep_safeguard()
         return self._policy(space)

@@ -11,26 +11,29 @@ Notices can be lost (a process whose bus connection was down misses them), so
 what they carry is also in the store: after the bus reconnected, `resync`
 re-reads the mutes and bans of every room with members on this process.
 Private messages are off for pupils until a teacher allows them per room;
-teachers may always write privately to a member; pupil-to-pupil messages are
-also shown to the room's teachers. They are delivered live, not kept. A
+teachers may always write privately to a member. They are supervised: every
+private message is kept with the space's retention (rooms/private_store.py) and
+goes, besides the sender and the recipient, to every teacher of the space in the
+room; teachers read them later through `GET /api/private`. A
 pupil's private message goes through the space's filter (rooms/screening.py)
-like `chat:send`; a rule that would hold it refuses it instead (`forbidden`
-with its `reason`), as nothing keeps private messages for a teacher to release.
+like `chat:send`; a rule that holds it keeps it in the held queue, and a
+teacher's release delivers it as a private message (`deliver_private`), never
+into the room's history.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .classroom import permissions_wire
-from .errors import BadRequest, Filtered, Forbidden, NotFound
+from .errors import BadRequest, Forbidden, NotFound
 from .identity import RoomRef
-from .message import MAX_CID, clean_text
+from .message import MAX_CID, Author, clean_text
 from .notices import KICK, MUTE, PRIVATE, Notice
 from .presence import Member
+from .private_store import PrivateIds, PrivateMessage
 
 if TYPE_CHECKING:
     from .service import RoomService, Session
@@ -59,6 +62,7 @@ class Moderation:
         self.svc = service
         self.mute_hooks: list[MuteHook] = []  # the media side stops muted tracks here
         self.kick_hooks: list[KickHook] = []
+        self.private_ids = PrivateIds()
 
     async def _target(self, s: Session, room: RoomRef, user: object) -> tuple[str, Member | None]:
         if not s.who.is_teacher:
@@ -161,25 +165,31 @@ class Moderation:
         between_pupils = not s.who.is_teacher and member.role != "teacher"
         if self.svc.screening.needs_read(s):
             await self.svc.screening.prepare(room.space)
-        # the space's filter holds here too; a private message is not held: hold refuses it
-        verdict = self.svc.screening.screen(s, text)
-        if verdict is not None and verdict.action == "hold":
-            raise Filtered(verdict.reason)
+        verdict = self.svc.screening.screen(s, text)  # a blocking rule raises `Filtered`
         if not s.who.is_teacher:
             flags = await self.svc.store.flags(room)
             if member.role == "teacher" and not flags["pm_teachers"]:
                 raise Forbidden("private messages to teachers are off in this room")
             if between_pupils and (member.role != "student" or not flags["pm_pupils"]):
                 raise Forbidden("private messages between pupils are off in this room")
+        recipient = Author(member.id, member.name, member.role)
+        if verdict is not None and verdict.action == "hold":  # raises HeldForTeacher
+            await self.svc.screening.hold(s, room, cid, text, verdict, to=recipient)
+        return await self.deliver_private(room, Author.of(s.who), recipient, cid, text)
+
+    async def deliver_private(self, room: RoomRef, sender: Author, to: Author, cid: str,
+                              text: str) -> dict[str, Any]:
+        """Keep a private message (supervision: the space's teachers read it later), then
+        deliver it to both people and the room's teachers, on every process; also what a
+        teacher's release of a held private message does. A store that fails refuses it,
+        so nothing is delivered that was not kept; a known cid delivers nothing new."""
         now = self.svc.clock.now_ms()
-        message = {
-            "id": f"pm-{now}-{secrets.token_hex(4)}", "room": room.name, "cid": cid,
-            "user": s.who.public(), "to": {"id": member.id, "name": member.name,
-                                           "role": member.role},
-            "text": text, "ts": now,
-        }
-        await self.svc.bus.notify(Notice(PRIVATE, room.key, target, {
-            "message": message, "users": [s.who.sub, target], "teachers": between_pupils}))
+        pm = PrivateMessage(self.private_ids.next(now), room.name, cid, sender, to, text, now)
+        kept = await self.svc.store.keep_private(room.space, pm)
+        message = kept.message.to_wire()
+        if kept.created:
+            await self.svc.bus.notify(Notice(PRIVATE, room.key, to.id, {
+                "message": message, "users": [sender.id, to.id], "teachers": True}))
         return message
 
     # -- on every process ------------------------------------------------

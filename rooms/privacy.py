@@ -120,15 +120,17 @@ class Visit:
 class Erased:
     """What an erasure removed: message ids per room key, and how many other copies of
     the user's text went with them (`evidence`: reports of their messages, their
-    messages held by the filter)."""
+    messages held by the filter), and how many private messages they sent or received
+    (`private`)."""
 
     ids: dict[str, list[str]]
     evidence: int = 0
     answers: int = 0  # votes and answers removed from named polls (not in `count`)
+    private: int = 0
 
     @property
     def count(self) -> int:
-        return sum(len(v) for v in self.ids.values()) + self.evidence
+        return sum(len(v) for v in self.ids.values()) + self.evidence + self.private
 
 
 class PrivacyStore(ABC):

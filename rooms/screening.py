@@ -115,16 +115,17 @@ class Screening:
         return not s.who.is_teacher and s.who.space not in self._cache
 
     async def hold(self, s: Session, room: RoomRef, cid: str, text: str,
-                   verdict: Verdict) -> None:
-        """Keep the message for a teacher and tell the teachers in the room; raises
-        `HeldForTeacher` for the sender's ack."""
+                   verdict: Verdict, to: Author | None = None) -> None:
+        """Keep the message (a private one to `to`, when given) for a teacher and tell the
+        teachers in the room; raises `HeldForTeacher` for the sender's ack."""
         now = self.svc.clock.now_ms()
-        # one id per (room, author, cid): a resend of the same message holds it once
-        key = "\x00".join((room.key, s.who.sub, cid)).encode()
+        # one id per (room, author, cid, kind): a resend of the same message holds it once
+        kind = "" if to is None else "private"
+        key = "\x00".join((room.key, s.who.sub, cid, kind)).encode()
         held = HeldMessage("h" + hashlib.sha256(key).hexdigest()[:20], room.name, cid,
                            Author.of(s.who),
                            s.who.school, text, now, verdict.rules,
-                           now + min(HOLD_MS, self.svc.store.retention_ms))
+                           now + min(HOLD_MS, self.svc.store.retention_ms), to)
         await self.svc.store.hold(room.space, held)
         await self.to_teachers(room, "filter:held", {"room": room.name, "held": held.to_wire()})
         raise HeldForTeacher(verdict.reason, held.id)
@@ -145,7 +146,10 @@ class Screening:
             raise NotFound("no such held message")
         room = RoomRef(who.space, held.room)
         message: Message | None = None
-        if release:
+        if release and held.to is not None:  # a private message goes to its recipient only
+            await self.svc.moderation.deliver_private(room, held.user, held.to, held.cid,
+                                                      held.text)
+        elif release:
             message = (await self.svc.store.append(room, held.user, held.cid, held.text)).message
         await self.svc.audit.record(who, "held-release" if release else "held-refuse",
                                     room, held.user.id, {"id": held.id})

@@ -223,15 +223,17 @@ class RoomService:
         return msg
 
     async def erase_user(self, space: str, user: str) -> Erased:
-        """Erase every message of `user` in the space, with the reports' copies of them and
-        their held messages, and their answers to named polls; members see them go
-        (`chat:deleted`, the polls again)."""
+        """Erase every message of `user` in the space, with the reports' copies of them,
+        their held messages, the private messages they sent or received and their answers to
+        named polls; members see them go (`chat:deleted`, the polls again)."""
         erased = await self.store.erase_user(space, user)
+        private = await self.store.erase_private(space, user)
         evidence = await self.store.erase_reports(space, user)
         for held in await self.store.held(space):
-            if held.user.id == user and await self.store.take_held(space, held.id) is not None:
+            mine = held.user.id == user or (held.to is not None and held.to.id == user)
+            if mine and await self.store.take_held(space, held.id) is not None:
                 evidence += 1
-        erased = replace(erased, evidence=evidence,
+        erased = replace(erased, evidence=evidence, private=private,
                          answers=await self.classroom.erase_answers(space, user))
         for room_key, ids in erased.ids.items():
             name = RoomRef.from_key(room_key).name

@@ -17,6 +17,7 @@ from .media_store import MediaStore
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
 from .privacy import DAY_MS, PrivacyStore
+from .private_store import PrivateStore
 from .reaction_store import ReactionStore
 from .safeguard_store import SafeguardStore
 
@@ -26,14 +27,14 @@ __all__ = ["DAY_MS", "DEFAULT_PAGE", "MAX_PAGE", "Store", "clamp_limit"]
 
 
 class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutStore,
-            SafeguardStore, FilterStore, ABC):
+            SafeguardStore, FilterStore, PrivateStore, ABC):
     """History, presence and idempotency for every room of the service
     (from `ClassroomStore`, polls, moderation and audit; from `PrivacyStore`,
     per-school retention, purge receipts, erasure and attendance; from `MediaStore`, the
     videoconference's settings and live streams; from `ReactionStore`, reactions on
     messages; from `BreakoutStore`, breakout rooms; from `SafeguardStore`, opened rooms,
     reports and the lobby; from `FilterStore`, the message filter's rules, held messages
-    and flags).
+    and flags; from `PrivateStore`, the supervised private messages).
 
     `retention_ms` is the service's retention (`LIVE_HISTORY_DAYS`); a space whose
     schools set a shorter one (`set_policy`) keeps its messages that long."""

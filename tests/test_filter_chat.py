@@ -183,8 +183,36 @@ async def test_private_messages_go_through_the_filter(server: Running, clients: 
     pm = {"room": "r1", "to": "bo", "cid": "p1"}
     ack = await ana.call("chat:private", {**pm, "text": "my snap is ana_12"})
     assert ack["error"]["code"] == "forbidden" and ack["error"]["reason"] == "handle"
-    ack = await ana.call("chat:private", {**pm, "text": "see www.coolgames.com"})  # held: refused
-    assert ack["error"]["code"] == "forbidden" and ack["error"]["reason"] == "link"
     assert (await ana.call("chat:private", {**pm, "text": "see you at 10"}))["ok"]
     await bo.wait_for("chat:private", lambda m: m["text"] == "see you at 10")
-    assert bo.texts("chat:private") == ["see you at 10"]
+    # held for a teacher, as a private message (issue #11 part 4: private messages are kept)
+    held_pm = {**pm, "cid": "p2", "text": "see www.coolgames.com"}
+    ack = await ana.call("chat:private", held_pm)
+    assert ack["error"]["code"] == "waiting" and ack["error"]["reason"] == "link"
+    held = (await teacher.wait_for("filter:held"))["held"]
+    assert held["id"] == ack["error"]["held"] and held["to"] == {"id": "bo", "name": "Bo",
+                                                                 "role": "student"}
+    again = await ana.call("chat:private", held_pm)  # a resend holds it once
+    assert again["error"]["held"] == held["id"]
+    # a chat message with the same cid is another held message
+    other = await send(ana, "see www.coolgames.com", "p2")
+    assert other["error"]["held"] != held["id"]
+    status, done = await http("POST", server.url + f"/api/held/{held['id']}", TEACHER,
+                              {"release": True})
+    assert status == 200 and done == {"released": True}
+    got = await bo.wait_for("chat:private", lambda m: m["text"] == "see www.coolgames.com")
+    assert got["user"]["id"] == "ana" and got["to"]["id"] == "bo" and got["cid"] == "p2"
+    await teacher.wait_for("chat:private", lambda m: m["id"] == got["id"])
+    await ana.wait_for("filter:decided", lambda d: d["id"] == held["id"])
+    # released to bo only: never into the room's history; kept with the private messages
+    await bo.round_trip()
+    assert bo.texts("chat:private") == ["see you at 10", "see www.coolgames.com"]
+    assert bo.texts() == []
+    assert (await bo.call("chat:history", {"room": "r1"}))["messages"] == []
+    status, listed = await http("GET", server.url + "/api/private?room=r1", TEACHER)
+    assert [m["text"] for m in listed["messages"]] == ["see you at 10", "see www.coolgames.com"]
+    # one not allowed is refused before any hold
+    await teacher.call("mod:permissions", {"room": "r1", "pupils_to_teachers": False})
+    ack = await ana.call("chat:private", {"room": "r1", "to": "t1", "cid": "p3",
+                                          "text": "see www.coolgames.com"})
+    assert ack["error"]["code"] == "forbidden" and "held" not in ack["error"]

@@ -24,6 +24,7 @@ from live.redis_backend.store import RedisStore
 from rooms.clock import FakeClock
 from rooms.identity import RoomRef
 from rooms.message import Author
+from rooms.private_store import PrivateMessage, new_private_id
 from rooms.store import DAY_MS
 
 from .support import RedisServer, connect, run_server
@@ -211,3 +212,56 @@ async def test_without_an_append_only_file_nothing_is_asked(rdb_server: RedisSer
         assert not await store.compact()
     finally:
         await store.close()
+
+
+async def _private(store: RedisStore, clock: FakeClock) -> tuple[list[str], list[str], str]:
+    """Private messages (issue #11 part 4): an old one, one to a pupil whose data is
+    erased, and kept ones, each sent 1 ms after the last on the service's clock."""
+    tea, bo, gone = (Author("t", "Ms T", "teacher"), Author("bo", "Bo", "student"),
+                     Author("gone", f"Gone-{secrets.token_hex(8)}", "student"))
+
+    async def send(frm: Author, to: Author, text: str) -> None:
+        clock.advance(0.001)
+        now = clock.now_ms()
+        cid = secrets.token_hex(4)
+        await store.keep_private("sp", PrivateMessage(new_private_id(now), "room", cid, frm,
+                                                      to, text, now))
+
+    old = secret("pm-old")
+    await send(bo, tea, old)
+    clock.advance(DAY_MS / 1000)
+    erased = secret("pm-erased")
+    await send(tea, gone, erased)
+    kept = [secret("pm-kept") for _ in range(2)]
+    for text in kept:
+        await send(bo, tea, text)
+    return [old], kept, erased
+
+
+async def test_private_messages_leave_no_bytes_after_sweep_and_erasure(
+        rdb_server: RedisServer, aof_server: RedisServer) -> None:
+    for server in (rdb_server, aof_server):
+        clock = FakeClock(start_ms=time.time_ns() // 1_000_000)
+        redis = Redis.from_url(server.url)
+        store = RedisStore(redis, clock, 90 * DAY_MS, "proc-a")
+        try:
+            old, kept, erased = await _private(store, clock)
+            before = snapshot(server)
+            assert all(t.encode() in before for t in [*old, *kept, erased])
+            clock.advance((89 * DAY_MS + 1) / 1000)  # `old` is past 90 days, the rest not
+            await store.sweep()
+            assert await store.erase_private("sp", "gone") == 1
+            after = snapshot(server)
+            assert all(t.encode() in after for t in kept)
+            assert not [t for t in [*old, erased] if t.encode() in after]
+            assert b"Gone-" not in after  # nor the recipient's name
+            if server is aof_server:  # the append-only file forgets after its rewrite
+                assert erased.encode() in aof_bytes(server)
+                assert await store.compact()
+                deadline = asyncio.get_running_loop().time() + 30
+                while [t for t in [*old, erased] if t.encode() in aof_bytes(server)]:
+                    assert asyncio.get_running_loop().time() < deadline, "AOF kept a PM"
+                    await asyncio.sleep(0.1)
+                assert all(t.encode() in aof_bytes(server) for t in kept)
+        finally:
+            await store.close()

@@ -18,11 +18,14 @@ one slot, and a room's bus channel with them):
 - `live:{R}:media:settings`, `:streams`, `:streams:n`  media settings and live streams
                                   (media.py)
 - `live:{R}:bus`                  the room's sharded pub/sub channel (bus.py)
+- `live:{R}:pms`, `:pm:<id>`, `:pmcid:…` private messages: ids, one message's content,
+                                  idempotency (private.py)
 Per space: `live:space:<S>:policy` (schools' limits), `live:space:<S>:purges` (receipts),
-`live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py).
-Shared: `live:retention`, `live:visits`, `live:policies`, `live:aof:*`, `live:procs`,
-`live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`, `live:space:<S>:teachers`,
-`live:space:<S>:audit`, `live:audit:index`, `live:polls`, the filter's
+`live:space:<S>:user:<n>:<user>` (the user's messages, for erasure) (privacy.py),
+`live:space:<S>:pmuser:<n>:<user>` (private messages the user sent or received) (private.py).
+Shared: `live:retention`, `live:private` (private.py), `live:visits`, `live:policies`,
+`live:aof:*`, `live:procs`, `live:proc:<P>:conns`, `live:reap:<P>`, `live:space:<S>:rooms`,
+`live:space:<S>:teachers`, `live:space:<S>:audit`, `live:audit:index`, `live:polls`, the filter's
 `live:space:<S>:filter`, `:held`, `:held:<id>`, `:flagged` (filter.py),
 `live:space:<S>:opened`, `live:space:<S>:reports`, `live:reports:until` (safeguard.py), the
 notices channel `live:notices`,
@@ -41,6 +44,7 @@ PROCS = "live:procs"  # zset process id -> last heartbeat ms
 REPORTS_UNTIL = "live:reports:until"  # zset space\0report id -> ms the evidence ends
 NOTICES = "live:notices"  # pub/sub channel of notices, every process subscribed
 VISITS_INDEX = "live:visits"  # zset room key -> oldest visit's start ms
+PRIVATE_INDEX = "live:private"  # zset room key -> oldest private message ms
 POLICIES = "live:policies"  # zset space -> effective retention ms (spaces with a policy)
 AUDIT_INDEX = "live:audit:index"  # zset space -> its oldest audit entry's ms
 POLLS_INDEX = "live:polls"  # zset room key -> its oldest poll's ms
@@ -88,6 +92,21 @@ def purges(space: str) -> str:
 def user_messages(space: str, user: str) -> str:
     """Zset of `<room>:<id>` of the user's messages in the space, scored by ms."""
     return f"live:space:{space}:user:{_prefixed(user)}"
+
+
+def private_prefix(room_key: str) -> str:
+    """The content key of private message `<id>` is this followed by the id."""
+    return room(room_key, "pm:")
+
+
+def private_cid(room_key: str, user: str, client_id: str) -> str:
+    """The idempotency key of a private message, length-prefixed as `cid`."""
+    return room(room_key, f"pmcid:{_prefixed(user)}:{client_id}")
+
+
+def private_user(space: str, user: str) -> str:
+    """Zset of `<room>:<id>` of the private messages the user sent or received, by ms."""
+    return f"live:space:{space}:pmuser:{_prefixed(user)}"
 
 
 def reactions(room_key: str, message_id: str) -> str:

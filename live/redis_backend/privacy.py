@@ -93,6 +93,7 @@ class RedisPrivacy(PrivacyStore):
 
     if TYPE_CHECKING:
         async def _trim_reports(self, space: str) -> int: ...  # RedisSafeguard's
+        async def _purge_private_space(self, space: str) -> int: ...  # RedisPrivate's
 
     def _init_privacy(self) -> None:
         r: Redis = self._r
@@ -205,6 +206,7 @@ class RedisPrivacy(PrivacyStore):
             raise Unavailable() from exc
         await self._purge(sorted(set(rooms)), {space: await self._floor(space)}, POLICY)
         await self._trim_reports(space)
+        await self._purge_private_space(space)
         return await self.policy(space)
 
     # -- receipts --------------------------------------------------------

@@ -51,6 +51,7 @@ from .frames import message_frame_parts, pack, unpack
 from .media import RedisMedia
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
+from .private import RedisPrivate
 from .reactions import RedisReactions
 from .safeguard import RedisSafeguard
 from .scripts import APPEND, READ
@@ -61,7 +62,7 @@ PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
-                 RedisSafeguard, RedisFilterStore, Store):
+                 RedisSafeguard, RedisFilterStore, RedisPrivate, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -77,6 +78,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self._compactor = AofCompactor(redis, proc_id)
         self._init_reactions()
         self._init_breakouts()
+        self._init_private()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
@@ -165,6 +167,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         cutoff, floor = await self._floors()
         removed = await self._sweep_history(cutoff, floor)
         await self._sweep_classroom(cutoff, floor)
+        await self._sweep_private(cutoff, floor)
         try:
             await self._sweep_reports()
         except RedisError as exc:
@@ -337,5 +340,6 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     async def close(self) -> None:
         await self._append.aclose()
+        await self._keep.aclose()
         await self._r.aclose()
 

@@ -368,7 +368,7 @@ export class ChatState {
       if (ack?.message) this.addMessage(ack.message, true);
       return ack?.message ?? null;
     } catch (error) {
-      this.showNotice('notice.send_failed', errorKey(error.code));
+      this.showNotice('notice.send_failed', errorKey(error.code, error.reason));
       return null;
     }
   }

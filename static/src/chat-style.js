@@ -134,6 +134,7 @@ textarea::placeholder { color: var(--ts-muted); opacity: 1; }
   padding: 0.15rem 0.4rem; border: 1px solid var(--ts-muted); border-radius: 6px;
 }
 .hint { grid-column: 1 / -1; margin: 0; font-size: 0.8rem; color: var(--ts-muted); }
+.pm-rule { grid-column: 1 / -1; margin: 0; font-size: 0.8rem; color: var(--ts-private-fg); }
 .readonly {
   margin: 0; padding: 0.5rem 0.75rem; font-size: 0.9rem; color: var(--ts-muted);
   border-block-start: 1px solid var(--ts-border);

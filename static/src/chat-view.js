@@ -48,7 +48,9 @@ export function buildView(t) {
   view.recipient = h('div', { class: 'recipient', hidden: true },
     h('label', { for: 'to' }, t.t('chat.to')), view.to);
   view.hint = h('p', { class: 'hint', id: 'hint' }, t.t('chat.hint'));
-  view.composer = h('form', { class: 'composer', hidden: true }, view.recipient,
+  // supervision (docs/protocol.md "Private messages"): said where a private message is written
+  view.pmRule = h('p', { class: 'pm-rule', id: 'pm-rule', hidden: true }, t.t('chat.pm_rule'));
+  view.composer = h('form', { class: 'composer', hidden: true }, view.recipient, view.pmRule,
     h('label', { class: 'vh', for: 'input' }, t.t('chat.message_label')), view.input, view.send,
     view.hint);
   view.readOnly = h('p', { class: 'readonly', hidden: true }, t.t('chat.read_only'));

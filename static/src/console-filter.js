@@ -60,7 +60,11 @@ export function safeguardPanels({ t, client, api, act, announce }) {
       const name = String(m.user?.name ?? m.user?.id ?? '');
       const who = el('p', { class: 'who' }, el('bdi', { class: 'name' }, name));
       if (m.school) who.append(schoolBadge(t, m.school));
-      who.append(el('span', { class: 'role' }, m.room), el('span', { class: 'badge warn' },
+      who.append(el('span', { class: 'role' }, m.room));
+      // a private message: released, it goes to this member only
+      if (m.to) who.append(el('span', { class: 'badge private' }, t.t('chat.private')), ' ',
+        el('bdi', {}, t.t('chat.to_name', { name: String(m.to.name ?? '') })));
+      who.append(el('span', { class: 'badge warn' },
         m.rules.map((r) => t.t(`console.rule_${r}`)).join(', ')));
       return el('li', { 'data-key': m.id, 'data-held': m.id }, who,
         el('p', { class: 'text' }, el('bdi', {}, String(m.text ?? ''))),

@@ -13,6 +13,7 @@ import { pageVoice } from './page.js';
 import { pageToken } from './session.js';
 import { privacyViews } from './console-privacy.js';
 import { pollViews } from './console-polls.js';
+import { privateView } from './console-private.js';
 import { chime, safeguarding } from './console-safeguard.js';
 import { safeguardPanels, schoolBadge } from './console-filter.js';
 
@@ -128,6 +129,7 @@ if (!claims || claims.role !== 'teacher') {
 function start() {
   $('main').hidden = false;
   const privacy = privacyViews({ api, t, el, $, act, claims, download });
+  const privateMessages = privateView({ api, t, el, $, act });
   const client = new LiveClient({ token, url: location.origin });
   const here = (handler) => (detail) => {
     if (detail?.room === state.room) handler(detail);
@@ -147,7 +149,13 @@ function start() {
     if (detail.room === state.room && detail.rejoined) load(detail.ack);
   });
   client.on(ServerEvents.CHAT_MESSAGE, here((m) => { remember(m.user); state.messages.set(m.id, m); renderMessages(); }));
-  client.on(ServerEvents.CHAT_PRIVATE, here((m) => { remember(m.user); remember(m.to); state.messages.set(m.id, m); renderMessages(); }));
+  client.on(ServerEvents.CHAT_PRIVATE, here((m) => {
+    remember(m.user);
+    remember(m.to);
+    state.messages.set(m.id, m);
+    renderMessages();
+    privateMessages.add(m);
+  }));
   client.on(ServerEvents.CHAT_DELETED, here(({ id }) => { state.messages.delete(id); renderMessages(); auditSoon(); }));
   let attendanceTimer = null;
   const attendanceSoon = () => {
@@ -226,6 +234,7 @@ function start() {
     refreshRooms();
     refreshAudit();
     privacy.showAttendance(room);
+    privateMessages.show(room);
   }
 
   function load(ack) {

@@ -539,6 +539,11 @@ export class TwinspaceChat extends HTMLElement {
         `${String(m.name ?? '')} (${t.t(`role.${ROLE_ORDER[m.role] === undefined ? 'visitor' : m.role}`)})`)));
     to.value = people.some((m) => m.id === chosen) ? chosen : '';
     recipient.hidden = people.length === 0;
+    // whoever can write privately reads, where they write, that teachers can read it too
+    this.#view.pmRule.hidden = recipient.hidden;
+    const described = recipient.hidden ? 'hint' : 'pm-rule hint';
+    this.#view.input.setAttribute('aria-describedby', described);
+    to.setAttribute('aria-describedby', 'pm-rule');
   }
 
   #renderTyping() {
