@@ -78,6 +78,8 @@ async def test_errors_come_back_from_the_media_process_unchanged(
     async with run_server(redis_url, **MEDIA) as a, run_server(redis_url, **MEDIA) as b:
         teacher = await joined(a.url, sub="t", role="teacher")
         stream, _ = await peers.publish(teacher)
+        # a stream is offered to subscribers once its publisher is connected (`rtc:stream`)
+        await teacher.wait_for("rtc:stream", lambda e: e["stream"] == stream, timeout=15)
         pupil = await joined(b.url, sub="p")
         other = await joined(b.url, sub="q")
         visitor = await joined(b.url, sub="v", role="visitor")
