@@ -148,7 +148,14 @@ def routes(app: web.Application, cfg: Config, metrics: Metrics, ping: Ping) -> N
 
         return view
 
+    async def favicon(_: web.Request) -> web.StreamResponse:
+        # Browsers ask every origin for /favicon.ico; the pages have no icon of their own (the
+        # widget lives inside TwinSpace pages), so the answer is "nothing", not a 404 that shows
+        # as an error in the browser's console on every page load.
+        return web.Response(status=204, headers={"Cache-Control": "public, max-age=86400"})
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/embed/chat", page(STATIC / "embed" / "chat.html"))
     app.router.add_get(r"/room/{room:[a-z0-9][a-z0-9_-]{0,63}}",

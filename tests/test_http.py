@@ -27,6 +27,15 @@ async def raw_get(url: str, target: str) -> int:
         writer.close()
 
 
+async def test_favicon_is_no_content_not_an_error() -> None:
+    """Chromium asks for /favicon.ico on every page; a 404 showed as a console error."""
+    async with run_server() as srv, aiohttp.ClientSession() as http:
+        async with http.get(srv.url + "/favicon.ico") as r:
+            assert r.status == 204
+            assert await r.read() == b""
+            assert "max-age" in r.headers["Cache-Control"]
+
+
 async def test_health_ready_metrics_in_memory() -> None:
     metrics_port = free_port()
     async with run_server(metrics_port=metrics_port) as srv, aiohttp.ClientSession() as http:
