@@ -136,7 +136,8 @@ class PublishLeg:
                 request_keyframe=self.keyframer.request,
                 on_end=self._source_ended,
             )
-            seam.tap_rtp(transceiver.receiver, self._tap_for(kind, transceiver, forwarder))
+            seam.lean_receive(transceiver.receiver, self._tap_for(kind, transceiver, forwarder),
+                              self._config.publish_bitrate if kind == "video" else None)
             self.forwarders[kind] = forwarder
             forwarder.start()
         return announce(self.pc.localDescription.sdp, self._config.public_ip)

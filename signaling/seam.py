@@ -12,6 +12,15 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   that is not an `av.Frame` to the encoder's `pack()` unchanged.
 - `tap_rtp()` wraps one receiver's `_handle_rtp_packet` to see each RTP packet
   (SSRC, payload type, the ssrc-audio-level header extension).
+- `lean_receive()` replaces one receiver's `_handle_rtp_packet` (what a publish leg
+  uses): the tap, then only what a forwarding unit owes the publisher: the
+  statistics of its receiver reports (`RTCRtpReceiver.__remote_streams`), NACKs
+  for video (`__nack_generator`, RTX unwrapped by `__rtx_ssrc`) and a REMB at a
+  fixed cap once a second (as Janus's VideoRoom does with its room bitrate).
+  aiortc's per-packet remote bitrate estimator, depacketizer and jitter buffer
+  (which only fed the dropped frames) never run: at classroom load the estimator
+  measured the unit's own event-loop delays and told every publisher ~30 kbit/s
+  (loadtests/MEDIA.md, "side by side with Janus").
 - `on_keyframe_request()` replaces one sender's `_send_keyframe`, which the
   sender calls on a subscriber's PLI or FIR (it would only set a flag for an
   encoder that passthrough never runs).
@@ -46,10 +55,12 @@ import av
 from aioice.ice import StunProtocol as _StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import get_decoder as _stock_get_decoder
+from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
 
 if TYPE_CHECKING:
     from av.stream import Stream
@@ -147,6 +158,71 @@ def tap_rtp(receiver: RTCRtpReceiver, tap: RtpTap) -> None:
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
+
+
+_RECEIVER_FIELDS = (
+    "_RTCRtpReceiver__codecs",
+    "_RTCRtpReceiver__remote_streams",
+    "_RTCRtpReceiver__nack_generator",
+    "_RTCRtpReceiver__rtx_ssrc",
+    "_RTCRtpReceiver__rtcp_ssrc",
+)
+REMB_INTERVAL_MS = 1000
+
+
+def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None) -> None:
+    """Handle each RTP packet of `receiver` as a forwarding unit needs, in place of aiortc.
+
+    `tap(packet)` sees each packet first (RTX not unwrapped). Then: receiver-report
+    statistics per SSRC, NACKs for lost video packets, and for video a REMB of
+    `remb_bitrate` (bit/s; None sends none) once a second. No bitrate estimator,
+    no depacketizing, no jitter buffer: the frames were only ever dropped.
+    """
+    fields: dict[str, Any] = receiver.__dict__
+    for name in _RECEIVER_FIELDS:
+        if name not in fields:
+            raise RuntimeError(f"aiortc RTCRtpReceiver.{name} moved")
+    if not callable(getattr(receiver, "_send_rtcp_nack", None)):
+        raise RuntimeError("aiortc RTCRtpReceiver._send_rtcp_nack moved")
+    codecs: dict[int, RTCRtpCodecParameters] = fields["_RTCRtpReceiver__codecs"]
+    streams: dict[int, StreamStatistics] = fields["_RTCRtpReceiver__remote_streams"]
+    rtx_ssrc: dict[int, int] = fields["_RTCRtpReceiver__rtx_ssrc"]
+    nacks: NackGenerator | None = fields["_RTCRtpReceiver__nack_generator"]
+    remb_due = [0]
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not receiver._enabled:
+            return
+        try:
+            tap(packet)
+        except Exception:  # a tap must never break the media path
+            logger.exception("rtp tap failed")
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = streams.get(packet.ssrc)
+        if stats is None:
+            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if nacks is None:  # audio
+            return
+        if is_rtx(codec):
+            original = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+        if nacks.add(packet):
+            await receiver._send_rtcp_nack(packet.ssrc, sorted(nacks.missing))
+        if remb_bitrate is not None and arrival_time_ms >= remb_due[0]:
+            rtcp_ssrc = fields["_RTCRtpReceiver__rtcp_ssrc"]
+            if rtcp_ssrc is not None:
+                remb_due[0] = arrival_time_ms + REMB_INTERVAL_MS
+                await receiver._send_rtcp(RtcpPsfbPacket(
+                    fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                    fci=pack_remb_fci(remb_bitrate, [packet.ssrc])))
+
+    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

@@ -183,3 +183,37 @@ async def test_drop_frames_passes_only_the_end() -> None:
         receiver.__dict__["_RTCRtpReceiver__decoder_thread"] = None
     finally:
         await pc.close()
+
+
+def test_lean_receive_hooks_exist() -> None:
+    """`seam.lean_receive` keeps what `_handle_rtp_packet` owes a publisher (receiver-report
+    statistics, NACKs with RTX unwrapped, a REMB) from these fields."""
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    for field in ("self.__codecs: dict[int, RTCRtpCodecParameters] = {}",
+                  "self.__remote_streams: dict[int, StreamStatistics] = {}",
+                  "self.__nack_generator = NackGenerator()",
+                  "self.__nack_generator = None",
+                  "self.__rtx_ssrc: dict[int, int] = {}",
+                  "self.__rtcp_ssrc: Optional[int] = None"):
+        assert field in init, field
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__remote_streams[packet.ssrc].add(packet)" in handle
+    assert "packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)" in handle
+    assert "self.__nack_generator.add(packet)" in handle
+    assert "sorted(self.__nack_generator.missing)" in handle
+    assert "fci=pack_remb_fci(*remb)" in handle
+    run_rtcp = inspect.getsource(RTCRtpReceiver._run_rtcp)
+    assert "self.__remote_streams.items()" in run_rtcp  # the receiver reports read them
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in (
+        inspect.getsource(aiortc.rtcdtlstransport.RTCDtlsTransport._handle_rtp_data))
+
+
+async def test_lean_receive_refuses_a_receiver_it_does_not_know() -> None:
+    pc = aiortc.RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        del receiver.__dict__["_RTCRtpReceiver__nack_generator"]
+        with pytest.raises(RuntimeError, match="moved"):
+            seam.lean_receive(receiver, lambda packet: None, 500_000)
+    finally:
+        await pc.close()
