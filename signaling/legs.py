@@ -125,6 +125,9 @@ class PublishLeg:
         except Exception as exc:
             logger.info("%r offer refused: %s", self, exc)
             raise BadRequest("cannot negotiate this offer (VP8 video, Opus audio)") from exc
+        for dtls in {id(t.receiver.transport): t.receiver.transport
+                     for t in transceivers.values()}.values():
+            seam.fast_srtp(dtls)  # media packets handled in the datagram callback
         for kind, transceiver in transceivers.items():
             track = transceiver.receiver.track
             if track is None:

@@ -21,6 +21,11 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   (which only fed the dropped frames) never run: at classroom load the estimator
   measured the unit's own event-loop delays and told every publisher ~30 kbit/s
   (loadtests/MEDIA.md, "side by side with Janus").
+- `fast_srtp()` replaces one ICE connection's `data_received` (aioice): a publish
+  leg's SRTP media packets are unprotected (`RTCDtlsTransport._rx_srtp`), parsed
+  and handed to the `lean_receive` handler in the datagram callback, instead of
+  a queue, a task wake-up and `RTCDtlsTransport._recv_next`'s coroutines; STUN,
+  DTLS and RTCP keep aioice's and aiortc's way.
 - `on_keyframe_request()` replaces one sender's `_send_keyframe`, which the
   sender calls on a subscriber's PLI or FIR (it would only set a flag for an
   encoder that passthrough never runs).
@@ -52,15 +57,25 @@ from typing import TYPE_CHECKING, Any
 
 import aiortc.rtcrtpreceiver as _receiver_module
 import av
+import pylibsrtp
+from aioice.ice import Connection as _AioiceConnection
 from aioice.ice import StunProtocol as _StunProtocol
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import get_decoder as _stock_get_decoder
 from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtpPacket,
+    is_rtcp,
+    pack_remb_fci,
+    unwrap_rtx,
+)
 
 if TYPE_CHECKING:
     from av.stream import Stream
@@ -167,7 +182,10 @@ _RECEIVER_FIELDS = (
     "_RTCRtpReceiver__rtx_ssrc",
     "_RTCRtpReceiver__rtcp_ssrc",
 )
-REMB_INTERVAL_MS = 1000
+REMB_INTERVAL = 1.0  # seconds
+
+
+LeanHandler = Callable[[RtpPacket], "Awaitable[None] | None"]
 
 
 def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None) -> None:
@@ -188,41 +206,111 @@ def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None
     streams: dict[int, StreamStatistics] = fields["_RTCRtpReceiver__remote_streams"]
     rtx_ssrc: dict[int, int] = fields["_RTCRtpReceiver__rtx_ssrc"]
     nacks: NackGenerator | None = fields["_RTCRtpReceiver__nack_generator"]
-    remb_due = [0]
+    remb_due = [0.0]  # time.monotonic() (aiortc's arrival times are wall clock)
 
-    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+    async def feedback(lost: tuple[int, list[int]] | None, remb: RtcpPsfbPacket | None) -> None:
+        if lost is not None:
+            await receiver._send_rtcp_nack(*lost)
+        if remb is not None:
+            await receiver._send_rtcp(remb)
+
+    def handle(packet: RtpPacket) -> Awaitable[None] | None:
+        """The packet's work; the RTCP it calls for (rarely) as a coroutine to await."""
         if not receiver._enabled:
-            return
+            return None
         try:
             tap(packet)
         except Exception:  # a tap must never break the media path
             logger.exception("rtp tap failed")
         codec = codecs.get(packet.payload_type)
         if codec is None:
-            return
+            return None
         stats = streams.get(packet.ssrc)
         if stats is None:
             stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stats.add(packet)
         if nacks is None:  # audio
-            return
+            return None
         if is_rtx(codec):
             original = rtx_ssrc.get(packet.ssrc)
             apt = codec.parameters.get("apt")
             if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
-                return
+                return None
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
-        if nacks.add(packet):
-            await receiver._send_rtcp_nack(packet.ssrc, sorted(nacks.missing))
-        if remb_bitrate is not None and arrival_time_ms >= remb_due[0]:
+        lost = (packet.ssrc, sorted(nacks.missing)) if nacks.add(packet) else None
+        remb = None
+        if remb_bitrate is not None and (now := time.monotonic()) >= remb_due[0]:
             rtcp_ssrc = fields["_RTCRtpReceiver__rtcp_ssrc"]
             if rtcp_ssrc is not None:
-                remb_due[0] = arrival_time_ms + REMB_INTERVAL_MS
-                await receiver._send_rtcp(RtcpPsfbPacket(
-                    fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                    fci=pack_remb_fci(remb_bitrate, [packet.ssrc])))
+                remb_due[0] = now + REMB_INTERVAL
+                remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                                      fci=pack_remb_fci(remb_bitrate, [packet.ssrc]))
+        if lost is None and remb is None:
+            return None
+        return feedback(lost, remb)
 
-    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        later = handle(packet)
+        if later is not None:
+            await later
+
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    fields[_LEAN] = handle
+
+
+_LEAN = "_seam_lean_handler"
+
+
+def fast_srtp(dtls: RTCDtlsTransport) -> None:
+    """Take this transport's SRTP media packets straight from its ICE connection.
+
+    aioice puts each datagram on a queue that `RTCDtlsTransport` reads in a task
+    (a task wake-up and five coroutine frames per packet). Here an SRTP RTP packet
+    (not STUN, DTLS or RTCP) is unprotected, parsed, routed and handed to its
+    receiver's `lean_receive` handler in the datagram callback itself, as
+    `RTCDtlsTransport._recv_next` would; the rest takes aioice's queue as before.
+    Only receivers set up by `lean_receive` get packets this way.
+    """
+    connection = dtls.transport._connection
+    queued: Callable[[bytes, int], None] = connection.data_received
+    if getattr(queued, "__func__", None) is not _AioiceConnection.data_received:
+        raise RuntimeError("aioice Connection.data_received moved or is patched")
+    router = dtls._rtp_router
+    extensions = dtls._rtp_header_extensions_map
+    counts = [0]
+
+    def data_received(data: bytes, component: int) -> None:
+        rx = dtls._rx_srtp
+        if rx is None or len(data) < 12 or not 127 < data[0] < 192 or is_rtcp(data):
+            queued(data, component)
+            return
+        try:
+            packet = RtpPacket.parse(rx.unprotect(data), extensions)
+        except (pylibsrtp.Error, ValueError):
+            return
+        receiver = router.route_rtp(packet)
+        handle: LeanHandler | None = getattr(receiver, "__dict__", {}).get(_LEAN)
+        if handle is None:
+            if receiver is not None:  # not lean: aiortc's own way
+                asyncio.ensure_future(receiver._handle_rtp_packet(
+                    packet, arrival_time_ms=int(time.time() * 1000)))
+            return
+        counts[0] += 1
+        later = handle(packet)
+        if later is not None:
+            asyncio.ensure_future(later)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    dtls.__dict__[_FAST_COUNT] = counts
+
+
+_FAST_COUNT = "_seam_fast_srtp_packets"
+
+
+def fast_srtp_packets(dtls: RTCDtlsTransport) -> int:
+    """Packets taken by `fast_srtp` on this transport (tests)."""
+    counts: list[int] | None = dtls.__dict__.get(_FAST_COUNT)
+    return counts[0] if counts is not None else 0
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

@@ -217,3 +217,36 @@ async def test_lean_receive_refuses_a_receiver_it_does_not_know() -> None:
             seam.lean_receive(receiver, lambda packet: None, 500_000)
     finally:
         await pc.close()
+
+
+def test_fast_srtp_hooks_exist() -> None:
+    """`seam.fast_srtp` does in aioice's datagram callback what `_recv_next` does in a task."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    received = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in received
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        aioice.ice.Connection.data_received)
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "elif first_byte > 127 and first_byte < 192 and self._rx_srtp:" in recv_next
+    assert "data = self._rx_srtp.unprotect(data)" in recv_next
+    assert "if is_rtcp(data):" in recv_next
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "RtpPacket.parse(data, self._rtp_header_extensions_map)" in handle
+    assert "receiver = self._rtp_router.route_rtp(packet)" in handle
+    init = inspect.getsource(RTCDtlsTransport.__init__)
+    assert "self._rx_srtp: Session = None" in init
+    assert "self._rtp_router = RtpRouter()" in init
+
+
+async def test_fast_srtp_refuses_a_patched_connection() -> None:
+    pc = aiortc.RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        dtls = transceiver.receiver.transport
+        dtls.transport._connection.data_received = lambda data, component: None
+        with pytest.raises(RuntimeError, match="moved or is patched"):
+            seam.fast_srtp(dtls)
+    finally:
+        await pc.close()
