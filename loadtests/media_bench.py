@@ -448,6 +448,9 @@ def main() -> None:
                         help="with --servers: py-spy (raw, 200 Hz) of ours over each window, "
                              "to PATH-<shape>.txt")
     parser.add_argument("--native", action="store_true", help="with --pyspy: native frames")
+    parser.add_argument("--before", default="",
+                        help="with --servers before,...: the checkout whose signaling/ the "
+                             "'before' server runs (e.g. a worktree of main)")
     parser.add_argument("--no-decode", action="store_true",
                         help="with --servers: subscribers only count frames, never decode "
                              "(lighter pages, but Chromium then asks for keyframes ~3/s)")
@@ -460,7 +463,7 @@ def main() -> None:
         rows = asyncio.run(side_by_side(
             args.servers.split(","), args.shapes.split(","), args.window, args.warmup,
             (size[0], size[1], FPS), args.bitrate, args.per_page, args.repeat, args.pyspy,
-            args.native, not args.no_decode))
+            args.native, not args.no_decode, args.before))
         report_side(rows)
         out = args.out.with_name("media_side.json")
         out.parent.mkdir(parents=True, exist_ok=True)

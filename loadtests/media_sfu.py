@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
+# --ours-root: another checkout's rooms/ and signaling/ (before/after in one run)
+_AT = sys.argv.index("--ours-root") if "--ours-root" in sys.argv else -1
+sys.path[:0] = [sys.argv[_AT + 1] if _AT >= 0 else str(ROOT)]
 
 from aiohttp import web  # noqa: E402
 
@@ -44,9 +46,10 @@ def make_app(addresses: tuple[str, ...], last_n: int, bitrate: int) -> web.Appli
     async def on_event(room: str, event: str, payload: dict[str, Any]) -> None:
         return None
 
+    capped = {"publish_bitrate": bitrate} if "publish_bitrate" in MediaConfig.__slots__ else {}
     service = MediaService(on_event=on_event, config=MediaConfig(
         addresses=addresses, last_n=last_n, max_legs=2000, max_legs_per_member=200,
-        publish_bitrate=bitrate))
+        connect_timeout=120.0, **capped))  # type: ignore[arg-type]
 
     async def call(request: web.Request, what: str) -> web.Response:
         body = await request.json()
@@ -94,10 +97,19 @@ def main() -> None:
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--last-n", type=int, default=9)
+    parser.add_argument("--ours-root", default=str(ROOT),
+                        help="the checkout whose signaling/ runs (before/after)")
     parser.add_argument("--bitrate", type=int, default=1_000_000,
                         help="the REMB cap for publishers (Janus's room bitrate)")
     args = parser.parse_args()
+    import logging
+
     import uvloop
+
+    # legs' lives (no packet is logged): why a subscription ended shows in the bench's log
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("signaling.service").setLevel(logging.DEBUG)
+    logging.getLogger("aioice.ice").setLevel(logging.INFO)
 
     uvloop.install()
     web.run_app(make_app((args.host,), args.last_n, args.bitrate), host=args.host, port=args.port,

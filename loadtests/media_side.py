@@ -18,7 +18,8 @@ the same work).
 Shapes:
 - 1xN: one publisher (camera + microphone), N viewers (1x3, 1x8, 1x29)
 - screen: one publisher with camera + microphone + screen, 8 viewers (16 video streams)
-- class: 10 publishers (camera + microphone, 320x240: the tiles of a grid), 20 viewers; ours
+- class: 10 publishers (camera + microphone, 320x240 at 15 fps: the tiles of a grid; 180
+  decoding subscribers at 640x480 overload two cores), 20 viewers; ours
   with last-N 9 (each viewer
   subscribes to the 10 streams, gets 9 videos and 10 audios); Janus has no last-N, so each
   viewer subscribes to 9 feeds' video and the 10 feeds' audio (one PeerConnection, Janus's way)
@@ -84,7 +85,7 @@ class Shape:
     sources: tuple[str, ...]
     viewers: int
     last_n: int  # video streams a viewer receives (of the publishers' camera streams)
-    tiles: bool = False  # cameras published at 320x240 (a grid of nine), not --size
+    tiles: bool = False  # cameras at 320x240, 15 fps (the tiles of a grid of nine), not --size
 
     @property
     def video_streams(self) -> int:
@@ -176,6 +177,16 @@ class Ours(Server):
 
     def upstream(self, tail: str) -> str:
         return f"http://{self.ns.inside}:{self.port}/{tail}"
+
+
+class Before(Ours):
+    """Ours from another checkout (`--before PATH`, e.g. a worktree of main)."""
+
+    name = "before"
+    root = ""
+
+    def command(self, shape: Shape) -> list[str]:
+        return [*super().command(shape), "--ours-root", self.root]
 
 
 class Janus(Server):
@@ -310,7 +321,7 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
                     bitrate: int, per_page: int, profile: Path | None = None,
                     native: bool = False, decode: bool = False) -> dict[str, Any]:
     if sh.tiles:
-        size = (320, 240, size[2])
+        size = (320, 240, 15)
     await server.start(sh)
     front.server = server
     contexts: list[Any] = []
@@ -325,7 +336,7 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
             return page
 
         pub_page = await new_page()
-        kind = server.name
+        kind = "ours" if isinstance(server, Ours) else "janus"  # the page's driver
         if kind == "janus":
             await pub_page.evaluate("(b) => window.bench.janus.create(b)", bitrate)
         feeds: list[Any] = []
@@ -369,6 +380,7 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
         cpu0, wall0 = cpu_seconds(server.pid), time.monotonic()
         spy = None
         if profile is not None and kind == "ours":
+            profile = profile.with_name(f"{profile.name}-{server.name}")
             # py-spy on the unit over the window (sampling costs it a little CPU: these runs
             # are for the frames, not for the table)
             out = profile.with_name(f"{profile.name}-{sh.name}.txt")
@@ -380,6 +392,7 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
         await asyncio.sleep(window)
         if spy is not None:
             await spy.wait()
+            pyspy_top(out)
         cpu1, wall1 = cpu_seconds(server.pid), time.monotonic()
         after = await all_stats()
         pub1 = await pub_page.evaluate("() => window.bench.published()")
@@ -392,7 +405,7 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
         packets = total("packets", after) - total("packets", before)
         cores = (cpu1 - cpu0) / seconds
         row = {
-            "shape": sh.name, "server": kind, "cores": cores, "seconds": seconds,
+            "shape": sh.name, "server": server.name, "cores": cores, "seconds": seconds,
             "streams": sh.video_streams, "per_stream": cores / sh.video_streams,
             "fps": frames / seconds / sh.video_streams,
             "pps": packets / seconds,
@@ -402,7 +415,8 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
             "plis": total("plis", after) - total("plis", before),
             "connected": total("connected", after), "pcs": total("pcs", after),
         }
-        log(f"{sh.name:7} {kind:5} {cores:.4f} cores, {row['per_stream'] * 1000:.3f} ms/s per "
+        log(f"{sh.name:7} {server.name:6} {cores:.4f} cores, "
+            f"{row['per_stream'] * 1000:.3f} ms/s per "
             f"video stream ({sh.video_streams}), {row['fps']:.1f} fps/stream, "
             f"{row['pps']:.0f} pkt/s received, {row['per_kpacket'] * 1000:.1f} us CPU/packet, "
             f"published {row['published_kbps']:.0f} kbit/s, {row['connected']}/{row['pcs']} pcs")
@@ -411,12 +425,44 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
             f"subscribers sent {row['plis']} PLIs, {row['nacks']} NACKs")
         row["publishers"] = pub1
         return row
+    except Exception:
+        log(f"{server.name} failed; its log (kept in {tempfile.gettempdir()}) ends:\n"
+            f"{server.tail()}")
+        raise
     finally:
+        with contextlib.suppress(OSError):
+            kept = Path(tempfile.gettempdir()) / f"media-side-{server.name}-{sh.name}.log"
+            shutil.copy(server.log_path, kept)  # the legs' lives, for a failed or odd run
         for ctx in contexts:
             with contextlib.suppress(Exception):
                 await ctx.close()
         server.stop()
         front.server = None
+
+
+def pyspy_top(path: Path, top: int = 14) -> None:
+    """The frames (function, file) with the largest inclusive and self shares of a raw
+    py-spy profile (collapsed stacks, `frame;frame;... count` per line)."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(":")[0] for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+    if not total:
+        return
+    print(f"py-spy {path.name}: {total} samples; inclusive, then self:")
+    for table in (inclusive, own):
+        for frame, n in sorted(table.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"  {100 * n / total:5.1f}%  {frame}")
+        print("  --")
 
 
 @contextlib.asynccontextmanager
@@ -438,7 +484,8 @@ async def chromium_in(ns: Any, origin: str) -> AsyncIterator[Any]:
 async def side_by_side(servers: list[str], shapes: list[str], window: float, warmup: float,
                        size: tuple[int, int, int], bitrate: int, per_page: int,
                        repeat: int, profile: Path | None = None,
-                       native: bool = False, decode: bool = False) -> list[dict[str, Any]]:
+                       native: bool = False, decode: bool = False,
+                       before: str = "") -> list[dict[str, Any]]:
     from tests.netns import netns
 
     rows: list[dict[str, Any]] = []
@@ -451,27 +498,38 @@ async def side_by_side(servers: list[str], shapes: list[str], window: float, war
                     for name in shapes:
                         sh = shape(name)
                         for server_name in servers:
-                            server: Ours | Janus = (Ours if server_name == "ours" else Janus)(
-                                ns, Path(tmp), bitrate)
-                            rows.append(await run_shape(browser, front, server, sh, window,
-                                                        warmup, size, bitrate, per_page,
-                                                        profile, native, decode))
+                            kinds: dict[str, type[Ours | Janus]] = {
+                                "ours": Ours, "janus": Janus, "before": Before}
+                            server = kinds[server_name](ns, Path(tmp), bitrate)
+                            if isinstance(server, Before):
+                                server.root = before
+                            try:
+                                rows.append(await run_shape(
+                                    browser, front, server, sh, window, warmup, size, bitrate,
+                                    per_page, profile, native, decode))
+                            except Exception as exc:  # noqa: BLE001 - the next shape still runs
+                                log(f"{sh.name} {server.name} FAILED: {str(exc)[:300]}")
+                                rows.append({"shape": sh.name, "server": server.name,
+                                             "failed": str(exc)[:300]})
         finally:
             await front.stop()
     return rows
 
 
 def report(rows: list[dict[str, Any]]) -> None:
+    servers = [n for n in ("before", "ours", "janus") if any(r["server"] == n for r in rows)]
     print()
-    print("CPU of the forwarding unit per forwarded video stream (ms of CPU per second per "
-          "stream; median of repeats), Chromium publishers and subscribers")
-    print(f"{'shape':8} {'streams':>7} | {'ours':>7} {'fps':>5} {'us/pkt':>6} | "
-          f"{'janus':>7} {'fps':>5} {'us/pkt':>6} | {'ours/janus':>10}")
-    names = list(dict.fromkeys(r["shape"] for r in rows))
-    for name in names:
+    print("CPU of the forwarding unit per forwarded video stream: ms of CPU per second per "
+          "stream (median of rounds); fps per stream and CPU per received packet beside it")
+    head = " | ".join(f"{n:>7} {'fps':>5} {'us/pkt':>6}" for n in servers)
+    ratios = [n for n in servers if n != "janus" and "janus" in servers]
+    print(f"{'shape':8} {'streams':>7} | {head} | "
+          + " ".join(f"{n + '/janus':>12}" for n in ratios))
+    for name in dict.fromkeys(r["shape"] for r in rows):
         got: dict[str, dict[str, float]] = {}
-        for server in ("ours", "janus"):
-            mine = [r for r in rows if r["shape"] == name and r["server"] == server]
+        for server in servers:
+            mine = [r for r in rows if r["shape"] == name and r["server"] == server
+                    and "failed" not in r]
             if mine:
                 got[server] = {
                     "ms": statistics.median(r["per_stream"] for r in mine) * 1000,
@@ -479,12 +537,12 @@ def report(rows: list[dict[str, Any]]) -> None:
                     "us": statistics.median(r["per_kpacket"] for r in mine) * 1000,
                     "streams": mine[0]["streams"],
                 }
-        cells = []
-        for server in ("ours", "janus"):
-            g = got.get(server)
-            cells.append(f"{g['ms']:7.3f} {g['fps']:5.1f} {g['us']:6.1f}" if g
-                         else f"{'-':>7} {'-':>5} {'-':>6}")
-        ratio = (f"{got['ours']['ms'] / got['janus']['ms']:9.2f}x"
-                 if "ours" in got and "janus" in got else f"{'-':>10}")
+        cells = [f"{got[n]['ms']:7.3f} {got[n]['fps']:5.1f} {got[n]['us']:6.1f}" if n in got
+                 else f"{'-':>7} {'-':>5} {'-':>6}" for n in servers]
+        cols = [f"{got[n]['ms'] / got['janus']['ms']:11.2f}x"
+                if n in got and "janus" in got else f"{'-':>12}" for n in ratios]
+        if not got:
+            print(f"{name:8} failed on every server")
+            continue
         streams = int(next(iter(got.values()))["streams"])
-        print(f"{name:8} {streams:7d} | {cells[0]} | {cells[1]} | {ratio}")
+        print(f"{name:8} {streams:7d} | {' | '.join(cells)} | {' '.join(cols)}")
