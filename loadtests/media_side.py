@@ -18,8 +18,8 @@ the same work).
 Shapes:
 - 1xN: one publisher (camera + microphone), N viewers (1x3, 1x8, 1x29)
 - screen: one publisher with camera + microphone + screen, 8 viewers (16 video streams)
-- class: 10 publishers (camera + microphone, 320x240 at 15 fps: the tiles of a grid; 180
-  decoding subscribers at 640x480 overload two cores), 20 viewers; ours
+- class: 10 publishers (camera + muted microphone, 320x240 at 15 fps: the tiles of a grid;
+  180 decoding subscribers at 640x480 overload two cores), 20 viewers; ours
   with last-N 9 (each viewer
   subscribes to the 10 streams, gets 9 videos and 10 audios); Janus has no last-N, so each
   viewer subscribes to 9 feeds' video and the 10 feeds' audio (one PeerConnection, Janus's way)
@@ -72,10 +72,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, every thread (/proc/<pid>/stat fields 14 and 15)."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of a process, every thread (/proc/<pid>/stat fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TCK
+    return int(fields[11]) / TCK, int(fields[12]) / TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
 
 
 @dataclass(frozen=True)
@@ -335,19 +339,43 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
             await page.wait_for_function("() => window.bench")
             return page
 
-        pub_page = await new_page()
+        # one page (one renderer process) per publisher: ten encoders in one renderer starve
+        # its network thread, which then answers ICE consent checks late
+        pub_pages = [await new_page() for _ in range(sh.publishers)]
         kind = "ours" if isinstance(server, Ours) else "janus"  # the page's driver
         if kind == "janus":
-            await pub_page.evaluate("(b) => window.bench.janus.create(b)", bitrate)
+            await pub_pages[0].evaluate("(b) => window.bench.janus.create(b)", bitrate)
         feeds: list[Any] = []
-        for i in range(sh.publishers):
+        for i, pub_page in enumerate(pub_pages):
+            if sh.tiles:
+                # a class of muted microphones: nobody speaks, so our last-N keeps the same
+                # nine (teacher first, then by age) instead of following the fake device's
+                # beeps, which all publishers make at once; Janus's viewers have a fixed nine
+                await pub_page.evaluate("() => window.bench.silent(true)")
             user = "t0" if i == 0 else f"p{i}"
             feeds += await pub_page.evaluate(
                 "([k, u, s, sz, scr, b]) => window.bench[k].publish(u, s, sz, scr, b)",
                 [kind, user, list(sh.sources), list(size), [1280, 720, 5], bitrate])
-        await until("publishers connected", lambda: pub_page.evaluate(
-            "async () => { const p = await window.bench.published();"
-            " return p.connected === p.pcs && p.packets > 0; }"), 30)
+
+        async def published() -> dict[str, Any]:
+            got = await asyncio.gather(
+                *(p.evaluate("() => window.bench.published()") for p in pub_pages))
+            out: dict[str, Any] = {"packets": 0, "bytes": 0, "connected": 0, "pcs": 0,
+                                   "limits": {}, "available": [], "fps": [], "sizes": []}
+            for g in got:
+                for key in ("packets", "bytes", "connected", "pcs"):
+                    out[key] += g[key]
+                for why, n in g["limits"].items():
+                    out["limits"][why] = out["limits"].get(why, 0) + n
+                for key in ("available", "fps", "sizes"):
+                    out[key] += g[key]
+            return out
+
+        async def publishing() -> bool:
+            p = await published()
+            return bool(p["connected"] == p["pcs"] and p["packets"] > 0)
+
+        await until("publishers connected", publishing, 30)
         if kind == "ours":
             async def announced() -> bool:
                 assert front.http is not None
@@ -375,9 +403,10 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
 
         await until("subscribers connected", flowing, 60)
         await asyncio.sleep(warmup)
-        pub0 = await pub_page.evaluate("() => window.bench.published()")
+        pub0 = await published()
         before = await all_stats()
-        cpu0, wall0 = cpu_seconds(server.pid), time.monotonic()
+        (user0, sys0), wall0 = cpu_times(server.pid), time.monotonic()
+        cpu0 = user0 + sys0
         spy = None
         if profile is not None and kind == "ours":
             profile = profile.with_name(f"{profile.name}-{server.name}")
@@ -393,9 +422,10 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
         if spy is not None:
             await spy.wait()
             pyspy_top(out)
-        cpu1, wall1 = cpu_seconds(server.pid), time.monotonic()
+        (user1, sys1), wall1 = cpu_times(server.pid), time.monotonic()
+        cpu1 = user1 + sys1
         after = await all_stats()
-        pub1 = await pub_page.evaluate("() => window.bench.published()")
+        pub1 = await published()
         seconds = wall1 - wall0
 
         def total(key: str, rows: list[dict[str, Any]]) -> int:
@@ -406,14 +436,15 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
         cores = (cpu1 - cpu0) / seconds
         row = {
             "shape": sh.name, "server": server.name, "cores": cores, "seconds": seconds,
-            "streams": sh.video_streams, "per_stream": cores / sh.video_streams,
-            "fps": frames / seconds / sh.video_streams,
+            "streams": sh.video_streams, "per_stream": cores / max(sh.video_streams, 1),
+            "fps": frames / seconds / max(sh.video_streams, 1),
             "pps": packets / seconds,
             "per_kpacket": (cpu1 - cpu0) / max(packets, 1) * 1000,
             "published_kbps": (pub1["bytes"] - pub0["bytes"]) * 8 / seconds / 1000,
             "nacks": total("nacks", after) - total("nacks", before),
             "plis": total("plis", after) - total("plis", before),
             "connected": total("connected", after), "pcs": total("pcs", after),
+            "kernel_share": (sys1 - sys0) / max(cpu1 - cpu0, 1e-9),
         }
         log(f"{sh.name:7} {server.name:6} {cores:.4f} cores, "
             f"{row['per_stream'] * 1000:.3f} ms/s per "
@@ -422,7 +453,8 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
             f"published {row['published_kbps']:.0f} kbit/s, {row['connected']}/{row['pcs']} pcs")
         log(f"        publishers: limited by {pub1['limits']}, available kbit/s "
             f"{pub1['available']}, fps {pub1['fps']}, sizes {sorted(set(pub1['sizes']))}; "
-            f"subscribers sent {row['plis']} PLIs, {row['nacks']} NACKs")
+            f"subscribers sent {row['plis']} PLIs, {row['nacks']} NACKs; "
+            f"{100 * row['kernel_share']:.0f}% of the unit's CPU in the kernel")
         row["publishers"] = pub1
         return row
     except Exception:

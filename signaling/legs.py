@@ -117,6 +117,8 @@ class PublishLeg:
             transceivers[kind] = self.pc.addTransceiver(kind, direction="recvonly")
             codecs.pin(transceivers[kind])
             seam.drop_frames(transceivers[kind].receiver)  # forwarded from the RTP tap
+        for connection in seam.ice_connections(self.pc):
+            seam.patient_consent(connection)
         offer = self._config.candidates.clean(offer)  # never aimed at internal addresses
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
@@ -235,6 +237,8 @@ class SubscribeLeg:
             out.attach(_sink_factory(transceiver))
             if kind == "video":
                 seam.on_keyframe_request(transceiver.sender, forwarder.request_keyframe)
+        for connection in seam.ice_connections(self.pc):
+            seam.patient_consent(connection)
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
         return announce(self.pc.localDescription.sdp, self._config.public_ip)

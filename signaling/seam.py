@@ -26,6 +26,12 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   and handed to the `lean_receive` handler in the datagram callback, instead of
   a queue, a task wake-up and `RTCDtlsTransport._recv_next`'s coroutines; STUN,
   DTLS and RTCP keep aioice's and aiortc's way.
+- `patient_consent()` replaces one aioice connection's `query_consent` (before ICE
+  completes, when `connect()` starts it): aioice waits 0.5 s for each consent check,
+  never retransmits, and closes after six late answers in a row; RFC 7675 ends consent
+  after 30 s without any answer. Here each check is retransmitted twice (3.5 s) and the
+  connection closes only after `CONSENT_EXPIRY` seconds with no answer at all: a pupil
+  on a link (or a browser on a machine) slow for a while keeps the class.
 - `on_keyframe_request()` replaces one sender's `_send_keyframe`, which the
   sender calls on a subscriber's PLI or FIR (it would only set a flag for an
   encoder that passthrough never runs).
@@ -51,6 +57,7 @@ import asyncio
 import fractions
 import logging
 import queue
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -58,8 +65,10 @@ from typing import TYPE_CHECKING, Any
 import aiortc.rtcrtpreceiver as _receiver_module
 import av
 import pylibsrtp
+from aioice.ice import CONSENT_INTERVAL as _AIOICE_CONSENT_INTERVAL
 from aioice.ice import Connection as _AioiceConnection
 from aioice.ice import StunProtocol as _StunProtocol
+from aioice.stun import TransactionError as _StunTransactionError
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import get_decoder as _stock_get_decoder
 from aiortc.codecs import is_rtx
@@ -311,6 +320,57 @@ def fast_srtp_packets(dtls: RTCDtlsTransport) -> int:
     """Packets taken by `fast_srtp` on this transport (tests)."""
     counts: list[int] | None = dtls.__dict__.get(_FAST_COUNT)
     return counts[0] if counts is not None else 0
+
+
+CONSENT_EXPIRY = 30.0  # seconds without any consent answer (RFC 7675 section 5.1)
+CONSENT_RETRANSMISSIONS = 2  # a check waits 0.5 + 1 + 2 s for its answer
+
+
+def patient_consent(
+    connection: _AioiceConnection,
+    *,
+    interval: float = _AIOICE_CONSENT_INTERVAL,
+    expiry: float = CONSENT_EXPIRY,
+) -> None:
+    """Check consent on `connection` every ~`interval` s; close after `expiry` s unanswered."""
+    if not callable(getattr(connection, "query_consent", None)) or not callable(
+        getattr(connection, "build_request", None)
+    ):
+        raise RuntimeError("aioice Connection.query_consent or build_request moved")
+
+    async def query_consent() -> None:
+        loop = asyncio.get_running_loop()
+        answered = loop.time()
+        password = connection.remote_password
+        if password is None:
+            raise RuntimeError("consent checks before the remote password")
+        while True:
+            await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
+            for pair in list(connection._nominated.values()):
+                request = connection.build_request(pair, nominate=False)
+                try:
+                    await pair.protocol.request(
+                        request, pair.remote_addr, integrity_key=password.encode("utf8"),
+                        retransmissions=CONSENT_RETRANSMISSIONS)
+                    answered = loop.time()
+                except _StunTransactionError:
+                    pass
+            if loop.time() - answered >= expiry:
+                logger.info("consent expired: no answer for %.0f s", loop.time() - answered)
+                connection._query_consent_task = None
+                await connection.close()
+                return
+
+    connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+def ice_connections(pc: Any) -> list[_AioiceConnection]:
+    """The aioice connections of a PeerConnection's transceivers (one with BUNDLE)."""
+    found: dict[int, _AioiceConnection] = {}
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.sender.transport.transport._connection
+        found[id(connection)] = connection
+    return list(found.values())
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

@@ -5,10 +5,13 @@ Pinned: aiortc==1.16.0 (pyproject.toml). An upgrade must pass these first.
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import inspect
+from typing import Any
 
 import aioice.ice
+import aioice.stun
 import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
 import av
@@ -250,3 +253,75 @@ async def test_fast_srtp_refuses_a_patched_connection() -> None:
             seam.fast_srtp(dtls)
     finally:
         await pc.close()
+
+
+def test_patient_consent_hooks_exist() -> None:
+    connect = inspect.getsource(aioice.ice.Connection.connect)
+    assert "self._query_consent_task = asyncio.create_task(self.query_consent())" in connect
+    consent = inspect.getsource(aioice.ice.Connection.query_consent)
+    assert "request = self.build_request(pair, nominate=False)" in consent
+    assert "retransmissions=0" in consent  # what the seam replaces
+    assert "self._query_consent_task = None" in consent and "await self.close()" in consent
+    assert "self._query_consent_task: asyncio.Task[None] | None = None" in inspect.getsource(
+        aioice.ice.Connection.__init__)
+
+
+class _Pair:
+    """A nominated pair whose consent checks are answered as `answers` says, in turn."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        self.remote_addr = ("192.0.2.1", 4000)
+        self.protocol = self
+        self.answers = answers
+        self.retransmissions: list[int | None] = []
+
+    async def request(self, request: object, addr: object, integrity_key: bytes,
+                      retransmissions: int | None = None) -> None:
+        self.retransmissions.append(retransmissions)
+        if not (self.answers.pop(0) if self.answers else False):
+            raise aioice.stun.TransactionTimeout()
+
+
+class _Connection:
+    def __init__(self, pair: _Pair) -> None:
+        self._nominated = {1: pair}
+        self.remote_password = "pw"
+        self._query_consent_task: object = "running"
+        self.closed = False
+
+    def build_request(self, pair: object, nominate: bool) -> object:
+        return object()
+
+    async def query_consent(self) -> None:
+        raise AssertionError("aioice's own consent checks ran")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_patient_consent_keeps_a_slow_peer_and_ends_a_gone_one() -> None:
+    # late answers, then one in time, again and again: aioice (6 misses in a row) would stay,
+    # but 8 misses in a row would end it; the patient one waits for the expiry only
+    slow = _Connection(_Pair(([False] * 7 + [True]) * 3))
+    seam.patient_consent(slow, interval=0.01, expiry=0.5)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(slow.query_consent())
+    await asyncio.sleep(0.3)
+    assert not slow.closed and not task.done()
+    task.cancel()
+    assert set(slow._nominated[1].retransmissions) == {seam.CONSENT_RETRANSMISSIONS}
+
+    gone = _Connection(_Pair([]))
+    seam.patient_consent(gone, interval=0.01, expiry=0.2)  # type: ignore[arg-type]
+    await asyncio.wait_for(gone.query_consent(), 5)
+    assert gone.closed and gone._query_consent_task is None
+
+
+async def test_every_leg_checks_consent_patiently(media: Any) -> None:
+    from conftest import ANNA, TEACHER
+
+    stream, _ = await media.publish(TEACHER)
+    sub_id, _ = await media.subscribe(ANNA, stream)
+    room = media.service._sub_room[sub_id]
+    for pc in (room.streams[stream].pc, room.subs[sub_id].pc):
+        for connection in seam.ice_connections(pc):
+            assert connection.query_consent.__qualname__.startswith("patient_consent")
