@@ -110,6 +110,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("signaling.service").setLevel(logging.DEBUG)
     logging.getLogger("aioice.ice").setLevel(logging.INFO)
+    logging.getLogger("signaling.seam").setLevel(logging.INFO)
 
     uvloop.install()
     web.run_app(make_app((args.host,), args.last_n, args.bitrate), host=args.host, port=args.port,

@@ -383,14 +383,18 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
                     return len(await r.json()) == len(feeds)
             await until("streams announced", announced, 30)
         pages = [await new_page() for _ in range(-(-sh.viewers // per_page))]
-        for v in range(sh.viewers):
-            page = pages[v // per_page]
-            if kind == "ours":
-                await page.evaluate("([u, f]) => window.bench.ours.subscribe(u, f)",
-                                    [f"v{v}", feeds])
-            else:
-                await page.evaluate("([u, f, n]) => window.bench.janus.subscribe(u, f, n)",
-                                    [f"v{v}", feeds, sh.last_n])
+        async def subscribe_page(index: int, page: Any) -> None:
+            # the pages in parallel, each its viewers one after another: a shorter set-up
+            for v in range(index * per_page, min(sh.viewers, (index + 1) * per_page)):
+                if kind == "ours":
+                    await page.evaluate("([u, f]) => window.bench.ours.subscribe(u, f)",
+                                        [f"v{v}", feeds])
+                else:
+                    await page.evaluate(
+                        "([u, f, n]) => window.bench.janus.subscribe(u, f, n)",
+                        [f"v{v}", feeds, sh.last_n])
+
+        await asyncio.gather(*(subscribe_page(i, p) for i, p in enumerate(pages)))
 
         async def all_stats() -> list[dict[str, Any]]:
             got: list[dict[str, Any]] = await asyncio.gather(
