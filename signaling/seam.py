@@ -346,7 +346,10 @@ def patient_consent(
             raise RuntimeError("consent checks before the remote password")
         while True:
             await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
-            for pair in list(connection._nominated.values()):
+            pairs = list(connection._nominated.values())
+            if not pairs:  # nothing to check yet (aioice's own counts no miss either)
+                answered = loop.time()
+            for pair in pairs:
                 request = connection.build_request(pair, nominate=False)
                 try:
                     await pair.protocol.request(

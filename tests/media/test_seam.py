@@ -310,6 +310,14 @@ async def test_patient_consent_keeps_a_slow_peer_and_ends_a_gone_one() -> None:
     task.cancel()
     assert set(slow._nominated[1].retransmissions) == {seam.CONSENT_RETRANSMISSIONS}
 
+    unnominated = _Connection(_Pair([]))
+    unnominated._nominated = {}
+    seam.patient_consent(unnominated, interval=0.01, expiry=0.1)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(unnominated.query_consent())
+    await asyncio.sleep(0.3)
+    assert not unnominated.closed and not task.done()
+    task.cancel()
+
     gone = _Connection(_Pair([]))
     seam.patient_consent(gone, interval=0.01, expiry=0.2)  # type: ignore[arg-type]
     await asyncio.wait_for(gone.query_consent(), 5)
