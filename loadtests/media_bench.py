@@ -432,7 +432,44 @@ def main() -> None:
     parser.add_argument("--size", default=f"{WIDTH}x{HEIGHT}",
                         help="published video; a smaller one on a loaded machine (bitrate scales)")
     parser.add_argument("--out", type=Path, default=ROOT / "loadtests/results/media_bench.png")
+    parser.add_argument("--servers", default="",
+                        help="ours,janus: Chromium side by side with Janus VideoRoom (root: a "
+                             "network namespace; loadtests/media_side.py); the other modes are "
+                             "then not run")
+    parser.add_argument("--shapes", default="1x3,1x8,1x29,screen,class",
+                        help="with --servers: 1xN, screen, class")
+    parser.add_argument("--repeat", type=int, default=1, help="with --servers: rounds")
+    parser.add_argument("--warmup", type=float, default=4.0, help="with --servers: seconds")
+    parser.add_argument("--bitrate", type=int, default=BITRATE,
+                        help="with --servers: each published video's maxBitrate")
+    parser.add_argument("--per-page", type=int, default=5,
+                        help="with --servers: viewers per Chromium page")
+    parser.add_argument("--pyspy", type=Path, default=None,
+                        help="with --servers: py-spy (raw, 200 Hz) of ours over each window, "
+                             "to PATH-<shape>.txt")
+    parser.add_argument("--native", action="store_true", help="with --pyspy: native frames")
+    parser.add_argument("--before", default="",
+                        help="with --servers before,...: the checkout whose signaling/ the "
+                             "'before' server runs (e.g. a worktree of main)")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="with --servers: subscribers only count frames, never decode "
+                             "(lighter pages, but Chromium then asks for keyframes ~3/s)")
     args = parser.parse_args()
+    if args.servers:
+        from media_side import report as report_side
+        from media_side import side_by_side
+
+        size = tuple(int(v) for v in args.size.split("x"))
+        rows = asyncio.run(side_by_side(
+            args.servers.split(","), args.shapes.split(","), args.window, args.warmup,
+            (size[0], size[1], FPS), args.bitrate, args.per_page, args.repeat, args.pyspy,
+            args.native, not args.no_decode, args.before))
+        report_side(rows)
+        out = args.out.with_name("media_side.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=1))
+        print(f"raw: {out}")
+        return
     steps = sorted({int(s) for s in args.steps.split(",") if s.strip()})
     log(
         f"{args.loop} service loop, steps {steps}, window {args.window}s, "

@@ -39,6 +39,10 @@ class MediaConfig:
     turn: TurnConfig = TurnConfig()
     """LIVE_TURN_URLS, LIVE_TURN_SECRET, LIVE_TURN_TTL: the browsers' ICE servers."""
     max_sdp: int = 64 * 1024
+    publish_bitrate: int = 1_000_000
+    """The video bitrate (bit/s) the unit lets a publisher send: a REMB at this cap once a
+    second (as Janus's VideoRoom `bitrate`); the browser's own loss-based control goes
+    below it on a weak uplink."""
     pupil_cameras_teachers_only: bool = False
     """A new room's setting until a teacher changes it; `from_env` (the service) takes
     `rooms.media_rules.NEW_ROOM_PUPIL_CAMERAS_TEACHERS_ONLY` (issue #11 part 6)."""
@@ -48,6 +52,8 @@ class MediaConfig:
             ipaddress.ip_address(self.public_ip)
         if not 0 <= self.last_n <= 64:
             raise ValueError("last_n must be within 0..64")
+        if self.publish_bitrate < 30_000:
+            raise ValueError("publish_bitrate must be at least 30000 bit/s")
         if self.max_legs_per_member < 1 or self.max_legs < 1:
             raise ValueError("LIVE_MEDIA_MAX_LEGS and LIVE_MEDIA_MAX_LEGS_PER_MEMBER must be "
                              "at least 1")

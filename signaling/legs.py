@@ -117,6 +117,8 @@ class PublishLeg:
             transceivers[kind] = self.pc.addTransceiver(kind, direction="recvonly")
             codecs.pin(transceivers[kind])
             seam.drop_frames(transceivers[kind].receiver)  # forwarded from the RTP tap
+        for connection in seam.ice_connections(self.pc):
+            seam.patient_consent(connection)
         offer = self._config.candidates.clean(offer)  # never aimed at internal addresses
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
@@ -125,6 +127,9 @@ class PublishLeg:
         except Exception as exc:
             logger.info("%r offer refused: %s", self, exc)
             raise BadRequest("cannot negotiate this offer (VP8 video, Opus audio)") from exc
+        for dtls in {id(t.receiver.transport): t.receiver.transport
+                     for t in transceivers.values()}.values():
+            seam.fast_srtp(dtls)  # media packets handled in the datagram callback
         for kind, transceiver in transceivers.items():
             track = transceiver.receiver.track
             if track is None:
@@ -136,7 +141,8 @@ class PublishLeg:
                 request_keyframe=self.keyframer.request,
                 on_end=self._source_ended,
             )
-            seam.tap_rtp(transceiver.receiver, self._tap_for(kind, transceiver, forwarder))
+            seam.lean_receive(transceiver.receiver, self._tap_for(kind, transceiver, forwarder),
+                              self._config.publish_bitrate if kind == "video" else None)
             self.forwarders[kind] = forwarder
             forwarder.start()
         return announce(self.pc.localDescription.sdp, self._config.public_ip)
@@ -231,6 +237,8 @@ class SubscribeLeg:
             out.attach(_sink_factory(transceiver))
             if kind == "video":
                 seam.on_keyframe_request(transceiver.sender, forwarder.request_keyframe)
+        for connection in seam.ice_connections(self.pc):
+            seam.patient_consent(connection)
         offer = await self.pc.createOffer()
         await self.pc.setLocalDescription(offer)
         return announce(self.pc.localDescription.sdp, self._config.public_ip)

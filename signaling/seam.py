@@ -12,6 +12,26 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   that is not an `av.Frame` to the encoder's `pack()` unchanged.
 - `tap_rtp()` wraps one receiver's `_handle_rtp_packet` to see each RTP packet
   (SSRC, payload type, the ssrc-audio-level header extension).
+- `lean_receive()` replaces one receiver's `_handle_rtp_packet` (what a publish leg
+  uses): the tap, then only what a forwarding unit owes the publisher: the
+  statistics of its receiver reports (`RTCRtpReceiver.__remote_streams`), NACKs
+  for video (`__nack_generator`, RTX unwrapped by `__rtx_ssrc`) and a REMB at a
+  fixed cap once a second (as Janus's VideoRoom does with its room bitrate).
+  aiortc's per-packet remote bitrate estimator, depacketizer and jitter buffer
+  (which only fed the dropped frames) never run: at classroom load the estimator
+  measured the unit's own event-loop delays and told every publisher ~30 kbit/s
+  (loadtests/MEDIA.md, "side by side with Janus").
+- `fast_srtp()` replaces one ICE connection's `data_received` (aioice): a publish
+  leg's SRTP media packets are unprotected (`RTCDtlsTransport._rx_srtp`), parsed
+  and handed to the `lean_receive` handler in the datagram callback, instead of
+  a queue, a task wake-up and `RTCDtlsTransport._recv_next`'s coroutines; STUN,
+  DTLS and RTCP keep aioice's and aiortc's way.
+- `patient_consent()` replaces one aioice connection's `query_consent` (before ICE
+  completes, when `connect()` starts it): aioice waits 0.5 s for each consent check,
+  never retransmits, and closes after six late answers in a row; RFC 7675 ends consent
+  after 30 s without any answer. Here each check is retransmitted twice (3.5 s) and the
+  connection closes only after `CONSENT_EXPIRY` seconds with no answer at all: a pupil
+  on a link (or a browser on a machine) slow for a while keeps the class.
 - `on_keyframe_request()` replaces one sender's `_send_keyframe`, which the
   sender calls on a subscriber's PLI or FIR (it would only set a flag for an
   encoder that passthrough never runs).
@@ -37,19 +57,34 @@ import asyncio
 import fractions
 import logging
 import queue
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiortc.rtcrtpreceiver as _receiver_module
 import av
+import pylibsrtp
+from aioice.ice import CONSENT_INTERVAL as _AIOICE_CONSENT_INTERVAL
+from aioice.ice import Connection as _AioiceConnection
 from aioice.ice import StunProtocol as _StunProtocol
+from aioice.stun import TransactionError as _StunTransactionError
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import get_decoder as _stock_get_decoder
+from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RtpPacket
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtpPacket,
+    is_rtcp,
+    pack_remb_fci,
+    unwrap_rtx,
+)
 
 if TYPE_CHECKING:
     from av.stream import Stream
@@ -147,6 +182,198 @@ def tap_rtp(receiver: RTCRtpReceiver, tap: RtpTap) -> None:
         await handle(packet, arrival_time_ms=arrival_time_ms)
 
     receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
+
+
+_RECEIVER_FIELDS = (
+    "_RTCRtpReceiver__codecs",
+    "_RTCRtpReceiver__remote_streams",
+    "_RTCRtpReceiver__nack_generator",
+    "_RTCRtpReceiver__rtx_ssrc",
+    "_RTCRtpReceiver__rtcp_ssrc",
+)
+REMB_INTERVAL = 1.0  # seconds
+
+
+LeanHandler = Callable[[RtpPacket], "Awaitable[None] | None"]
+
+
+def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None) -> None:
+    """Handle each RTP packet of `receiver` as a forwarding unit needs, in place of aiortc.
+
+    `tap(packet)` sees each packet first (RTX not unwrapped). Then: receiver-report
+    statistics per SSRC, NACKs for lost video packets, and for video a REMB of
+    `remb_bitrate` (bit/s; None sends none) once a second. No bitrate estimator,
+    no depacketizing, no jitter buffer: the frames were only ever dropped.
+    """
+    fields: dict[str, Any] = receiver.__dict__
+    for name in _RECEIVER_FIELDS:
+        if name not in fields:
+            raise RuntimeError(f"aiortc RTCRtpReceiver.{name} moved")
+    if not callable(getattr(receiver, "_send_rtcp_nack", None)):
+        raise RuntimeError("aiortc RTCRtpReceiver._send_rtcp_nack moved")
+    codecs: dict[int, RTCRtpCodecParameters] = fields["_RTCRtpReceiver__codecs"]
+    streams: dict[int, StreamStatistics] = fields["_RTCRtpReceiver__remote_streams"]
+    rtx_ssrc: dict[int, int] = fields["_RTCRtpReceiver__rtx_ssrc"]
+    nacks: NackGenerator | None = fields["_RTCRtpReceiver__nack_generator"]
+    remb_due = [0.0]  # time.monotonic() (aiortc's arrival times are wall clock)
+
+    async def feedback(lost: tuple[int, list[int]] | None, remb: RtcpPsfbPacket | None) -> None:
+        if lost is not None:
+            await receiver._send_rtcp_nack(*lost)
+        if remb is not None:
+            await receiver._send_rtcp(remb)
+
+    def handle(packet: RtpPacket) -> Awaitable[None] | None:
+        """The packet's work; the RTCP it calls for (rarely) as a coroutine to await."""
+        if not receiver._enabled:
+            return None
+        try:
+            tap(packet)
+        except Exception:  # a tap must never break the media path
+            logger.exception("rtp tap failed")
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return None
+        stats = streams.get(packet.ssrc)
+        if stats is None:
+            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if nacks is None:  # audio
+            return None
+        if is_rtx(codec):
+            original = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
+                return None
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+        lost = (packet.ssrc, sorted(nacks.missing)) if nacks.add(packet) else None
+        remb = None
+        if remb_bitrate is not None and (now := time.monotonic()) >= remb_due[0]:
+            rtcp_ssrc = fields["_RTCRtpReceiver__rtcp_ssrc"]
+            if rtcp_ssrc is not None:
+                remb_due[0] = now + REMB_INTERVAL
+                remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                                      fci=pack_remb_fci(remb_bitrate, [packet.ssrc]))
+        if lost is None and remb is None:
+            return None
+        return feedback(lost, remb)
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        later = handle(packet)
+        if later is not None:
+            await later
+
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    fields[_LEAN] = handle
+
+
+_LEAN = "_seam_lean_handler"
+
+
+def fast_srtp(dtls: RTCDtlsTransport) -> None:
+    """Take this transport's SRTP media packets straight from its ICE connection.
+
+    aioice puts each datagram on a queue that `RTCDtlsTransport` reads in a task
+    (a task wake-up and five coroutine frames per packet). Here an SRTP RTP packet
+    (not STUN, DTLS or RTCP) is unprotected, parsed, routed and handed to its
+    receiver's `lean_receive` handler in the datagram callback itself, as
+    `RTCDtlsTransport._recv_next` would; the rest takes aioice's queue as before.
+    Only receivers set up by `lean_receive` get packets this way.
+    """
+    connection = dtls.transport._connection
+    queued: Callable[[bytes, int], None] = connection.data_received
+    if getattr(queued, "__func__", None) is not _AioiceConnection.data_received:
+        raise RuntimeError("aioice Connection.data_received moved or is patched")
+    router = dtls._rtp_router
+    extensions = dtls._rtp_header_extensions_map
+    counts = [0]
+
+    def data_received(data: bytes, component: int) -> None:
+        rx = dtls._rx_srtp
+        if rx is None or len(data) < 12 or not 127 < data[0] < 192 or is_rtcp(data):
+            queued(data, component)
+            return
+        try:
+            packet = RtpPacket.parse(rx.unprotect(data), extensions)
+        except (pylibsrtp.Error, ValueError):
+            return
+        receiver = router.route_rtp(packet)
+        handle: LeanHandler | None = getattr(receiver, "__dict__", {}).get(_LEAN)
+        if handle is None:
+            if receiver is not None:  # not lean: aiortc's own way
+                asyncio.ensure_future(receiver._handle_rtp_packet(
+                    packet, arrival_time_ms=int(time.time() * 1000)))
+            return
+        counts[0] += 1
+        later = handle(packet)
+        if later is not None:
+            asyncio.ensure_future(later)
+
+    connection.data_received = data_received  # type: ignore[method-assign]
+    dtls.__dict__[_FAST_COUNT] = counts
+
+
+_FAST_COUNT = "_seam_fast_srtp_packets"
+
+
+def fast_srtp_packets(dtls: RTCDtlsTransport) -> int:
+    """Packets taken by `fast_srtp` on this transport (tests)."""
+    counts: list[int] | None = dtls.__dict__.get(_FAST_COUNT)
+    return counts[0] if counts is not None else 0
+
+
+CONSENT_EXPIRY = 30.0  # seconds without any consent answer (RFC 7675 section 5.1)
+CONSENT_RETRANSMISSIONS = 2  # a check waits 0.5 + 1 + 2 s for its answer
+
+
+def patient_consent(
+    connection: _AioiceConnection,
+    *,
+    interval: float = _AIOICE_CONSENT_INTERVAL,
+    expiry: float = CONSENT_EXPIRY,
+) -> None:
+    """Check consent on `connection` every ~`interval` s; close after `expiry` s unanswered."""
+    if not callable(getattr(connection, "query_consent", None)) or not callable(
+        getattr(connection, "build_request", None)
+    ):
+        raise RuntimeError("aioice Connection.query_consent or build_request moved")
+
+    async def query_consent() -> None:
+        loop = asyncio.get_running_loop()
+        answered = loop.time()
+        password = connection.remote_password
+        if password is None:
+            raise RuntimeError("consent checks before the remote password")
+        while True:
+            await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
+            pairs = list(connection._nominated.values())
+            if not pairs:  # nothing to check yet (aioice's own counts no miss either)
+                answered = loop.time()
+            for pair in pairs:
+                request = connection.build_request(pair, nominate=False)
+                try:
+                    await pair.protocol.request(
+                        request, pair.remote_addr, integrity_key=password.encode("utf8"),
+                        retransmissions=CONSENT_RETRANSMISSIONS)
+                    answered = loop.time()
+                except _StunTransactionError:
+                    pass
+            if loop.time() - answered >= expiry:
+                logger.info("consent expired: no answer for %.0f s", loop.time() - answered)
+                connection._query_consent_task = None
+                await connection.close()
+                return
+
+    connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+def ice_connections(pc: Any) -> list[_AioiceConnection]:
+    """The aioice connections of a PeerConnection's transceivers (one with BUNDLE)."""
+    found: dict[int, _AioiceConnection] = {}
+    for transceiver in pc.getTransceivers():
+        connection = transceiver.sender.transport.transport._connection
+        found[id(connection)] = connection
+    return list(found.values())
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import aioice.ice
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, unpack_remb_fci
 from conftest import ANNA, BEN, TEACHER, Harness, until
 
 from signaling import seam
@@ -152,6 +153,8 @@ async def test_forwarded_stream_is_rtp_passthrough_with_sane_reports(media: Harn
     room = media.service._sub_room[sub_id]
     publish_pc, subscribe_pc = room.streams[stream].pc, room.subs[sub_id].pc
     assert all(seam.drops_frames(t.receiver) for t in publish_pc.getTransceivers())
+    # the publisher's media packets were handled in the datagram callback, not in a task
+    assert seam.fast_srtp_packets(publish_pc.getTransceivers()[0].receiver.transport) >= 60
     senders = [t.sender for t in subscribe_pc.getTransceivers()]
     assert len(senders) == 2
     assert all(s.__dict__["_RTCRtpSender__encoder"] is None for s in senders)
@@ -178,3 +181,54 @@ async def test_subscriber_nack_is_answered(media: Harness) -> None:
     recent = (video._next_seq - 3) & 0xFFFF
     await transceiver.receiver._send_rtcp_nack(source.source, [recent])
     await until(lambda: video.retransmitted >= 1, what="a retransmission")
+
+
+def publish_receiver(media: Harness, stream: str, kind: str) -> Any:
+    leg = media.service._stream_room[stream].streams[stream]  # white box: the publish leg
+    (transceiver,) = [t for t in leg.pc.getTransceivers() if t.kind == kind]
+    return transceiver.receiver
+
+
+async def test_publisher_is_told_the_cap_once_a_second(media: Harness) -> None:
+    """A REMB at `publish_bitrate`, as Janus's room bitrate: never an estimate of the unit's
+    own event-loop delays (which told every publisher of a class ~30 kbit/s, see
+    loadtests/MEDIA.md)."""
+    stream, pub = await media.publish(TEACHER)
+    (sender,) = [t.sender for t in pub.pc.getTransceivers() if t.kind == "video"]
+    rembs: list[int] = []
+    handle = sender._handle_rtcp_packet
+
+    async def spy(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            rembs.append(unpack_remb_fci(packet.fci)[0])
+        await handle(packet)
+
+    sender._handle_rtcp_packet = spy
+    await until(lambda: len(rembs) >= 2, limit=5, what="two REMBs")
+    cap = media.service.config.publish_bitrate
+    # the REMB mantissa keeps 18 bits: the cap, rounded down by less than one part in 2**17
+    assert all(cap * (1 - 2**-17) <= r <= cap for r in rembs)
+
+
+async def test_publisher_is_asked_again_for_a_lost_packet(media: Harness) -> None:
+    stream, pub = await media.publish(TEACHER)
+    receiver = publish_receiver(media, stream, "video")
+    await until(lambda: bool(receiver.__dict__["_RTCRtpReceiver__remote_streams"]),
+                what="video statistics for the receiver reports")
+    ((ssrc, stats),) = [(s, st) for s, st in
+                        receiver.__dict__["_RTCRtpReceiver__remote_streams"].items()]
+    asked: list[tuple[int, list[int]]] = []
+
+    async def nack(media_ssrc: int, lost: list[int]) -> None:
+        asked.append((media_ssrc, lost))
+
+    receiver._send_rtcp_nack = nack
+    primary = seam.primary_payload_type(
+        next(t for t in media.service._stream_room[stream].streams[stream].pc.getTransceivers()
+             if t.kind == "video"))
+    ahead = (stats.max_seq + 50) & 0xFFFF  # as if 49 packets were lost on the way
+    await receiver._handle_rtp_packet(
+        RtpPacket(payload_type=primary, sequence_number=ahead, ssrc=ssrc,
+                  timestamp=0, payload=b"\x10\x00\x00"), arrival_time_ms=0)
+    await until(lambda: bool(asked), what="a NACK upstream")
+    assert asked[0][0] == ssrc and (ahead - 1) & 0xFFFF in asked[0][1]

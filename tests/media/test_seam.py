@@ -5,10 +5,13 @@ Pinned: aiortc==1.16.0 (pyproject.toml). An upgrade must pass these first.
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import inspect
+from typing import Any
 
 import aioice.ice
+import aioice.stun
 import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
 import av
@@ -183,3 +186,150 @@ async def test_drop_frames_passes_only_the_end() -> None:
         receiver.__dict__["_RTCRtpReceiver__decoder_thread"] = None
     finally:
         await pc.close()
+
+
+def test_lean_receive_hooks_exist() -> None:
+    """`seam.lean_receive` keeps what `_handle_rtp_packet` owes a publisher (receiver-report
+    statistics, NACKs with RTX unwrapped, a REMB) from these fields."""
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    for field in ("self.__codecs: dict[int, RTCRtpCodecParameters] = {}",
+                  "self.__remote_streams: dict[int, StreamStatistics] = {}",
+                  "self.__nack_generator = NackGenerator()",
+                  "self.__nack_generator = None",
+                  "self.__rtx_ssrc: dict[int, int] = {}",
+                  "self.__rtcp_ssrc: Optional[int] = None"):
+        assert field in init, field
+    handle = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    assert "self.__remote_streams[packet.ssrc].add(packet)" in handle
+    assert "packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)" in handle
+    assert "self.__nack_generator.add(packet)" in handle
+    assert "sorted(self.__nack_generator.missing)" in handle
+    assert "fci=pack_remb_fci(*remb)" in handle
+    run_rtcp = inspect.getsource(RTCRtpReceiver._run_rtcp)
+    assert "self.__remote_streams.items()" in run_rtcp  # the receiver reports read them
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in (
+        inspect.getsource(aiortc.rtcdtlstransport.RTCDtlsTransport._handle_rtp_data))
+
+
+async def test_lean_receive_refuses_a_receiver_it_does_not_know() -> None:
+    pc = aiortc.RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        del receiver.__dict__["_RTCRtpReceiver__nack_generator"]
+        with pytest.raises(RuntimeError, match="moved"):
+            seam.lean_receive(receiver, lambda packet: None, 500_000)
+    finally:
+        await pc.close()
+
+
+def test_fast_srtp_hooks_exist() -> None:
+    """`seam.fast_srtp` does in aioice's datagram callback what `_recv_next` does in a task."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    received = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in received
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        aioice.ice.Connection.data_received)
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "elif first_byte > 127 and first_byte < 192 and self._rx_srtp:" in recv_next
+    assert "data = self._rx_srtp.unprotect(data)" in recv_next
+    assert "if is_rtcp(data):" in recv_next
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "RtpPacket.parse(data, self._rtp_header_extensions_map)" in handle
+    assert "receiver = self._rtp_router.route_rtp(packet)" in handle
+    init = inspect.getsource(RTCDtlsTransport.__init__)
+    assert "self._rx_srtp: Session = None" in init
+    assert "self._rtp_router = RtpRouter()" in init
+
+
+async def test_fast_srtp_refuses_a_patched_connection() -> None:
+    pc = aiortc.RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        dtls = transceiver.receiver.transport
+        dtls.transport._connection.data_received = lambda data, component: None
+        with pytest.raises(RuntimeError, match="moved or is patched"):
+            seam.fast_srtp(dtls)
+    finally:
+        await pc.close()
+
+
+def test_patient_consent_hooks_exist() -> None:
+    connect = inspect.getsource(aioice.ice.Connection.connect)
+    assert "self._query_consent_task = asyncio.create_task(self.query_consent())" in connect
+    consent = inspect.getsource(aioice.ice.Connection.query_consent)
+    assert "request = self.build_request(pair, nominate=False)" in consent
+    assert "retransmissions=0" in consent  # what the seam replaces
+    assert "self._query_consent_task = None" in consent and "await self.close()" in consent
+    assert "self._query_consent_task: asyncio.Task[None] | None = None" in inspect.getsource(
+        aioice.ice.Connection.__init__)
+
+
+class _Pair:
+    """A nominated pair whose consent checks are answered as `answers` says, in turn."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        self.remote_addr = ("192.0.2.1", 4000)
+        self.protocol = self
+        self.answers = answers
+        self.retransmissions: list[int | None] = []
+
+    async def request(self, request: object, addr: object, integrity_key: bytes,
+                      retransmissions: int | None = None) -> None:
+        self.retransmissions.append(retransmissions)
+        if not (self.answers.pop(0) if self.answers else False):
+            raise aioice.stun.TransactionTimeout()
+
+
+class _Connection:
+    def __init__(self, pair: _Pair) -> None:
+        self._nominated = {1: pair}
+        self.remote_password = "pw"
+        self._query_consent_task: object = "running"
+        self.closed = False
+
+    def build_request(self, pair: object, nominate: bool) -> object:
+        return object()
+
+    async def query_consent(self) -> None:
+        raise AssertionError("aioice's own consent checks ran")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_patient_consent_keeps_a_slow_peer_and_ends_a_gone_one() -> None:
+    # late answers, then one in time, again and again: aioice (6 misses in a row) would stay,
+    # but 8 misses in a row would end it; the patient one waits for the expiry only
+    slow = _Connection(_Pair(([False] * 7 + [True]) * 3))
+    seam.patient_consent(slow, interval=0.01, expiry=0.5)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(slow.query_consent())
+    await asyncio.sleep(0.3)
+    assert not slow.closed and not task.done()
+    task.cancel()
+    assert set(slow._nominated[1].retransmissions) == {seam.CONSENT_RETRANSMISSIONS}
+
+    unnominated = _Connection(_Pair([]))
+    unnominated._nominated = {}
+    seam.patient_consent(unnominated, interval=0.01, expiry=0.1)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(unnominated.query_consent())
+    await asyncio.sleep(0.3)
+    assert not unnominated.closed and not task.done()
+    task.cancel()
+
+    gone = _Connection(_Pair([]))
+    seam.patient_consent(gone, interval=0.01, expiry=0.2)  # type: ignore[arg-type]
+    await asyncio.wait_for(gone.query_consent(), 5)
+    assert gone.closed and gone._query_consent_task is None
+
+
+async def test_every_leg_checks_consent_patiently(media: Any) -> None:
+    from conftest import ANNA, TEACHER
+
+    stream, _ = await media.publish(TEACHER)
+    sub_id, _ = await media.subscribe(ANNA, stream)
+    room = media.service._sub_room[sub_id]
+    for pc in (room.streams[stream].pc, room.subs[sub_id].pc):
+        for connection in seam.ice_connections(pc):
+            assert connection.query_consent.__qualname__.startswith("patient_consent")
