@@ -18,7 +18,7 @@ What a bus does:
   history cannot miss a message published in between. Both are idempotent; the
   caller (`RoomService`) attaches on every join and detaches when the last
   connection of this process leaves the room.
-- `announce(room, event, payload, skip)`: a `publish` for presence announcements,
+- `announce(room, event, payload, skip)`: a `publish` for `presence:join`,
   coalesced: the first announcement in a quiet room goes out at once; those that
   follow within `ANNOUNCE_TICK` are held and go out together at the end of the tick
   (one batch per room per tick: a storm of N rejoins costs each member one write per

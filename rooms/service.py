@@ -190,8 +190,10 @@ class RoomService:
             except Exception:
                 log.warning("visit end not recorded", extra={"room": room.key,
                                                              "user": gone.user})
-            await self.bus.announce(gone.room_key, "presence:leave",
-                                    {"room": room.name, "user": gone.user})
+            # at once, not coalesced: a teacher's leaving ends the teacher-present rule's
+            # permission on this process now (rooms/supervision.py); what is held goes first
+            await self.bus.publish(gone.room_key, "presence:leave",
+                                   {"room": room.name, "user": gone.user})
 
     async def disconnect(self, s: Session) -> None:
         await self.lesson.forget_waiting(s)
