@@ -132,8 +132,12 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         limit = getattr(engine, "max_send_buffer", DEFAULT_MAX_BUFFER)
         sockets = engine.sockets
         first = frames[0][2]
-        if all(e.room == first.room and e.namespace == first.namespace
-               and e.skip_sid == first.skip_sid for _, _, e in frames[1:]):
+        one_room = all(e.room == first.room and e.namespace == first.namespace
+                       for _, _, e in frames[1:])
+        if one_room and any(e.skip_sid != first.skip_sid for _, _, e in frames[1:]):
+            self._deliver_skipping(frames, limit)
+            return True
+        if one_room:
             # one emit, or a busy room's burst: the same bytes for every member
             data = frames[0][0] if len(frames) == 1 else b"".join([f[0] for f in frames])
             encodeds = [f[1] for f in frames]
@@ -158,6 +162,33 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             data = parts[0][0] if len(parts) == 1 else b"".join(p[0] for p in parts)
             self._send(sock, data, [p[1] for p in parts], limit)
         return True
+
+    def _deliver_skipping(self, frames: Sequence[tuple[bytes, Any, RoomEmit]],
+                          limit: int) -> None:
+        """One room's batch whose events skip different connections (the announcements
+        of several joiners, none echoed to its own joiner): the batch's bytes are joined
+        once for every member no event skips; only the skipped few get their own."""
+        skipped: dict[Any, set[int]] = {}  # sid -> indexes of the frames it does not get
+        for i, (_, _, e) in enumerate(frames):
+            skip = e.skip_sid
+            if skip is not None:
+                for sid in skip if isinstance(skip, list) else (skip,):
+                    skipped.setdefault(sid, set()).add(i)
+        data = b"".join([f[0] for f in frames])
+        encodeds = [f[1] for f in frames]
+        sockets = self.server.eio.sockets
+        first = frames[0][2]
+        for sid, eio_sid in self.get_participants(first.namespace, first.room):
+            sock = sockets.get(eio_sid)
+            if sock is None or sock.closed:
+                continue
+            drop = skipped.get(sid)
+            if drop is None:
+                self._send(sock, data, encodeds, limit)
+                continue
+            parts = [f for i, f in enumerate(frames) if i not in drop]
+            if parts:
+                self._send(sock, b"".join([p[0] for p in parts]), [p[1] for p in parts], limit)
 
     def _recipients(self, e: RoomEmit) -> list[str]:
         skip = e.skip_sid

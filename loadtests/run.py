@@ -3,7 +3,7 @@
 reference server in loadtests/reference/ ("ref"), driven by the Node load generator in
 loadtests/gen/.
 
-    .venv/bin/python loadtests/run.py fanout|mix|acks|idle|all [options]
+    .venv/bin/python loadtests/run.py fanout|mix|acks|idle|storm|all [options]
 
 Every process (a private redis-server, the servers, the generator workers) is a child of
 this script, talks only over loopback, and is stopped when the run ends, fails or is
@@ -214,7 +214,8 @@ def wait_http(url: str, proc: Proc, timeout: float = 40) -> None:
 
 
 def start_server(
-    kind: str, index: int, redis_port: int, cpus: set[int] | None, ours_cmd: str
+    kind: str, index: int, redis_port: int, cpus: set[int] | None, ours_cmd: str,
+    ref_presence: bool = False,
 ) -> tuple[Proc, str]:
     port = free_port()
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
@@ -223,6 +224,8 @@ def start_server(
            "LIVE_METRICS_PORT": "0"}
     if kind == "ref":
         argv = [NODE, "reference/server.js", "--port", str(port), "--redis", redis_url]
+        if ref_presence:  # keeps presence in Redis and announces joins, as ours
+            argv.append("--presence")
     else:
         argv = [*ours_cmd.split(), "serve", "--port", str(port), "--redis", redis_url]
     p = Proc(f"{kind}{index}", argv, cpus=cpus, env=env)
@@ -874,6 +877,93 @@ def bench_idle(kind: str, a: argparse.Namespace) -> dict[str, Any]:
             "idle_cpu": idle_cpu, "gen_rss_kb": gen_rss}
 
 
+def bench_storm(kind: str, a: argparse.Namespace) -> dict[str, Any]:
+    """A reconnect storm: `--connections` members (default 1,000) connect and join
+    `--rooms` rooms (default 1) on one server process, 50 in flight at a time (2 worker
+    processes x 25: each starts its next member when one of its own has joined: a
+    closed loop of 50, as clients coming back after a restart are held back only by
+    their own answers). Every join is announced: ours sends `presence:join` to the room's
+    other members, the reference runs with --presence (presence hash in Redis, members in
+    the ack, `presence:join` through the adapter). Reported: members joined per second
+    (first connect to last join ack), the same until the last `presence:join` arrived,
+    presence:join events received against the N(N-1)/2 per room a member-by-member
+    announcement gives, server CPU-seconds per 1,000 joins. Server CPU 0, redis and the
+    generator (lean members) CPU 1."""
+    pin = not a.no_pin
+    n = a.connections or 1000
+    rooms = a.rooms
+    workers = 2
+    redis, rport = start_redis({1} if pin else None)
+    server, url = start_server(kind, 0, rport, {0} if pin else None, a.ours_cmd,
+                               ref_presence=True)
+    gens: list[Gen] = []
+    try:
+        lists: list[list[list[Any]]] = [[] for _ in range(workers)]
+        for i in range(n):
+            lists[i % workers].append([f"s{i}", f"room{i % rooms}", 0, "student"])
+        time.sleep(1)
+        busy = wait_quiet(a.quiet_wait)
+        spy = PySpy(server, "storm", {1} if pin else None) \
+            if a.profile and kind == "ours" else None
+        log(f"{kind}: storm of {n:,} members into {rooms} room(s), 50 in flight "
+            f"(machine {busy:.0f}% busy before)")
+        cw = CpuWindow([server, redis])
+        gens = start_gens("gen-storm", [url], f"storm-{kind}", lists, {1} if pin else None,
+                          concurrency=50 // workers, timeout=a.connect_timeout,
+                          client=[a.client] * workers, allow_partial=True)
+        # then wait for the announcements to stop arriving (at most 60 s)
+        deadline = time.monotonic() + 60
+        last = -1
+        counts: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            counts = []
+            for g in gens:
+                g.send({"cmd": "count"})
+                counts.append(g.wait("count", 30))
+            heard = sum(c["presenceJoins"] for c in counts)
+            if heard == last:
+                break
+            last = heard
+            time.sleep(1.0)
+        cpu = cw.end()
+        server_cpu_s = cpu[server.name]["cpu_pct"] * cw.wall / 100
+        # the workers started inside the window: their whole CPU time is in it
+        gen_pct = round(100 * sum(g.cpu_seconds() for g in gens) / cw.wall, 1)
+        cpu["(other)"]["cpu_pct"] = round(max(0.0, cpu["(other)"]["cpu_pct"] - gen_pct), 1)
+        cpu["generator"] = {"cpu_pct": gen_pct, "cpus": "1" if pin else "any"}
+        if spy:
+            spy.finish()
+        readies = [g.ready or {} for g in gens]
+        connected = sum(c["connected"] for c in counts)
+        failed = sum(r.get("failed", 0) for r in readies)
+        errors = {r.get("firstError") for r in readies} - {None}
+        if errors:
+            log(f"   first connect errors: {'; '.join(sorted(errors))[:500]}")
+        t0 = min(r["t0"] for r in readies if "t0" in r)
+        t1 = max(r["t1"] for r in readies if "t1" in r)
+        tp = max([t1, *(c["lastPresenceAt"] for c in counts)])
+        heard = sum(c["presenceJoins"] for c in counts)
+        per_room = [n // rooms + (1 if r < n % rooms else 0) for r in range(rooms)]
+        expected = sum(k * (k - 1) // 2 for k in per_room)
+        join_s = (t1 - t0) / 1000
+        settled_s = (tp - t0) / 1000
+    finally:
+        for g in gens:
+            g.quit()
+        server.stop()
+        redis.stop()
+    log(f"{kind}: {connected:,} joined in {join_s:.2f}s ({connected / join_s:.0f}/s), "
+        f"announcements settled at {settled_s:.2f}s; presence:join heard {heard:,} "
+        f"(one per member and later joiner: {expected:,}); server CPU {server_cpu_s:.2f}s")
+    return {"connections": connected, "wanted": n, "rooms": rooms, "failed": failed,
+            "join_s": join_s, "joins_per_s": connected / join_s,
+            "settled_s": settled_s, "joins_per_s_settled": connected / settled_s,
+            "presence_heard": heard, "presence_expected": expected,
+            "server_cpu_s": server_cpu_s,
+            "server_cpu_ms_per_join": 1000 * server_cpu_s / max(1, connected),
+            "cpu": cpu, "busy_before_pct": busy}
+
+
 # --------------------------------------------------------------------------- drivers
 def ours_version() -> str:
     """The commit of the service measured, and whether its code differed from it."""
@@ -900,7 +990,8 @@ def run(bench: str, a: argparse.Namespace, stamp: str) -> Outcome:
             log(f"!! fanout failed: {e}")
             out.notes.append(f"failed: {e}")
     else:
-        fn = {"mix": bench_mix, "acks": bench_acks, "idle": bench_idle}[bench]
+        fn = {"mix": bench_mix, "acks": bench_acks, "idle": bench_idle,
+              "storm": bench_storm}[bench]
         for kind in a.servers:
             log(f"== {bench}: {LABEL[kind]}")
             try:
@@ -959,6 +1050,30 @@ def run(bench: str, a: argparse.Namespace, stamp: str) -> Outcome:
             ("generator CPU %", r.get("gen_cpu_pct"), o.get("gen_cpu_pct"), ""),
             ("rest of machine CPU %", r.get("other_cpu_pct"), o.get("other_cpu_pct"), ""),
         ]
+    elif bench == "storm":
+        out.notes.insert(0, f"{a.connections or 1000:,} members join {a.rooms} room(s), 50 in "
+                            "flight, 1 process, every join announced")
+        out.rows = [
+            ("connect+join per s (to last ack)", r.get("joins_per_s"), o.get("joins_per_s"),
+             "higher"),
+            ("connect+join per s (to last presence:join)", r.get("joins_per_s_settled"),
+             o.get("joins_per_s_settled"), "higher"),
+            ("members joined", r.get("connections"), o.get("connections"), ""),
+            ("connect failures", r.get("failed"), o.get("failed"), ""),
+            ("presence:join heard / N(N-1)/2 per room",
+             f"{r.get('presence_heard')}/{r.get('presence_expected')}",
+             f"{o.get('presence_heard')}/{o.get('presence_expected')}", ""),
+            ("server CPU s", r.get("server_cpu_s"), o.get("server_cpu_s"), "lower"),
+            ("server CPU ms per join", r.get("server_cpu_ms_per_join"),
+             o.get("server_cpu_ms_per_join"), "lower"),
+            ("server CPU %", r.get("cpu", {}).get("ref0", {}).get("cpu_pct"),
+             o.get("cpu", {}).get("ours0", {}).get("cpu_pct"), ""),
+            ("generator CPU %", r.get("cpu", {}).get("generator", {}).get("cpu_pct"),
+             o.get("cpu", {}).get("generator", {}).get("cpu_pct"), ""),
+            ("rest of machine CPU %", r.get("cpu", {}).get("(other)", {}).get("cpu_pct"),
+             o.get("cpu", {}).get("(other)", {}).get("cpu_pct"), ""),
+        ]
+        target = "target: ours >= 2x reference connect+join per s"
     else:
         out.notes.insert(0, f"{a.connections:,} idle members joined in 100 rooms, 1 process")
         out.rows = [
@@ -976,6 +1091,7 @@ def run(bench: str, a: argparse.Namespace, stamp: str) -> Outcome:
     print(table(out.rows, f"== {bench}  ({out.notes[0]}; {target})"))
     for kind, d in out.per_server.items():
         cpu = d.get("cpu") or d.get("idle_cpu") or {}
+        cpu = {k: v for k, v in cpu.items() if isinstance(v, dict)}
         if cpu:
             print(f"   {kind}: processes [CPUs they may run on], " + cpu_text(cpu))
     for n in out.notes[1:]:
@@ -990,6 +1106,8 @@ def run(bench: str, a: argparse.Namespace, stamp: str) -> Outcome:
         elif bench == "mix":
             cdf_plot(o, path, "lat_all", "send-to-receive latency",
                      [("p50", "p50 ms"), ("p99", "p99 ms"), ("ack_p99", "ack p99 ms")])
+        elif bench == "storm":
+            _bar_plot(o, path, "joins_per_s", "%.0f", "members joined per second")
         elif bench == "acks":
             cdf_plot(o, path, "ack_all", "ack latency",
                      [("ack_p50", "ack p50 ms"), ("ack_p99", "ack p99 ms"), ("p99", "deliv p99")])
@@ -1038,6 +1156,24 @@ def _add_bar(path: Path, o: Outcome, key: str, label: str) -> None:
     plt.close(fig)
 
 
+def _bar_plot(o: Outcome, path: Path, key: str, fmt_: str, ylabel: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    kinds = list(o.per_server)
+    vals = [o.per_server[k].get(key) or 0 for k in kinds]
+    rects = ax.bar([LABEL[k] for k in kinds], vals, color=["tab:blue", "tab:orange"][: len(kinds)])
+    ax.bar_label(rects, fmt=fmt_)
+    ax.set_ylabel(ylabel)
+    ax.set_title(o.notes[0])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _idle_plot(o: Outcome, path: Path) -> None:
     import matplotlib
 
@@ -1060,7 +1196,7 @@ def _idle_plot(o: Outcome, path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("bench", choices=["fanout", "mix", "acks", "idle", "all"])
+    ap.add_argument("bench", choices=["fanout", "mix", "acks", "idle", "storm", "all"])
     ap.add_argument("--servers", default="ref,ours",
                     help="which servers, comma-separated: ref,ours (default both)")
     ap.add_argument("--ours-cmd", default=DEFAULT_OURS,
@@ -1097,9 +1233,15 @@ def main() -> int:
                          "--servers ours; writes results/pyspy-<bench>-*.txt")
     ap.add_argument("--connect-timeout", type=float, default=300,
                     help="idle: seconds allowed for connecting; past it, measure those connected")
-    ap.add_argument("--connections", type=int, default=10_000, help="idle: members")
+    ap.add_argument("--connections", type=int, default=None,
+                    help="idle: members (default 10,000); storm: members (default 1,000)")
+    ap.add_argument("--rooms", type=int, default=1,
+                    help="storm: rooms the members join (10,000 over 100 rooms: "
+                         "--connections 10000 --rooms 100)")
     a = ap.parse_args()
     a.servers = [s for s in a.servers.split(",") if s]
+    if a.connections is None and a.bench != "storm":
+        a.connections = 10_000
     NO_DEFLATE_OFFER[0] = a.no_deflate_offer
     for s in a.servers:
         if s not in SERVERS:

@@ -18,6 +18,12 @@ What a bus does:
   history cannot miss a message published in between. Both are idempotent; the
   caller (`RoomService`) attaches on every join and detaches when the last
   connection of this process leaves the room.
+- `announce(room, event, payload, skip)`: a `publish` for `presence:join`,
+  coalesced: the first announcement in a quiet room goes out at once; those that
+  follow within `ANNOUNCE_TICK` are held and go out together at the end of the tick
+  (one batch per room per tick: a storm of N rejoins costs each member one write per
+  tick, not one per joiner). Order in a room holds: a `publish` to the room, or
+  `flush(room)`, first sends what is held. See docs/protocol.md "Presence".
 - `notify(notice)`: every process's notice handlers get it, this one's included.
 - Notices published while a process's bus connection is down are lost to it.
   When the bus is back (subscribed again), it runs the `on_reconnect` handlers,
@@ -51,12 +57,16 @@ from .tasks import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
+ANNOUNCE_TICK = 0.05  # s: at most one batch of presence announcements per room per tick
+
 
 class RoomEvent(NamedTuple):
     room_key: str
     event: str
     payload: dict[str, Any]
-    skip: str | None = None  # a connection that does not get it (the sender)
+    # a connection that does not get it (the sender); here, also a list (held
+    # announcements skip the connections that joined after them: `Bus.entered`)
+    skip: str | list[str] | None = None
 
 
 Deliver = Callable[[Sequence[RoomEvent]], None]
@@ -87,6 +97,14 @@ class Bus(ABC):
         self._notice_handlers: list[NoticeHandler] = []
         self._reconnect_handlers: list[ReconnectHandler] = []
         self._call_handlers: dict[str, CallHandler] = {}
+        self.announce_tick = ANNOUNCE_TICK
+        # room -> announcements held until the end of the room's tick (present while a
+        # tick is open: the room announced something less than a tick ago)
+        self._held: dict[str, list[RoomEvent]] = {}
+        # room -> (connection, how many announcements were held when it entered the room):
+        # a connection does not get what was announced before it joined
+        self._late: dict[str, list[tuple[str, int]]] = {}
+        self._sending: set[asyncio.Task[None]] = set()  # held batches going to Redis
 
     def bind(self, deliver: Deliver) -> None:
         """Where room events heard here go: this process's fan-out."""
@@ -115,6 +133,70 @@ class Bus(ABC):
     async def publish(self, room_key: str, event: str, payload: dict[str, Any],
                       skip: str | None = None) -> None:
         """Deliver to this process's members now, and to every other process's."""
+
+    async def announce(self, room_key: str, event: str, payload: dict[str, Any],
+                       skip: str | None = None) -> None:
+        """`publish`, coalesced with the room's other announcements of this tick."""
+        ev = RoomEvent(room_key, event, payload, skip)
+        held = self._held.get(room_key)
+        if held is not None:  # the room announced something less than a tick ago
+            held.append(ev)
+            return
+        self._held[room_key] = []
+        asyncio.get_running_loop().call_later(self.announce_tick, self._tick_end, room_key)
+        self.deliver((ev,))
+        await self._send_remote(room_key, (ev,))
+
+    def entered(self, room_key: str, conn: str) -> None:
+        """`conn` (of this process) hears the room from now on: what is held for the room
+        was announced before, and is not for it."""
+        held = self._held.get(room_key)
+        if held:
+            self._late.setdefault(room_key, []).append((conn, len(held)))
+
+    def flush(self, room_key: str) -> asyncio.Task[None] | None:
+        """Deliver the room's held announcements here now (before anything else reaches
+        the room from this process) and start sending them to the other processes; the
+        task sending them, or None when nothing was held. Never suspends, so a caller
+        keeps its place (a member's messages are stored in the order sent)."""
+        held = self._held.get(room_key)
+        if not held:
+            return None
+        self._held[room_key] = []
+        return self._send_held(room_key, held)
+
+    def _tick_end(self, room_key: str) -> None:
+        held = self._held.pop(room_key, None)
+        if not held:
+            return  # a quiet tick: the next announcement goes out at once
+        self._held[room_key] = []
+        asyncio.get_running_loop().call_later(self.announce_tick, self._tick_end, room_key)
+        self._send_held(room_key, held)
+
+    def _send_held(self, room_key: str, held: list[RoomEvent]) -> asyncio.Task[None]:
+        late = self._late.pop(room_key, None)
+        local = held
+        if late:
+            local = []
+            for i, ev in enumerate(held):
+                skip = [c for c, n in late if n > i]  # entered after this one was held
+                if skip and isinstance(ev.skip, str):
+                    skip.append(ev.skip)
+                local.append(ev._replace(skip=skip) if skip else ev)
+        self.deliver(local)  # here, synchronously: nothing published later can overtake it
+        task = asyncio.ensure_future(self._send_remote(room_key, held))
+        self._sending.add(task)
+        task.add_done_callback(self._sent)
+        return task
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("held announcements not sent", exc_info=task.exception())
+
+    async def _send_remote(self, room_key: str, events: Sequence[RoomEvent]) -> None:
+        """Send events already delivered here to the other processes (none: one process)."""
+        return None
 
     @abstractmethod
     async def attach(self, room_key: str) -> None:
@@ -190,6 +272,7 @@ class LocalBus(Bus):
 
     async def publish(self, room_key: str, event: str, payload: dict[str, Any],
                       skip: str | None = None) -> None:
+        self.flush(room_key)
         self.deliver((RoomEvent(room_key, event, payload, skip),))
 
     async def attach(self, room_key: str) -> None:

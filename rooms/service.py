@@ -20,7 +20,7 @@ from .feedback import Feedback
 from .identity import Identity, RoomRef
 from .lesson import Lesson
 from .links import EVERY_DOMAIN, LinkPolicy
-from .message import MAX_CID, Author, Message, clean_text
+from .message import MAX_CID, Author, Message, Page, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
 from .privacy import Erased, Visit
@@ -29,6 +29,7 @@ from .reactions import Reactions
 from .reports import Reports
 from .schools import Schools
 from .screening import Screening
+from .shared_read import SharedRead
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,18 @@ class Session:
     who: Identity
     rooms: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)  # rooms whose lobby it waits in
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """A room's members and last messages as a join reads them (shared by the joins in
+    flight at once: read-only)."""
+
+    members: list[Member]
+    by_id: dict[str, Member]
+    members_wire: list[dict[str, Any]]
+    page: Page
+    messages_wire: list[dict[str, Any]]
 
 
 class RoomService:
@@ -69,6 +82,9 @@ class RoomService:
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
         # which links in chat the pages make clickable, per space (rooms/links.py)
         self.link_policy: Callable[[str], LinkPolicy] = lambda _space: EVERY_DOMAIN
+        # joins in flight at once share the room's members and last messages (a storm of
+        # rejoins reads them twice per round trip, not once per joiner: rooms/shared_read.py)
+        self._joined_view: SharedRead[RoomRef, RoomView] = SharedRead(self._read_view)
 
     def _room(self, s: Session, name: object) -> RoomRef:
         return RoomRef.parse(s.who.space, name)
@@ -102,16 +118,16 @@ class RoomService:
             if first:
                 await self._record_visit(room, Visit(s.who.sub, s.who.name, s.who.role.value,
                                                      s.who.school, self.clock.now_ms()))
-                await self.bus.publish(room.key, "presence:join",
-                                    {"room": room.name, "member": me.to_wire()}, skip=s.conn)
-        members = await self.store.members(room)
-        page = await self.store.history(room)
-        you = next((m for m in members if m.id == me.id), me)
+                await self.bus.announce(room.key, "presence:join",
+                                        {"room": room.name, "member": me.to_wire()}, skip=s.conn)
+        view = await self._joined_view.get(room)
+        members, page = view.members, view.page
+        you = view.by_id.get(me.id, me)
         return {
             "room": room.name,
             "you": you.to_wire(),
-            "members": [m.to_wire() for m in members],
-            "messages": [m.to_wire() for m in page.messages],
+            "members": view.members_wire,
+            "messages": view.messages_wire,
             "reactions": await self.reactions.of_page(s, room, page.messages),
             "links": self.link_policy(room.space).to_wire(),
             **self.feedback.join_state(s, room),  # teachers: the feedback bar's counts
@@ -119,6 +135,12 @@ class RoomService:
             **await self.media_state(room.key),  # streams
             **await self.classroom.room_state(s, room, members),  # polls, locked, ...
         }
+
+    async def _read_view(self, room: RoomRef) -> RoomView:
+        members = await self.store.members(room)
+        page = await self.store.history(room)
+        return RoomView(members, {m.id: m for m in members}, [m.to_wire() for m in members],
+                        page, [m.to_wire() for m in page.messages])
 
     async def leave(self, s: Session, name: object) -> None:
         room = self.joined_room(s, name)
@@ -128,6 +150,7 @@ class RoomService:
         """The connection gets the room's events from now on (this process hears the
         room on the bus before this returns)."""
         self.conns.enter(conn, room_key)
+        self.bus.entered(room_key, conn)  # not for it: presence announced before it came
         try:
             await self.bus.attach(room_key)
         except Exception:
@@ -167,8 +190,10 @@ class RoomService:
             except Exception:
                 log.warning("visit end not recorded", extra={"room": room.key,
                                                              "user": gone.user})
+            # at once, not coalesced: a teacher's leaving ends the teacher-present rule's
+            # permission on this process now (rooms/supervision.py); what is held goes first
             await self.bus.publish(gone.room_key, "presence:leave",
-                                {"room": room.name, "user": gone.user})
+                                   {"room": room.name, "user": gone.user})
 
     async def disconnect(self, s: Session) -> None:
         await self.lesson.forget_waiting(s)
@@ -192,6 +217,7 @@ class RoomService:
         verdict = self.screening.screen(s, text)  # a blocking rule raises `Filtered`
         if verdict is not None and verdict.action == "hold":
             await self.screening.hold(s, room, cid, text, verdict)  # raises HeldForTeacher
+        self.bus.flush(room.key)  # presence held this tick reaches the room first
         # no await before this call: a member's messages are stored in the order sent
         appended = await self.store.append(room, Author.of(s.who), cid, text)
         if verdict is not None and appended.created:  # flag: delivered, teachers told

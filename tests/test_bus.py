@@ -28,6 +28,7 @@ class Heard:
 
     def __init__(self, bus: Bus) -> None:
         self.events: list[RoomEvent] = []
+        self.batches: list[int] = []  # how many events each delivery handed over
         self.notices: list[Notice] = []
         self._changed = asyncio.Event()
         bus.bind(self._deliver)
@@ -35,6 +36,7 @@ class Heard:
 
     def _deliver(self, events: Sequence[RoomEvent]) -> None:
         self.events += events
+        self.batches.append(len(events))
         self._changed.set()
 
     async def _notice(self, notice: Notice) -> None:
@@ -371,3 +373,70 @@ async def test_many_first_joins_of_one_room_at_once_all_attach(redis_url: str) -
     finally:
         await bus.close()
         await store.close()
+
+
+async def test_announcements_in_a_storm_go_out_one_batch_per_tick_in_order(
+        buses: tuple[Bus, Bus]) -> None:
+    """The first announcement in a quiet room goes out at once; those in the same tick
+    are held and go out together at its end (one delivery here, one socket read there);
+    a publish to the room sends what is held first, so the room's order holds."""
+    a, b = buses
+    a.announce_tick = b.announce_tick = 0.2
+    heard_a = Heard(a)
+    heard_b = Heard(b) if a is not b else heard_a
+    await a.attach(ROOM)
+    await b.attach(ROOM)
+    await a.announce(ROOM, "presence:join", {"text": "j0"}, skip="c0")
+    assert heard_a.texts() == ["j0"]  # at once: the room was quiet
+    for i in range(1, 6):
+        await a.announce(ROOM, "presence:join", {"text": f"j{i}"}, skip=f"c{i}")
+    assert heard_a.texts() == ["j0"]  # held until the tick ends
+    await heard_a.until(lambda: len(heard_a.texts()) == 6)
+    assert heard_a.batches[-1] == 5  # the held ones, in one delivery (one write per member)
+    await heard_b.until(lambda: len(heard_b.texts()) == 6)
+    assert heard_b.texts() == [f"j{i}" for i in range(6)]
+    assert [e.skip for e in heard_b.events] == [f"c{i}" for i in range(6)]
+    # held again, then a publish: what was held goes first, here and there
+    await a.announce(ROOM, "presence:leave", {"text": "l1"})
+    await a.publish(ROOM, "typing", {"text": "after"})
+    await heard_b.until(lambda: len(heard_b.texts()) == 8)
+    assert heard_b.texts()[6:] == ["l1", "after"]
+    assert heard_a.texts()[6:] == ["l1", "after"]
+
+
+async def test_a_connection_does_not_get_what_was_announced_before_it_entered(
+        buses: tuple[Bus, Bus]) -> None:
+    a, _b = buses
+    a.announce_tick = 0.2
+    heard = Heard(a)
+    await a.attach(ROOM)
+    await a.announce(ROOM, "presence:join", {"text": "j0"}, skip="c0")
+    await a.announce(ROOM, "presence:leave", {"text": "l0"})  # held
+    a.entered(ROOM, "c-late")  # hears the room from now on
+    await a.announce(ROOM, "presence:join", {"text": "j1"}, skip="c1")  # held, after it
+    held = a.flush(ROOM)
+    assert held is not None
+    await held
+    assert heard.texts() == ["j0", "l0", "j1"]
+    assert [e.skip for e in heard.events] == ["c0", ["c-late"], "c1"]
+    assert a.flush(ROOM) is None  # nothing held any more
+
+
+async def test_held_announcements_that_fail_to_reach_redis_are_logged_not_raised(
+        redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    bus = RedisBus(redis_url, "proc-x")
+    await bus.start()
+    heard = Heard(bus)
+    try:
+        bus.announce_tick = 0.1
+        await bus.attach(ROOM)
+        await bus.announce(ROOM, "presence:join", {"text": "j0"})
+        await bus._pub.aclose()  # the publishing connection is gone
+        bus._pub = Redis.from_url("redis://127.0.0.1:1/0")  # and nothing listens there
+        await bus.announce(ROOM, "presence:join", {"text": "j1"})
+        await bus.announce(ROOM, "presence:join", {"text": "j2"})
+        await heard.until(lambda: len(heard.texts()) == 3)  # delivered here all the same
+        await asyncio.sleep(0.3)
+        assert any("bus publish failed" in r.getMessage() for r in caplog.records)
+    finally:
+        await bus.close()

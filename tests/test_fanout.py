@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import socketio
 
-from live.fanout import FastEmitManager, ws_frame
+from live.fanout import FastEmitManager, RoomEmit, ws_frame
 
 from .support import Running, ServiceProcess, connect, eventually, open_rooms, run_server, token
 
@@ -128,3 +128,34 @@ async def test_acks_take_the_direct_write_too() -> None:
             assert manager.direct_writes - before >= 15
         finally:
             await a.close()
+
+
+async def test_a_batch_skipping_different_members_reaches_each_the_rest_in_order() -> None:
+    """Several joiners' announcements in one batch, each skipping its own joiner: every
+    member gets the batch in order, without the events that skip it."""
+    async with run_server(rate_limits=False) as srv:
+        names = ["a", "b", "c", "d"]
+        members = [await connect(srv.url, sub=n) for n in names]
+        try:
+            for m in members:
+                await m.call("join", {"room": "r"})
+            assert srv.svc is not None
+            manager: Any = srv.svc.sio.manager
+            room_key = "space1/r"
+            sids = list(manager.rooms["/"][room_key])
+            assert len(sids) == 4
+            who = {}
+            for sid in sids:  # which sid is whose: the service's sessions know
+                who[srv.svc.edge.sessions[sid].who.sub] = sid
+            manager.deliver([
+                RoomEmit("typing", [{"room": "r", "n": 1}], "/", room_key, who["b"]),
+                RoomEmit("typing", [{"room": "r", "n": 2}], "/", room_key, [who["c"], who["b"]]),
+                RoomEmit("typing", [{"room": "r", "n": 3}], "/", room_key, None),
+            ])
+            want = {"a": [1, 2, 3], "b": [3], "c": [1, 3], "d": [1, 2, 3]}
+            for name, m in zip(names, members, strict=True):
+                await m.wait_for("typing", lambda e: e.get("n") == 3)
+                assert [e["n"] for e in m.events["typing"] if "n" in e] == want[name]
+        finally:
+            for m in members:
+                await m.close()

@@ -51,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -112,6 +112,9 @@ class RedisBus(Bus):
     # -- publishing ---------------------------------------------------------
     async def publish(self, room_key: str, event: str, payload: dict[str, Any],
                       skip: str | None = None) -> None:
+        held = self.flush(room_key)  # announcements held this tick go first
+        if held is not None:
+            await held
         self.deliver((RoomEvent(room_key, event, payload, skip),))
         try:
             await self._pub.spublish(keys.room_channel(room_key),
@@ -119,6 +122,28 @@ class RedisBus(Bus):
         except RedisError:
             # members on other processes miss this event; they catch up from history
             log.warning("bus publish failed", extra={"event": event, "room": room_key})
+
+    async def _send_remote(self, room_key: str, events: Sequence[RoomEvent]) -> None:
+        """A batch of announcements, in one round trip (other processes read them in one
+        socket read, so their members get them in one write too)."""
+        channel = keys.room_channel(room_key)
+
+        def skip(e: RoomEvent) -> str | None:  # a connection of this process, or none
+            return e.skip if isinstance(e.skip, str) else None
+
+        try:
+            if len(events) == 1:
+                e = events[0]
+                await self._pub.spublish(channel, room_frame(self.proc_id, e.event, e.payload,
+                                                             skip(e)))
+                return
+            async with self._pub.pipeline(transaction=False) as p:
+                for e in events:
+                    p.spublish(channel, room_frame(self.proc_id, e.event, e.payload, skip(e)))
+                await p.execute()
+        except RedisError:
+            log.warning("bus publish failed", extra={"event": events[0].event, "room": room_key,
+                                                      "count": len(events)})
 
     async def notify(self, notice: Notice) -> None:
         try:
@@ -254,6 +279,9 @@ class RedisBus(Bus):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._notice_task = None
+        for sending in list(self._sending):  # held announcements on their way out
+            with contextlib.suppress(Exception):
+                await sending
         await self._close_sub()
         await self._pub.aclose()
 

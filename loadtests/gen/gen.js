@@ -15,7 +15,8 @@
 //     {cmd: "expect", count, timeout}               report "received" once this process has
 //                                                   received `count` chat:message since go
 //     {cmd: "halt"}                                 connect no further members (then "ready")
-//     {cmd: "count"}                                print {received, sent, acked} so far
+//     {cmd: "count"}                                print {received, sent, acked, connected,
+//                                                   presenceJoins (presence:join heard)} so far
 //     {cmd: "report"}                               print the measurements since go
 //     {cmd: "quit"}
 //   stdout: JSON lines {ev: "ready" | "progress" | "sent" | "received" | "report" | "error"}
@@ -66,6 +67,14 @@ let cpuAtGo = null;
 let expect = null; // {count, timer}
 let halted = false; // stop connecting further members
 const lastSeq = new Map(); // receiverIdx -> Map(senderSub -> seq)
+let presenceJoins = 0; // presence:join events received by all members (storm benchmark)
+let lastPresenceAt = 0;
+const onEvent = (name) => {
+  if (name === "presence:join") {
+    presenceJoins++;
+    lastPresenceAt = now();
+  }
+};
 
 function token(sub, role) {
   return jwt.sign(
@@ -124,6 +133,7 @@ function connectOne(idx, sub, room, urlIndex, role) {
     };
     socket.on("connect_error", (e) => finish(false, `connect_error ${e && (e.data ? JSON.stringify(e.data) : e.message)}`));
     socket.on("chat:message", (msg) => onMessage(idx, msg));
+    socket.on("presence:join", () => onEvent("presence:join"));
     socket.on("disconnect", (reason) => {
       if (done && reason !== "io client disconnect") outError(`member ${sub} disconnected: ${reason}`);
     });
@@ -216,6 +226,7 @@ async function connectLeanMember(idx, sub, room, urlIndex, role) {
     room,
     timeoutMs: JOIN_TIMEOUT_MS + 30000,
     onChat: (sender, text) => recordChat(idx, sender, text),
+    onEvent,
     onClose: () => outError(`member ${sub} closed`),
   });
   if (r.error) return r;
@@ -258,7 +269,7 @@ async function connectAll() {
   const live = members.filter(Boolean);
   members.length = 0;
   members.push(...live);
-  out({ ev: "ready", connected: live.length, failed, firstError, connectMs: now() - t0 });
+  out({ ev: "ready", connected: live.length, failed, firstError, connectMs: now() - t0, t0, t1: now() });
 }
 
 function sendOne(m) {
@@ -437,7 +448,8 @@ async function handle(c) {
       halted = true;
       break;
     case "count":
-      out({ ev: "count", received, sent, acked, connected: members.filter(Boolean).length, errors: errorCount });
+      out({ ev: "count", received, sent, acked, connected: members.filter(Boolean).length, errors: errorCount,
+        presenceJoins, lastPresenceAt });
       break;
     case "report":
       report();

@@ -139,6 +139,36 @@ function peekChat(b) {
   return null;
 }
 
+// -> the event name of a Socket.IO EVENT packet (type 2), or null for any other packet;
+// the rest of the packet is not decoded (the storm benchmark only counts `presence:join`)
+function peekEventName(b) {
+  let h = hdr(b, 0);
+  if (h.kind !== K_MAP) return null;
+  const n = h.len;
+  let p = h.pos;
+  let type = -1;
+  let name = null;
+  for (let i = 0; i < n; i++) {
+    h = hdr(b, p);
+    if (h.kind !== K_STR) return null;
+    const kp = h.pos, kl = h.len;
+    p = kp + kl;
+    if (keyIs(b, kp, kl, "type")) {
+      type = b[p] <= 0x7f ? b[p] : -1;
+      p = skip(b, p);
+    } else if (keyIs(b, kp, kl, "data")) {
+      h = hdr(b, p);
+      if (h.kind !== K_ARR || h.len < 1) return null;
+      const first = h.pos;
+      const end = skip(b, p);
+      h = hdr(b, first);
+      if (h.kind === K_STR) name = b.toString("utf8", h.pos, h.pos + h.len);
+      p = end;
+    } else p = skip(b, p);
+  }
+  return type === 2 ? name : null;
+}
+
 // ---------------------------------------------------------------- WebSocket
 function clientFrame(opcode, payload) {
   const body = typeof payload === "string" ? Buffer.from(payload) : payload;
@@ -162,7 +192,7 @@ function clientFrame(opcode, payload) {
   return Buffer.concat([head, mask, out]);
 }
 
-// opts: {url, token, room, onChat(sender, text), timeoutMs}
+// opts: {url, token, room, onChat(sender, text), onEvent(name) (other events), timeoutMs}
 // resolves {ok, emit(event, data, cb), close()} or {error}
 function connectLean(opts) {
   return new Promise((resolve) => {
@@ -225,6 +255,13 @@ function connectLean(opts) {
         if (chat) {
           opts.onChat(chat.sender, chat.text);
           return;
+        }
+        if (opts.onEvent) {
+          const name = peekEventName(payload);
+          if (name !== null) {
+            opts.onEvent(name);
+            return;
+          }
         }
         const p = notepack.decode(payload);
         if (typeof p.type !== "number" || typeof p.nsp !== "string") throw new Error("invalid packet");
@@ -315,4 +352,4 @@ function connectLean(opts) {
   });
 }
 
-module.exports = { connectLean, peekChat };
+module.exports = { connectLean, peekChat, peekEventName };

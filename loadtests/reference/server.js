@@ -14,10 +14,19 @@
 //
 // Wire serializer: socket.io-msgpack-parser (as the contract).
 // Not done here (ours does them, so the reference does strictly less per message):
-// idempotency on (user, cid), presence records, rate limits, metrics.
+// idempotency on (user, cid), rate limits, metrics; presence only with --presence:
+//
+//   --presence (env REF_PRESENCE=1): the peer of issue 13 that "keeps presence in Redis and
+//              announces joins", for the `storm` benchmark. A join writes the member to the
+//              room's presence hash (HSET `ref:presence:<space/room>` conn -> member JSON,
+//              PEXPIRE) and reads the hash and the history in the same pipelined round trip;
+//              the ack's `members` is that hash (JSON-decoded); `presence:join {room, member}`
+//              goes to the room's other members through the Redis adapter. A leave or a
+//              disconnect removes the field (HDEL) and announces `presence:leave {room, user}`.
+//              Without the flag: `members: []`, no presence record, no announcement.
 //
 // Usage: LIVE_JWT_SECRET=s node reference/server.js --port 9100 --redis redis://127.0.0.1:6400/0
-//        (or env REF_PORT / REF_REDIS_URL). GET /healthz answers 200.
+//        [--presence] (or env REF_PORT / REF_REDIS_URL / REF_PRESENCE). GET /healthz answers 200.
 "use strict";
 
 const http = require("node:http");
@@ -45,6 +54,8 @@ const ROOM_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const ROLES = new Set(["teacher", "student", "visitor"]);
 const MAX_TEXT = 2000;
 const MAX_CID = 64;
+const PRESENCE = process.argv.includes("--presence") || process.env.REF_PRESENCE === "1";
+const PRESENCE_TTL_MS = 86_400_000;
 
 function fail(code, message) {
   return { ok: false, error: { code, message } };
@@ -123,20 +134,62 @@ async function main() {
       if (typeof room !== "string" || !ROOM_NAME.test(room)) return ack(fail("bad_request", "bad room"));
       const key = `${space}/${room}`;
       try {
-        const entries = await data.xRevRange(`ref:chat:${key}`, "+", "-", { COUNT: 50 });
+        const member = { id: user.id, name: user.name, role: user.role };
+        let entries;
+        let members = [];
+        if (PRESENCE) {
+          // one round trip: node-redis pipelines commands issued in the same tick
+          const pkey = `ref:presence:${key}`;
+          const written = data.hSet(pkey, socket.id, JSON.stringify(member));
+          const expire = data.pExpire(pkey, PRESENCE_TTL_MS);
+          const all = data.hGetAll(pkey);
+          const history = data.xRevRange(`ref:chat:${key}`, "+", "-", { COUNT: 50 });
+          await written;
+          await expire;
+          const hash = await all;
+          entries = await history;
+          const seen = new Set();
+          for (const v of Object.values(hash)) {
+            const m = JSON.parse(v);
+            if (!seen.has(m.id)) {
+              seen.add(m.id);
+              members.push(m);
+            }
+          }
+        } else {
+          entries = await data.xRevRange(`ref:chat:${key}`, "+", "-", { COUNT: 50 });
+        }
         socket.join(key);
+        if (!joined.has(room) && PRESENCE) socket.to(key).emit("presence:join", { room, member });
         joined.add(room);
         const messages = entries.map((e) => decodeEntry([e.id, e.message])).filter(Boolean).reverse();
-        ack({ ok: true, room, you: user, members: [], messages, polls: [], streams: [], locked: false });
+        ack({ ok: true, room, you: member, members, messages, polls: [], streams: [], locked: false });
       } catch (e) {
         ack(fail("unavailable", "store unavailable"));
       }
     });
 
+    const leaveRoom = async (room) => {
+      const key = `${space}/${room}`;
+      socket.leave(key);
+      if (!PRESENCE) return;
+      try {
+        await data.hDel(`ref:presence:${key}`, socket.id);
+        io.to(key).emit("presence:leave", { room, user: user.id });
+      } catch (e) {
+        console.error("presence leave failed:", e.message);
+      }
+    };
+
     socket.on("leave", (payload, ack) => {
       const room = payload && payload.room;
-      if (typeof room === "string" && joined.delete(room)) socket.leave(`${space}/${room}`);
+      if (typeof room === "string" && joined.delete(room)) leaveRoom(room);
       if (typeof ack === "function") ack({ ok: true });
+    });
+
+    socket.on("disconnect", () => {
+      for (const room of joined) leaveRoom(room);
+      joined.clear();
     });
 
     socket.on("chat:send", async (payload, ack) => {
@@ -175,7 +228,7 @@ async function main() {
   });
 
   httpServer.listen(PORT, HOST, () => {
-    console.log(`reference listening on http://${HOST}:${PORT} redis=${REDIS_URL} pid=${process.pid}`);
+    console.log(`reference listening on http://${HOST}:${PORT} redis=${REDIS_URL} presence=${PRESENCE} pid=${process.pid}`);
   });
 
   const stop = async () => {
