@@ -126,6 +126,21 @@ class Proc:
         except (OSError, IndexError):
             return 0.0, 0.0
 
+    def cpu_ns(self) -> tuple[frozenset[str], int]:
+        """(its threads, CPU time they ran in ns): /proc/<pid>/task/*/schedstat, finer than
+        the 10 ms ticks of /proc/<pid>/stat (valid across a window if no thread ended)."""
+        tasks: set[str] = set()
+        total = 0
+        try:
+            for t in os.listdir(f"/proc/{self.pid}/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(f"/proc/{self.pid}/task/{t}/schedstat") as f:
+                        total += int(f.read().split()[0])
+                    tasks.add(t)
+        except OSError:
+            pass
+        return frozenset(tasks), total
+
     def rss_kb(self) -> int:
         try:
             with open(f"/proc/{self.pid}/status") as f:
@@ -443,6 +458,7 @@ class CpuWindow:
         self.t0 = time.monotonic()
         self.m0 = machine_busy_seconds()
         self.c0 = {p.name: p.cpu_user_sys() for p in procs}
+        self.n0 = {p.name: p.cpu_ns() for p in procs}
 
     def end(self) -> dict[str, dict[str, Any]]:
         wall = time.monotonic() - self.t0
@@ -450,9 +466,17 @@ class CpuWindow:
         for p in self.procs:
             u, s = p.cpu_user_sys()
             u0, s0 = self.c0[p.name]
-            res[p.name] = {"cpu_pct": round(100 * (u - u0 + s - s0) / wall, 1),
-                           "sys_pct": round(100 * (s - s0) / wall, 1), "cpus": p.cpus,
-                           "cpu_s": u - u0 + s - s0}
+            cpu_s, sys_s = u - u0 + s - s0, s - s0
+            tasks0, ns0 = self.n0[p.name]
+            tasks1, ns1 = p.cpu_ns()
+            if tasks1 == tasks0 and ns1 > ns0:
+                # ns-exact total; the user/system split from the ticks
+                fine = (ns1 - ns0) / 1e9
+                sys_s = fine * sys_s / cpu_s if cpu_s > 0 else 0.0
+                cpu_s = fine
+            res[p.name] = {"cpu_pct": round(100 * cpu_s / wall, 1),
+                           "sys_pct": round(100 * sys_s / wall, 1), "cpus": p.cpus,
+                           "cpu_s": cpu_s, "sys_s": sys_s}
         self.wall = wall
         total = 100 * (machine_busy_seconds() - self.m0) / wall
         ours = sum(v["cpu_pct"] for v in res.values())
@@ -625,6 +649,7 @@ def bench_fanout(kinds: list[str], a: argparse.Namespace, client: str,
             secs = (last - sent["firstSend"]) / 1000
             lats = [x for r in reps for x in r["lat"]["sample"]]
             server_cpu_s = cpu[server.name]["cpu_s"]
+            server_sys_s = cpu[server.name]["sys_s"]
             return {
                 "deliveries": delivered, "expected": total * n, "seconds": secs,
                 "deliveries_per_s": delivered / secs if secs > 0 else 0,
@@ -632,6 +657,9 @@ def bench_fanout(kinds: list[str], a: argparse.Namespace, client: str,
                 # round, its idle moments cost nothing)
                 "server_cpu_s": server_cpu_s,
                 "per_cpu_s": delivered / server_cpu_s if server_cpu_s > 0 else 0,
+                # server CPU per delivery, in user space and in the kernel (the sends)
+                "us_user": 1e6 * (server_cpu_s - server_sys_s) / max(1, delivered),
+                "us_sys": 1e6 * server_sys_s / max(1, delivered),
                 "lat": lat_summary(lats), "ack": lat_summary(reps[0]["ack"]["sample"]),
                 "cpu": cpu, "timeouts": sum(1 for x in got if x.get("timeout")),
                 "dupes": sum(r["dupes"] for r in reps),
@@ -698,7 +726,9 @@ def fanout_summary(kind: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "other_cpu_pct_max": max(x["cpu"]["(other)"]["cpu_pct"] for x in rounds),
     }
     r["per_cpu_s"] = [round(x["per_cpu_s"]) for x in rounds]
-    r["deliveries_per_server_cpu_s"] = sorted(x["per_cpu_s"] for x in rounds)[len(rounds) // 2]
+    by_cpu = sorted(rounds, key=lambda x: x["per_cpu_s"])[len(rounds) // 2]
+    r["deliveries_per_server_cpu_s"] = by_cpu["per_cpu_s"]
+    r["us_user"], r["us_sys"] = by_cpu["us_user"], by_cpu["us_sys"]  # (of that round)
     recv_cpu = sum(v["cpu_pct"] for k, v in med["cpu"].items()
                    if k.startswith(f"gen-fan-{kind}-") and not k.endswith("-0")) / 100
     r["deliveries_per_receiver_cpu_s"] = med["deliveries_per_s"] / max(1e-9, recv_cpu)
@@ -964,7 +994,7 @@ def sweep_table(sweep: list[tuple[str, int, dict[str, dict[str, Any]]]],
     CPU-second of both servers, and ours/ref."""
     head = ("receivers", "in flight", "ref deliv/s", "ours deliv/s", "ratio",
             "ref per CPU-s", "ours per CPU-s", "ratio", "ref p50/p99 ms", "ours p50/p99 ms",
-            "other CPU% max")
+            "ref us/deliv user+sys", "ours us/deliv user+sys", "other CPU% max")
     body = []
     for client, window, ps in sweep:
         r, o = ps.get("ref", {}), ps.get("ours", {})
@@ -975,11 +1005,14 @@ def sweep_table(sweep: list[tuple[str, int, dict[str, dict[str, Any]]]],
         def lat(d: dict[str, Any]) -> str:
             return f"{fmt(d.get('p50'))} / {fmt(d.get('p99'))}" if d else "-"
 
+        def us(d: dict[str, Any]) -> str:
+            return f"{d['us_user']:.2f} + {d['us_sys']:.2f}" if d.get("us_user") else "-"
+
         body.append((client, str(window), fmt(r.get("deliveries_per_s"), 0),
                      fmt(o.get("deliveries_per_s"), 0), ratio("deliveries_per_s"),
                      fmt(r.get("deliveries_per_server_cpu_s"), 0),
                      fmt(o.get("deliveries_per_server_cpu_s"), 0),
-                     ratio("deliveries_per_server_cpu_s"), lat(r), lat(o),
+                     ratio("deliveries_per_server_cpu_s"), lat(r), lat(o), us(r), us(o),
                      fmt(max(r.get("other_cpu_pct_max", 0), o.get("other_cpu_pct_max", 0)))))
     w = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
     lines = [f"== fanout sweep (1 room x {a.members} members, {a.messages} msgs per round, "
