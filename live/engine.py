@@ -56,6 +56,8 @@ def _valid_text_frame(data: str) -> bool:
 class GuardedWebSocket(WebSocket):  # type: ignore[misc]
     """engineio's aiohttp websocket, which also refuses frames that are not Engine.IO."""
 
+    transport: Any = None  # the connection's, once the WebSocket is open (fanout.py writes)
+
     def __init__(self, handler: Any, server: Any) -> None:
         super().__init__(handler, server)
         owner = getattr(handler, "__self__", None)  # the engineio socket it serves

@@ -50,6 +50,7 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
     # the service's own state of a socket (class defaults: engineio's __init__ sets none)
     live_ws: Any = None  # its GuardedWebSocket, once on WebSocket (the fan-out writes there)
     live_dropped = False  # ended by GuardedEngine.drop
+    live_acks_due = 0  # its events being handled that get an ack (server.LiveServer)
 
     async def send(self, pkt: Any) -> None:
         if pkt.packet_type == packet.OPEN:

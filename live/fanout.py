@@ -8,11 +8,18 @@ same frame bytes can go to every recipient. Here a room emit (without a
 callback) encodes the packet once, frames it once, and writes the frame
 straight to each recipient's transport.
 
+Per recipient, the first fan-out of a turn of the event loop does one thing:
+`transport.write` of the same bytes object (the frame, or a burst of frames),
+with the room's recipients listed once per change of its membership, not once
+per message (`_fanout_targets`). No packet, dict, task or future is made per
+recipient; at one message at a time (a classroom's pace) that is all the Python
+work a delivery costs besides the kernel's send.
+
 Batches: `deliver` takes several emits at once (the bus hands over what Redis
-wrote together), and everything written to one connection in one turn of the
-event loop leaves in one write (`_write_now` corks, `_uncork` sends at the end
-of the turn): a busy room's members get a burst in one syscall, and a sender
-gets its ack and its own message in one.
+wrote together), so a busy room's members get a burst in one write. What else is
+written to a connection later in the same turn (an ack, a second fan-out in the
+turn, as the in-memory bus makes one per publish) is corked (`_write_now`) and
+leaves in one write at the end of the turn (`_uncork`), after what went before.
 
 Order is kept: a frame is written directly only when the socket's Engine.IO
 queue is empty and no writer is sending from it (`engine.SendQueue.idle`), so
@@ -84,6 +91,21 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         # transport -> (socket, frames) written this turn of the event loop, not yet sent
         self._corked: dict[Any, tuple[Any, list[bytes]]] = {}
+        # (namespace, room) -> its members' (sid, eio sid), listed on the first emit after
+        # a change of the room's membership (entering and leaving drop the entry)
+        self._fanout_targets: dict[tuple[str, Any], list[tuple[str, str]]] = {}
+        self._fanout_wrote = False  # a fan-out wrote directly in this turn of the loop
+
+    # -- python-socketio's room table: every change of a room's members goes through
+    # these two (connect, enter_room, leave_room, close_room, disconnect)
+    def basic_enter_room(self, sid: str, namespace: str, room: Any,
+                         eio_sid: str | None = None) -> None:
+        super().basic_enter_room(sid, namespace, room, eio_sid)
+        self._fanout_targets.pop((namespace, room), None)
+
+    def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        super().basic_leave_room(sid, namespace, room)
+        self._fanout_targets.pop((namespace, room), None)
 
     async def emit(self, event: str, data: Any, namespace: str, room: Any = None,
                    skip_sid: Any = None, callback: Any = None, to: Any = None,
@@ -141,10 +163,17 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             # one emit, or a busy room's burst: the same bytes for every member
             data = frames[0][0] if len(frames) == 1 else b"".join([f[0] for f in frames])
             encodeds = [f[1] for f in frames]
-            for eio_sid in self._recipients(first):
-                sock = sockets.get(eio_sid)
-                if sock is not None and not sock.closed:
-                    self._send(sock, data, encodeds, limit)
+            recipients = self._recipients(first)
+            if self._fanout_wrote:
+                # a second fan-out in this turn: behind the first, and leaving with it
+                for eio_sid in recipients:
+                    sock = sockets.get(eio_sid)
+                    if sock is not None and not sock.closed:
+                        self._send(sock, data, encodeds, limit)
+            else:
+                self._fanout_wrote = True
+                asyncio.get_running_loop().call_soon(self._fanout_turn_end)
+                self._write_all(recipients, sockets, data, encodeds, limit)
             return True
         # several rooms, or skips: gather each member's frames, in order
         per_sock: dict[str, list[tuple[bytes, Any]]] = {}
@@ -191,12 +220,57 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
                 self._send(sock, b"".join([p[0] for p in parts]), [p[1] for p in parts], limit)
 
     def _recipients(self, e: RoomEmit) -> list[str]:
+        if isinstance(e.room, str):
+            key = (e.namespace, e.room)
+            members = self._fanout_targets.get(key)
+            if members is None:
+                members = list(self.get_participants(e.namespace, e.room))
+                if members:  # (a room nobody is in is not kept)
+                    self._fanout_targets[key] = members
+        else:  # several rooms at once (python-socketio's API allows it; we never do)
+            members = list(self.get_participants(e.namespace, e.room))
         skip = e.skip_sid
         if skip is None:
-            return [eio_sid for _, eio_sid in self.get_participants(e.namespace, e.room)]
+            return [eio_sid for _, eio_sid in members]
         skips = set(skip) if isinstance(skip, list) else {skip}
-        return [eio_sid for sid, eio_sid in self.get_participants(e.namespace, e.room)
-                if sid not in skips]
+        return [eio_sid for sid, eio_sid in members if sid not in skips]
+
+    def _fanout_turn_end(self) -> None:
+        self._fanout_wrote = False
+
+    def _write_all(self, recipients: list[str], sockets: dict[str, Any], data: bytes,
+                   encoded: Sequence[Any], limit: int) -> None:
+        """The first fan-out of a turn: `data` written straight to each recipient's
+        transport (one syscall each), or appended to what is corked for it this turn.
+        A connection with an ack due (`LiveServer` is handling an event of its) is
+        corked, so that a sender's own message and its ack leave in one write; one
+        whose writer is busy gets the packets in engineio's queue."""
+        corked = self._corked
+        direct = writes = 0
+        for eio_sid in recipients:
+            sock = sockets.get(eio_sid)
+            if sock is None or sock.closed:
+                continue
+            ws = sock.live_ws
+            transport = ws.transport if ws is not None else None
+            if (transport is None or sock.live_acks_due or not sock.upgraded
+                    or transport.is_closing() or not sock.queue.idle()):
+                # an ack is due (the sender's own message): corked, to leave with the ack;
+                # a busy writer: engineio's queue, in order
+                self._send(sock, data, encoded, limit)
+                continue
+            direct += 1
+            if corked:
+                held = corked.get(transport)
+                if held is not None:  # an ack written earlier in this turn: after it
+                    held[1].append(data)
+                    continue
+            transport.write(data)
+            writes += 1
+            if transport.get_write_buffer_size() > limit:
+                self._drop_slow(sock)
+        self.direct_writes += direct * len(encoded)
+        self.writes += writes
 
     def _send(self, sock: Any, data: bytes, encoded: Sequence[Any], limit: int) -> None:
         if self._write_now(sock, data, limit):

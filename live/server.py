@@ -103,9 +103,16 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         self.inflight += 1
         self._idle.clear()
+        # an ack is due: the fan-out corks what the room sends this connection meanwhile,
+        # so its own message and the ack leave together (fanout.FastEmitManager._write_all)
+        sock = self.eio.sockets.get(eio_sid) if id is not None else None
+        if sock is not None:
+            sock.live_acks_due += 1
         try:
             await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
         finally:
+            if sock is not None:
+                sock.live_acks_due -= 1
             self.inflight -= 1
             if not self.inflight:
                 self._idle.set()

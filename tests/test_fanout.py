@@ -159,3 +159,39 @@ async def test_a_batch_skipping_different_members_reaches_each_the_rest_in_order
         finally:
             for m in members:
                 await m.close()
+
+
+async def test_the_shared_frame_follows_who_is_in_the_room(server: Running) -> None:
+    """A room's recipients are listed once per change of its membership (fanout.py): a
+    member who joins gets what follows, one who leaves or disconnects gets nothing more,
+    and a skipped connection (the typist's own `typing`) is skipped on the shared path."""
+    await open_rooms(server.url, "r")
+    a, b, c, d = [await connect(server.url, sub=s) for s in ("a", "b", "c", "d")]
+    try:
+        for m in (a, b, d):
+            assert (await m.call("join", {"room": "r"}))["ok"]
+
+        async def say(text: str) -> None:
+            assert (await a.call("chat:send", {"room": "r", "text": text, "cid": text}))["ok"]
+
+        await say("one")
+        assert (await c.call("join", {"room": "r"}))["ok"]
+        await say("two")
+        assert (await b.call("leave", {"room": "r"}))["ok"]
+        await d.close()
+        await say("three")
+        assert (await c.call("typing", {"room": "r", "typing": True}))["ok"]
+        await say("end")
+        for m in (a, c):
+            await m.wait_for("chat:message", lambda g: g["text"] == "end")
+        await a.wait_for("typing", lambda g: g["user"]["id"] == "c")
+        assert a.texts() == ["one", "two", "three", "end"]
+        assert c.texts() == ["two", "three", "end"]  # from its join on
+        assert b.texts() == ["one", "two"]  # nothing after its leave
+        assert not c.events["typing"]  # its own typing skipped
+        assert d.texts() == ["one", "two"]
+        manager: Any = server.svc.sio.manager if server.svc is not None else None
+        assert isinstance(manager, FastEmitManager) and manager.direct_writes > 0
+    finally:
+        for m in (a, b, c):
+            await m.close()
