@@ -1099,6 +1099,7 @@ def capacity_run(kind: str, a: argparse.Namespace, nproc: int) -> dict[str, Any]
             # server CPU-seconds per member-second at this pace (for the plan)
             st["server_cpu_ms_per_msg"] = (st["server_cpu_sum"] / 100 * wall * 1000
                                            / max(1, n_ok))
+            st["redis_cpu_ms_per_msg"] = st["redis_cpu"] / 100 * wall * 1000 / max(1, n_ok)
             st["ok"] = bool(st["p99"] is not None and st["p99"] <= a.p99_limit and not st["lost"]
                             and not st["late"] and not st["dupes"] and not st["out_of_order"]
                             and not st["ack_errors"] and not failed)
@@ -1157,15 +1158,16 @@ def run_capacity(a: argparse.Namespace, stamp: str) -> Outcome:
 
 def capacity_table(key: str, res: dict[str, Any]) -> str:
     head = ("rooms", "members", "msg/s", "deliv/s", "p50", "p99", "max", "ack p99",
-            "lost/late", "server CPU%", "redis%", "gen%", "other%", "redis ops/s",
-            "ops/s/member", "ok")
+            "lost/late", "server CPU%", "CPU ms/msg", "redis%", "gen%", "other%",
+            "redis ops/s", "ops/s/member", "ok")
     body = []
     for s in res["steps"]:
         body.append((
             str(s["rooms"]), f"{s['members']:,}", f"{s['sent_per_s']:,.0f}",
             f"{s['deliveries_per_s']:,.0f}", fmt(s["p50"], 2), fmt(s["p99"], 2),
             fmt(s["max"], 1), fmt(s["ack_p99"], 2), f"{s['lost']}/{s['late']}",
-            " ".join(f"{v:.0f}" for v in s["server_cpu"].values()), f"{s['redis_cpu']:.0f}",
+            " ".join(f"{v:.0f}" for v in s["server_cpu"].values()),
+            f"{s['server_cpu_ms_per_msg']:.3f}", f"{s['redis_cpu']:.0f}",
             f"{s['gen_cpu']:.0f}", f"{s['other_cpu']:.0f}", f"{s['redis_ops_per_s']:,.0f}",
             f"{s['redis_ops_per_member_s']:.3f}", "yes" if s["ok"] else "NO"))
     w = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
