@@ -900,35 +900,50 @@ def redis_calls(port: int) -> dict[str, int]:
     return calls
 
 
+MEM_FIELDS = ("used_memory", "used_memory_dataset", "used_memory_overhead",
+              "mem_clients_normal", "used_memory_scripts", "mem_fragmentation_ratio")
+
+
 def redis_used_memory(port: int) -> int:
     return int(redis_info(port, "memory").get("used_memory", 0))
 
 
-def redis_key_breakdown(port: int, limit: int = 200_000) -> dict[str, dict[str, int]]:
-    """Keys grouped by shape (room names, ids and numbers replaced by placeholders):
-    count and bytes (MEMORY USAGE ... SAMPLES 0, i.e. every element counted) per group."""
+def redis_key_breakdown(port: int, sample: int = 20_000) -> dict[str, dict[str, int]]:
+    """Keys grouped by shape (room names, ids and numbers replaced by placeholders): count
+    per group (every key) and bytes per group (MEMORY USAGE ... SAMPLES 0 of a uniform
+    sample of at most `sample` keys, scaled to the group's count)."""
+    import random
     import re
 
     keys = subprocess.run([REDIS_CLI, "-p", str(port), "--scan"],
-                          capture_output=True, text=True, timeout=120).stdout.split()[:limit]
+                          capture_output=True, text=True, timeout=300).stdout.split()
     if not keys:
         return {}
-    # keys never hold newlines or spaces here (room names are checked by the services)
-    cmds = "".join(f"MEMORY USAGE {k} SAMPLES 0\n" for k in keys)
-    sizes = subprocess.run([REDIS_CLI, "-p", str(port)], input=cmds, capture_output=True,
-                           text=True, timeout=300).stdout.split()
-    groups: dict[str, dict[str, int]] = {}
-    for k, n in zip(keys, sizes, strict=False):
+
+    def shape_of(k: str) -> str:
         shape = re.sub(r"\{[^}]*\}", "{R}", k)
         shape = re.sub(r"^live:space:[^:]+:", "live:space:<S>:", shape)
         shape = re.sub(r"^live:proc:[^:]+:", "live:proc:<P>:", shape)
         for marker in (":cid:", ":user:", ":m:"):  # per message / per author: cut the rest
             if marker in shape:
-                shape = shape[: shape.index(marker) + len(marker)] + "*"
-                break
-        g = groups.setdefault(shape, {"keys": 0, "bytes": 0})
+                return shape[: shape.index(marker) + len(marker)] + "*"
+        return shape
+
+    groups: dict[str, dict[str, int]] = {}
+    for k in keys:
+        g = groups.setdefault(shape_of(k), {"keys": 0, "bytes": 0, "sampled": 0, "_b": 0})
         g["keys"] += 1
-        g["bytes"] += int(n) if n.isdigit() else 0
+    picked = random.Random(1).sample(keys, min(sample, len(keys)))
+    # keys never hold newlines or spaces here (room names are checked by the services)
+    cmds = "".join(f"MEMORY USAGE {k} SAMPLES 0\n" for k in picked)
+    sizes = subprocess.run([REDIS_CLI, "-p", str(port)], input=cmds, capture_output=True,
+                           text=True, timeout=300).stdout.split()
+    for k, n in zip(picked, sizes, strict=False):
+        g = groups[shape_of(k)]
+        g["sampled"] += 1
+        g["_b"] += int(n) if n.isdigit() else 0
+    for g in groups.values():
+        g["bytes"] = round(g.pop("_b") / g["sampled"] * g["keys"]) if g["sampled"] else 0
     return dict(sorted(groups.items(), key=lambda x: -x[1]["bytes"]))
 
 
@@ -1006,6 +1021,7 @@ def capacity_run(kind: str, a: argparse.Namespace, nproc: int) -> dict[str, Any]
                     lists[j % workers].append([f"c{r}s{slot}", f"room{r}", slot % nproc, "student"])
                     j += 1
             mem0 = redis_used_memory(rport)
+            meminfo0 = redis_info(rport, "memory")
             rss0 = [p.rss_kb() for p in servers]
             t0 = time.monotonic()
             for g, ml in zip(gens, lists, strict=True):
@@ -1035,6 +1051,7 @@ def capacity_run(kind: str, a: argparse.Namespace, nproc: int) -> dict[str, Any]
             rooms, members = target, connected
             time.sleep(2)
             mem1 = redis_used_memory(rport)
+            meminfo1 = redis_info(rport, "memory")
             keys1 = redis_key_breakdown(rport) if a.key_breakdown else {}
             rss1 = [p.rss_kb() for p in servers]
             log(f"{kind} x{nproc}: {rooms} rooms, {members:,} members ({new:,} new in "
@@ -1088,6 +1105,8 @@ def capacity_run(kind: str, a: argparse.Namespace, nproc: int) -> dict[str, Any]
                 "redis_bytes_per_member_connect": (mem1 - mem0) / max(1, new),
                 "redis_bytes_per_stored_msg": (mem3 - mem2) / max(1, n_ok),
                 "stored": n_ok,
+                "redis_memory_before_connect": {k: meminfo0.get(k) for k in MEM_FIELDS},
+                "redis_memory_after_connect": {k: meminfo1.get(k) for k in MEM_FIELDS},
                 "redis_memory": {k: meminfo.get(k) for k in (
                     "used_memory", "used_memory_dataset", "used_memory_overhead",
                     "mem_clients_normal", "used_memory_scripts", "mem_fragmentation_ratio")},
@@ -1130,6 +1149,10 @@ def capacity_run(kind: str, a: argparse.Namespace, nproc: int) -> dict[str, Any]
 
 def run_capacity(a: argparse.Namespace, stamp: str) -> Outcome:
     out = Outcome("capacity")
+    out.notes.append(f"rooms of {a.room_size}, each member {a.hz:g} msg/s (random phase), "
+                     f"{a.client} clients, {a.seconds:g} s measured per step, "
+                     f"limit p99 <= {a.p99_limit:g} ms, none lost or later than "
+                     f"{a.late_ms:g} ms")
     for kind in a.servers:
         for nproc in a.processes:
             log(f"== capacity: {LABEL[kind]}, {nproc} process(es), rooms of {a.room_size}, "
@@ -1139,10 +1162,9 @@ def run_capacity(a: argparse.Namespace, stamp: str) -> Outcome:
             except Exception as e:  # noqa: BLE001 - report and go on
                 log(f"!! capacity {kind} x{nproc} failed: {e}")
                 out.notes.append(f"{kind} x{nproc} failed: {e}")
-    out.notes.insert(0, f"rooms of {a.room_size}, each member {a.hz:g} msg/s (random phase), "
-                        f"{a.client} clients, {a.seconds:g} s measured per step, "
-                        f"limit p99 <= {a.p99_limit:g} ms, none lost or later than "
-                        f"{a.late_ms:g} ms")
+            save(out, stamp, _capacity_plot)  # what is done so far, if the run is cut short
+            print(capacity_table(f"{kind}-x{nproc}", out.per_server.get(f"{kind}-x{nproc}")
+                                 or {"steps": []}))
     print()
     print(f"== capacity ({out.notes[0]})")
     for key, res in out.per_server.items():
@@ -1430,7 +1452,7 @@ def main() -> int:
     ap.add_argument("--connect-timeout", type=float, default=300,
                     help="idle: seconds allowed for connecting; past it, measure those connected")
     ap.add_argument("--connections", type=int, default=10_000, help="idle: members")
-    ap.add_argument("--steps", default="40,80,160,320,480,640",
+    ap.add_argument("--steps", default="80,160,320,480,640",
                     help="capacity: cumulative room counts, one measured step each (connections "
                          "are kept: each step adds rooms); the ramp stops after the first step "
                          "over the limit unless --no-stop")
