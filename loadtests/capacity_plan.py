@@ -77,6 +77,13 @@ def main() -> int:
     p(f"4 processes on 2 cores, every room spread over all 4: {c4:,} members "
       f"({s4['rooms']} rooms), servers {cores4:.2f} cores busy in all, p99 {s4['p99']:.1f} ms, "
       f"CPU {s4['server_cpu_ms_per_msg']:.3f} ms per message (sum of the processes)")
+    for name, res in (("1 process", x1), ("4 processes", x4)):
+        big = max(res["steps"], key=lambda s: s["members"])
+        cores = big["server_cpu_sum"] / 100
+        p(f"CPU ceiling, {name}: at the largest step ({big['members']:,} members, p99 "
+          f"{big['p99']:.1f} ms) the servers were {cores:.2f} cores busy: "
+          f"{big['members']:,} / {cores:.2f} = {big['members'] / max(cores, 1e-9):,.0f} members "
+          f"per fully busy core")
     per_core4 = c4 / 2
     b = (s4["server_cpu_ms_per_msg"] - s1["server_cpu_ms_per_msg"]) / 3
     p(f"cost of spreading a room over one more process: ({s4['server_cpu_ms_per_msg']:.3f} - "
