@@ -68,9 +68,9 @@ def main() -> int:
     # ---- chat processes
     p("\n== chat processes (one process per core)")
     c1 = s1["members"]
-    cores1 = s1["server_cpu_sum"] / 100
+    cores1 = s1["server_cpu_ms_per_msg"] * s1["sent_per_s"] / 1000
     c4 = s4["members"]
-    cores4 = s4["server_cpu_sum"] / 100
+    cores4 = s4["server_cpu_ms_per_msg"] * s4["sent_per_s"] / 1000
     p(f"1 process (pinned to one core): largest step within the limit {c1:,} members "
       f"({s1['rooms']} rooms), server {cores1:.2f} core busy, p99 {s1['p99']:.1f} ms, "
       f"CPU {s1['server_cpu_ms_per_msg']:.3f} ms per message")
@@ -79,9 +79,10 @@ def main() -> int:
       f"CPU {s4['server_cpu_ms_per_msg']:.3f} ms per message (sum of the processes)")
     for name, res in (("1 process", x1), ("4 processes", x4)):
         big = max(res["steps"], key=lambda s: s["members"])
-        cores = big["server_cpu_sum"] / 100
+        cores = big["server_cpu_ms_per_msg"] * big["sent_per_s"] / 1000
         p(f"CPU ceiling, {name}: at the largest step ({big['members']:,} members, p99 "
-          f"{big['p99']:.1f} ms) the servers were {cores:.2f} cores busy: "
+          f"{big['p99']:.1f} ms) {big['server_cpu_ms_per_msg']:.3f} ms per message x "
+          f"{big['sent_per_s']:,.0f} msg/s = {cores:.2f} cores busy while sending: "
           f"{big['members']:,} / {cores:.2f} = {big['members'] / max(cores, 1e-9):,.0f} members "
           f"per fully busy core")
     per_core4 = c4 / 2
@@ -109,14 +110,18 @@ def main() -> int:
 
     # ---- redis
     p("\n== Redis (one instance, single-threaded)")
+    opms = []
     for name, s in (("1 process", s1), ("4 processes", s4)):
         top = sorted(s["redis_calls"].items(), key=lambda x: -x[1])
-        p(f"{name}: {s['redis_ops_per_member_s']:.3f} calls/s per member "
-          f"({s['redis_ops_per_s']:,.0f}/s at {s['members']:,}; commands run by scripts "
-          f"counted), Redis CPU {s['redis_cpu']:.1f}% = "
-          f"{s.get('redis_cpu_ms_per_msg', 0):.3f} ms per message; top: "
-          + ", ".join(f"{k} {v / s['wall']:,.0f}/s" for k, v in top[:8]))
-    opm = max(s1["redis_ops_per_member_s"], s4["redis_ops_per_member_s"])
+        per_msg = sum(s["redis_calls"].values()) / s["sent"]
+        per_member = per_msg * s["sent_per_s"] / s["members"]
+        opms.append(per_member)
+        p(f"{name}: {per_msg:.2f} calls per message (commands run by scripts counted; "
+          f"{sum(s['redis_calls'].values()):,} calls / {s['sent']:,} messages) x "
+          f"{s['sent_per_s'] / s['members']:.2f} msg/s per member = {per_member:.3f} calls/s "
+          f"per member; Redis CPU {s.get('redis_cpu_ms_per_msg', 0):.3f} ms per message; "
+          "calls per message: " + ", ".join(f"{k} {v / s['sent']:.2f}" for k, v in top[:10]))
+    opm = max(opms)
     rcpu = max(s1.get("redis_cpu_ms_per_msg", 0), s4.get("redis_cpu_ms_per_msg", 0))
     p(f"at {M:,} members: {opm:.3f} x {M:,} = {opm * M:,.0f} calls/s; "
       f"CPU {rcpu:.3f} ms x {rate:,.0f} msg/s = {rcpu * rate / 1000:.2f} core")
