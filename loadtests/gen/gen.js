@@ -390,10 +390,18 @@ async function goRate(c) {
           n++;
         }
         if (due <= t) due = t + period; // drop the backlog beyond 5
+        if (due >= end) {
+          // no send left before the end: done now, not at the next due time (at 0.1 msg/s
+          // that would stretch the phase by up to 10 s past `seconds`)
+          if (--running === 0) resolve();
+          return;
+        }
         timers.push(setTimeout(tick, Math.max(0, due - now())));
       };
-      timers.push(setTimeout(tick, phase));
+      if (due >= end) running--; // its first send would fall after the end
+      else timers.push(setTimeout(tick, phase));
     }
+    if (running === 0) resolve();
   });
   clearInterval(progress);
   // wait for outstanding acks (bounded)
