@@ -253,9 +253,10 @@ def start_server(
 class Gen(Proc):
     """One load-generator worker process (gen/gen.js), driven through JSON lines."""
 
-    def __init__(self, name: str, config: dict[str, Any], cpus: set[int] | None) -> None:
+    def __init__(self, name: str, config: dict[str, Any], cpus: set[int] | None,
+                 env: dict[str, str] | None = None) -> None:
         node_args = os.environ.get("GEN_NODE_ARGS", "").split()  # e.g. "--cpu-prof"
-        super().__init__(name, [NODE, *node_args, "gen/gen.js"], cpus=cpus, pipe=True)
+        super().__init__(name, [NODE, *node_args, "gen/gen.js"], cpus=cpus, pipe=True, env=env)
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.pending: list[dict[str, Any]] = []
         self.progress: dict[str, Any] = {}
@@ -316,13 +317,15 @@ def start_gens(
     name: str, urls: list[str], space: str, member_lists: list[list[list[Any]]],
     cpus: set[int] | None, concurrency: int = 50, timeout: float = 120,
     client: list[str] | None = None, allow_partial: bool = False,
+    extra: dict[str, Any] | None = None, env: dict[str, str] | None = None,
 ) -> list[Gen]:
     gens = []
     for i, ml in enumerate(member_lists):
         cfg = {"urls": urls, "secret": SECRET, "space": space, "members": ml,
                "label": f"{name}{i}", "connectConcurrency": concurrency,
-               "client": client[i] if client else "sio", "deflate": not NO_DEFLATE_OFFER[0]}
-        gens.append(Gen(f"{name}{i}", cfg, cpus))
+               "client": client[i] if client else "sio", "deflate": not NO_DEFLATE_OFFER[0],
+               **(extra or {})}
+        gens.append(Gen(f"{name}{i}", cfg, cpus, env))
     deadline = time.monotonic() + timeout
     next_log = time.monotonic() + 10
     total = sum(map(len, member_lists))
@@ -1014,6 +1017,358 @@ def bench_storm(kind: str, a: argparse.Namespace) -> dict[str, Any]:
             "cpu": cpu, "busy_before_pct": busy}
 
 
+# --------------------------------------------------------------------------- capacity
+def redis_info(port: int, section: str) -> dict[str, str]:
+    r = subprocess.run([REDIS_CLI, "-p", str(port), "info", section], capture_output=True,
+                       text=True, timeout=30)
+    out = {}
+    for line in r.stdout.splitlines():
+        k, sep, v = line.strip().partition(":")
+        if sep and not k.startswith("#"):
+            out[k] = v
+    return out
+
+
+def redis_calls(port: int) -> dict[str, int]:
+    """Calls per command so far (INFO commandstats; commands run by scripts count too)."""
+    calls = {}
+    for k, v in redis_info(port, "commandstats").items():
+        if k.startswith("cmdstat_"):
+            for part in v.split(","):
+                if part.startswith("calls="):
+                    calls[k[len("cmdstat_"):]] = int(part[6:])
+    return calls
+
+
+MEM_FIELDS = ("used_memory", "used_memory_dataset", "used_memory_overhead",
+              "mem_clients_normal", "used_memory_scripts", "mem_fragmentation_ratio")
+
+
+def redis_used_memory(port: int) -> int:
+    return int(redis_info(port, "memory").get("used_memory", 0))
+
+
+def redis_key_breakdown(port: int, sample: int = 20_000) -> dict[str, dict[str, int]]:
+    """Keys grouped by shape (room names, ids and numbers replaced by placeholders): count
+    per group (every key) and bytes per group (MEMORY USAGE ... SAMPLES 0 of a uniform
+    sample of at most `sample` keys, scaled to the group's count)."""
+    import random
+    import re
+
+    keys = subprocess.run([REDIS_CLI, "-p", str(port), "--scan"],
+                          capture_output=True, text=True, timeout=300).stdout.split()
+    if not keys:
+        return {}
+
+    def shape_of(k: str) -> str:
+        shape = re.sub(r"\{[^}]*\}", "{R}", k)
+        shape = re.sub(r"^live:space:[^:]+:", "live:space:<S>:", shape)
+        shape = re.sub(r"^live:proc:[^:]+:", "live:proc:<P>:", shape)
+        for marker in (":cid:", ":user:", ":m:"):  # per message / per author: cut the rest
+            if marker in shape:
+                return shape[: shape.index(marker) + len(marker)] + "*"
+        return shape
+
+    groups: dict[str, dict[str, int]] = {}
+    for k in keys:
+        g = groups.setdefault(shape_of(k), {"keys": 0, "bytes": 0, "sampled": 0, "_b": 0})
+        g["keys"] += 1
+    picked = random.Random(1).sample(keys, min(sample, len(keys)))
+    # keys never hold newlines or spaces here (room names are checked by the services)
+    cmds = "".join(f"MEMORY USAGE {k} SAMPLES 0\n" for k in picked)
+    sizes = subprocess.run([REDIS_CLI, "-p", str(port)], input=cmds, capture_output=True,
+                           text=True, timeout=300).stdout.split()
+    for k, n in zip(picked, sizes, strict=False):
+        g = groups[shape_of(k)]
+        g["sampled"] += 1
+        g["_b"] += int(n) if n.isdigit() else 0
+    for g in groups.values():
+        g["bytes"] = round(g.pop("_b") / g["sampled"] * g["keys"]) if g["sampled"] else 0
+    return dict(sorted(groups.items(), key=lambda x: -x[1]["bytes"]))
+
+
+def rate_phase(gens: list[Gen], procs: list[Proc], *, hz: float, secs: float, per_room: int,
+               drain: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any, float]:
+    """Every member of every worker sends hz msg/s (random phase) for secs; then wait
+    until every expected delivery came or none came for 3 s (at most `drain` s), so
+    that late and lost are told apart. Returns (sent, reports, cpu, wall)."""
+    cw = CpuWindow(procs)
+    for g in gens:
+        g.send({"cmd": "go", "mode": "rate", "hz": hz, "seconds": secs, "senders": None,
+                "drainMs": 10000})
+    sent = [g.wait("sent", secs + 30) for g in gens]
+    expected = sum(s["sent"] for s in sent) * per_room
+    last_n, last_change, t_end = -1, time.monotonic(), time.monotonic() + drain
+    while time.monotonic() < t_end:
+        for g in gens:
+            g.send({"cmd": "count"})
+        n = sum(g.wait("count", 10)["received"] for g in gens)
+        if n >= expected:
+            break
+        if n != last_n:
+            last_n, last_change = n, time.monotonic()
+        elif time.monotonic() - last_change > 3:
+            break
+        time.sleep(0.25)
+    cpu = cw.end()
+    reps = []
+    for g in gens:
+        g.send({"cmd": "report"})
+        reps.append(g.wait("report", 60))
+    return sent, reps, cpu, cw.wall
+
+
+def capacity_run(kind: str, a: argparse.Namespace, nproc: int) -> dict[str, Any]:
+    """Rooms of `--room-size` members, each member sending `--hz` msg/s (random phase),
+    lean clients; rooms are added step by step (`--steps`, cumulative room counts) on
+    `nproc` server processes sharing one Redis, each room's members spread over the
+    processes. Connections are kept from step to step (new rooms are added to them).
+    Each step: connect the new rooms, warm up, measure `--seconds`, drain."""
+    pin = not a.no_pin
+    if nproc == 1:
+        plan: dict[str, set[int] | None] = {"server0": {0}, "redis": {1}, "gen": {1}}
+    else:  # 2 cores: processes alternate over both; redis and generator float
+        plan = {f"server{i}": {i % 2} for i in range(nproc)}
+    if not pin:
+        plan = {}
+    redis, rport = start_redis(plan.get("redis"))
+    srv: list[tuple[Proc, str]] = []
+    gens: list[Gen] = []
+    steps_out: list[dict[str, Any]] = []
+    per_room = a.room_size
+    try:
+        for i in range(nproc):
+            srv.append(start_server(kind, i, rport, plan.get(f"server{i}"), a.ours_cmd))
+        urls = [u for _, u in srv]
+        workers = a.gen_workers
+        gens = start_gens(f"gen-cap-{kind}{nproc}-", urls, f"cap-{kind}",
+                          [[] for _ in range(workers)], plan.get("gen"), concurrency=64,
+                          client=[a.client] * workers,
+                          extra={"lateMs": a.late_ms, "sample": 200_000},
+                          env={"GEN_MAX_SECONDS": "3600"})
+        servers = [p for p, _ in srv]
+        procs = [*servers, redis, *gens]
+        rooms = 0
+        members = 0
+        for target in a.steps:
+            if target <= rooms:
+                continue
+            # ---- connect the new rooms (kept open for the later steps)
+            lists: list[list[list[Any]]] = [[] for _ in range(workers)]
+            j = 0
+            for r in range(rooms, target):
+                for slot in range(per_room):
+                    lists[j % workers].append([f"c{r}s{slot}", f"room{r}", slot % nproc, "student"])
+                    j += 1
+            mem0 = redis_used_memory(rport)
+            meminfo0 = redis_info(rport, "memory")
+            rss0 = [p.rss_kb() for p in servers]
+            t0 = time.monotonic()
+            for g, ml in zip(gens, lists, strict=True):
+                g.send({"cmd": "add", "members": ml})
+            added = []
+            next_log = time.monotonic() + 10
+            for g in gens:
+                while True:
+                    try:
+                        added.append(g.wait("added", 1))
+                        break
+                    except TimeoutError:
+                        if time.monotonic() - t0 > a.connect_timeout:
+                            raise TimeoutError(f"{g.name}: step {target} rooms not connected "
+                                               f"within {a.connect_timeout:.0f}s") from None
+                        if time.monotonic() >= next_log:
+                            next_log += 10
+                            n = sum(x.progress.get("connected", 0) for x in gens)
+                            log(f"   connected {n:,}/{members + j:,}")
+            connect_s = time.monotonic() - t0
+            failed = sum(x["failed"] for x in added)
+            connected = sum(x["connected"] for x in added)
+            if failed:
+                errs = {x["firstError"] for x in added} - {None}
+                log(f"   {failed} members failed to connect: {'; '.join(sorted(errs))[:300]}")
+            new = connected - members
+            rooms, members = target, connected
+            time.sleep(2)
+            mem1 = redis_used_memory(rport)
+            meminfo1 = redis_info(rport, "memory")
+            keys1 = redis_key_breakdown(rport) if a.key_breakdown else {}
+            rss1 = [p.rss_kb() for p in servers]
+            log(f"{kind} x{nproc}: {rooms} rooms, {members:,} members ({new:,} new in "
+                f"{connect_s:.1f}s, {new / max(connect_s, 1e-9):,.0f}/s, {failed} failed)")
+            # ---- warm up, then measure
+            if a.warmup > 0:
+                rate_phase(gens, procs, hz=a.hz, secs=a.warmup, per_room=per_room, drain=a.drain)
+            wait_quiet(a.quiet_wait)
+            calls0 = redis_calls(rport)
+            mem2 = redis_used_memory(rport)
+            sent, reps, cpu, wall = rate_phase(gens, procs, hz=a.hz, secs=a.seconds,
+                                               per_room=per_room, drain=a.drain)
+            calls1 = redis_calls(rport)
+            mem3 = redis_used_memory(rport)
+            meminfo = redis_info(rport, "memory")
+            keys3 = redis_key_breakdown(rport) if a.key_breakdown else {}
+            lats = [x for r in reps for x in r["lat"]["sample"]]
+            acks = [x for r in reps for x in r["ack"]["sample"]]
+            n_sent = sum(s["sent"] for s in sent)
+            n_ok = sum(s["acked"] - s["ackErrors"] for s in sent)
+            expected = n_sent * per_room
+            delivered = sum(r["received"] for r in reps)
+            dcalls = {k: v - calls0.get(k, 0) for k, v in calls1.items()
+                      if v - calls0.get(k, 0) > 0}
+            ops = sum(dcalls.values()) / wall
+            server_cpu = {p.name: cpu[p.name]["cpu_pct"] for p in servers}
+            st = {
+                "rooms": rooms, "members": members, "new_members": new, "connect_s": connect_s,
+                "connect_failed": failed, "seconds": a.seconds, "wall": wall,
+                "sent": n_sent, "sent_per_s": n_sent / a.seconds,
+                "deliveries_per_s": delivered / a.seconds,
+                "delivered": delivered, "expected": expected,
+                "lost": max(0, expected - delivered),
+                "late": sum(r.get("late", 0) for r in reps),
+                "dupes": sum(r["dupes"] for r in reps),
+                "out_of_order": sum(r["outOfOrder"] for r in reps),
+                # refused, or never acked
+                "ack_errors": sum(s["ackErrors"] for s in sent)
+                + (n_sent - sum(s["acked"] for s in sent)),
+                "skipped": sum(s.get("skipped", 0) for s in sent),
+                "p50": pct(lats, 50), "p99": pct(lats, 99), "max": max(lats) if lats else None,
+                "ack_p50": pct(acks, 50), "ack_p99": pct(acks, 99),
+                "server_cpu": server_cpu, "server_cpu_sum": round(sum(server_cpu.values()), 1),
+                "redis_cpu": cpu["redis"]["cpu_pct"],
+                "gen_cpu": round(sum(v["cpu_pct"] for k, v in cpu.items()
+                                     if k.startswith("gen")), 1),
+                "other_cpu": cpu["(other)"]["cpu_pct"], "cpu": cpu,
+                # per message and per member from counts (not from the window's wall time,
+                # which includes the drain)
+                "redis_calls": dcalls, "redis_ops_per_s": ops,
+                "redis_calls_per_msg": sum(dcalls.values()) / max(1, n_sent),
+                "redis_ops_per_member_s": sum(dcalls.values()) / a.seconds / max(1, members),
+                "redis_used_memory": mem3,
+                "redis_bytes_per_member_connect": (mem1 - mem0) / max(1, new),
+                "redis_bytes_per_stored_msg": (mem3 - mem2) / max(1, n_ok),
+                "stored": n_ok,
+                "redis_memory_before_connect": {k: meminfo0.get(k) for k in MEM_FIELDS},
+                "redis_memory_after_connect": {k: meminfo1.get(k) for k in MEM_FIELDS},
+                "redis_memory": {k: meminfo.get(k) for k in (
+                    "used_memory", "used_memory_dataset", "used_memory_overhead",
+                    "mem_clients_normal", "used_memory_scripts", "mem_fragmentation_ratio")},
+                "redis_keys_after_connect": keys1, "redis_keys_after_measure": keys3,
+                "server_rss_kb": [p.rss_kb() for p in servers],
+                "server_kb_per_member_connect": (sum(rss1) - sum(rss0)) / max(1, new),
+                "_lats": lats,
+            }
+            # server CPU-seconds per member-second at this pace (for the plan)
+            st["server_cpu_ms_per_msg"] = (st["server_cpu_sum"] / 100 * wall * 1000
+                                           / max(1, n_ok))
+            st["redis_cpu_ms_per_msg"] = st["redis_cpu"] / 100 * wall * 1000 / max(1, n_ok)
+            st["ok"] = bool(st["p99"] is not None and st["p99"] <= a.p99_limit and not st["lost"]
+                            and not st["late"] and not st["dupes"] and not st["out_of_order"]
+                            and not st["ack_errors"] and not failed)
+            steps_out.append(st)
+            top = sorted(dcalls.items(), key=lambda x: -x[1])[:6]
+            log(f"{kind} x{nproc} {rooms} rooms / {members:,} members: "
+                f"{st['sent_per_s']:,.0f} msg/s, {st['deliveries_per_s']:,.0f} deliveries/s; "
+                f"p50 {fmt(st['p50'], 2)} p99 {fmt(st['p99'], 2)} max {fmt(st['max'], 1)} ms; "
+                f"ack p99 {fmt(st['ack_p99'], 2)} ms; delivered {delivered:,}/{expected:,} "
+                f"late {st['late']} ack errors {st['ack_errors']}; {cpu_text(cpu)}; "
+                f"redis {ops:,.0f} calls/s ({', '.join(f'{k} {v / wall:,.0f}' for k, v in top)}); "
+                f"{'OK' if st['ok'] else 'OVER'}")
+            if not st["ok"] and not a.no_stop:
+                log(f"{kind} x{nproc}: step over the limit; ramp stopped")
+                break
+    finally:
+        for g in gens:
+            g.quit()
+        for p, _ in srv:
+            p.stop()
+        redis.stop()
+    good = [s for s in steps_out if s["ok"]]
+    best = max(good, key=lambda s: s["members"]) if good else None
+    return {"processes": nproc, "steps": steps_out,
+            "capacity_members": best["members"] if best else 0,
+            "capacity_rooms": best["rooms"] if best else 0}
+
+
+def run_capacity(a: argparse.Namespace, stamp: str) -> Outcome:
+    out = Outcome("capacity")
+    out.notes.append(f"rooms of {a.room_size}, each member {a.hz:g} msg/s (random phase), "
+                     f"{a.client} clients, {a.seconds:g} s measured per step, "
+                     f"limit p99 <= {a.p99_limit:g} ms, none lost or later than "
+                     f"{a.late_ms:g} ms")
+    for kind in a.servers:
+        for nproc in a.processes:
+            log(f"== capacity: {LABEL[kind]}, {nproc} process(es), rooms of {a.room_size}, "
+                f"{a.hz:g} msg/s per member, steps {a.steps}")
+            try:
+                out.per_server[f"{kind}-x{nproc}"] = capacity_run(kind, a, nproc)
+            except Exception as e:  # noqa: BLE001 - report and go on
+                log(f"!! capacity {kind} x{nproc} failed: {e}")
+                out.notes.append(f"{kind} x{nproc} failed: {e}")
+            save(out, stamp, _capacity_plot)  # what is done so far, if the run is cut short
+            print(capacity_table(f"{kind}-x{nproc}", out.per_server.get(f"{kind}-x{nproc}")
+                                 or {"steps": []}))
+    print()
+    print(f"== capacity ({out.notes[0]})")
+    for key, res in out.per_server.items():
+        print(capacity_table(key, res))
+        print(f"   capacity {key}: {res['capacity_members']:,} members "
+              f"({res['capacity_rooms']} rooms) at the largest step within the limit")
+        print()
+    for n in out.notes[1:]:
+        print(f"   note: {n}")
+    save(out, stamp, _capacity_plot)
+    return out
+
+
+def capacity_table(key: str, res: dict[str, Any]) -> str:
+    head = ("rooms", "members", "msg/s", "deliv/s", "p50", "p99", "max", "ack p99",
+            "lost/late", "server CPU%", "CPU ms/msg", "redis%", "gen%", "other%",
+            "redis ops/s", "ops/s/member", "ok")
+    body = []
+    for s in res["steps"]:
+        body.append((
+            str(s["rooms"]), f"{s['members']:,}", f"{s['sent_per_s']:,.0f}",
+            f"{s['deliveries_per_s']:,.0f}", fmt(s["p50"], 2), fmt(s["p99"], 2),
+            fmt(s["max"], 1), fmt(s["ack_p99"], 2), f"{s['lost']}/{s['late']}",
+            " ".join(f"{v:.0f}" for v in s["server_cpu"].values()),
+            f"{s['server_cpu_ms_per_msg']:.3f}", f"{s['redis_cpu']:.0f}",
+            f"{s['gen_cpu']:.0f}", f"{s['other_cpu']:.0f}", f"{s['redis_ops_per_s']:,.0f}",
+            f"{s['redis_ops_per_member_s']:.3f}", "yes" if s["ok"] else "NO"))
+    w = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = [f"-- {key}",
+             " | ".join(h.rjust(w[i]) for i, h in enumerate(head)),
+             "+".join("-" * (x + 2) for x in w)]
+    lines += [" | ".join(c.rjust(w[i]) for i, c in enumerate(r)) for r in body]
+    return "\n".join(lines)
+
+
+def _capacity_plot(o: Outcome, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for key, res in o.per_server.items():
+        xs = [s["members"] for s in res["steps"]]
+        axes[0].plot(xs, [s["p99"] or 0 for s in res["steps"]], marker="o", label=key)
+        axes[1].plot(xs, [s["server_cpu_sum"] for s in res["steps"]], marker="o", label=key)
+    axes[0].axhline(25, color="red", linestyle="--", label="p99 limit")
+    axes[0].set_xlabel("members (rooms of 30)")
+    axes[0].set_ylabel("send-to-receive p99 ms")
+    axes[0].set_yscale("log")
+    axes[1].set_xlabel("members")
+    axes[1].set_ylabel("server CPU % (sum of processes)")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"capacity: {o.notes[0]}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 # --------------------------------------------------------------------------- drivers
 def ours_version() -> str:
     """The commit of the service measured, and whether its code differed from it."""
@@ -1031,6 +1386,8 @@ def ours_version() -> str:
 
 def run(bench: str, a: argparse.Namespace, stamp: str) -> Outcome:
     a.bench = bench
+    if bench == "capacity":
+        return run_capacity(a, stamp)
     out = Outcome(bench)
     if bench == "fanout":
         return run_fanout(a, stamp)
@@ -1321,7 +1678,7 @@ def _idle_plot(o: Outcome, path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("bench", choices=["fanout", "mix", "acks", "idle", "storm", "all"])
+    ap.add_argument("bench", choices=["fanout", "mix", "acks", "idle", "storm", "capacity", "all"])
     ap.add_argument("--servers", default="ref,ours",
                     help="which servers, comma-separated: ref,ours (default both)")
     ap.add_argument("--ours-cmd", default=DEFAULT_OURS,
@@ -1366,8 +1723,32 @@ def main() -> int:
     ap.add_argument("--rooms", type=int, default=1,
                     help="storm: rooms the members join (10,000 over 100 rooms: "
                          "--connections 10000 --rooms 100)")
+    ap.add_argument("--steps", default="80,160,320,480,640",
+                    help="capacity: cumulative room counts, one measured step each (connections "
+                         "are kept: each step adds rooms); the ramp stops after the first step "
+                         "over the limit unless --no-stop")
+    ap.add_argument("--processes", default="1,4",
+                    help="capacity: server process counts to ramp, comma-separated (one Redis)")
+    ap.add_argument("--room-size", type=int, default=30, help="capacity: members per room")
+    ap.add_argument("--hz", type=float, default=0.1,
+                    help="capacity: messages per second per member (0.1: one per 10 s)")
+    ap.add_argument("--gen-workers", type=int, default=2, help="capacity: generator workers")
+    ap.add_argument("--late-ms", type=float, default=1000,
+                    help="capacity: a delivery later than this after its send counts as late")
+    ap.add_argument("--p99-limit", type=float, default=25, help="capacity: p99 limit, ms")
+    ap.add_argument("--key-breakdown", action="store_true",
+                    help="capacity: after connecting and after measuring each step, size every "
+                         "Redis key (MEMORY USAGE) and group them by shape")
+    ap.add_argument("--no-stop", action="store_true",
+                    help="capacity: measure every step, even past the limit")
     a = ap.parse_args()
     a.servers = [s for s in a.servers.split(",") if s]
+    a.steps = [int(x) for x in str(a.steps).split(",") if x]
+    a.processes = [int(x) for x in str(a.processes).split(",") if x]
+    if a.bench == "capacity":
+        a.seconds = a.seconds or 30
+        if a.connect_timeout == 300:
+            a.connect_timeout = 900
     if a.connections is None and a.bench != "storm":
         a.connections = 10_000
     a.clients = [c for c in a.client.split(",") if c]

@@ -15,6 +15,9 @@
 //     {cmd: "expect", count, timeout}               report "received" once this process has
 //                                                   received `count` chat:message since go
 //     {cmd: "halt"}                                 connect no further members (then "ready")
+//     {cmd: "add", members: [[sub, room, urlIndex, role], ...]}
+//                                                   connect and join these members too, keeping
+//                                                   those connected (then "added")
 //     {cmd: "count"}                                print {received, sent, acked, connected,
 //                                                   presenceJoins (presence:join heard)} so far
 //     {cmd: "report"}                               print the measurements since go
@@ -24,7 +27,8 @@
 // Message text is "b <seq> t<sendTimeMs>" (ms since the epoch, sub-ms precision from
 // performance.timeOrigin + performance.now(), comparable between processes on one host;
 // the "t" keeps "<seq> <ms>" from reading as a phone number to the message filter);
-// the cid is "<sub>.<seq>". Receivers compute send-to-receive latency from the text and
+// the cid is "<sub>.<seq>". A delivery later than cfg.lateMs (default 1000) after its send
+// is counted as late. Receivers compute send-to-receive latency from the text and
 // check that each sender's messages arrive exactly once and in order.
 "use strict";
 
@@ -58,6 +62,7 @@ let firstRecv = 0;
 let lastRecv = 0;
 let dupes = 0;
 let outOfOrder = 0;
+let late = 0;
 let ackErrors = 0;
 let sent = 0;
 let acked = 0;
@@ -95,6 +100,7 @@ function recordChat(idx, sender, text) {
   const seq = Number(parts[1]);
   const sentAt = Number(parts[2].slice(1));
   lat.push(t - sentAt);
+  if (t - sentAt > (cfg.lateMs || 1000)) late++;
   received++;
   if (!firstRecv) firstRecv = t;
   lastRecv = t;
@@ -272,6 +278,47 @@ async function connectAll() {
   out({ ev: "ready", connected: live.length, failed, firstError, connectMs: now() - t0, t0, t1: now() });
 }
 
+// {cmd: "add"}: more members on top of those connected (capacity ramps add rooms without
+// reopening the connections of the rooms already there)
+let adding = Promise.resolve();
+let nextAddIdx = 1e9; // receiver ids of added members (apart from the first members' indices)
+function addMembers(list) {
+  adding = adding.then(async () => {
+    const t0 = now();
+    const base = members.length;
+    const idx0 = nextAddIdx;
+    nextAddIdx += list.length;
+    const conc = cfg.connectConcurrency || 50;
+    const connect = { raw: connectRaw, lean: connectLeanMember }[cfg.client] || connectOne;
+    let next = 0;
+    let failed = 0;
+    let ok = 0;
+    let firstError = null;
+    let lastProgress = t0;
+    const worker = async () => {
+      while (next < list.length) {
+        const i = next++;
+        const [sub, room, urlIndex, role] = list[i];
+        const r = await connect(idx0 + i, sub, room, urlIndex, role);
+        if (r.error) {
+          failed++;
+          if (!firstError) firstError = r.error;
+        } else {
+          members.push(r);
+          ok++;
+        }
+        const t = now();
+        if (t - lastProgress > 1000) {
+          lastProgress = t;
+          out({ ev: "progress", connected: members.length, failed, of: base + list.length });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(conc, list.length) }, worker));
+    out({ ev: "added", added: ok, connected: members.length, failed, firstError, connectMs: now() - t0 });
+  });
+}
+
 function sendOne(m) {
   const seq = ++m.seq;
   const t = now();
@@ -295,7 +342,7 @@ function sendOne(m) {
 function resetCounters() {
   lat = [];
   ackLat = [];
-  received = firstRecv = lastRecv = dupes = outOfOrder = ackErrors = 0;
+  received = firstRecv = lastRecv = dupes = outOfOrder = late = ackErrors = 0;
   sent = acked = firstSend = lastAck = 0;
   lastSeq.clear();
   phaseStart = now();
@@ -354,10 +401,18 @@ async function goRate(c) {
           n++;
         }
         if (due <= t) due = t + period; // drop the backlog beyond 5
+        if (due >= end) {
+          // no send left before the end: done now, not at the next due time (at 0.1 msg/s
+          // that would stretch the phase by up to 10 s past `seconds`)
+          if (--running === 0) resolve();
+          return;
+        }
         timers.push(setTimeout(tick, Math.max(0, due - now())));
       };
-      timers.push(setTimeout(tick, phase));
+      if (due >= end) running--; // its first send would fall after the end
+      else timers.push(setTimeout(tick, phase));
     }
+    if (running === 0) resolve();
   });
   clearInterval(progress);
   // wait for outstanding acks (bounded)
@@ -406,6 +461,7 @@ function report() {
     lastRecv,
     dupes,
     outOfOrder,
+    late,
     sent,
     acked,
     ackErrors,
@@ -446,6 +502,9 @@ async function handle(c) {
       break;
     case "halt":
       halted = true;
+      break;
+    case "add":
+      addMembers(c.members || []);
       break;
     case "count":
       out({ ev: "count", received, sent, acked, connected: members.filter(Boolean).length, errors: errorCount,
