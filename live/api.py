@@ -16,7 +16,7 @@ import datetime as dt
 import io
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -119,10 +119,7 @@ class TeacherApi:
     async def messages(self, request: web.Request, who: Identity) -> web.StreamResponse:
         room = RoomRef.parse(who.space, request.match_info["room"])
         q = request.query
-        before, after = _message_id(q.get("before")), _message_id(q.get("after"))
-        if before and after:
-            raise BadRequest("give before or after, not both")
-        limit = _int(q.get("limit"), 50, 1, 100, "limit")
+        before, after, limit = page_query(q, _message_id)
         page = await self.svc.store.history(room, before=before, after=after, limit=limit)
         return _json({"messages": [m.to_wire() for m in page.messages], "more": page.more})
 
@@ -199,6 +196,17 @@ def _csv_page(messages: list[Message], first: bool) -> str:
 
 def _message_id(value: str | None) -> str | None:
     return str(parse_id(value)) if value else None
+
+
+def page_query(q: Mapping[str, str],
+               cursor: Callable[[str], str | None]) -> tuple[str | None, str | None, int]:
+    """`before`, `after` (each read by `cursor`; at most one of them) and `limit` (1..100,
+    default 50) of a paged read, as `chat:history` takes them."""
+    before = cursor(q["before"]) if q.get("before") else None
+    after = cursor(q["after"]) if q.get("after") else None
+    if before and after:
+        raise BadRequest("give before or after, not both")
+    return before, after, _int(q.get("limit"), 50, 1, 100, "limit")
 
 
 def _int(value: str | None, default: int, lo: int, hi: int, name: str) -> int:

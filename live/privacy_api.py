@@ -27,7 +27,7 @@ from rooms.identity import Identity, RoomRef
 from rooms.privacy import Visit, history_days
 from rooms.private_store import parse_private_id
 
-from .api import TeacherApi, _csv_rows, _int, _iso, _json, safe_cell
+from .api import TeacherApi, _csv_rows, _iso, _json, page_query, safe_cell
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +136,7 @@ class PrivacyApi:
         if not q.get("room"):
             raise BadRequest("room is required")
         room = RoomRef.parse(who.space, q.get("room"))
-        before = parse_private_id(q["before"]) if q.get("before") else None
-        after = parse_private_id(q["after"]) if q.get("after") else None
-        if before and after:
-            raise BadRequest("give before or after, not both")
-        limit = _int(q.get("limit"), 50, 1, 100, "limit")
+        before, after, limit = page_query(q, parse_private_id)
         page = await self.svc.store.private_page(room.space, room.name, before=before,
                                                  after=after, limit=limit)
         log.info("private messages read", extra={"space": who.space, "room": room.name,
