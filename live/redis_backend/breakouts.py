@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 
 from rooms.breakout_store import BreakoutStore
 from rooms.breakouts import Breakout, Group
@@ -23,6 +23,7 @@ from rooms.identity import RoomRef
 
 from . import keys
 from .frames import pack, unpack
+from .rewrite import rewrite
 
 # KEYS: a group's key. ARGV: the group's record, its time to live (ms).
 GROUP_SET = """
@@ -82,24 +83,22 @@ class RedisBreakouts(BreakoutStore):
 
     async def move_member(self, main: RoomRef, user: str, to: str) -> Breakout | None:
         key = keys.room(main.key, "breakout")
+
+        async def move(p: Any) -> Breakout | None:
+            raw = await p.get(key)
+            if raw is None:
+                return None
+            ttl = await p.pttl(key)
+            moved = Breakout.from_record(unpack(raw)).moved(user, to)
+            p.multi()
+            p.set(key, pack(moved.to_record()), px=max(1, int(ttl)))
+            await p.execute()
+            return moved
+
         try:
-            for _ in range(MOVE_TRIES):
-                try:
-                    async with self._r.pipeline(transaction=True) as p:
-                        await p.watch(key)
-                        raw = await p.get(key)
-                        if raw is None:
-                            return None
-                        ttl = await p.pttl(key)
-                        after = Breakout.from_record(unpack(raw)).moved(user, to)
-                        p.multi()
-                        p.set(key, pack(after.to_record()), px=max(1, int(ttl)))
-                        await p.execute()
-                    break
-                except WatchError:
-                    continue
-            else:
-                raise Unavailable()
+            after = await rewrite(self._r, key, MOVE_TRIES, move)
+            if after is None:
+                return None
             for name, members in zip(after.rooms, after.groups, strict=True):
                 await self._group_set(
                     keys=[keys.room(RoomRef(main.space, name).key, "group")],

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import RedisError
 
 from rooms.classroom_store import FLAG_DEFAULTS, AuditEntry, ClassroomStore
 from rooms.clock import Clock
@@ -37,6 +37,7 @@ from rooms.polls import Poll, Vote
 
 from . import keys
 from .frames import pack, unpack
+from .rewrite import rewrite
 
 # KEYS: polls hash, closed set, votes hash. ARGV: poll id, voter, vote, expire-at ms.
 VOTE = """
@@ -180,26 +181,23 @@ class RedisClassroom(ClassroomStore):
     async def update_poll(self, room: RoomRef, poll_id: str,
                           change: Callable[[Poll], Poll]) -> Poll | None:
         key = keys.room(room.key, "polls")
+
+        async def step(p: Any) -> Poll | None:
+            raw = await p.hget(key, poll_id)
+            if raw is None:
+                return None
+            current = Poll.from_record(poll_id, unpack(raw), True, {})
+            if current.ts <= self._horizon():
+                return None
+            changed = change(current)
+            p.multi()
+            p.hset(key, poll_id, pack(changed.to_record()))
+            await p.execute()
+            return changed
+
         try:
-            for _ in range(UPDATE_TRIES):
-                try:
-                    pipe: Any = self._r.pipeline(transaction=True)  # (multi() is untyped)
-                    async with pipe as p:
-                        await p.watch(key)
-                        raw = await p.hget(key, poll_id)
-                        if raw is None:
-                            return None
-                        current = Poll.from_record(poll_id, unpack(raw), True, {})
-                        if current.ts <= self._horizon():
-                            return None
-                        p.multi()
-                        p.hset(key, poll_id, pack(change(current).to_record()))
-                        await p.execute()
-                    break
-                except WatchError:
-                    continue
-            else:
-                raise Unavailable()
+            if await rewrite(self._r, key, UPDATE_TRIES, step) is None:
+                return None
         except RedisError as exc:
             raise Unavailable() from exc
         return await self.poll(room, poll_id)
