@@ -11,10 +11,11 @@ from playwright.async_api import Browser
 from rooms.clock import FakeClock
 
 from .browser import build_pages, chromium
+from .stores import STORE_KINDS, Backend, StoreMaker
 from .support import Client, RedisServer, Running, ServiceProcess, connect, run_server
 
 # Markers follow from what a test uses, so they cannot drift from it: a redis-server
-# (one of these fixtures, or a store-parametrized fixture on its "redis" side), headless
+# (one of these fixtures, or `backend` on its "redis" side), headless
 # Chromium, or `slow` things: several service processes, real WebRTC media (aiortc peers
 # encoding and forwarding frames in real time). Tests that start these themselves, and
 # the network-namespace tests (`media`), are marked where they are written.
@@ -97,11 +98,28 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def server(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+@pytest.fixture(params=STORE_KINDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each test that uses it (itself or through `make_store` or `server`) runs on each
+    store in turn: in memory, then Redis (the session's redis-server, flushed for it)."""
+    if request.param == "memory":
+        return Backend("memory", None)
+    return Backend("redis", request.getfixturevalue("redis_url"))
+
+
+@pytest.fixture
+async def make_store(backend: Backend) -> AsyncIterator[StoreMaker]:
+    """`make_store(clock, retention_ms, bus=..., proc_id=...)`: a store on the test's
+    backend (tests/stores.py); the Redis ones are closed after the test."""
+    maker = StoreMaker(backend)
+    yield maker
+    await maker.close()
+
+
+@pytest.fixture
+async def server(backend: Backend) -> AsyncIterator[Running]:
     """The service in this process, on each store in turn."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with run_server(url, rate_limits=False) as running:
+    async with run_server(backend.redis_url, rate_limits=False) as running:
         yield running
 
 

@@ -4,35 +4,25 @@ both stores, the events over real Socket.IO clients on both stores and across tw
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 
-from live.redis_backend.store import RedisStore
 from rooms.breakouts import Breakout, Group, check_groups, group_room_names
-from rooms.bus import LocalBus
 from rooms.clock import FakeClock, SystemClock
 from rooms.errors import BadRequest
 from rooms.identity import RoomRef
-from rooms.memory_store import MemoryStore
 from rooms.store import DAY_MS, Store
 
+from .stores import StoreMaker
 from .support import Running, ServiceProcess, connect, run_server
 
 MAIN = RoomRef("sp", "maths")
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(SystemClock(), LocalBus(), DAY_MS)
-        return
-    s = RedisStore(Redis.from_url(request.getfixturevalue("redis_url")), SystemClock(), DAY_MS,
-                   "proc-a")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(make_store: StoreMaker) -> Store:
+    return make_store(SystemClock(), DAY_MS)
 
 
 async def test_store_keeps_one_breakout_per_room_and_ends_it_once(store: Store) -> None:

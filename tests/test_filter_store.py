@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from live.redis_backend import keys
 from live.redis_backend.store import RedisStore
-from rooms.bus import LocalBus
 from rooms.clock import FakeClock
 from rooms.filter import FilterConfig
 from rooms.filter_store import Flagged, HeldMessage
-from rooms.memory_store import MemoryStore
 from rooms.message import Author
 from rooms.store import DAY_MS, Store
+
+from .stores import StoreMaker
 
 ANA = Author("ana", "Ana", "student")
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(clock, LocalBus(), DAY_MS)
-        return
-    s = RedisStore(Redis.from_url(request.getfixturevalue("redis_url")), clock, DAY_MS, "p")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(clock: FakeClock, make_store: StoreMaker) -> Store:
+    return make_store(clock, DAY_MS, proc_id="p")
 
 
 def held(hid: str, room: str, ts: int, expires: int, text: str = "call 0612345678") -> HeldMessage:

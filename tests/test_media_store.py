@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from redis.asyncio import Redis
 
 from live.redis_backend.store import RedisStore
-from rooms.bus import LocalBus
 from rooms.clock import FakeClock
 from rooms.identity import RoomRef
 from rooms.media_rules import MediaSettings
 from rooms.media_store import LiveStream
-from rooms.memory_store import MemoryStore
 from rooms.store import DAY_MS, Store
+
+from .stores import StoreMaker
 
 R = RoomRef("sp", "room")
 OTHER = RoomRef("sp", "other")
 RETENTION = DAY_MS
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(clock, LocalBus(), RETENTION)
-        return
-    url = request.getfixturevalue("redis_url")
-    s = RedisStore(Redis.from_url(url), clock, RETENTION, "proc-a")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(clock: FakeClock, make_store: StoreMaker) -> Store:
+    return make_store(clock, RETENTION)
 
 
 def stream(sid: str, process: str = "p1", user: str = "ana") -> LiveStream:

@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from live.redis_backend import keys
 from live.redis_backend.store import RedisStore
-from rooms.bus import LocalBus
 from rooms.classroom_store import AuditEntry
 from rooms.clock import FakeClock
 from rooms.identity import RoomRef
-from rooms.memory_store import MemoryStore
 from rooms.message import Author
 from rooms.polls import Vote, new_poll
 from rooms.privacy import Visit
 from rooms.store import DAY_MS, Store
+
+from .stores import StoreMaker
 
 R1 = RoomRef("sp", "maths")
 R2 = RoomRef("sp", "art")
@@ -37,15 +36,9 @@ def clock() -> FakeClock:
     return FakeClock(start_ms=time.time_ns() // 1_000_000)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(clock, LocalBus(), 90 * DAY_MS)
-        return
-    url = request.getfixturevalue("redis_url")
-    s = RedisStore(Redis.from_url(url), clock, 90 * DAY_MS, "proc-a")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(clock: FakeClock, make_store: StoreMaker) -> Store:
+    return make_store(clock, 90 * DAY_MS)
 
 
 async def after(store: Store, clock: FakeClock, ms: int) -> None:

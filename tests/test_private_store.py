@@ -7,19 +7,15 @@ a removed message's text is left in any key.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from redis.asyncio import Redis
 
-from live.redis_backend.store import RedisStore
-from rooms.bus import LocalBus
 from rooms.clock import FakeClock
 from rooms.errors import BadRequest
-from rooms.memory_store import MemoryStore
 from rooms.message import Author
 from rooms.private_store import PrivateIds, PrivateMessage, new_private_id, parse_private_id
 from rooms.store import DAY_MS, Store
+
+from .stores import StoreMaker
 
 SP = "sp"
 ANA = Author("ana", "Ana", "student")
@@ -32,15 +28,9 @@ def clock() -> FakeClock:
     return FakeClock(start_ms=1_800_000_000_000)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(clock, LocalBus(), 90 * DAY_MS)
-        return
-    url = request.getfixturevalue("redis_url")
-    s = RedisStore(Redis.from_url(url), clock, 90 * DAY_MS, "proc-a")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(clock: FakeClock, make_store: StoreMaker) -> Store:
+    return make_store(clock, 90 * DAY_MS)
 
 
 async def pm(store: Store, clock: FakeClock, frm: Author, to: Author, text: str,

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from live.redis_backend import keys
 from live.redis_backend.store import RedisStore
-from rooms.bus import LocalBus
 from rooms.clock import FakeClock, SystemClock
 from rooms.identity import RoomRef
-from rooms.memory_store import MemoryStore
 from rooms.reactions import HEART, ReactionSet, Reactor
 from rooms.store import Store
+
+from .stores import StoreMaker
 
 R = RoomRef("sp", "room")
 ANA, BEN = Reactor("ana", "Ana"), Reactor("ben", "Ben")
@@ -28,15 +26,9 @@ def clock() -> FakeClock:
     return FakeClock(SystemClock().now_ms())
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(clock, LocalBus(), 60_000)
-        return
-    url = request.getfixturevalue("redis_url")
-    s = RedisStore(Redis.from_url(url), clock, 60_000, "proc-a")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(clock: FakeClock, make_store: StoreMaker) -> Store:
+    return make_store(clock, 60_000)
 
 
 async def test_toggle_counts_and_who(store: Store, clock: FakeClock) -> None:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from redis.asyncio import Redis
 
 from live.redis_backend.store import RedisStore
-from rooms.bus import LocalBus
 from rooms.clock import FakeClock
 from rooms.identity import RoomRef
-from rooms.memory_store import MemoryStore
 from rooms.message import Author, Message
 from rooms.reports import Report, report_id
 from rooms.safeguard_store import Waiting
 from rooms.store import DAY_MS, Store
+
+from .stores import StoreMaker
 
 R = RoomRef("sp", "room")
 RETENTION = DAY_MS
@@ -26,15 +23,9 @@ def fake() -> FakeClock:
     return FakeClock(1_700_000_000_000)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest, fake: FakeClock) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(fake, LocalBus(), RETENTION)
-        return
-    redis = Redis.from_url(request.getfixturevalue("redis_url"))
-    s = RedisStore(redis, fake, RETENTION, "proc-a")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(fake: FakeClock, make_store: StoreMaker) -> Store:
+    return make_store(fake, RETENTION)
 
 
 def _ms(clock: FakeClock, ms: int) -> None:

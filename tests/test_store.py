@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -17,6 +17,8 @@ from rooms.memory_store import MemoryStore
 from rooms.message import Author
 from rooms.presence import Member
 from rooms.store import DAY_MS, Store
+
+from .stores import StoreMaker
 
 
 class Recorder(LocalBus):
@@ -35,15 +37,9 @@ R = RoomRef("sp", "room")
 ANA = Author("ana", "Ana", "student")
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore(SystemClock(), Recorder(), 90 * DAY_MS)
-        return
-    url = request.getfixturevalue("redis_url")
-    s = RedisStore(Redis.from_url(url), SystemClock(), 90 * DAY_MS, "proc-a")
-    yield s
-    await s.close()
+@pytest.fixture
+async def store(make_store: StoreMaker) -> Store:
+    return make_store(SystemClock(), 90 * DAY_MS, bus=Recorder())
 
 
 async def test_append_is_idempotent_and_ordered(store: Store) -> None:
