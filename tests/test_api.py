@@ -21,6 +21,7 @@ from rooms.filter import RULES, FilterConfig
 from rooms.identity import RoomRef
 from rooms.ratelimit import DEFAULT_RATES
 
+from .stores import Backend
 from .support import SECRET, Running, connect, run_server, token
 
 SpecCheck = Any
@@ -197,13 +198,10 @@ async def test_bad_parameters(server: Running, spec: Spec, path: str,
     assert spec.check(template, status, headers, body)["error"]["code"] == "bad_request"
 
 
-@pytest.mark.parametrize("store", ["memory", "redis"])
-async def test_each_teacher_has_a_bucket_for_the_api(request: pytest.FixtureRequest,
-                                                     store: str) -> None:
+async def test_each_teacher_has_a_bucket_for_the_api(backend: Backend) -> None:
     # rate limits on, as in production; the clock never moves, so no token comes back
-    url = request.getfixturevalue("redis_url") if store == "redis" else None
     burst = int(DEFAULT_RATES["api"].burst)
-    async with run_server(url, clock=FakeClock()) as srv:
+    async with run_server(backend.redis_url, clock=FakeClock()) as srv:
         status, headers, body = await _get(srv.url + "/api/openapi.json")
         spec = Spec(json.loads(body))
         for _ in range(burst):

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from rooms.clock import FakeClock
 from rooms.feedback import FADE_MS, FeedbackTally
 
+from .stores import Backend
 from .support import ServiceProcess, connect, run_server
 
 ZERO = {"thumbs": 0, "slower": 0, "lost": 0, "louder": 0}
@@ -35,12 +34,9 @@ def test_tally_counts_members_and_fades_after_a_minute() -> None:
     assert tally.next_fade(t0 + 5_000) == t0 + 5_000 + FADE_MS
 
 
-@pytest.mark.parametrize("store", ["memory", "redis"])
-async def test_teachers_see_counts_that_fade(store: str, request: pytest.FixtureRequest,
-                                             clients: Any) -> None:
+async def test_teachers_see_counts_that_fade(backend: Backend, clients: Any) -> None:
     clock = FakeClock()
-    url = request.getfixturevalue("redis_url") if store == "redis" else None
-    async with run_server(url, clock=clock, rate_limits=False) as server:
+    async with run_server(backend.redis_url, clock=clock, rate_limits=False) as server:
         t = await clients(server.url, sub="t", role="teacher")
         assert (await t.call("join", {"room": "r"}))["feedback"] == ZERO
         a = await clients(server.url, sub="ana")

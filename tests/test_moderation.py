@@ -11,6 +11,7 @@ import pytest
 from rooms.clock import FakeClock
 from rooms.identity import RoomRef
 
+from .stores import Backend
 from .support import RedisServer, Running, ServiceProcess, connect, run_server
 
 
@@ -117,11 +118,10 @@ async def test_kick_removes_every_connection_and_rejoin_is_allowed(server: Runni
     assert [e["action"] for e in await _audit(server)][0] == "mod:kick"
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def clocked(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Running, FakeClock]]:
+@pytest.fixture
+async def clocked(backend: Backend) -> AsyncIterator[tuple[Running, FakeClock]]:
     clock = FakeClock(start_ms=1_900_000_000_000)
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with run_server(url, clock=clock, rate_limits=False,
+    async with run_server(backend.redis_url, clock=clock, rate_limits=False,
                           opened=("r", "other")) as running:
         yield running, clock
 

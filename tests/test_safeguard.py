@@ -13,14 +13,14 @@ from live.config import Config
 from rooms.clock import FakeClock
 from rooms.store import DAY_MS
 
+from .stores import Backend
 from .support import Running, ServiceProcess, connect, run_server, token
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def server(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+@pytest.fixture
+async def server(backend: Backend) -> AsyncIterator[Running]:
     """The service on each store, no room opened beforehand (the default `teachers` mode)."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    async with run_server(url, rate_limits=False, opened=()) as running:
+    async with run_server(backend.redis_url, rate_limits=False, opened=()) as running:
         yield running
 
 
