@@ -1,0 +1,231 @@
+"""WebSocket connections served outside aiohttp's request (live/websocket.py).
+
+Frames are written by hand over a real TCP connection to the real service, so the
+cases no client library would send (unmasked, reserved bits, bad UTF-8, oversized,
+fragmented, frames sent with the upgrade request) reach the service as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+from typing import Any
+
+import msgpack
+from aiohttp import web_protocol
+
+from live.websocket import INBOX_PAUSE, WebSocketConnection
+
+from .rawsock import RawClient
+from .support import eventually, run_server, token
+
+HANDSHAKE = ("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\n\r\n")
+
+
+def frame(payload: bytes, opcode: int = 0x2, fin: bool = True, masked: bool = True,
+          rsv: int = 0) -> bytes:
+    """One client frame (RFC 6455 §5.2), masked unless told otherwise."""
+    n = len(payload)
+    bit = 0x80 if masked else 0
+    if n < 126:
+        size = bytes([bit | n])
+    elif n < 1 << 16:
+        size = bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        size = bytes([bit | 127]) + n.to_bytes(8, "big")
+    head = bytes([(0x80 if fin else 0) | rsv | opcode]) + size
+    if not masked:
+        return head + payload
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def connect_packet() -> bytes:
+    return msgpack.packb({"type": 0, "nsp": "/", "data": {"token": token(sub="raw")}})
+
+
+class Raw:
+    """A WebSocket client written by hand: what it sends is exactly what it is told."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str, with_head: bytes = b"") -> Raw:
+        """Upgrade (sending `with_head` in the same write as the request) and read the
+        101 and the Engine.IO OPEN."""
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(HANDSHAKE.format(host=host).encode() + with_head)
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        c = cls(reader, writer)
+        opcode, opened = await c.frame()
+        assert opcode == 0x1 and opened.startswith(b"0"), opened
+        return c
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def frame(self, timeout: float = 5) -> tuple[int, bytes]:
+        """The next frame from the service: (opcode, payload)."""
+        async with asyncio.timeout(timeout):
+            b0, b1 = await self.reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(await self.reader.readexactly(2), "big")
+            elif n == 127:
+                n = int.from_bytes(await self.reader.readexactly(8), "big")
+            return b0 & 0x0F, await self.reader.readexactly(n)
+
+    async def packet(self) -> dict[str, Any]:
+        """The next Socket.IO packet (Engine.IO pings answered on the way)."""
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 0x1 and payload == b"2":
+                self.send(frame(b"3", opcode=0x1))
+            elif opcode == 0x2:
+                return dict(msgpack.unpackb(payload, strict_map_key=False))
+
+    async def closed_with(self) -> int | None:
+        """The code of the CLOSE the service sends (frames before it are skipped), once the
+        service has also closed the TCP connection."""
+        code = None
+        while True:
+            try:
+                opcode, payload = await self.frame()
+            except asyncio.IncompleteReadError:
+                return code
+            if opcode == 0x8:
+                code = int.from_bytes(payload[:2], "big")
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def test_an_idle_member_holds_no_task_and_no_aiohttp_request() -> None:
+    async with run_server(rate_limits=False) as srv:
+        assert srv.svc is not None
+        first = await RawClient.open(srv.url, sub="first")  # everything started once
+        await first.call("join", {"room": "r"})
+        await asyncio.sleep(0.2)
+        gc.collect()
+        tasks = len(asyncio.all_tasks())
+        handlers = sum(isinstance(o, web_protocol.RequestHandler) for o in gc.get_objects())
+        members = [await RawClient.open(srv.url, sub=f"m{i}") for i in range(5)]
+        try:
+            for m in members:
+                assert (await m.call("join", {"room": "r"}))["ok"]
+            await asyncio.sleep(0.2)
+            gc.collect()
+            assert len(asyncio.all_tasks()) == tasks
+            assert sum(isinstance(o, web_protocol.RequestHandler)
+                       for o in gc.get_objects()) == handlers
+            # and they are served: a message reaches every one of them
+            ack = await first.call("chat:send", {"room": "r", "text": "hello", "cid": "1"}, 2)
+            assert ack["ok"]
+            for m in members:
+                while (p := await m.recv_packet())["data"][0] != "chat:message":
+                    pass
+                assert p["data"][1]["text"] == "hello"
+        finally:
+            for c in (first, *members):
+                await c.close()
+        await eventually(lambda: not srv.svc.sio.eio.sockets)  # type: ignore[union-attr]
+
+
+async def test_pings_fragments_and_frames_sent_with_the_upgrade_are_served() -> None:
+    async with run_server(rate_limits=False) as srv:
+        # a CONNECT sent in the same write as the upgrade request
+        c = await Raw.open(srv.url, with_head=frame(connect_packet()))
+        try:
+            ack = await c.packet()
+            assert ack["type"] == 0 and "sid" in ack["data"]
+            c.send(frame(b"are you there", opcode=0x9))  # a WebSocket PING
+            assert await c.frame() == (0xA, b"are you there")
+            # an event in three frames, a PING between two of them
+            p = msgpack.packb({"type": 2, "nsp": "/", "id": 7, "data": ["join", {"room": "r"}]})
+            c.send(frame(p[:5], fin=False) + frame(p[5:9], opcode=0x0, fin=False)
+                   + frame(b"", opcode=0x9) + frame(p[9:], opcode=0x0))
+            assert await c.frame() == (0xA, b"")
+            while (ack := await c.packet())["type"] != 3:
+                pass
+            assert ack["id"] == 7 and ack["data"][0]["ok"]
+        finally:
+            c.close()
+
+
+async def test_frames_that_break_the_protocol_close_with_its_code() -> None:
+    cases = {
+        "unmasked": (frame(b"2", opcode=0x1, masked=False), 1002),
+        "reserved bit (no extension was negotiated)": (frame(b"x", rsv=0x40), 1002),
+        "unknown opcode": (frame(b"x", opcode=0x3), 1002),
+        "fragmented control frame": (frame(b"", opcode=0x9, fin=False), 1002),
+        "continuation without a start": (frame(b"x", opcode=0x0), 1002),
+        "text that is not UTF-8": (frame(b"4\xff\xfe", opcode=0x1), 1007),
+        "bad close code": (frame((999).to_bytes(2, "big"), opcode=0x8), 1002),
+        "a message past the limit": (frame(b"4" + b"x" * 5000), 1009),
+        "a message past the limit in fragments":
+            (frame(b"x" * 3000, fin=False) + frame(b"x" * 3000, opcode=0x0), 1009),
+        "not Engine.IO": (frame(b"?", opcode=0x1), 1000),
+    }
+    async with run_server(rate_limits=False, max_frame_bytes=4096) as srv:
+        assert srv.svc is not None
+        for what, (data, code) in cases.items():
+            c = await Raw.open(srv.url)
+            c.send(frame(connect_packet()))
+            assert (await c.packet())["type"] == 0, what
+            c.send(data)
+            assert await c.closed_with() == code, what
+            c.close()
+            await eventually(lambda: not srv.svc.sio.eio.sockets)  # type: ignore[union-attr]
+            assert not srv.svc.edge.sessions, what
+
+
+async def test_a_close_or_a_dropped_connection_ends_the_session() -> None:
+    async with run_server(rate_limits=False) as srv:
+        assert srv.svc is not None
+        c = await Raw.open(srv.url)
+        c.send(frame(connect_packet()))
+        assert (await c.packet())["type"] == 0
+        assert srv.svc.edge.sessions
+        c.send(frame((1000).to_bytes(2, "big") + b"bye", opcode=0x8))
+        assert await c.closed_with() == 1000
+        c.close()
+        await eventually(lambda: not srv.svc.sio.eio.sockets)  # type: ignore[union-attr]
+        assert not srv.svc.edge.sessions
+
+        c = await Raw.open(srv.url)
+        c.send(frame(connect_packet()))
+        assert (await c.packet())["type"] == 0
+        c.writer.transport.abort()  # no CLOSE, no FIN: a reset
+        await eventually(lambda: not srv.svc.sio.eio.sockets)  # type: ignore[union-attr]
+        assert not srv.svc.edge.sessions
+
+
+async def test_a_flood_pauses_reading_until_the_messages_are_taken() -> None:
+    loop = asyncio.get_running_loop()
+    ours, theirs = socket.socketpair()
+    transport, ws = await loop.create_connection(lambda: WebSocketConnection(1024), sock=ours)
+    try:
+        n = INBOX_PAUSE + 4
+        theirs.sendall(b"".join(frame(str(i).encode(), opcode=0x1) for i in range(n)))
+        await eventually(lambda: not transport.is_reading())
+        got = [await ws.wait() for _ in range(n)]
+        assert got == [str(i) for i in range(n)]
+        assert transport.is_reading()
+        theirs.close()
+        try:
+            await asyncio.wait_for(ws.wait(), 5)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("wait() after the end must raise OSError")
+    finally:
+        transport.close()
+        theirs.close()
