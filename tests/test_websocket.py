@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import random
 import socket
 from typing import Any
 
 import msgpack
 from aiohttp import web_protocol
+from wsproto.frame_protocol import FrameProtocol
 
-from live.websocket import INBOX_PAUSE, WebSocketConnection
+from live.websocket import INBOX_PAUSE, WebSocketConnection, plain_frames
 
 from .rawsock import RawClient
 from .support import eventually, run_server, token
@@ -229,3 +231,31 @@ async def test_a_flood_pauses_reading_until_the_messages_are_taken() -> None:
     finally:
         transport.close()
         theirs.close()
+
+
+def test_plain_frames_read_as_wsproto_reads_them() -> None:
+    rng = random.Random(13)
+    sizes = [0, 1, 3, 4, 5, 125, 126, 127, 4095, 65535, 65536]
+    frames, want = [], []
+    for size in sizes * 3:
+        if rng.random() < 0.5:
+            text = "".join(rng.choice("aé€😀") for _ in range(size))[:size]
+            data = text.encode()[:size]
+            want.append(data.decode("utf-8", "ignore"))
+            frames.append(frame(want[-1].encode(), opcode=0x1))
+        else:
+            want.append(rng.randbytes(size))
+            frames.append(frame(want[-1]))
+    data = b"".join(frames)
+    got, used = plain_frames(data, 1 << 20)
+    theirs = FrameProtocol(client=False, extensions=[])
+    theirs.receive_bytes(data[used:])
+    got += [f.payload for f in theirs.received_frames()]  # what plain_frames left (64 KB)
+    assert got == want
+    # a frame that is not plain stops it, there and not before
+    for odd in (frame(b"x", fin=False), frame(b"x", masked=False), frame(b"x", rsv=0x40),
+                frame(b"\xff", opcode=0x1), frame(b"", opcode=0x9), frame(b"x" * 70000),
+                frame(b"x" * 200)[:100]):
+        assert plain_frames(frames[0] + frames[1] + odd + frames[2], 1 << 20) == (
+            want[:2], len(frames[0] + frames[1]))
+    assert plain_frames(frame(b"x" * 200), 100) == ([], 0)  # past the limit: wsproto's
