@@ -7,7 +7,7 @@ python-engineio is extended where it leaves a gap (each reach is a seam in
 - A text frame that is not an Engine.IO packet (empty, unknown type, bad
   base64) makes engineio's websocket loop raise before its cleanup, leaving the
   session open until the ping timeout and a traceback in the log.
-  `GuardedWebSocket.wait` ends such a connection as if the client had closed it.
+  `GuardedWebSocket.accept` ends such a connection as if the client had closed it.
 - Engineio queues outgoing packets per connection without bound. A client that
   stops reading (its TCP window stays shut) would pin that queue, the writer
   task and the socket forever. `SendQueue` counts the bytes waiting;
@@ -15,8 +15,10 @@ python-engineio is extended where it leaves a gap (each reach is a seam in
   `max_send_buffer` bytes, so memory per connection stays bounded and sending
   to a room never waits on its slowest member.
 - Sockets are `engine_socket.LiveSocket`s (pings from one wheel, no task per
-  frame) and WebSockets are `GuardedWebSocket`s, whose transport the fan-out
-  (`live/fanout.py`) writes to directly.
+  frame) and WebSockets are `GuardedWebSocket`s: aiohttp checks and answers the
+  upgrade, then the connection is served outside aiohttp's request
+  (`live/websocket.py`; `abort_websockets` drops those left when the server
+  stops), and the fan-out (`live/fanout.py`) writes to their transport directly.
 - `close_transport` (SIGTERM, `server.LiveServer.drain`) flushes what is queued
   and closes the transport, so the client reconnects elsewhere.
 - Sessions that have not signed in (`handshakes.Handshakes`): a handshake from an

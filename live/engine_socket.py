@@ -9,7 +9,10 @@ task, a waiter and a timer), and, for every frame read, a new task wrapped in
 - pings are sent by one timer per server (`PingWheel`), not a task per socket,
   at any interval (sub-second too); a client that does not answer a ping within
   the ping timeout is cut off from there (WebSocket and long-polling);
-- the reader awaits each frame directly, no task and no timer per frame;
+- no reader task: once the upgrade is done, the connection's WebSocket
+  (live/websocket.py, outside aiohttp's request) hands each message to
+  `_ws_message`, in a task that runs only while there are some, and its end to
+  `_ws_end`; no timer per frame;
 - no writer task waits on the queue: one runs only while something is queued
   (`engine.SendQueue.on_put`); the fan-out writes around the queue when idle.
 

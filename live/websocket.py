@@ -65,7 +65,8 @@ END = _End()
 
 def control_frame(opcode: Opcode, payload: bytes = b"") -> bytes:
     """An unmasked control frame (RFC 6455 §5.5: at most 125 bytes of payload)."""
-    return bytes((0x80 | opcode, len(payload))) + payload[:125]
+    payload = payload[:125]
+    return bytes((0x80 | opcode, len(payload))) + payload
 
 
 def close_frame(code: int) -> bytes:

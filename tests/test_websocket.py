@@ -59,13 +59,17 @@ class Raw:
 
     @classmethod
     async def open(cls, url: str, with_head: bytes = b"") -> Raw:
-        """Upgrade (sending `with_head` in the same write as the request) and read the
-        101 and the Engine.IO OPEN."""
+        """Upgrade (offering permessage-deflate, as browsers do; sending `with_head` in the
+        same write as the request) and read the 101 and the Engine.IO OPEN."""
         host, port = url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(HANDSHAKE.format(host=host).encode() + with_head)
+        request = HANDSHAKE.format(host=host).replace(
+            "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate; "
+            "client_max_window_bits\r\n\r\n")
+        writer.write(request.encode() + with_head)
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
+        assert b"sec-websocket-extensions" not in head.lower(), head  # no deflate, as before
         c = cls(reader, writer)
         opcode, opened = await c.frame()
         assert opcode == 0x1 and opened.startswith(b"0"), opened
