@@ -8,19 +8,23 @@ fragmented, frames sent with the upgrade request) reach the service as they are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import json
 import os
 import random
 import socket
 from typing import Any
 
+import aiohttp
 import msgpack
+import websockets
 from aiohttp import web_protocol
 from wsproto.frame_protocol import FrameProtocol
 
 from live.websocket import INBOX_PAUSE, WebSocketConnection, plain_frames
 
-from .rawsock import RawClient
+from .rawsock import RawClient, ws_url
 from .support import eventually, run_server, token
 
 HANDSHAKE = ("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
@@ -78,9 +82,9 @@ class Raw:
     def send(self, data: bytes) -> None:
         self.writer.write(data)
 
-    async def frame(self, timeout: float = 5) -> tuple[int, bytes]:
-        """The next frame from the service: (opcode, payload)."""
-        async with asyncio.timeout(timeout):
+    async def frame(self, within: float = 5) -> tuple[int, bytes]:
+        """The next frame from the service: (opcode, payload), within `within` seconds."""
+        async with asyncio.timeout(within):
             b0, b1 = await self.reader.readexactly(2)
             n = b1 & 0x7F
             if n == 126:
@@ -105,7 +109,7 @@ class Raw:
         while True:
             try:
                 opcode, payload = await self.frame()
-            except asyncio.IncompleteReadError:
+            except (asyncio.IncompleteReadError, ConnectionResetError):
                 return code
             if opcode == 0x8:
                 code = int.from_bytes(payload[:2], "big")
@@ -263,3 +267,32 @@ def test_plain_frames_read_as_wsproto_reads_them() -> None:
         assert plain_frames(frames[0] + frames[1] + odd + frames[2], 1 << 20) == (
             want[:2], len(frames[0] + frames[1]))
     assert plain_frames(frame(b"x" * 200), 100) == ([], 0)  # past the limit: wsproto's
+
+
+async def test_an_upgrade_without_the_probe_closes_the_websocket_and_keeps_polling() -> None:
+    async with run_server(rate_limits=False) as srv, aiohttp.ClientSession() as http:
+        assert srv.svc is not None
+        async with http.get(f"{srv.url}/socket.io/?EIO=4&transport=polling") as r:
+            sid = json.loads((await r.text())[1:])["sid"]
+        async with websockets.connect(
+                f"{ws_url(srv.url)}&sid={sid}", ping_interval=None) as ws:
+            await ws.send("2notaprobe")
+            with contextlib.suppress(websockets.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert ws.close_code == 1000
+        sock = srv.svc.sio.eio.sockets[sid]
+        assert not sock.upgraded and not sock.closed  # the session goes on, long-polling
+
+
+async def test_websockets_left_when_the_server_stops_are_dropped() -> None:
+    async with run_server(rate_limits=False) as srv:
+        svc = srv.svc
+        assert svc is not None
+        c = await Raw.open(srv.url)
+        c.send(frame(connect_packet()))
+        assert (await c.packet())["type"] == 0
+    # (no drain: the runner's cleanup alone)
+    assert await c.closed_with() is None  # dropped, not closed: no CLOSE frame
+    assert not svc.sio.eio.sockets and not svc.edge.sessions
+    c.close()
