@@ -250,6 +250,9 @@ async def _start_metrics(svc: Service) -> None:
 
 
 async def _stop(svc: Service) -> None:
+    # WebSocket connections are not aiohttp's to close (live/websocket.py): drained by
+    # now when the CLI stops (live/cli.py), dropped here otherwise
+    await svc.sio.eio.abort_websockets(STOP_WAIT_S)
     pending = set(svc.tasks)
     while pending:  # (cancelled again if a step swallowed it: rooms/tasks.py)
         for t in pending:

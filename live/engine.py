@@ -7,7 +7,7 @@ python-engineio is extended where it leaves a gap (each reach is a seam in
 - A text frame that is not an Engine.IO packet (empty, unknown type, bad
   base64) makes engineio's websocket loop raise before its cleanup, leaving the
   session open until the ping timeout and a traceback in the log.
-  `GuardedWebSocket.wait` ends such a connection as if the client had closed it.
+  `GuardedWebSocket.accept` ends such a connection as if the client had closed it.
 - Engineio queues outgoing packets per connection without bound. A client that
   stops reading (its TCP window stays shut) would pin that queue, the writer
   task and the socket forever. `SendQueue` counts the bytes waiting;
@@ -15,8 +15,10 @@ python-engineio is extended where it leaves a gap (each reach is a seam in
   `max_send_buffer` bytes, so memory per connection stays bounded and sending
   to a room never waits on its slowest member.
 - Sockets are `engine_socket.LiveSocket`s (pings from one wheel, no task per
-  frame) and WebSockets are `GuardedWebSocket`s, whose transport the fan-out
-  (`live/fanout.py`) writes to directly.
+  frame) and WebSockets are `GuardedWebSocket`s: aiohttp checks and answers the
+  upgrade, then the connection is served outside aiohttp's request
+  (`live/websocket.py`; `abort_websockets` drops those left when the server
+  stops), and the fan-out (`live/fanout.py`) writes to their transport directly.
 - `close_transport` (SIGTERM, `server.LiveServer.drain`) flushes what is queued
   and closes the transport, so the client reconnects elsewhere.
 - Sessions that have not signed in (`handshakes.Handshakes`): a handshake from an
@@ -34,12 +36,13 @@ from collections.abc import Callable
 from typing import Any
 
 import engineio
+from aiohttp.web import WebSocketResponse
 from engineio import packet as eio_packet
-from engineio.async_drivers.aiohttp import WebSocket
 
 from . import seam
 from .engine_socket import LiveSocket, PingWheel
 from .handshakes import Handshakes
+from .websocket import WebSocketConnection
 
 log = logging.getLogger(__name__)
 
@@ -53,62 +56,69 @@ def _valid_text_frame(data: str) -> bool:
         eio_packet.packet_names)
 
 
-class GuardedWebSocket(WebSocket):  # type: ignore[misc]
-    """engineio's aiohttp websocket, which also refuses frames that are not Engine.IO."""
+class Handshake(WebSocketResponse):
+    """aiohttp's answer to a WebSocket upgrade (checks, 101) for a connection then taken
+    over (live/websocket.py): when aiohttp ends the request it sends nothing more."""
 
-    transport: Any = None  # the connection's, once the WebSocket is open (fanout.py writes)
+    async def write_eof(self) -> None:  # type: ignore[override]
+        return None  # (aiohttp's would send a CLOSE; the connection is not aiohttp's now)
+
+
+class GuardedWebSocket(WebSocketConnection):
+    """engineio's WebSocket driver: aiohttp answers the upgrade, then the connection is
+    served outside aiohttp's request (websocket.py); frames that are not Engine.IO end
+    it."""
+
+    __slots__ = ("_handler",)
 
     def __init__(self, handler: Any, server: Any) -> None:
-        super().__init__(handler, server)
+        super().__init__(server.max_http_buffer_size)
+        self._handler = handler  # the engineio socket's `_websocket_handler`
         owner = getattr(handler, "__self__", None)  # the engineio socket it serves
         if owner is not None:
             owner.live_ws = self
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
-        # engineio's driver, with permessage-deflate off (as the Node.js server does by
-        # default: compressing every frame for every recipient costs more than it saves on
-        # small chat frames) and the transport kept for live/fanout.py's direct writes
-        from aiohttp.web import WebSocketResponse
-
+        # permessage-deflate stays off (as the Node.js server's default: compressing
+        # every frame for every recipient costs more than it saves on small chat frames)
         request = environ["aiohttp.request"]
-        self._sock = WebSocketResponse(max_msg_size=self.server.max_http_buffer_size,
-                                       compress=False)
-        await self._sock.prepare(request)
-        self.transport = request.transport
-        owner = getattr(self.handler, "__self__", None)
+        handshake = Handshake(max_msg_size=self.max_message, compress=False)
+        if not handshake.can_prepare(request).ok:
+            await handshake.prepare(request)  # aiohttp refuses it (400), as it always has
+            return handshake
+        seam.take_over_upgraded(request, self)  # its frames come here, none to aiohttp
+        try:
+            await handshake.prepare(request)  # the 101
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            seam.release_upgraded(request)  # aiohttp's request ends when this returns
+        owner = getattr(self._handler, "__self__", None)
         if getattr(owner, "connected", False):
             # an upgrade from long-polling: the session is connected already, and the
             # headers of this request are not read again (a new session's are, at
             # CONNECT, and `Edge.on_connect` slims them then)
             slim_environ(environ)
-        await self.handler(self)
-        return self._sock
+        handler, self._handler = self._handler, None
+        try:
+            await handler(self)  # the Engine.IO upgrade exchange, then `serve` (engine_socket)
+        except BaseException:
+            self.abort()
+            raise
+        if not self.serving:  # the upgrade was not completed: aiohttp would close it now
+            await self.close()
+        return handshake
 
-    async def send(self, message: bytes | str) -> None:
-        # engineio's asks `inspect.iscoroutinefunction` on every frame; aiohttp's are
-        if isinstance(message, bytes):
-            await self._sock.send_bytes(message)
-        else:
-            await self._sock.send_str(message)
-
-    async def wait(self) -> Any:
-        # engineio's `WebSocket.wait`, inlined: one coroutine frame less per idle member
-        msg = await self._sock.receive()
-        data = msg.data
-        if not isinstance(data, bytes | str):
-            raise OSError()
-        if isinstance(data, str) and (data.startswith("1") or not _valid_text_frame(data)):
+    def accept(self, message: bytes | str) -> bool:
+        if isinstance(message, str) and (message.startswith("1")
+                                         or not _valid_text_frame(message)):
             # garbage, or a CLOSE packet, after which engineio would keep the websocket open
-            # until the ping timeout: end the loop, which cleans up as on a client close
-            log.info("closing a websocket", extra={"frame": "close" if data[:1] == "1" else "bad"})
-            return None
-        return data
-
-    def abort(self) -> None:
-        """Drop the TCP connection now, discarding whatever is buffered for it."""
-        transport = getattr(self, "transport", None)
-        if transport is not None:
-            transport.abort()
+            # until the ping timeout: end the connection, as on a client close
+            log.info("closing a websocket",
+                     extra={"frame": "close" if message[:1] == "1" else "bad"})
+            return False
+        return True
 
 
 def _size(item: Any) -> int:
@@ -132,7 +142,8 @@ class SendQueue:
     is something to send.
     """
 
-    __slots__ = ("_items", "_waiter", "_unfinished", "_joiners", "bytes", "on_put", "sending")
+    __slots__ = ("_items", "_waiter", "_unfinished", "_joiners", "bytes", "on_put", "sending",
+                 "writer")
 
     def __init__(self) -> None:
         self._items: deque[Any] | None = None
@@ -142,6 +153,7 @@ class SendQueue:
         self.bytes = 0
         self.on_put: Callable[[], None] | None = None  # called when an item waits
         self.sending = False  # a writer started by on_put is at work
+        self.writer: asyncio.Task[None] | None = None  # that writer (the last one started)
 
     def qsize(self) -> int:
         return len(self._items) if self._items else 0
@@ -345,6 +357,20 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
         if not (sock.closing or sock.closed):
             await sock.close(wait=False, abort=True, reason=self.reason.SERVER_DISCONNECT)
 
+    async def abort_websockets(self, wait: float) -> None:
+        """Drop every WebSocket connection left (the server is stopping: aiohttp no longer
+        holds them, live/websocket.py), and wait at most `wait` seconds for their
+        sessions to close."""
+        for sock in list(self.sockets.values()):
+            if sock.live_ws is not None:
+                sock.live_ws.abort()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        # their sessions close as each connection's end is handed over: look every 10 ms
+        while (any(s.live_ws is not None for s in self.sockets.values())  # noqa: ASYNC110
+               and loop.time() < deadline):
+            await asyncio.sleep(0.01)
+
     async def close_transport(self, sid: str) -> None:
         """Flush what is queued for `sid`, then close its transport (it reconnects)."""
         sock = self.sockets.get(sid)
@@ -357,9 +383,11 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
 
 
 def slim_environ(environ: dict[str, Any]) -> None:
-    """Drop a connection's request headers from its environ (kept, with the request,
-    for the connection's life): about 1 KB per idle member."""
-    kept = {k: v for k, v in environ.items() if not k.startswith("HTTP_")}
+    """Drop a connection's request headers and the aiohttp request from its environ
+    (kept by python-socketio for the connection's life; nothing reads them after
+    CONNECT): about 1 KB per idle member, and the request with its parsed head."""
+    kept = {k: v for k, v in environ.items()
+            if not k.startswith("HTTP_") and k != "aiohttp.request"}
     environ.clear()  # releases the table; deleting keys one by one would not
     environ.update(kept)
 

@@ -9,7 +9,10 @@ task, a waiter and a timer), and, for every frame read, a new task wrapped in
 - pings are sent by one timer per server (`PingWheel`), not a task per socket,
   at any interval (sub-second too); a client that does not answer a ping within
   the ping timeout is cut off from there (WebSocket and long-polling);
-- the reader awaits each frame directly, no task and no timer per frame;
+- no reader task: once the upgrade is done, the connection's WebSocket
+  (live/websocket.py, outside aiohttp's request) hands each message to
+  `_ws_message`, in a task that runs only while there are some, and its end to
+  `_ws_end`; no timer per frame;
 - no writer task waits on the queue: one runs only while something is queued
   (`engine.SendQueue.on_put`); the fan-out writes around the queue when idle.
 
@@ -33,7 +36,6 @@ this relies on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
 import math
@@ -143,56 +145,62 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
             self.connected = True
             self.upgraded = True
 
+        # from here on the connection has no task of its own: the websocket hands each
+        # message to `_ws_message` (a task only while there are some), a writer runs only
+        # while something is queued (`_send_queued`), and `_ws_end` closes the session
+        self.queue.on_put = self._start_writer
+        if not self.queue.empty():  # sent during the upgrade
+            self._start_writer()
+        ws.serve(self._ws_message, self._ws_end)
+
+    def _start_writer(self) -> None:
         queue = self.queue
-        writer: asyncio.Task[None] | None = None
+        queue.sending = True
+        queue.writer = asyncio.ensure_future(self._send_queued())
 
-        async def send_queued() -> None:
-            # engineio's writer, started only while there is something to send
-            try:
-                while not queue.empty():
-                    pkt = queue.get_nowait()
-                    queue.task_done()
-                    if pkt is None:
-                        await ws.close()
-                        return
-                    await ws.send(pkt.encode())
-            except Exception:
-                ws.abort()  # the reader sees the end and closes the session
-            finally:
-                queue.sending = False
+    async def _send_queued(self) -> None:
+        # engineio's writer, started only while there is something to send
+        queue, ws = self.queue, self.live_ws
+        try:
+            while not queue.empty():
+                pkt = queue.get_nowait()
+                queue.task_done()
+                if pkt is None:
+                    await ws.close()
+                    return
+                await ws.send(pkt.encode())
+        except Exception:
+            ws.abort()  # the websocket sees the end and closes the session
+        finally:
+            queue.sending = False
+            queue.writer = None  # (a finished task, kept, would cost an idle member 0.5 KB)
 
-        def on_put() -> None:
-            nonlocal writer
-            queue.sending = True
-            writer = asyncio.ensure_future(send_queued())
+    async def _ws_message(self, p: bytes | str) -> bool:
+        """One message from the websocket; False ends the connection."""
+        if len(p) > self.server.max_http_buffer_size:
+            return False  # engineio: "packet is too large"
+        try:
+            await self.receive(packet.Packet(encoded_packet=p))
+        except exceptions.UnknownPacketError:
+            pass
+        except exceptions.SocketIsClosedError:
+            return False
+        except Exception:
+            log.exception("receive failed", extra={"eio": self.sid})
+        return True
 
-        queue.on_put = on_put
-        if not queue.empty():  # sent during the upgrade
-            on_put()
-        with contextlib.suppress(asyncio.CancelledError):  # stopping: close as engineio does
-            while True:
-                try:  # a client that does not answer a ping is cut off by the PingWheel
-                    p = await ws.wait()  # not websocket_wait(): one frame less per member
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    break
-                if p is None:  # closed by the client, or cut off
-                    break
-                if len(p) > server.max_http_buffer_size:
-                    break  # engineio: "packet is too large"
-                try:
-                    await self.receive(packet.Packet(encoded_packet=p))
-                except exceptions.UnknownPacketError:
-                    pass
-                except exceptions.SocketIsClosedError:
-                    break
-                except Exception:
-                    log.exception("receive failed", extra={"eio": self.sid})
+    async def _ws_end(self) -> None:
+        """The websocket is over (closed by either side, cut off, dropped): what is queued
+        goes out, then the session closes and leaves the server's table (engineio's
+        request did both when its handler returned)."""
+        queue = self.queue
         await queue.put(None)  # the writer sends what is queued, then closes the websocket
-        if writer is not None:
-            await writer
-        await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+        if queue.writer is not None:
+            await queue.writer
+        await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+        sockets = self.server.sockets
+        if self.closed and sockets.get(self.sid) is self:
+            del sockets[self.sid]
 
 
 class PingWheel:

@@ -1,5 +1,5 @@
-"""Every reach into python-socketio's, python-engineio's, aiohttp's and redis-py's
-internals, named in one place and checked at start.
+"""Every reach into python-socketio's, python-engineio's, aiohttp's, wsproto's and
+redis-py's internals, named in one place and checked at start.
 
 Why: the service is fast and bounded because it goes around these libraries at a
 few points (live/fanout.py writes frames straight to transports, live/engine.py
@@ -57,11 +57,24 @@ python-engineio
   `close(wait, abort, reason)`, which it extends (engine_socket.py).
 - `engine-ok`: `AsyncServer._ok(packets, headers, jsonp_index)` builds the answer
   to a long-polling request; `GuardedEngine` answers a POST `ok` (engine.py).
-- `engine-aiohttp-websocket`: `async_drivers.aiohttp.WebSocket(handler, server)`
-  keeps aiohttp's response in `_sock`; `GuardedWebSocket` extends it.
 aiohttp
 - `aiohttp-request`: engineio's environ carries the aiohttp request as
-  `environ["aiohttp.request"]`; its `transport` is where the fan-out writes.
+  `environ["aiohttp.request"]` (`slim_environ` drops it once read, at CONNECT).
+- `aiohttp-upgrade`: a WebSocket connection taken over from aiohttp once it has
+  checked the upgrade (live/websocket.py, engine.GuardedWebSocket):
+  `take_over_upgraded` moves the bytes `RequestHandler` buffered past the request's
+  head (`_message_tail`) and the transport (`set_protocol`) to our protocol before
+  `WebSocketResponse.prepare` writes the 101 through `request._protocol.transport`;
+  `release_upgraded` sets the handler's `transport` to None (so `force_close` closes
+  nothing) and calls its `connection_lost(None)`, which tells the server
+  (`_manager.connection_lost`) and does not cancel the request with the service's
+  default `handler_cancellation=False`; the request then ends, and
+  `RequestHandler.finish_response` calls the response's `write_eof()`, which
+  `engine.Handshake` makes send nothing.
+wsproto
+- `wsproto-frames`: `FrameProtocol` parses a connection's frames with a
+  `_frame_decoder` (`FrameDecoder`: `header` None and an empty `buffer` between
+  frames); `frames_idle` tells when a parser can be dropped (live/websocket.py).
 redis-py
 - `redis-connection`: `ConnectionPool.make_connection()`, `connect()` and the
   connection's `_writer` (an asyncio StreamWriter) whose transport `taken_over`
@@ -88,12 +101,14 @@ from typing import Any
 import engineio
 import socketio
 import socketio.base_server
+from aiohttp import web, web_protocol, web_ws
 from engineio import async_server as eio_server
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
 from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
 from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from socketio import msgpack_packet
+from wsproto import frame_protocol
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +120,7 @@ PINNED = {
     "redis": "8.1.0",
     "hiredis": "3.5.0",
     "msgpack": "1.2.4",
+    "wsproto": "1.3.2",
 }
 
 
@@ -252,15 +268,31 @@ def _engine_ok() -> None:
     _source("engine-ok", E._ok, "'response'")
 
 
-def _engine_aiohttp_websocket() -> None:
-    ws = eio_aiohttp.WebSocket
-    _params("engine-aiohttp-websocket", ws.__init__, ("self", "handler", "server"))
-    _source("engine-aiohttp-websocket", ws.__init__, "self._sock = None")
-    _has("engine-aiohttp-websocket", ws, "__call__", "send", "wait", "close")
-
-
 def _aiohttp_request() -> None:
     _source("aiohttp-request", eio_aiohttp.translate_request, "'aiohttp.request': request")
+
+
+def _aiohttp_upgrade() -> None:
+    name, handler = "aiohttp-upgrade", web_protocol.RequestHandler
+    _params(name, handler.connection_lost, ("self", "exc"))
+    _source(name, handler.connection_lost, "self._manager.connection_lost(self, exc)",
+            "self.force_close()", "if handler_cancellation and self._task_handler")
+    _source(name, handler.force_close, "if self.transport is not None:")
+    _source(name, handler.data_received, "self._message_tail = tail")
+    _source(name, handler.finish_response, "await resp.write_eof()")
+    _source(name, web_ws.WebSocketResponse._pre_start,
+            "transport = request._protocol.transport")
+    if "_message_tail" not in getattr(handler, "__slots__", ()):
+        raise SeamMoved(name, "RequestHandler has no _message_tail")
+
+
+def _wsproto_frames() -> None:
+    name = "wsproto-frames"
+    _source(name, frame_protocol.FrameProtocol.__init__,
+            "self._frame_decoder = FrameDecoder(")
+    _source(name, frame_protocol.FrameDecoder.__init__, "self.buffer = Buffer()",
+            "self.header: Header | None = None")
+    _has(name, frame_protocol.Buffer, "__len__")
 
 
 def _redis_connection() -> None:
@@ -306,9 +338,9 @@ SEAMS: tuple[Seam, ...] = (
     Seam("engine-connect", E, "_handle_connect", _engine_connect),
     Seam("engine-socket", AsyncSocket, "_websocket_handler", _engine_socket),
     Seam("engine-ok", E, "_ok", _engine_ok),
-    Seam("engine-aiohttp-websocket", eio_aiohttp.WebSocket, "__init__",
-         _engine_aiohttp_websocket),
     Seam("aiohttp-request", eio_aiohttp, "translate_request", _aiohttp_request),
+    Seam("aiohttp-upgrade", web_protocol.RequestHandler, "connection_lost", _aiohttp_upgrade),
+    Seam("wsproto-frames", frame_protocol.FrameProtocol, "__init__", _wsproto_frames),
     Seam("redis-connection", ConnectionPool, "make_connection", _redis_connection),
     Seam("redis-sentinel-connection", SentinelManagedConnection, "_connect_retry",
          _redis_sentinel_connection),
@@ -352,6 +384,39 @@ async def taken_over(pool: ConnectionPool) -> tuple[AbstractConnection, asyncio.
     writer: Any = conn._writer  # redis-py's StreamWriter
     transport: asyncio.Transport = writer.transport
     return conn, transport
+
+
+def take_over_upgraded(request: web.BaseRequest, protocol: asyncio.Protocol) -> None:
+    """The connection of `request`, a WebSocket upgrade not yet answered, delivers its
+    bytes to `protocol` from now on (first those aiohttp read past the request's head);
+    aiohttp can still write the answer through it. Seam `aiohttp-upgrade`."""
+    handler: Any = request.protocol
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("connection lost")
+    tail: bytes = handler._message_tail
+    handler._message_tail = b""
+    transport.set_protocol(protocol)
+    protocol.connection_made(transport)
+    if tail:
+        protocol.data_received(tail)
+
+
+def release_upgraded(request: web.BaseRequest) -> None:
+    """aiohttp lets go of the connection of `request` (answered and taken over): its
+    handler writes to and closes nothing more, the server stops counting it, and the
+    request (with its handler's task) ends when the request handler returns. Seam
+    `aiohttp-upgrade`."""
+    handler: Any = request.protocol
+    handler.transport = None
+    handler.connection_lost(None)
+
+
+def frames_idle(parser: frame_protocol.FrameProtocol) -> bool:
+    """`parser` holds no part of a frame (it may be dropped if no message is partly
+    read either). Seam `wsproto-frames`."""
+    decoder: Any = parser._frame_decoder
+    return decoder.header is None and not len(decoder.buffer)
 
 
 def use_websocket_driver(engine: Any, driver: type) -> None:

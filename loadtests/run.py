@@ -1568,7 +1568,7 @@ def report(out: Outcome, a: argparse.Namespace, stamp: str) -> Outcome:
              (o.get("rss_kb") or 0) / 1024 or None, ""),
             ("connect+join per s", r.get("connects_per_s"), o.get("connects_per_s"), "higher"),
         ]
-        target = "target: ours <= 25 KB per connection"
+        target = "target: ours <= 14 KB per connection (issue 13)"
     print()
     print(table(out.rows, f"== {bench}  ({out.notes[0]}; {target})"))
     for kind, d in out.per_server.items():
