@@ -68,7 +68,8 @@ aiohttp
   `release_upgraded` sets the handler's `transport` to None (so `force_close` closes
   nothing) and calls its `connection_lost(None)`, which tells the server
   (`_manager.connection_lost`) and does not cancel the request with the service's
-  default `handler_cancellation=False`; the request then ends, and
+  default `handler_cancellation=False` (`take_over_upgraded` refuses the upgrade, 500,
+  where it is on); the request then ends, and
   `RequestHandler.finish_response` calls the response's `write_eof()`, which
   `engine.Handshake` makes send nothing.
 wsproto
@@ -276,7 +277,8 @@ def _aiohttp_upgrade() -> None:
     name, handler = "aiohttp-upgrade", web_protocol.RequestHandler
     _params(name, handler.connection_lost, ("self", "exc"))
     _source(name, handler.connection_lost, "self._manager.connection_lost(self, exc)",
-            "self.force_close()", "if handler_cancellation and self._task_handler")
+            "self.force_close()", "handler_cancellation = self._manager.handler_cancellation",
+            "if handler_cancellation and self._task_handler")
     _source(name, handler.force_close, "if self.transport is not None:")
     _source(name, handler.data_received, "self._message_tail = tail")
     _source(name, handler.finish_response, "await resp.write_eof()")
@@ -391,6 +393,9 @@ def take_over_upgraded(request: web.BaseRequest, protocol: asyncio.Protocol) -> 
     bytes to `protocol` from now on (first those aiohttp read past the request's head);
     aiohttp can still write the answer through it. Seam `aiohttp-upgrade`."""
     handler: Any = request.protocol
+    if handler._manager.handler_cancellation:
+        # release_upgraded's connection_lost would then cancel the request mid-upgrade
+        raise RuntimeError("WebSocket take-over needs aiohttp's handler_cancellation=False")
     transport = request.transport
     if transport is None:
         raise ConnectionResetError("connection lost")

@@ -296,3 +296,35 @@ async def test_websockets_left_when_the_server_stops_are_dropped() -> None:
     assert await c.closed_with() is None  # dropped, not closed: no CLOSE frame
     assert not svc.sio.eio.sockets and not svc.edge.sessions
     c.close()
+
+
+async def test_no_take_over_where_aiohttp_would_cancel_the_request() -> None:
+    """With aiohttp's `handler_cancellation=True`, letting go of the request after the
+    take-over would cancel it mid-upgrade: the upgrade is refused (500) before anything is
+    taken over, and the same server keeps serving Engine.IO over polling."""
+    from aiohttp import web
+
+    from live.app import build
+    from live.config import Config
+
+    from .support import SECRET
+
+    svc = build(Config(jwt_secret=SECRET, port=0, metrics_port=0))
+    runner = web.AppRunner(svc.app, handle_signals=False, access_log=None,
+                           shutdown_timeout=1, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(HANDSHAKE.format(host=f"127.0.0.1:{port}").encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 500"), head
+        writer.close()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling") as r:
+                assert r.status == 200
+                assert (await r.read()).startswith(b"0{")  # an Engine.IO OPEN
+    finally:
+        await runner.cleanup()
