@@ -39,7 +39,7 @@ from rooms.clock import Clock
 from rooms.errors import Muted, Unavailable
 from rooms.identity import Role, RoomRef
 from rooms.message import Appended, Author, Message, Page, sort_key
-from rooms.presence import Departure, Member, members_by_user
+from rooms.presence import Departure, Member
 from rooms.store import Store, clamp_limit
 
 from . import keys
@@ -48,11 +48,13 @@ from .classroom import RedisClassroom
 from .compaction import AofCompactor
 from .filter import RedisFilterStore
 from .frames import message_frame_parts, pack, unpack
+from .join_reads import RedisJoinReads
 from .media import RedisMedia
 from .pipeline import ScriptPipeline
 from .privacy import RedisPrivacy
 from .private import RedisPrivate
 from .reactions import RedisReactions
+from .records import contents_of, entries_of, members_of, message_of
 from .safeguard import RedisSafeguard
 from .scripts import APPEND, READ
 
@@ -61,8 +63,9 @@ log = logging.getLogger(__name__)
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
+
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
-                 RedisSafeguard, RedisFilterStore, RedisPrivate, Store):
+                 RedisSafeguard, RedisFilterStore, RedisPrivate, RedisJoinReads, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -79,6 +82,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self._init_reactions()
         self._init_breakouts()
         self._init_private()
+        self._init_join_reads()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
@@ -106,18 +110,10 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     @staticmethod
     def _decode(room: RoomRef, message_id: str, raw: bytes) -> Message:
-        e = unpack(raw)
-        uid, name, role = e["u"]
-        ms = sort_key(message_id)[0]
-        return Message(message_id, room.name, e["c"], Author(uid, name, role), e["t"], ms)
+        return message_of(room, message_id, raw)
 
     def _contents(self, room: RoomRef, flat: list[Any]) -> list[Message]:
-        """Messages from a `READ` reply (id, content, id, content...); gone ones skipped."""
-        out = []
-        for i in range(0, len(flat), 2):
-            if flat[i + 1] is not None:
-                out.append(self._decode(room, flat[i].decode(), flat[i + 1]))
-        return out
+        return contents_of(room, flat)
 
     async def _page(self, room: RoomRef, direction: str, cursor: str | None,
                     count: int) -> list[Message]:
@@ -245,17 +241,14 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         return Departure(room_key, uid, last)
 
     async def _entries_of(self, room_key: str) -> list[tuple[bytes, dict[str, Any]]]:
-        raw = await self._r.hgetall(keys.room(room_key, "conns"))
-        recs = [(conn, unpack(v)) for conn, v in raw.items()]
-        recs.sort(key=lambda cr: cr[1]["at"])
-        return recs
+        return entries_of(await self._r.hgetall(keys.room(room_key, "conns")))
 
     async def members(self, room: RoomRef) -> list[Member]:
         try:
             recs = await self._entries_of(room.key)
         except RedisError as exc:
             raise Unavailable() from exc
-        return members_by_user([Member.from_record(r["m"]) for _, r in recs])
+        return members_of(recs)
 
     async def set_hand(self, room: RoomRef, user: str, at: int | None) -> Member | None:
         found: Member | None = None
