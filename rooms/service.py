@@ -97,9 +97,15 @@ class RoomService:
         return room
 
     async def join(self, s: Session, name: object) -> dict[str, Any]:
+        """Enter the room (unless this connection is in it) and read it for the ack.
+
+        A failure (the store away: `unavailable`) leaves nothing behind: before entering
+        nothing was written; after, the connection leaves the room again (the store's
+        entry with it, or, while the store is away, by its heartbeat's retry)."""
         room = self._room(s, name)
         me = Member.of(s.who)
-        if room.key not in s.rooms:
+        entered, first = room.key not in s.rooms, False
+        if entered:
             if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
             # opened, banned, locked, lobby, a group's room: one store read (a teacher: none)
@@ -108,19 +114,25 @@ class RoomService:
                 await self.screening.prepare(room.space)
             # listen first, then read: nothing sent meanwhile can fall between
             await self._attach(s.conn, room.key)
+            # a first connection of the user begins a visit (attendance) in the same step
+            visit = Visit(s.who.sub, s.who.name, s.who.role.value, s.who.school,
+                          self.clock.now_ms())
             try:
-                first = await self.store.enter(room, s.conn, me)
+                first = await self.store.enter(room, s.conn, me, visit)
             except Exception:
                 await self._detach(s.conn, room.key)
                 raise
             s.rooms.add(room.key)
             s.waiting.discard(room.key)
-            if first:
-                await self._record_visit(room, Visit(s.who.sub, s.who.name, s.who.role.value,
-                                                     s.who.school, self.clock.now_ms()))
+        try:
+            if entered and first:
                 await self.bus.announce(room.key, "presence:join",
                                         {"room": room.name, "member": me.to_wire()}, skip=s.conn)
-        view = await self._joined_view.get(room)  # one store read (rooms/join_store.py)
+            view = await self._joined_view.get(room)  # one store read (rooms/join_store.py)
+        except Exception:
+            if entered:  # an error ack: not in the room
+                await self._undo_join(s, room)
+            raise
         snap = view.snapshot
         you = view.by_id.get(me.id, me)
         return {
@@ -135,6 +147,12 @@ class RoomService:
             **self.media_state(snap),  # streams, media settings
             **await self.classroom.room_state(s, room, snap),  # polls, locked, ...
         }
+
+    async def _undo_join(self, s: Session, room: RoomRef) -> None:
+        try:
+            await self.leave_room(s, room.key)
+        except Exception:
+            log.exception("leaving a failed join failed", extra={"conn": s.conn, "room": room.key})
 
     async def _read_view(self, room: RoomRef) -> RoomView:
         snap = await self.store.snapshot(room)
@@ -174,13 +192,6 @@ class RoomService:
                 log.exception("leave hook failed", extra={"conn": s.conn})
         if gone is not None:
             await self.announce_departure(gone)
-
-    async def _record_visit(self, room: RoomRef, visit: Visit) -> None:
-        """Attendance is kept, but a failure to keep it never stops a join."""
-        try:
-            await self.store.visit_begin(room, visit)
-        except Exception:
-            log.warning("visit not recorded", extra={"room": room.key, "user": visit.user})
 
     async def announce_departure(self, gone: Departure) -> None:
         if gone.last:

@@ -17,7 +17,7 @@ from .join_store import Admission, RoomSnapshot
 from .media_store import MediaStore
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
-from .privacy import DAY_MS, PrivacyStore
+from .privacy import DAY_MS, PrivacyStore, Visit
 from .private_store import PrivateStore
 from .reaction_store import ReactionStore
 from .safeguard_store import SafeguardStore
@@ -85,8 +85,11 @@ class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutSto
 
     # -- presence ------------------------------------------------------
     @abstractmethod
-    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
-        """Record a connection in the room; true if it is the user's first."""
+    async def enter(self, room: RoomRef, conn: str, member: Member,
+                    visit: Visit | None = None) -> bool:
+        """Record a connection in the room; true if it is the user's first. With `visit`,
+        a first connection also begins the user's visit (attendance, `visit_begin`) in
+        the same step: both are written or neither."""
 
     @abstractmethod
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:

@@ -40,6 +40,7 @@ from rooms.errors import Muted, Unavailable
 from rooms.identity import Role, RoomRef
 from rooms.message import Appended, Author, Message, Page, sort_key
 from rooms.presence import Departure, Member
+from rooms.privacy import Visit
 from rooms.store import Store, clamp_limit
 
 from . import keys
@@ -51,7 +52,7 @@ from .frames import message_frame_parts, pack, unpack
 from .join_reads import RedisJoinReads
 from .media import RedisMedia
 from .pipeline import ScriptPipeline
-from .privacy import RedisPrivacy
+from .privacy import RedisPrivacy, visit_args, visit_begin_lua, visit_keys
 from .private import RedisPrivate
 from .reactions import RedisReactions
 from .records import contents_of, entries_of, members_of, message_of
@@ -62,6 +63,25 @@ log = logging.getLogger(__name__)
 
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
+
+# KEYS: conns, users, this process's connections, the space's rooms, then `visit_keys`.
+# ARGV: conn, entry, user, presence ttl ms, `R\0conn`, room name, now ms, "1" if a first
+# connection begins a visit, then `visit_args`. Returns the user's connections in the
+# room, this one included. One step: the entry and the visit are written together.
+ENTER = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local n = redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
+if n == 1 and ARGV[8] == '1' then
+""" + visit_begin_lua(5, 9) + """
+end
+return n
+"""
 
 
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
@@ -74,6 +94,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self.proc_id = proc_id
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._read = redis.register_script(READ)
+        self._enter = redis.register_script(ENTER)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
@@ -171,28 +192,27 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         return removed
 
     # -- presence ------------------------------------------------------
-    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
+    async def enter(self, room: RoomRef, conn: str, member: Member,
+                    visit: Visit | None = None) -> bool:
         now = self._clock.now_ms()
         rec = pack({"m": member.to_record(), "at": now, "p": self.proc_id})
         mine = keys.proc_conns(self.proc_id)
         if (room.key, conn) in self._unforgotten:  # back before its leave reached Redis
             await self._forget(room.key, conn, self.proc_id)
             self._unforgotten.discard((room.key, conn))
+        names = [keys.room(room.key, "conns"), keys.room(room.key, "users"), mine,
+                 keys.space_rooms(room.space), *visit_keys(room)]
+        args: list[bytes | str | int] = [conn, rec, member.id, PRESENCE_TTL_MS,
+                                         f"{room.key}\0{conn}", room.name, now,
+                                         "0" if visit is None else "1"]
+        if visit is not None:
+            args += visit_args(room, visit, self.retention_ms)
         try:
-            async with self._r.pipeline(transaction=True) as p:
-                p.hset(keys.room(room.key, "conns"), conn, rec)
-                p.hincrby(keys.room(room.key, "users"), member.id, 1)
-                p.pexpire(keys.room(room.key, "conns"), PRESENCE_TTL_MS)
-                p.pexpire(keys.room(room.key, "users"), PRESENCE_TTL_MS)
-                p.sadd(mine, f"{room.key}\0{conn}")
-                p.pexpire(mine, PRESENCE_TTL_MS)
-                p.zadd(keys.space_rooms(room.space), {room.name: now})
-                p.pexpire(keys.space_rooms(room.space), PRESENCE_TTL_MS)
-                res = await p.execute()
+            n = await self._enter(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
         self._local_rooms[room.key] = self._local_rooms.get(room.key, 0) + 1
-        return int(res[1]) == 1
+        return int(n) == 1
 
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
         """Forget a connection. When Redis fails, None: the heartbeat retries it."""
