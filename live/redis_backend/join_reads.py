@@ -44,6 +44,7 @@ from . import keys
 from .classroom import ban_of, flags_of, mutes_of, poll_order, votes_of
 from .frames import unpack
 from .media import settings_of, streams_of
+from .pipeline import ScriptPipeline
 from .reactions import reactions_of
 from .records import contents_of, entries_of, members_of
 from .safeguard import fresh
@@ -116,8 +117,13 @@ class RedisJoinReads(Store):
     _clock: Clock
 
     def _init_join_reads(self) -> None:
-        self._admission = self._r.register_script(ADMISSION)
-        self._snapshot = self._r.register_script(SNAPSHOT)
+        # reads: in pipelines of their own, which confirm nothing with replicas
+        self._admission = ScriptPipeline(self._r, ADMISSION, confirm=False)
+        self._snapshot = ScriptPipeline(self._r, SNAPSHOT, confirm=False)
+
+    async def _close_join_reads(self) -> None:
+        await self._admission.aclose()
+        await self._snapshot.aclose()
 
     async def admission(self, room: RoomRef, user: str) -> Admission:
         now = self._clock.now_ms()

@@ -353,6 +353,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     async def close(self) -> None:
         await self._append.aclose()
+        await self._close_join_reads()
         await self._keep.aclose()
         await self._r.aclose()
 
