@@ -196,9 +196,10 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
     async def enter(self, room: RoomRef, conn: str, member: Member,
                     visit: Visit | None = None) -> bool:
         r = self._room(room)
-        first = all(m.id != member.id for m in r.conns.values())
+        first = all(m.id != member.id for c, m in r.conns.items() if c != conn)
+        again = conn in r.conns
         r.conns[conn] = member
-        if first and visit is not None:
+        if first and visit is not None and not again:
             await self.visit_begin(room, visit)
         return first
 

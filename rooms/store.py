@@ -87,7 +87,8 @@ class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutSto
     @abstractmethod
     async def enter(self, room: RoomRef, conn: str, member: Member,
                     visit: Visit | None = None) -> bool:
-        """Record a connection in the room; true if it is the user's first. With `visit`,
+        """Record a connection in the room; true if it is the user's first. Entering
+        again with a connection already in (a call sent again) counts it once. With `visit`,
         a first connection also begins the user's visit (attendance, `visit_begin`) in
         the same step: both are written or neither."""
 

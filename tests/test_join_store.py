@@ -138,6 +138,18 @@ async def test_a_first_connection_begins_a_visit_in_the_same_step(store: Store) 
     assert await store.visits(R) == [visit]
 
 
+async def test_entering_again_counts_a_connection_once(store: Store) -> None:
+    """The Redis store's ENTER may be sent twice (its pipeline resends a call whose
+    connection was lost): the second changes nothing."""
+    visit = Visit("ana", "Ana", "student", None, SystemClock().now_ms())
+    assert await store.enter(R, "c1", ANA_MEMBER, visit)
+    assert await store.enter(R, "c1", ANA_MEMBER, visit)  # still the user's only one
+    assert [m.id for m in await store.members(R)] == ["ana"]
+    assert await store.visits(R) == [visit]
+    gone = await store.leave(R, "c1")
+    assert gone is not None and gone.last and await store.members(R) == []
+
+
 async def test_a_join_while_redis_is_down_is_unavailable_and_works_after(
         own_redis: RedisServer) -> None:
     async with run_server(own_redis.url, rate_limits=False, rooms="open") as srv:

@@ -68,9 +68,16 @@ PROC_DEAD_MS = 15_000
 # ARGV: conn, entry, user, presence ttl ms, `R\0conn`, room name, now ms, "1" if a first
 # connection begins a visit, then `visit_args`. Returns the user's connections in the
 # room, this one included. One step: the entry and the visit are written together.
+# Idempotent (it goes through a `ScriptPipeline`, which sends a call again when its
+# connection was lost): a connection already entered is not counted again, and the
+# visit's writes are the same again.
 ENTER = """
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local n = redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+local n
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  n = redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+else
+  n = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[5])
@@ -94,7 +101,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self.proc_id = proc_id
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._read = redis.register_script(READ)
-        self._enter = redis.register_script(ENTER)
+        # entries in pipelines of their own; presence needs no replica's confirmation
+        self._enter = ScriptPipeline(redis, ENTER, confirm=False)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
@@ -353,6 +361,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     async def close(self) -> None:
         await self._append.aclose()
+        await self._enter.aclose()
         await self._close_join_reads()
         await self._keep.aclose()
         await self._r.aclose()
