@@ -129,11 +129,13 @@ class RoomService:
                 await self.bus.announce(room.key, "presence:join",
                                         {"room": room.name, "member": me.to_wire()}, skip=s.conn)
             view = await self._joined_view.get(room)  # one store read (rooms/join_store.py)
+            snap = view.snapshot
+            # polls, locked, ... (a teacher's: the waiting list, one store read more)
+            state = await self.classroom.room_state(s, room, snap)
         except Exception:
             if entered:  # an error ack: not in the room
                 await self._undo_join(s, room)
             raise
-        snap = view.snapshot
         you = view.by_id.get(me.id, me)
         return {
             "room": room.name,
@@ -145,7 +147,7 @@ class RoomService:
             **self.feedback.join_state(s, room),  # teachers: the feedback bar's counts
             **self.breakouts.join_state(s, snap.group, snap.breakout),  # breakout / group
             **self.media_state(snap),  # streams, media settings
-            **await self.classroom.room_state(s, room, snap),  # polls, locked, ...
+            **state,
         }
 
     async def _undo_join(self, s: Session, room: RoomRef) -> None:
