@@ -29,6 +29,7 @@ from typing import Any
 
 from rooms.errors import NotFound
 from rooms.identity import RoomRef
+from rooms.join_store import RoomSnapshot
 from rooms.media_rules import MAX_LAST_N, check_change, check_publish
 from rooms.service import RoomService, Session
 from signaling.service import MediaService
@@ -148,11 +149,11 @@ class MediaEdge:
         self.edge.on(event, handler)
 
     # -- the domain's hooks ---------------------------------------------------
-    async def room_state(self, room_key: str) -> dict[str, Any]:
-        """For the join ack: the room's live streams and its media settings."""
-        room = RoomRef.from_key(room_key)
-        return {"streams": [st.to_wire() for st in await self.svc.store.streams(room)],
-                "media": (await self.router.settings(room)).to_wire()}
+    def room_state(self, snap: RoomSnapshot) -> dict[str, Any]:
+        """For the join ack: the room's live streams and its media settings (as the join
+        read them: `Store.snapshot`)."""
+        return {"streams": [st.to_wire() for st in snap.streams],
+                "media": self.router.or_defaults(snap.media_settings).to_wire()}
 
     async def on_mute(self, room_key: str, user: str, kinds: frozenset[str]) -> None:
         for what in ("audio", "video"):

@@ -70,7 +70,10 @@ class MediaRouter:
 
     async def settings(self, room: RoomRef) -> MediaSettings:
         """The room's stored media settings, or the defaults."""
-        stored = await self.store.media_settings(room)
+        return self.or_defaults(await self.store.media_settings(room))
+
+    def or_defaults(self, stored: MediaSettings | None) -> MediaSettings:
+        """Stored settings (`media_settings`), or the defaults when nobody changed them."""
         return stored or MediaSettings(
             last_n=self.media.config.last_n,
             pupil_cameras_teachers_only=self.media.config.pupil_cameras_teachers_only)

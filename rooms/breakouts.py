@@ -128,9 +128,10 @@ class Breakouts:
     def __init__(self, service: RoomService) -> None:
         self.svc = service
 
-    async def admit(self, s: Session, room: RoomRef) -> None:
-        """A group's room lets in its listed members while the breakout runs, and teachers."""
-        group = await self.svc.store.group(room)
+    @staticmethod
+    def admit(s: Session, group: Group | None) -> None:
+        """A group's room (`group`: the group it was opened for) lets in its listed members
+        while the breakout runs, and teachers."""
         if group is None or s.who.is_teacher:
             return
         if s.who.sub not in group.members:
@@ -240,14 +241,15 @@ class Breakouts:
             await self.svc.bus.publish(group.key, "room:moved", {"from": name, "to": main.name})
         return True
 
-    async def join_state(self, s: Session, room: RoomRef) -> dict[str, Any]:
-        """A join ack of a room split into groups says where the joiner belongs
-        (`breakout: {to}`; teachers get the whole breakout), and of a group's room which
-        room it belongs to (`group: {main}`)."""
-        group = await self.svc.store.group(room)
+    @staticmethod
+    def join_state(s: Session, group: Group | None, breakout: Breakout | None
+                   ) -> dict[str, Any]:
+        """A join ack of a room split into groups (`breakout`, the one running in it) says
+        where the joiner belongs (`breakout: {to}`; teachers get the whole breakout), and of
+        a group's room (`group`, the group it was opened for) which room it belongs to
+        (`group: {main}`)."""
         if group is not None:
             return {"group": {"main": group.main, "over": group.over}}
-        breakout = await self.svc.store.breakout(room)
         if breakout is None:
             return {}
         if s.who.is_teacher:

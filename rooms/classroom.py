@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BadRequest, Banned, Filtered, Forbidden, Muted, NotFound, RoomLocked
 from .identity import RoomRef
+from .join_store import RoomSnapshot
 from .polls import (
     MAX_OPEN_POLLS,
     TEXT_KINDS,
@@ -44,7 +45,6 @@ from .polls import (
     new_poll,
     scores,
 )
-from .presence import Member
 
 if TYPE_CHECKING:
     from .service import RoomService, Session
@@ -64,23 +64,27 @@ class Classroom:
 
     # -- entering --------------------------------------------------------
     async def admit(self, s: Session, room: RoomRef) -> None:
+        """May the caller enter: a teacher always (and opens the room); anyone else only
+        an opened room (`not_found`), unbanned (`banned`), unlocked (`room_locked`), past
+        the lobby (`waiting`) and, in a group's room, listed in the group (`forbidden`),
+        checked in that order on one store read (`Store.admission`)."""
         store = self.svc.store
-        await self.svc.lesson.check_open(s, room)  # not_found for pupils: no hint
         if s.who.is_teacher:
+            await self.svc.lesson.open_by(room)
             await store.note_teacher(room.space, s.who.sub)
             return
-        if await store.banned_until(room, s.who.sub) is not None:
+        found = await store.admission(room, s.who.sub)
+        self.svc.lesson.check_open(room, found.opened)  # not_found for pupils: no hint
+        if found.banned_until is not None:
             raise Banned()
-        flags = await store.flags(room)
-        if flags["locked"]:
+        if found.flags["locked"]:
             raise RoomLocked()
-        await self.svc.lesson.check_lobby(s, room, flags["lobby"])
+        await self.svc.lesson.check_lobby(s, room, found)
+        self.svc.breakouts.admit(s, found.group)
 
-    async def room_state(self, s: Session, room: RoomRef, members: list[Member]) -> dict[str, Any]:
-        store = self.svc.store
-        polls = await store.open_polls(room)
-        flags = await store.flags(room)
-        mutes = await store.mutes(room)
+    async def room_state(self, s: Session, room: RoomRef, snap: RoomSnapshot
+                         ) -> dict[str, Any]:
+        polls, flags, mutes, members = snap.polls, snap.flags, snap.mutes, snap.members
         self.set_muted(room.key, s.who.sub, mutes.get(s.who.sub, frozenset()))
         hands = sorted((m for m in members if m.hand_at is not None),
                        key=lambda m: (m.hand_at or 0, m.id))

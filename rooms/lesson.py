@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import BadRequest, Forbidden, NotFound, Waiting
 from .identity import RoomRef
+from .join_store import Admission
 from .moderation import check_user
 from .notices import END, TEACHERS, USER, Notice
 from .presence import Member
@@ -54,23 +55,22 @@ class Lesson:
         self.supervision = Supervision()  # teachers present, per room with members here
 
     # -- entering --------------------------------------------------------
-    async def opened(self, room: RoomRef) -> bool:
-        store = self.svc.store
-        return await store.opened(room) or bool((await store.history(room, limit=1)).messages)
+    async def open_by(self, room: RoomRef) -> None:
+        """A teacher's join opens the room."""
+        await self.svc.store.open_room(room)
 
-    async def check_open(self, s: Session, room: RoomRef) -> None:
-        """A teacher's join opens the room; anyone else's needs it open (`not_found`)."""
-        if s.who.is_teacher:
-            await self.svc.store.open_room(room)
-        elif not self.open_rooms and not await self.opened(room):
+    def check_open(self, room: RoomRef, opened: bool) -> None:
+        """Anyone else's join needs the room open (`opened`, read by `Store.admission`),
+        unless every room is open (`not_found`)."""
+        if not self.open_rooms and not opened:
             raise NotFound("no such room")
 
-    async def check_lobby(self, s: Session, room: RoomRef, lobby_on: bool) -> None:
+    async def check_lobby(self, s: Session, room: RoomRef, found: Admission) -> None:
         """While the lobby is on, a pupil not admitted waits (`waiting`)."""
         store = self.svc.store
-        if s.who.is_teacher or not lobby_on or await store.admitted(room, s.who.sub):
+        if s.who.is_teacher or not found.flags["lobby"] or found.admitted:
             return
-        group = await store.group(room)
+        group = found.group
         if group is not None and not group.over and s.who.sub in group.members:
             return  # a group's listed members come in whatever the lobby (contract §2)
         entry = WaitingEntry(s.who.sub, s.who.name, s.who.role.value, s.who.school,

@@ -19,7 +19,7 @@ from .memory_reactions import MemoryReactions
 from .memory_safeguard import MemorySafeguard
 from .message import Appended, Author, Message, Page, sort_key
 from .presence import Departure, Member, members_by_user
-from .privacy import ERASURE, POLICY, RETENTION, Erased, Policy, Receipt
+from .privacy import ERASURE, POLICY, RETENTION, Erased, Policy, Receipt, Visit
 from .store import Store, clamp_limit
 
 MAX_SEQ = 1 << 64  # above any id's sequence number: `(ms, MAX_SEQ)` follows every id of `ms`
@@ -193,10 +193,14 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
                               key=lambda m: sort_key(m.id))
         return out
 
-    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
+    async def enter(self, room: RoomRef, conn: str, member: Member,
+                    visit: Visit | None = None) -> bool:
         r = self._room(room)
-        first = all(m.id != member.id for m in r.conns.values())
+        first = all(m.id != member.id for c, m in r.conns.items() if c != conn)
+        again = conn in r.conns
         r.conns[conn] = member
+        if first and visit is not None and not again:
+            await self.visit_begin(room, visit)
         return first
 
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:

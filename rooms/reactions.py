@@ -118,5 +118,9 @@ class Reactions:
     async def of_page(self, s: Session, room: RoomRef,
                       messages: list[Message]) -> dict[str, dict[str, Any]]:
         """The reactions of a page's messages, for the caller: id -> `{counts, mine}`."""
-        found = await self.svc.store.reactions(room, [m.id for m in messages])
+        return self.for_caller(s, await self.svc.store.reactions(room, [m.id for m in messages]))
+
+    @staticmethod
+    def for_caller(s: Session, found: dict[str, ReactionSet]) -> dict[str, dict[str, Any]]:
+        """Reactions as the caller sees them: id -> `{counts, mine}`."""
         return {mid: r.to_wire(s.who.sub) for mid, r in found.items()}

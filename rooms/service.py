@@ -18,9 +18,10 @@ from .clock import Clock
 from .errors import BadRequest, Forbidden, NotFound, NotJoined
 from .feedback import Feedback
 from .identity import Identity, RoomRef
+from .join_store import RoomSnapshot
 from .lesson import Lesson
 from .links import EVERY_DOMAIN, LinkPolicy
-from .message import MAX_CID, Author, Message, Page, clean_text
+from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
 from .presence import Departure, Member
 from .privacy import Erased, Visit
@@ -49,13 +50,12 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class RoomView:
-    """A room's members and last messages as a join reads them (shared by the joins in
-    flight at once: read-only)."""
+    """A room as a join reads it (`Store.snapshot`), with the wire forms of its members
+    and last messages (shared by the joins in flight at once: read-only)."""
 
-    members: list[Member]
+    snapshot: RoomSnapshot
     by_id: dict[str, Member]
     members_wire: list[dict[str, Any]]
-    page: Page
     messages_wire: list[dict[str, Any]]
 
 
@@ -78,12 +78,12 @@ class RoomService:
         self.screening = Screening(self)  # the space's message filter (rooms/filter.py)
         self.schools = Schools(self)  # a pupil's own school's teachers hear of moderation
         # the media side: extra join-ack fields (`streams`, ...) and connections leaving a room
-        self.media_state: Callable[[str], Awaitable[dict[str, Any]]] = _no_media
+        self.media_state: Callable[[RoomSnapshot], dict[str, Any]] = _no_media
         self.leave_hooks: list[Callable[[Session, str], Awaitable[None]]] = []
         # which links in chat the pages make clickable, per space (rooms/links.py)
         self.link_policy: Callable[[str], LinkPolicy] = lambda _space: EVERY_DOMAIN
-        # joins in flight at once share the room's members and last messages (a storm of
-        # rejoins reads them twice per round trip, not once per joiner: rooms/shared_read.py)
+        # joins in flight at once share the room's snapshot (a storm of rejoins reads it
+        # twice per round trip, not once per joiner: rooms/shared_read.py)
         self._joined_view: SharedRead[RoomRef, RoomView] = SharedRead(self._read_view)
 
     def _room(self, s: Session, name: object) -> RoomRef:
@@ -97,50 +97,70 @@ class RoomService:
         return room
 
     async def join(self, s: Session, name: object) -> dict[str, Any]:
+        """Enter the room (unless this connection is in it) and read it for the ack.
+
+        A failure (the store away: `unavailable`) leaves nothing behind: before entering
+        nothing was written; after, the connection leaves the room again (the store's
+        entry with it, or, while the store is away, by its heartbeat's retry)."""
         room = self._room(s, name)
         me = Member.of(s.who)
-        if room.key not in s.rooms:
+        entered, first = room.key not in s.rooms, False
+        if entered:
             if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
-            await self.classroom.admit(s, room)  # banned, locked
-            await self.breakouts.admit(s, room)  # a group's room: its members and teachers
+            # opened, banned, locked, lobby, a group's room: one store read (a teacher: none)
+            await self.classroom.admit(s, room)
             if self.screening.needs_read(s):  # chat:send screens from the cache only
                 await self.screening.prepare(room.space)
             # listen first, then read: nothing sent meanwhile can fall between
             await self._attach(s.conn, room.key)
+            # a first connection of the user begins a visit (attendance) in the same step
+            visit = Visit(s.who.sub, s.who.name, s.who.role.value, s.who.school,
+                          self.clock.now_ms())
             try:
-                first = await self.store.enter(room, s.conn, me)
+                first = await self.store.enter(room, s.conn, me, visit)
             except Exception:
                 await self._detach(s.conn, room.key)
                 raise
             s.rooms.add(room.key)
             s.waiting.discard(room.key)
-            if first:
-                await self._record_visit(room, Visit(s.who.sub, s.who.name, s.who.role.value,
-                                                     s.who.school, self.clock.now_ms()))
+        try:
+            if entered and first:
                 await self.bus.announce(room.key, "presence:join",
                                         {"room": room.name, "member": me.to_wire()}, skip=s.conn)
-        view = await self._joined_view.get(room)
-        members, page = view.members, view.page
+            view = await self._joined_view.get(room)  # one store read (rooms/join_store.py)
+            snap = view.snapshot
+            # polls, locked, ... (a teacher's: the waiting list, one store read more)
+            state = await self.classroom.room_state(s, room, snap)
+        except Exception:
+            if entered:  # an error ack: not in the room
+                await self._undo_join(s, room)
+            raise
         you = view.by_id.get(me.id, me)
         return {
             "room": room.name,
             "you": you.to_wire(),
             "members": view.members_wire,
             "messages": view.messages_wire,
-            "reactions": await self.reactions.of_page(s, room, page.messages),
+            "reactions": self.reactions.for_caller(s, snap.reactions),
             "links": self.link_policy(room.space).to_wire(),
             **self.feedback.join_state(s, room),  # teachers: the feedback bar's counts
-            **await self.breakouts.join_state(s, room),  # breakout / group
-            **await self.media_state(room.key),  # streams
-            **await self.classroom.room_state(s, room, members),  # polls, locked, ...
+            **self.breakouts.join_state(s, snap.group, snap.breakout),  # breakout / group
+            **self.media_state(snap),  # streams, media settings
+            **state,
         }
 
+    async def _undo_join(self, s: Session, room: RoomRef) -> None:
+        try:
+            await self.leave_room(s, room.key)
+        except Exception:
+            log.exception("leaving a failed join failed", extra={"conn": s.conn, "room": room.key})
+
     async def _read_view(self, room: RoomRef) -> RoomView:
-        members = await self.store.members(room)
-        page = await self.store.history(room)
-        return RoomView(members, {m.id: m for m in members}, [m.to_wire() for m in members],
-                        page, [m.to_wire() for m in page.messages])
+        snap = await self.store.snapshot(room)
+        return RoomView(snap, {m.id: m for m in snap.members},
+                        [m.to_wire() for m in snap.members],
+                        [m.to_wire() for m in snap.page.messages])
 
     async def leave(self, s: Session, name: object) -> None:
         room = self.joined_room(s, name)
@@ -174,13 +194,6 @@ class RoomService:
                 log.exception("leave hook failed", extra={"conn": s.conn})
         if gone is not None:
             await self.announce_departure(gone)
-
-    async def _record_visit(self, room: RoomRef, visit: Visit) -> None:
-        """Attendance is kept, but a failure to keep it never stops a join."""
-        try:
-            await self.store.visit_begin(room, visit)
-        except Exception:
-            log.warning("visit not recorded", extra={"room": room.key, "user": visit.user})
 
     async def announce_departure(self, gone: Departure) -> None:
         if gone.last:
@@ -288,5 +301,5 @@ class RoomService:
                             {"room": room.name, "member": member.to_wire()})
 
 
-async def _no_media(room_key: str) -> dict[str, Any]:
+def _no_media(snap: RoomSnapshot) -> dict[str, Any]:
     return {"streams": []}

@@ -13,10 +13,11 @@ from .breakout_store import BreakoutStore
 from .classroom_store import ClassroomStore
 from .filter_store import FilterStore
 from .identity import RoomRef
+from .join_store import Admission, RoomSnapshot
 from .media_store import MediaStore
 from .message import Appended, Author, Message, Page
 from .presence import Departure, Member
-from .privacy import DAY_MS, PrivacyStore
+from .privacy import DAY_MS, PrivacyStore, Visit
 from .private_store import PrivateStore
 from .reaction_store import ReactionStore
 from .safeguard_store import SafeguardStore
@@ -84,8 +85,12 @@ class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutSto
 
     # -- presence ------------------------------------------------------
     @abstractmethod
-    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
-        """Record a connection in the room; true if it is the user's first."""
+    async def enter(self, room: RoomRef, conn: str, member: Member,
+                    visit: Visit | None = None) -> bool:
+        """Record a connection in the room; true if it is the user's first. Entering
+        again with a connection already in (a call sent again) counts it once. With `visit`,
+        a first connection also begins the user's visit (attendance, `visit_begin`) in
+        the same step: both are written or neither."""
 
     @abstractmethod
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
@@ -111,6 +116,28 @@ class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutSto
     @abstractmethod
     async def rooms(self, space: str) -> dict[str, list[Member]]:
         """Rooms of a space with members online."""
+
+    # -- a join's reads (rooms/join_store.py) ----------------------------
+    async def admission(self, room: RoomRef, user: str) -> Admission:
+        """What the entry rules need about `user` (not a teacher) and the room, read
+        before it enters (`opened`: a teacher opened it, or it still has history).
+        Composed of the single reads here; Redis: one round trip."""
+        opened = await self.opened(room) or bool((await self.history(room, limit=1)).messages)
+        return Admission(opened, await self.banned_until(room, user),
+                         await self.flags(room), await self.group(room),
+                         await self.admitted(room, user))
+
+    async def snapshot(self, room: RoomRef) -> RoomSnapshot:
+        """The room as a join ack shows it: members, the last `DEFAULT_PAGE` messages
+        with their reactions, open polls, flags, mutes, breakout or group, streams and
+        media settings. Composed of the single reads here; Redis: one round trip."""
+        members = await self.members(room)
+        page = await self.history(room)
+        return RoomSnapshot(
+            members, page, await self.reactions(room, [m.id for m in page.messages]),
+            await self.open_polls(room), await self.flags(room), await self.mutes(room),
+            await self.group(room), await self.breakout(room), await self.streams(room),
+            await self.media_settings(room))
 
     async def compact(self) -> bool:
         """Make the backend's files forget what was purged (Redis: the append-only file,

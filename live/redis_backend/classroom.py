@@ -88,6 +88,34 @@ return 0
 """
 
 
+
+# replies to decoded values, shared by the single reads here and a join's (join_reads.py)
+def flags_of(raw: dict[bytes, bytes]) -> dict[str, bool]:
+    out = dict(FLAG_DEFAULTS)
+    for k, v in raw.items():
+        if k.decode() in out:
+            out[k.decode()] = v == b"1"
+    return out
+
+
+def mutes_of(raw: dict[bytes, bytes]) -> dict[str, frozenset[str]]:
+    return {k.decode(): frozenset(v.decode().split(",")) for k, v in raw.items() if v}
+
+
+def ban_of(raw: bytes | str | None, now_ms: int) -> int | None:
+    """A ban's end (ms) from its key, None if there is none or it ended."""
+    if raw is None or int(raw) <= now_ms:
+        return None
+    return int(raw)
+
+
+def votes_of(raw: dict[bytes, bytes]) -> dict[str, Vote]:
+    return {k.decode(): Vote.from_record(unpack(v)) for k, v in raw.items()}
+
+
+def poll_order(polls: list[Poll]) -> list[Poll]:
+    return sorted(polls, key=lambda p: (p.ts, p.id))
+
 class RedisClassroom(ClassroomStore):
     _r: Redis
     _clock: Clock
@@ -124,12 +152,9 @@ class RedisClassroom(ClassroomStore):
             raise Unavailable() from exc
         if raw is None:
             return None
-        poll = Poll.from_record(poll_id, unpack(raw), not closed, self._votes(votes))
+        poll = Poll.from_record(poll_id, unpack(raw), not closed, votes_of(votes))
         return poll if poll.ts > self._horizon() else None
 
-    @staticmethod
-    def _votes(raw: dict[bytes, bytes]) -> dict[str, Vote]:
-        return {k.decode(): Vote.from_record(unpack(v)) for k, v in raw.items()}
 
     async def vote(self, room: RoomRef, poll_id: str, voter: str, vote: Vote) -> Poll | None:
         current = await self.poll(room, poll_id)
@@ -221,12 +246,12 @@ class RedisClassroom(ClassroomStore):
                 if open_only and pid in closed_ids:
                     continue
                 votes: Any = await self._r.hgetall(keys.room(room.key, f"poll:{pid}:votes"))
-                out.append(Poll.from_record(pid, rec, pid not in closed_ids, self._votes(votes)))
+                out.append(Poll.from_record(pid, rec, pid not in closed_ids, votes_of(votes)))
             if expired:
                 await self._r.hdel(keys.room(room.key, "polls"), *expired)
         except RedisError as exc:
             raise Unavailable() from exc
-        return sorted(out, key=lambda p: (p.ts, p.id))
+        return poll_order(out)
 
     # -- moderation ----------------------------------------------------
     async def set_mutes(self, room: RoomRef, user: str, kinds: frozenset[str]) -> None:
@@ -247,7 +272,7 @@ class RedisClassroom(ClassroomStore):
             raw: Any = await self._r.hgetall(keys.room(room.key, "mutes"))
         except RedisError as exc:
             raise Unavailable() from exc
-        return {k.decode(): frozenset(v.decode().split(",")) for k, v in raw.items() if v}
+        return mutes_of(raw)
 
     async def ban(self, room: RoomRef, user: str, until_ms: int) -> None:
         ttl = until_ms - self._clock.now_ms()
@@ -279,9 +304,7 @@ class RedisClassroom(ClassroomStore):
             raw = await self._r.get(keys.room(room.key, f"ban:{user}"))
         except RedisError as exc:
             raise Unavailable() from exc
-        if raw is None or int(raw) <= self._clock.now_ms():
-            return None
-        return int(raw)
+        return ban_of(raw, self._clock.now_ms())
 
     async def set_flag(self, room: RoomRef, name: str, on: bool) -> None:
         key = keys.room(room.key, "flags")
@@ -298,11 +321,7 @@ class RedisClassroom(ClassroomStore):
             raw: Any = await self._r.hgetall(keys.room(room.key, "flags"))
         except RedisError as exc:
             raise Unavailable() from exc
-        out = dict(FLAG_DEFAULTS)
-        for k, v in raw.items():
-            if k.decode() in out:
-                out[k.decode()] = v == b"1"
-        return out
+        return flags_of(raw)
 
     # -- audit ---------------------------------------------------------
     async def audit_add(self, space: str, entry: AuditEntry) -> None:

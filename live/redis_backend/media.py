@@ -23,6 +23,27 @@ from . import keys
 from .frames import pack, unpack
 
 
+# replies to decoded values, shared by the single reads here and a join's (join_reads.py)
+def settings_of(raw: bytes | None) -> MediaSettings | None:
+    if raw is None:
+        return None
+    try:
+        return MediaSettings.from_record(unpack(raw))
+    except Exception:  # unreadable (an older shape): as if never changed
+        return None
+
+
+def streams_of(raw: dict[bytes, bytes]) -> list[LiveStream]:
+    found: list[tuple[int, LiveStream]] = []
+    for sid, rec in raw.items():
+        try:
+            r = unpack(rec)
+            found.append((int(r["n"]), LiveStream(str(r["r"]), sid.decode(), str(r["u"]),
+                                                  str(r["s"]), str(r["p"]))))
+        except Exception:
+            continue  # unreadable: not a stream anyone can subscribe to
+    return [s for _, s in sorted(found, key=lambda f: f[0])]
+
 class RedisMedia(MediaStore):
     _r: Redis
     retention_ms: int
@@ -32,12 +53,7 @@ class RedisMedia(MediaStore):
             raw: Any = await self._r.get(keys.room(room.key, "media:settings"))
         except RedisError as exc:
             raise Unavailable() from exc
-        if raw is None:
-            return None
-        try:
-            return MediaSettings.from_record(unpack(raw))
-        except Exception:  # unreadable (an older shape): as if never changed
-            return None
+        return settings_of(raw)
 
     async def put_media_settings(self, room: RoomRef, settings: MediaSettings) -> None:
         try:
@@ -71,15 +87,7 @@ class RedisMedia(MediaStore):
             raw: Any = await self._r.hgetall(keys.room(room.key, "streams"))
         except RedisError as exc:
             raise Unavailable() from exc
-        found: list[tuple[int, LiveStream]] = []
-        for sid, rec in raw.items():
-            try:
-                r = unpack(rec)
-                found.append((int(r["n"]), LiveStream(str(r["r"]), sid.decode(), str(r["u"]),
-                                                      str(r["s"]), str(r["p"]))))
-            except Exception:
-                continue  # unreadable: not a stream anyone can subscribe to
-        return [s for _, s in sorted(found, key=lambda f: f[0])]
+        return streams_of(raw)
 
     async def end_streams_of(self, room: RoomRef, process: str) -> list[LiveStream]:
         gone = [s for s in await self.streams(room) if s.process == process]

@@ -133,8 +133,11 @@ class _Link(asyncio.Protocol):
 
 
 class ScriptPipeline:
-    def __init__(self, redis: Redis, script: str) -> None:
+    def __init__(self, redis: Redis, script: str, confirm: bool = True) -> None:
+        """`confirm=False`: a script that writes nothing (a read), which no replica needs
+        to confirm: no replica count is asked, no WAIT sent."""
         self._redis = redis
+        self._confirm = confirm
         self._script = redis.register_script(script)  # its sha, and SCRIPT LOAD
         self._head = b"EVALSHA", self._script.sha.encode()
         self._pending: list[_Call] = []
@@ -166,7 +169,8 @@ class ScriptPipeline:
                 self._connecting = asyncio.ensure_future(self._connect())
             return
         loop = asyncio.get_running_loop()
-        if self._replicas is None or loop.time() - self._replicas_checked > REPLICAS_CHECK_S:
+        if self._confirm and (self._replicas is None
+                              or loop.time() - self._replicas_checked > REPLICAS_CHECK_S):
             # how many replicas must confirm is asked before acking anything on it
             self._inflight, self._results, self._tail = [], [], _PROBE
             link.transport.write(_INFO)
@@ -180,7 +184,7 @@ class ScriptPipeline:
         batch = self._pending[:MAX_BATCH]
         del self._pending[:MAX_BATCH]
         self._inflight, self._results = batch, []
-        self._tail = _WAIT if self._replicas else _NOTHING
+        self._tail = _WAIT if self._confirm and self._replicas else _NOTHING
         self.pipelines += 1
         head = self._head
         wire = [pack_command(head, len(c.keys), *c.keys, *c.args) for c in batch]

@@ -51,6 +51,34 @@ from .scripts import REMOVE, TRIM, TRIM_BATCH
 
 log = logging.getLogger(__name__)
 
+
+
+def visit_begin_lua(k: int, a: int) -> str:
+    """A visit's beginning as Lua: KEYS[k..k+2] are `visit_keys`, ARGV[a..a+4] are
+    `visit_args` (also run by the store's ENTER script, in the step that enters)."""
+    return f"""
+redis.call('ZADD', KEYS[{k}], ARGV[{a + 1}], ARGV[{a}])
+redis.call('HSET', KEYS[{k + 1}], ARGV[{a + 2}], ARGV[{a}])
+redis.call('PEXPIRE', KEYS[{k}], ARGV[{a + 3}])
+redis.call('PEXPIRE', KEYS[{k + 1}], ARGV[{a + 3}])
+redis.call('ZADD', KEYS[{k + 2}], 'NX', ARGV[{a + 1}], ARGV[{a + 4}])
+redis.call('PEXPIRE', KEYS[{k + 2}], ARGV[{a + 3}])
+"""
+
+
+VISIT_BEGIN = visit_begin_lua(1, 1)
+
+
+def visit_keys(room: RoomRef) -> list[str]:
+    """The visits zset, the open visits hash and the visits index."""
+    return [keys.room(room.key, "visits"), keys.room(room.key, "visits:open"), keys.VISITS_INDEX]
+
+
+def visit_args(room: RoomRef, visit: Visit, ttl_ms: int) -> list[bytes | str | int]:
+    """The visit's record, its start (ms), its user, the keys' time to live, the room."""
+    return [pack(visit.to_record()), visit.joined, visit.user, ttl_ms, room.key]
+
+
 # KEYS: visits zset, open hash, visits index. ARGV: user, ended at ms, room key.
 VISIT_END = """
 local open = redis.call('HGET', KEYS[2], ARGV[1])
@@ -100,6 +128,7 @@ class RedisPrivacy(PrivacyStore):
         self._trim = r.register_script(TRIM)
         self._remove_script = r.register_script(REMOVE)
         self._policy_script = r.register_script(POLICY_SCRIPT)
+        self._visit_begin = r.register_script(VISIT_BEGIN)
         self._visit_end = r.register_script(VISIT_END)
         self._visit_trim = r.register_script(VISIT_TRIM)
 
@@ -283,17 +312,9 @@ class RedisPrivacy(PrivacyStore):
 
     # -- attendance ------------------------------------------------------
     async def visit_begin(self, room: RoomRef, visit: Visit) -> None:
-        member = pack(visit.to_record())
-        ttl = self.retention_ms
         try:
-            async with self._r.pipeline(transaction=True) as p:
-                p.zadd(keys.room(room.key, "visits"), {member: visit.joined})
-                p.hset(keys.room(room.key, "visits:open"), visit.user, member)
-                p.pexpire(keys.room(room.key, "visits"), ttl)
-                p.pexpire(keys.room(room.key, "visits:open"), ttl)
-                p.zadd(keys.VISITS_INDEX, {room.key: visit.joined}, nx=True)
-                p.pexpire(keys.VISITS_INDEX, ttl)
-                await p.execute()
+            await self._visit_begin(keys=visit_keys(room),
+                                    args=visit_args(room, visit, self.retention_ms))
         except RedisError as exc:
             raise Unavailable() from exc
 

@@ -31,7 +31,7 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 
-def _decode(fields: list[tuple[bytes, bytes]]) -> ReactionSet:
+def reactions_of(fields: list[tuple[bytes, bytes]]) -> ReactionSet:
     pairs = []
     for field, name in fields:
         emoji, _, user = field.decode().partition("\n")
@@ -52,7 +52,7 @@ class RedisReactions(ReactionStore):
                                       args=[f"{emoji}\n{who.id}", who.name, expire_at_ms])
         except RedisError as exc:
             raise Unavailable() from exc
-        return _decode(list(zip(flat[::2], flat[1::2], strict=True)))
+        return reactions_of(list(zip(flat[::2], flat[1::2], strict=True)))
 
     async def reactions(self, room: RoomRef, message_ids: list[str]) -> dict[str, ReactionSet]:
         if not message_ids:
@@ -67,7 +67,7 @@ class RedisReactions(ReactionStore):
         out = {}
         for mid, row in zip(message_ids, rows, strict=True):
             if row:
-                out[mid] = _decode(list(row.items()))
+                out[mid] = reactions_of(list(row.items()))
         return out
 
     async def drop_reactions(self, room: RoomRef, message_id: str) -> None:

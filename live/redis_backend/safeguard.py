@@ -31,6 +31,10 @@ from . import keys
 from .frames import pack, unpack
 
 
+def fresh(at: bytes | str | float | None, since: int) -> bool:
+    """An opening's or an admission's time (ms) is kept: it came after `since`."""
+    return at is not None and int(float(at)) > since
+
 class RedisSafeguard(SafeguardStore):
     _r: Redis
     _clock: Clock
@@ -63,7 +67,7 @@ class RedisSafeguard(SafeguardStore):
             at = await self._r.zscore(keys.space_opened(room.space), room.name)
         except RedisError as exc:
             raise Unavailable() from exc
-        return at is not None and int(at) > self._since()
+        return fresh(at, self._since())
 
     async def opened_rooms(self, space: str) -> list[str]:
         try:
@@ -208,7 +212,7 @@ class RedisSafeguard(SafeguardStore):
             at = await self._r.hget(keys.room(room.key, "admitted"), user)
         except RedisError as exc:
             raise Unavailable() from exc
-        return at is not None and int(at) > self._since()
+        return fresh(at, self._since())
 
     async def lobby_clear(self, room: RoomRef) -> None:
         try:

@@ -39,7 +39,8 @@ from rooms.clock import Clock
 from rooms.errors import Muted, Unavailable
 from rooms.identity import Role, RoomRef
 from rooms.message import Appended, Author, Message, Page, sort_key
-from rooms.presence import Departure, Member, members_by_user
+from rooms.presence import Departure, Member
+from rooms.privacy import Visit
 from rooms.store import Store, clamp_limit
 
 from . import keys
@@ -48,11 +49,13 @@ from .classroom import RedisClassroom
 from .compaction import AofCompactor
 from .filter import RedisFilterStore
 from .frames import message_frame_parts, pack, unpack
+from .join_reads import RedisJoinReads
 from .media import RedisMedia
 from .pipeline import ScriptPipeline
-from .privacy import RedisPrivacy
+from .privacy import RedisPrivacy, visit_args, visit_begin_lua, visit_keys
 from .private import RedisPrivate
 from .reactions import RedisReactions
+from .records import contents_of, entries_of, members_of, message_of
 from .safeguard import RedisSafeguard
 from .scripts import APPEND, READ
 
@@ -61,8 +64,35 @@ log = logging.getLogger(__name__)
 PRESENCE_TTL_MS = 60_000
 PROC_DEAD_MS = 15_000
 
+# KEYS: conns, users, this process's connections, the space's rooms, then `visit_keys`.
+# ARGV: conn, entry, user, presence ttl ms, `R\0conn`, room name, now ms, "1" if a first
+# connection begins a visit, then `visit_args`. Returns the user's connections in the
+# room, this one included. One step: the entry and the visit are written together.
+# Idempotent (it goes through a `ScriptPipeline`, which sends a call again when its
+# connection was lost): a connection already entered is not counted again, and the
+# visit's writes are the same again.
+ENTER = """
+local n
+if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  n = redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+else
+  n = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
+if n == 1 and ARGV[8] == '1' then
+""" + visit_begin_lua(5, 9) + """
+end
+return n
+"""
+
+
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
-                 RedisSafeguard, RedisFilterStore, RedisPrivate, Store):
+                 RedisSafeguard, RedisFilterStore, RedisPrivate, RedisJoinReads, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
         super().__init__(retention_ms)
         # redis-py types replies as unions over decode_responses; replies here are bytes
@@ -71,6 +101,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self.proc_id = proc_id
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._read = redis.register_script(READ)
+        # entries in pipelines of their own; presence needs no replica's confirmation
+        self._enter = ScriptPipeline(redis, ENTER, confirm=False)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
@@ -79,6 +111,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self._init_reactions()
         self._init_breakouts()
         self._init_private()
+        self._init_join_reads()
 
     # -- history -------------------------------------------------------
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
@@ -106,18 +139,10 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     @staticmethod
     def _decode(room: RoomRef, message_id: str, raw: bytes) -> Message:
-        e = unpack(raw)
-        uid, name, role = e["u"]
-        ms = sort_key(message_id)[0]
-        return Message(message_id, room.name, e["c"], Author(uid, name, role), e["t"], ms)
+        return message_of(room, message_id, raw)
 
     def _contents(self, room: RoomRef, flat: list[Any]) -> list[Message]:
-        """Messages from a `READ` reply (id, content, id, content...); gone ones skipped."""
-        out = []
-        for i in range(0, len(flat), 2):
-            if flat[i + 1] is not None:
-                out.append(self._decode(room, flat[i].decode(), flat[i + 1]))
-        return out
+        return contents_of(room, flat)
 
     async def _page(self, room: RoomRef, direction: str, cursor: str | None,
                     count: int) -> list[Message]:
@@ -175,28 +200,27 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         return removed
 
     # -- presence ------------------------------------------------------
-    async def enter(self, room: RoomRef, conn: str, member: Member) -> bool:
+    async def enter(self, room: RoomRef, conn: str, member: Member,
+                    visit: Visit | None = None) -> bool:
         now = self._clock.now_ms()
         rec = pack({"m": member.to_record(), "at": now, "p": self.proc_id})
         mine = keys.proc_conns(self.proc_id)
         if (room.key, conn) in self._unforgotten:  # back before its leave reached Redis
             await self._forget(room.key, conn, self.proc_id)
             self._unforgotten.discard((room.key, conn))
+        names = [keys.room(room.key, "conns"), keys.room(room.key, "users"), mine,
+                 keys.space_rooms(room.space), *visit_keys(room)]
+        args: list[bytes | str | int] = [conn, rec, member.id, PRESENCE_TTL_MS,
+                                         f"{room.key}\0{conn}", room.name, now,
+                                         "0" if visit is None else "1"]
+        if visit is not None:
+            args += visit_args(room, visit, self.retention_ms)
         try:
-            async with self._r.pipeline(transaction=True) as p:
-                p.hset(keys.room(room.key, "conns"), conn, rec)
-                p.hincrby(keys.room(room.key, "users"), member.id, 1)
-                p.pexpire(keys.room(room.key, "conns"), PRESENCE_TTL_MS)
-                p.pexpire(keys.room(room.key, "users"), PRESENCE_TTL_MS)
-                p.sadd(mine, f"{room.key}\0{conn}")
-                p.pexpire(mine, PRESENCE_TTL_MS)
-                p.zadd(keys.space_rooms(room.space), {room.name: now})
-                p.pexpire(keys.space_rooms(room.space), PRESENCE_TTL_MS)
-                res = await p.execute()
+            n = await self._enter(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
         self._local_rooms[room.key] = self._local_rooms.get(room.key, 0) + 1
-        return int(res[1]) == 1
+        return int(n) == 1
 
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
         """Forget a connection. When Redis fails, None: the heartbeat retries it."""
@@ -245,17 +269,14 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         return Departure(room_key, uid, last)
 
     async def _entries_of(self, room_key: str) -> list[tuple[bytes, dict[str, Any]]]:
-        raw = await self._r.hgetall(keys.room(room_key, "conns"))
-        recs = [(conn, unpack(v)) for conn, v in raw.items()]
-        recs.sort(key=lambda cr: cr[1]["at"])
-        return recs
+        return entries_of(await self._r.hgetall(keys.room(room_key, "conns")))
 
     async def members(self, room: RoomRef) -> list[Member]:
         try:
             recs = await self._entries_of(room.key)
         except RedisError as exc:
             raise Unavailable() from exc
-        return members_by_user([Member.from_record(r["m"]) for _, r in recs])
+        return members_of(recs)
 
     async def set_hand(self, room: RoomRef, user: str, at: int | None) -> Member | None:
         found: Member | None = None
@@ -340,6 +361,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     async def close(self) -> None:
         await self._append.aclose()
+        await self._enter.aclose()
+        await self._close_join_reads()
         await self._keep.aclose()
         await self._r.aclose()
 
