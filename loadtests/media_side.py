@@ -459,6 +459,12 @@ async def run_shape(browsers: tuple[Any, Any], front: Front, server: Ours | Janu
         after = await all_stats()
         pub1 = await published()
         seconds = wall1 - wall0
+        lost = [f"{s['pcs'] - s['connected']} of {s['pcs']} viewer PCs" for s in after
+                if s["connected"] != s["pcs"]]
+        if pub1["connected"] != pub1["pcs"]:
+            lost.append(f"{pub1['pcs'] - pub1['connected']} of {pub1['pcs']} publisher PCs")
+        if lost:  # a window with connections gone measures nothing: no row, a failure
+            raise RuntimeError(f"lost during the window: {', '.join(lost)}")
 
         def total(key: str, rows: list[dict[str, Any]]) -> int:
             return sum(int(r[key]) for r in rows)
