@@ -420,7 +420,8 @@ def report_turn(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default="1,4,8", help="subscriber counts, ascending")
-    parser.add_argument("--window", type=float, default=6.0, help="seconds measured per step")
+    parser.add_argument("--window", type=float, default=None,
+                        help="seconds measured per step (with --servers: 30 unless given)")
     parser.add_argument("--modes", default="forward,transcode",
                         help="any of forward, transcode, second (join through a second process), turn (root: a network namespace)")
     parser.add_argument(
@@ -455,6 +456,8 @@ def main() -> None:
                         help="with --servers: subscribers only count frames, never decode "
                              "(lighter pages, but Chromium then asks for keyframes ~3/s)")
     args = parser.parse_args()
+    if args.window is None:
+        args.window = 30.0 if args.servers else 6.0
     if args.servers:
         from media_side import report as report_side
         from media_side import side_by_side

@@ -82,6 +82,24 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def cpu_ns(pid: int) -> tuple[int, int]:
+    """(CPU time in ns, threads) of every live thread of a process, from the scheduler's own
+    accounting (/proc/<pid>/task/*/schedstat, first field), not /proc/<pid>/stat's 100 Hz ticks:
+    at 1x3 the unit uses ~0.03 core, 45 ticks in 15 s, where one tick is 2 %. A thread that
+    ends inside the window takes its time with it: the thread count is kept to see that."""
+    total = threads = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+            threads += 1
+    return total, threads
+
+
+def load_average() -> float:
+    """The 1-minute load average (the machine is shared: every row records it)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 @dataclass(frozen=True)
 class Shape:
     name: str
@@ -320,7 +338,7 @@ async def until(what: str, check: Any, limit: float) -> Any:
     raise RuntimeError(f"timed out: {what} (last: {last})")
 
 
-async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
+async def run_shape(browsers: tuple[Any, Any], front: Front, server: Ours | Janus, sh: Shape,
                     window: float, warmup: float, size: tuple[int, int, int],
                     bitrate: int, per_page: int, profile: Path | None = None,
                     native: bool = False, decode: bool = False) -> dict[str, Any]:
@@ -330,7 +348,7 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
     front.server = server
     contexts: list[Any] = []
     try:
-        async def new_page() -> Any:
+        async def new_page(browser: Any) -> Any:
             ctx = await browser.new_context()
             contexts.append(ctx)
             page = await ctx.new_page()
@@ -341,7 +359,10 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
 
         # one page (one renderer process) per publisher: ten encoders in one renderer starve
         # its network thread, which then answers ICE consent checks late
-        pub_pages = [await new_page() for _ in range(sh.publishers)]
+        # and the publishers in a Chromium of their own, apart from the viewers' (its browser
+        # process holds the network service: 200 viewer PeerConnections there starved the
+        # publishers' ICE consent answers in `class`), the same for both servers
+        pub_pages = [await new_page(browsers[0]) for _ in range(sh.publishers)]
         kind = "ours" if isinstance(server, Ours) else "janus"  # the page's driver
         if kind == "janus":
             await pub_pages[0].evaluate("(b) => window.bench.janus.create(b)", bitrate)
@@ -382,7 +403,7 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
                 async with front.http.get(server.upstream("streams")) as r:
                     return len(await r.json()) == len(feeds)
             await until("streams announced", announced, 30)
-        pages = [await new_page() for _ in range(-(-sh.viewers // per_page))]
+        pages = [await new_page(browsers[1]) for _ in range(-(-sh.viewers // per_page))]
         async def subscribe_page(index: int, page: Any) -> None:
             # the pages in parallel, each its viewers one after another: a shorter set-up
             for v in range(index * per_page, min(sh.viewers, (index + 1) * per_page)):
@@ -409,28 +430,41 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
         await asyncio.sleep(warmup)
         pub0 = await published()
         before = await all_stats()
-        (user0, sys0), wall0 = cpu_times(server.pid), time.monotonic()
-        cpu0 = user0 + sys0
+        load0 = load_average()
+        (user0, sys0), (ns0, threads0), wall0 = (cpu_times(server.pid), cpu_ns(server.pid),
+                                                 time.monotonic())
+        ticks0 = user0 + sys0
         spy = None
         if profile is not None and kind == "ours":
             profile = profile.with_name(f"{profile.name}-{server.name}")
             # py-spy on the unit over the window (sampling costs it a little CPU: these runs
             # are for the frames, not for the table)
             out = profile.with_name(f"{profile.name}-{sh.name}.txt")
+            errors = out.with_suffix(".err").open("wb")  # noqa: ASYNC230, SIM115 - py-spy's
             spy = await asyncio.create_subprocess_exec(
                 str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid),
                 "--duration", str(int(window)), "--rate", "200", "--format", "raw",
                 "--nonblocking", *(["--native"] if native else []), "--output", str(out),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                stdout=asyncio.subprocess.DEVNULL, stderr=errors)
         await asyncio.sleep(window)
         if spy is not None:
             await spy.wait()
+            errors.close()
             pyspy_top(out)
-        (user1, sys1), wall1 = cpu_times(server.pid), time.monotonic()
-        cpu1 = user1 + sys1
+        (user1, sys1), (ns1, threads1), wall1 = (cpu_times(server.pid), cpu_ns(server.pid),
+                                                 time.monotonic())
+        ticks1 = user1 + sys1
+        load1 = load_average()
+        cpu0, cpu1 = ns0 / 1e9, ns1 / 1e9
         after = await all_stats()
         pub1 = await published()
         seconds = wall1 - wall0
+        lost = [f"{s['pcs'] - s['connected']} of {s['pcs']} viewer PCs" for s in after
+                if s["connected"] != s["pcs"]]
+        if pub1["connected"] != pub1["pcs"]:
+            lost.append(f"{pub1['pcs'] - pub1['connected']} of {pub1['pcs']} publisher PCs")
+        if lost:  # a window with connections gone measures nothing: no row, a failure
+            raise RuntimeError(f"lost during the window: {', '.join(lost)}")
 
         def total(key: str, rows: list[dict[str, Any]]) -> int:
             return sum(int(r[key]) for r in rows)
@@ -448,13 +482,16 @@ async def run_shape(browser: Any, front: Front, server: Ours | Janus, sh: Shape,
             "nacks": total("nacks", after) - total("nacks", before),
             "plis": total("plis", after) - total("plis", before),
             "connected": total("connected", after), "pcs": total("pcs", after),
-            "kernel_share": (sys1 - sys0) / max(cpu1 - cpu0, 1e-9),
+            "kernel_share": (sys1 - sys0) / max(ticks1 - ticks0, 1e-9),
+            "ticks_cores": (ticks1 - ticks0) / seconds, "threads": [threads0, threads1],
+            "load": [load0, load1],
         }
         log(f"{sh.name:7} {server.name:6} {cores:.4f} cores, "
             f"{row['per_stream'] * 1000:.3f} ms/s per "
             f"video stream ({sh.video_streams}), {row['fps']:.1f} fps/stream, "
             f"{row['pps']:.0f} pkt/s received, {row['per_kpacket'] * 1000:.1f} us CPU/packet, "
-            f"published {row['published_kbps']:.0f} kbit/s, {row['connected']}/{row['pcs']} pcs")
+            f"published {row['published_kbps']:.0f} kbit/s, {row['connected']}/{row['pcs']} pcs; "
+            f"ticks say {row['ticks_cores']:.4f} cores; load {load0:.1f} -> {load1:.1f}")
         log(f"        publishers: limited by {pub1['limits']}, available kbit/s "
             f"{pub1['available']}, fps {pub1['fps']}, sizes {sorted(set(pub1['sizes']))}; "
             f"subscribers sent {row['plis']} PLIs, {row['nacks']} NACKs; "
@@ -522,6 +559,8 @@ async def side_by_side(servers: list[str], shapes: list[str], window: float, war
                        repeat: int, profile: Path | None = None,
                        native: bool = False, decode: bool = False,
                        before: str = "") -> list[dict[str, Any]]:
+    """Every shape on every server, `repeat` rounds; the servers' order alternates between
+    rounds (a drift of the machine's load over a round then biases no server)."""
     from tests.netns import netns
 
     rows: list[dict[str, Any]] = []
@@ -529,56 +568,73 @@ async def side_by_side(servers: list[str], shapes: list[str], window: float, war
         front = Front(ns.outside)
         await front.start()
         try:
-            async with chromium_in(ns, front.origin) as browser:
-                for _ in range(repeat):
+            async with chromium_in(ns, front.origin) as publishers, \
+                    chromium_in(ns, front.origin) as viewers:
+                for round_ in range(repeat):
                     for name in shapes:
                         sh = shape(name)
-                        for server_name in servers:
+                        order = servers if round_ % 2 == 0 else servers[::-1]
+                        for server_name in order:
                             kinds: dict[str, type[Ours | Janus]] = {
                                 "ours": Ours, "janus": Janus, "before": Before}
                             server = kinds[server_name](ns, Path(tmp), bitrate)
                             if isinstance(server, Before):
                                 server.root = before
                             try:
-                                rows.append(await run_shape(
-                                    browser, front, server, sh, window, warmup, size, bitrate,
-                                    per_page, profile, native, decode))
+                                row = await run_shape(
+                                    (publishers, viewers), front, server, sh, window, warmup,
+                                    size, bitrate, per_page, profile, native, decode)
                             except Exception as exc:  # noqa: BLE001 - the next shape still runs
                                 log(f"{sh.name} {server.name} FAILED: {str(exc)[:300]}")
-                                rows.append({"shape": sh.name, "server": server.name,
-                                             "failed": str(exc)[:300]})
+                                row = {"shape": sh.name, "server": server.name,
+                                       "failed": str(exc)[:300]}
+                            rows.append({**row, "round": round_})
         finally:
             await front.stop()
     return rows
 
 
 def report(rows: list[dict[str, Any]]) -> None:
+    """Per shape: each server's median over rounds, and each server's ratio to Janus as the
+    median of the rounds' ratios (each round's pair ran minutes apart) with its spread."""
     servers = [n for n in ("before", "ours", "janus") if any(r["server"] == n for r in rows)]
     print()
-    print("CPU of the forwarding unit per forwarded video stream: ms of CPU per second per "
-          "stream (median of rounds); fps per stream and CPU per received packet beside it")
+    print("CPU of the forwarding unit per forwarded video stream: ms of CPU (schedstat) per "
+          "second per stream, median of rounds; fps per stream and CPU per received packet "
+          "beside it; ratio to Janus: median of the rounds' ratios [min-max], rounds")
     head = " | ".join(f"{n:>7} {'fps':>5} {'us/pkt':>6}" for n in servers)
     ratios = [n for n in servers if n != "janus" and "janus" in servers]
     print(f"{'shape':8} {'streams':>7} | {head} | "
-          + " ".join(f"{n + '/janus':>12}" for n in ratios))
+          + " | ".join(f"{n + '/janus':>22}" for n in ratios) + " | load")
     for name in dict.fromkeys(r["shape"] for r in rows):
+        mine = [r for r in rows if r["shape"] == name and "failed" not in r]
+        failed = [r for r in rows if r["shape"] == name and "failed" in r]
         got: dict[str, dict[str, float]] = {}
         for server in servers:
-            mine = [r for r in rows if r["shape"] == name and r["server"] == server
-                    and "failed" not in r]
-            if mine:
+            them = [r for r in mine if r["server"] == server]
+            if them:
                 got[server] = {
-                    "ms": statistics.median(r["per_stream"] for r in mine) * 1000,
-                    "fps": statistics.median(r["fps"] for r in mine),
-                    "us": statistics.median(r["per_kpacket"] for r in mine) * 1000,
-                    "streams": mine[0]["streams"],
+                    "ms": statistics.median(r["per_stream"] for r in them) * 1000,
+                    "fps": statistics.median(r["fps"] for r in them),
+                    "us": statistics.median(r["per_kpacket"] for r in them) * 1000,
+                    "streams": them[0]["streams"],
                 }
-        cells = [f"{got[n]['ms']:7.3f} {got[n]['fps']:5.1f} {got[n]['us']:6.1f}" if n in got
-                 else f"{'-':>7} {'-':>5} {'-':>6}" for n in servers]
-        cols = [f"{got[n]['ms'] / got['janus']['ms']:11.2f}x"
-                if n in got and "janus" in got else f"{'-':>12}" for n in ratios]
         if not got:
             print(f"{name:8} failed on every server")
             continue
+        cells = [f"{got[n]['ms']:7.3f} {got[n]['fps']:5.1f} {got[n]['us']:6.1f}" if n in got
+                 else f"{'-':>7} {'-':>5} {'-':>6}" for n in servers]
+        cols = []
+        for n in ratios:
+            per_round = [a["per_stream"] / b["per_stream"] for a in mine for b in mine
+                         if a["server"] == n and b["server"] == "janus"
+                         and a["round"] == b["round"] and b["per_stream"] > 0]
+            cols.append(f"{statistics.median(per_round):5.2f}x [{min(per_round):.2f}-"
+                        f"{max(per_round):.2f}] n={len(per_round)}" if per_round
+                        else f"{'-':>22}")
+        loads = [v for r in mine for v in r["load"]]
         streams = int(next(iter(got.values()))["streams"])
-        print(f"{name:8} {streams:7d} | {' | '.join(cells)} | {' '.join(cols)}")
+        ratio_cells = " | ".join(f"{c:>22}" for c in cols)
+        print(f"{name:8} {streams:7d} | {' | '.join(cells)} | {ratio_cells}"
+              f" | {min(loads):.1f}-{max(loads):.1f}"
+              + (f"; FAILED {', '.join(r['server'] for r in failed)}" if failed else ""))

@@ -142,7 +142,8 @@ class PublishLeg:
                 on_end=self._source_ended,
             )
             seam.lean_receive(transceiver.receiver, self._tap_for(kind, transceiver, forwarder),
-                              self._config.publish_bitrate if kind == "video" else None)
+                              self._config.publish_bitrate if kind == "video" else None,
+                              extensions=kind == "audio")  # the audio level, for last-N
             self.forwarders[kind] = forwarder
             forwarder.start()
         return announce(self.pc.localDescription.sdp, self._config.public_ip)

@@ -25,7 +25,14 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   leg's SRTP media packets are unprotected (`RTCDtlsTransport._rx_srtp`), parsed
   and handed to the `lean_receive` handler in the datagram callback, instead of
   a queue, a task wake-up and `RTCDtlsTransport._recv_next`'s coroutines; STUN,
-  DTLS and RTCP keep aioice's and aiortc's way.
+  DTLS and RTCP keep aioice's and aiortc's way. Once a (SSRC, payload type) has been
+  routed (`RTCDtlsTransport._rtp_router`, on a fully parsed first packet), its packets
+  are parsed header only (`parse_rtp`; the header extensions only for a receiver whose
+  tap reads them: the audio level): a publish leg never renegotiates, so the route holds.
+  It also replaces the `datagram_received` of the connection's host `StunProtocol`s
+  (`aioice.Connection._protocols`): a datagram whose first byte says RTP or RTCP
+  (RFC 7983: 128..191) goes straight to that `data_received`, where aioice first tried
+  each one as a STUN message and caught the parse error (a raise per media packet).
 - `patient_consent()` replaces one aioice connection's `query_consent` (before ICE
   completes, when `connect()` starts it): aioice waits 0.5 s for each consent check,
   never retransmits, and closes after six late answers in a row; RFC 7675 ends consent
@@ -45,7 +52,8 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   protect (`RTCDtlsTransport._tx_srtp`) and a datagram on the nominated ICE pair
   (`aioice.Connection._nominated`; straight to a `StunProtocol`'s transport, a
   TURN relay's protocol in a task), what `RTCDtlsTransport._send_rtp` does
-  without its coroutines. It keeps the sender's RTCP sender report right
+  without its coroutines; the pair's transport and address are looked up once per
+  nominated pair, not per packet. It keeps the sender's RTCP sender report right
   (`RTCRtpSender.__ntp_timestamp` and friends) and answers the subscriber's
   NACKs (it replaces `RTCRtpSender._retransmit`). The sender's own RTP loop
   stays idle: its track never yields.
@@ -58,6 +66,7 @@ import fractions
 import logging
 import queue
 import random
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -79,6 +88,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    HeaderExtensionsMap,
     RtcpPsfbPacket,
     RtpPacket,
     is_rtcp,
@@ -197,10 +207,13 @@ REMB_INTERVAL = 1.0  # seconds
 LeanHandler = Callable[[RtpPacket], "Awaitable[None] | None"]
 
 
-def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None) -> None:
+def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None,
+                 *, extensions: bool = True) -> None:
     """Handle each RTP packet of `receiver` as a forwarding unit needs, in place of aiortc.
 
-    `tap(packet)` sees each packet first (RTX not unwrapped). Then: receiver-report
+    `tap(packet)` sees each packet first (RTX not unwrapped); on `fast_srtp`'s path its
+    header extensions are parsed only if `extensions` (the audio level: audio legs).
+    Then: receiver-report
     statistics per SSRC, NACKs for lost video packets, and for video a REMB of
     `remb_bitrate` (bit/s; None sends none) once a second. No bitrate estimator,
     no depacketizing, no jitter buffer: the frames were only ever dropped.
@@ -264,10 +277,47 @@ def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None
             await later
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
-    fields[_LEAN] = handle
+    fields[_LEAN] = (handle, extensions)
 
 
 _LEAN = "_seam_lean_handler"
+
+
+_RTP_HEADER = struct.Struct("!BBHLL")
+
+
+def parse_rtp(data: bytes, extensions: HeaderExtensionsMap | None) -> RtpPacket:
+    """An RTP packet as `RtpPacket.parse` reads it, the same checks and errors (ValueError),
+    but the header extensions parsed only if `extensions` is given (else left empty) and
+    the CSRC list skipped: what a routed packet on the forwarding path needs."""
+    if len(data) < 12:
+        raise ValueError("RTP packet length is less than 12 bytes")
+    first, m_pt, sequence_number, timestamp, ssrc = _RTP_HEADER.unpack_from(data)
+    if first >> 6 != 2:
+        raise ValueError("RTP packet has invalid version")
+    pos = 12 + 4 * (first & 0x0F)
+    end = len(data)
+    if end < pos:
+        raise ValueError("RTP packet has truncated CSRC")
+    packet = RtpPacket(payload_type=m_pt & 0x7F, marker=m_pt >> 7,
+                       sequence_number=sequence_number, timestamp=timestamp, ssrc=ssrc)
+    if first & 0x10:
+        if end < pos + 4:
+            raise ValueError("RTP packet has truncated extension profile / length")
+        profile, length = struct.unpack_from("!HH", data, pos)
+        pos += 4 + 4 * length
+        if end < pos:
+            raise ValueError("RTP packet has truncated extension value")
+        if extensions is not None:
+            packet.extensions = extensions.get(profile, data[pos - 4 * length:pos])
+    if first & 0x20:
+        padding = data[-1]
+        if not padding or padding > end - pos:
+            raise ValueError("RTP packet padding length is invalid")
+        packet.padding_size = padding
+        end -= padding
+    packet.payload = data[pos:end]
+    return packet
 
 
 def fast_srtp(dtls: RTCDtlsTransport) -> None:
@@ -278,15 +328,43 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
     (not STUN, DTLS or RTCP) is unprotected, parsed, routed and handed to its
     receiver's `lean_receive` handler in the datagram callback itself, as
     `RTCDtlsTransport._recv_next` would; the rest takes aioice's queue as before.
-    Only receivers set up by `lean_receive` get packets this way.
+    Only receivers set up by `lean_receive` get packets this way. The first packet of
+    each (SSRC, payload type) is parsed in full and routed by aiortc's router; the
+    route is then kept and later packets parsed header only (`parse_rtp`). The
+    connection's host `StunProtocol`s hand RTP and RTCP datagrams (first byte 128..191,
+    RFC 7983) straight to this callback instead of trying each as STUN first.
     """
     connection = dtls.transport._connection
     queued: Callable[[bytes, int], None] = connection.data_received
     if getattr(queued, "__func__", None) is not _AioiceConnection.data_received:
         raise RuntimeError("aioice Connection.data_received moved or is patched")
+    protocols: list[Any] = connection.__dict__.get("_protocols", ())
+    stun_protocols = [p for p in protocols if p.__class__ is _StunProtocol]
+    if not stun_protocols or any(
+        getattr(p.datagram_received, "__func__", None) is not _StunProtocol.datagram_received
+        for p in stun_protocols
+    ):
+        raise RuntimeError("aioice Connection._protocols or StunProtocol.datagram_received "
+                           "moved or is patched")
     router = dtls._rtp_router
     extensions = dtls._rtp_header_extensions_map
-    counts = [0]
+    routes: dict[int, tuple[LeanHandler, HeaderExtensionsMap | None]] = {}
+    counts = [0, 0]  # packets on the fast path, datagrams past aioice's STUN parse
+
+    def route(data: bytes) -> tuple[RtpPacket, LeanHandler] | None:
+        """A first packet: parse it all, route it; keep the route if it is a lean one."""
+        packet = RtpPacket.parse(data, extensions)
+        receiver = router.route_rtp(packet)
+        lean: tuple[LeanHandler, bool] | None = getattr(receiver, "__dict__", {}).get(_LEAN)
+        if lean is None:
+            if receiver is not None:  # not lean: aiortc's own way
+                asyncio.ensure_future(receiver._handle_rtp_packet(
+                    packet, arrival_time_ms=int(time.time() * 1000)))
+            return None
+        handle, wants_extensions = lean
+        routes[(packet.ssrc << 7) | packet.payload_type] = (
+            handle, extensions if wants_extensions else None)
+        return packet, handle
 
     def data_received(data: bytes, component: int) -> None:
         rx = dtls._rx_srtp
@@ -294,23 +372,46 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
             queued(data, component)
             return
         try:
-            packet = RtpPacket.parse(rx.unprotect(data), extensions)
-        except (pylibsrtp.Error, ValueError):
-            return
-        receiver = router.route_rtp(packet)
-        handle: LeanHandler | None = getattr(receiver, "__dict__", {}).get(_LEAN)
-        if handle is None:
-            if receiver is not None:  # not lean: aiortc's own way
-                asyncio.ensure_future(receiver._handle_rtp_packet(
-                    packet, arrival_time_ms=int(time.time() * 1000)))
+            clear = rx.unprotect(data)
+            known = routes.get((int.from_bytes(clear[8:12], "big") << 7) | (clear[1] & 0x7F))
+            if known is None:
+                found = route(clear)
+                if found is None:
+                    return
+                packet, handle = found
+            else:
+                handle = known[0]
+                packet = parse_rtp(clear, known[1])
+        except (pylibsrtp.Error, ValueError, IndexError):
             return
         counts[0] += 1
         later = handle(packet)
         if later is not None:
             asyncio.ensure_future(later)
 
+    for protocol in stun_protocols:
+        protocol.datagram_received = _media_first(  # type: ignore[method-assign,assignment]
+            protocol.datagram_received, data_received, protocol.local_candidate.component, counts)
     connection.data_received = data_received  # type: ignore[method-assign]
     dtls.__dict__[_FAST_COUNT] = counts
+
+
+def _media_first(
+    stun_received: Callable[[bytes | str, tuple[Any, ...]], None],
+    media_received: Callable[[bytes, int], None],
+    component: int,
+    counts: list[int],
+) -> Callable[[bytes | str, tuple[Any, ...]], None]:
+    """A `StunProtocol.datagram_received` that passes RTP and RTCP on without a STUN parse."""
+
+    def datagram_received(data: bytes | str, addr: tuple[Any, ...]) -> None:
+        if data and isinstance(data, bytes) and 127 < data[0] < 192:  # RTP or RTCP; STUN
+            counts[1] += 1  # is 0..3 (RFC 7983)
+            media_received(data, component)
+        else:
+            stun_received(data, addr)
+
+    return datagram_received
 
 
 _FAST_COUNT = "_seam_fast_srtp_packets"
@@ -320,6 +421,12 @@ def fast_srtp_packets(dtls: RTCDtlsTransport) -> int:
     """Packets taken by `fast_srtp` on this transport (tests)."""
     counts: list[int] | None = dtls.__dict__.get(_FAST_COUNT)
     return counts[0] if counts is not None else 0
+
+
+def fast_srtp_datagrams(dtls: RTCDtlsTransport) -> int:
+    """RTP and RTCP datagrams `fast_srtp` took past aioice's STUN parse (tests)."""
+    counts: list[int] | None = dtls.__dict__.get(_FAST_COUNT)
+    return counts[1] if counts is not None else 0
 
 
 CONSENT_EXPIRY = 30.0  # seconds without any consent answer (RFC 7675 section 5.1)
@@ -461,6 +568,8 @@ class RtpWriter:
         self._dtls = dtls
         self._protect: Callable[[bytes], bytes] = dtls._tx_srtp.protect
         self._nominated: dict[int, Any] = dtls.transport._connection._nominated
+        self._pair: Any = None  # the nominated pair `_send` sends on
+        self._send: Callable[[bytes], None] = _nothing
         self._ext_before, self._ext_after, self._has_abs = _extension_template(transceiver)
 
         async def nack(sequence_number: int) -> None:
@@ -483,7 +592,10 @@ class RtpWriter:
         if pair is None:
             return False
         try:
-            send_datagram(pair, self._protect(packet))
+            if pair is not self._pair:
+                self._send = datagram_sender(pair)
+                self._pair = pair
+            self._send(self._protect(packet))
         except (AttributeError, OSError):  # closed under us
             return False
         return True
@@ -499,17 +611,36 @@ class RtpWriter:
 
 
 def send_datagram(pair: Any, data: bytes) -> None:
-    """Send on a nominated aioice candidate pair, as `StunProtocol.send_data` does.
+    """Send on a nominated aioice candidate pair, as `StunProtocol.send_data` does."""
+    datagram_sender(pair)(data)
+
+
+def datagram_sender(pair: Any) -> Callable[[bytes], None]:
+    """How to send on a nominated aioice candidate pair, as `StunProtocol.send_data` does.
 
     A host or server-reflexive pair's protocol is a `StunProtocol`: write to its
-    datagram transport right away. Anything else (a TURN relay wraps the data)
-    goes through the protocol's own coroutine, in a task.
+    datagram transport right away (the transport and the address looked up once).
+    Anything else (a TURN relay wraps the data) goes through the protocol's own
+    coroutine, in a task.
     """
     protocol = pair.protocol
+    addr = pair.remote_addr
     if protocol.__class__ is _StunProtocol:
-        protocol.transport.sendto(data, pair.remote_addr)
-    else:
-        asyncio.ensure_future(protocol.send_data(data, pair.remote_addr))
+        sendto = protocol.transport.sendto
+
+        def send(data: bytes) -> None:
+            sendto(data, addr)
+
+        return send
+
+    def relay(data: bytes) -> None:
+        asyncio.ensure_future(protocol.send_data(data, addr))
+
+    return relay
+
+
+def _nothing(data: bytes) -> None:
+    return None
 
 
 _SENDER_FIELDS = (

@@ -154,7 +154,10 @@ async def test_forwarded_stream_is_rtp_passthrough_with_sane_reports(media: Harn
     publish_pc, subscribe_pc = room.streams[stream].pc, room.subs[sub_id].pc
     assert all(seam.drops_frames(t.receiver) for t in publish_pc.getTransceivers())
     # the publisher's media packets were handled in the datagram callback, not in a task
-    assert seam.fast_srtp_packets(publish_pc.getTransceivers()[0].receiver.transport) >= 60
+    publish_dtls = publish_pc.getTransceivers()[0].receiver.transport
+    assert seam.fast_srtp_packets(publish_dtls) >= 60
+    # and reached it without aioice trying each as a STUN message first
+    assert seam.fast_srtp_datagrams(publish_dtls) >= seam.fast_srtp_packets(publish_dtls)
     senders = [t.sender for t in subscribe_pc.getTransceivers()]
     assert len(senders) == 2
     assert all(s.__dict__["_RTCRtpSender__encoder"] is None for s in senders)

@@ -8,9 +8,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import aioice.ice
+import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 
 from signaling import seam
 from signaling.codecs import vp8_packet_starts
@@ -323,3 +325,86 @@ def test_datagrams_go_straight_to_a_stun_pair_and_through_other_protocols() -> N
 
     asyncio.run(main())
     assert sent[-1] == (b"turn:x", ("10.0.0.2", 9))
+
+
+def _rtp(first: int = 0x80, csrc: bytes = b"", ext: bytes = b"", payload: bytes = b"vp8",
+         padding: bytes = b"") -> bytes:
+    return (bytes([first | (len(csrc) // 4), 0xE0]) + (1234).to_bytes(2, "big")
+            + (90000).to_bytes(4, "big") + (0xDEADBEEF).to_bytes(4, "big")
+            + csrc + ext + payload + padding)
+
+
+def _extensions_map() -> HeaderExtensionsMap:
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+        RTCRtpHeaderExtensionParameters(id=2, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+    ]))
+    return extensions
+
+
+@pytest.mark.parametrize("packet", [
+    _rtp(),
+    _rtp(csrc=bytes(range(8))),
+    _rtp(first=0x90, ext=b"\xbe\xde\x00\x02" + b"\x10\xa5" + b"\x210a" + bytes(3)),
+    _rtp(first=0xA0, padding=b"\x00\x00\x03"),
+    _rtp(first=0xB0, csrc=bytes(4), ext=b"\xbe\xde\x00\x01\x10\x85\x00\x00",
+         payload=b"opus", padding=b"\x02\x02"),
+])
+def test_parse_rtp_reads_what_aiortc_reads(packet: bytes) -> None:
+    extensions = _extensions_map()
+    stock = RtpPacket.parse(packet, extensions)
+    for given in (extensions, None):
+        lean = seam.parse_rtp(packet, given)
+        assert (lean.version, lean.marker, lean.payload_type, lean.sequence_number,
+                lean.timestamp, lean.ssrc, lean.payload, lean.padding_size) == (
+            stock.version, stock.marker, stock.payload_type, stock.sequence_number,
+            stock.timestamp, stock.ssrc, stock.payload, stock.padding_size)
+        if given is not None:
+            assert lean.extensions == stock.extensions
+        else:
+            assert lean.extensions == HeaderExtensions()  # not read: the video path
+
+
+@pytest.mark.parametrize("packet", [
+    b"\x80\x60\x00",                                    # shorter than a header
+    bytes([0x40]) + bytes(11) + b"x",                   # version 1
+    bytes([0x82]) + bytes(11) + bytes(4),               # two CSRCs announced, one there
+    bytes([0x90]) + bytes(11) + b"\xbe\xde",            # extension header cut
+    bytes([0x90]) + bytes(11) + b"\xbe\xde\x00\x02\x10\x01",  # extension value cut
+    bytes([0xA0]) + bytes(11) + b"x\x00",               # padding length 0
+    bytes([0xA0]) + bytes(11) + b"x\x09",               # padding longer than the payload
+])
+def test_parse_rtp_refuses_what_aiortc_refuses(packet: bytes) -> None:
+    with pytest.raises(ValueError):
+        RtpPacket.parse(packet, _extensions_map())
+    for given in (_extensions_map(), None):
+        with pytest.raises(ValueError):
+            seam.parse_rtp(packet, given)
+
+
+def test_a_writer_sends_on_the_pair_nominated_now() -> None:
+    sent: list[tuple[bytes, tuple[str, int]]] = []
+
+    class Transport:
+        def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+            sent.append((data, addr))
+
+    def pair(host: str) -> SimpleNamespace:
+        stun = aioice.ice.StunProtocol.__new__(aioice.ice.StunProtocol)
+        stun.transport = Transport()
+        return SimpleNamespace(protocol=stun, remote_addr=(host, 9))
+
+    writer = seam.RtpWriter.__new__(seam.RtpWriter)
+    writer._dtls = SimpleNamespace(_state=DtlsState.CONNECTED)
+    writer._protect = lambda packet: b"srtp:" + packet
+    writer._nominated = {}
+    writer._pair, writer._send = None, seam._nothing
+    assert not writer.write(b"a")  # no pair nominated yet
+    writer._nominated[1] = pair("10.0.0.1")
+    assert writer.write(b"b")
+    writer._nominated[1] = pair("10.0.0.2")  # ICE restart or a better pair
+    assert writer.write(b"c")
+    writer._dtls._state = DtlsState.CLOSED
+    assert not writer.write(b"d")
+    assert sent == [(b"srtp:b", ("10.0.0.1", 9)), (b"srtp:c", ("10.0.0.2", 9))]

@@ -240,6 +240,16 @@ def test_fast_srtp_hooks_exist() -> None:
     init = inspect.getsource(RTCDtlsTransport.__init__)
     assert "self._rx_srtp: Session = None" in init
     assert "self._rtp_router = RtpRouter()" in init
+    # the host protocols it hands RTP and RTCP past the STUN parse, and what aioice did
+    # with a datagram that is no STUN message
+    assert "self._protocols: list[StunProtocol] = []" in inspect.getsource(
+        aioice.ice.Connection.__init__)
+    assert "message = stun.parse_message(data)" in received
+    assert "except ValueError:" in received
+    # the routes it keeps: a receiver found by SSRC and payload type stays found
+    route = inspect.getsource(aiortc.rtcdtlstransport.RtpRouter.route_rtp)
+    assert "self.ssrc_table.get(packet.ssrc)" in route
+    assert "self.payload_type_table.get(packet.payload_type, set())" in route
 
 
 async def test_fast_srtp_refuses_a_patched_connection() -> None:
@@ -251,6 +261,45 @@ async def test_fast_srtp_refuses_a_patched_connection() -> None:
         dtls.transport._connection.data_received = lambda data, component: None
         with pytest.raises(RuntimeError, match="moved or is patched"):
             seam.fast_srtp(dtls)
+    finally:
+        await pc.close()
+
+
+async def test_fast_srtp_refuses_a_patched_stun_protocol() -> None:
+    pc = aiortc.RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        dtls = transceiver.receiver.transport
+        (protocol, *_) = dtls.transport._connection._protocols
+        protocol.datagram_received = lambda data, addr: None
+        with pytest.raises(RuntimeError, match="StunProtocol.datagram_received"):
+            seam.fast_srtp(dtls)
+    finally:
+        await pc.close()
+
+
+async def test_fast_srtp_hands_media_past_the_stun_parse_and_stun_to_aioice() -> None:
+    pc = aiortc.RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        dtls = transceiver.receiver.transport
+        connection = dtls.transport._connection
+        (protocol, *_) = connection._protocols
+        seam.fast_srtp(dtls)
+        # no SRTP session yet: media goes to aioice's queue, as aioice itself would put it
+        protocol.datagram_received(b"\x80" + bytes(20), ("10.0.0.1", 9))
+        assert seam.fast_srtp_datagrams(dtls) == 1
+        assert connection._queue.get_nowait() == (b"\x80" + bytes(20), 1)
+        # a STUN binding request (first byte 0) still goes through aioice's STUN handling
+        request = aioice.stun.Message(message_method=aioice.stun.Method.BINDING,
+                                      message_class=aioice.stun.Class.REQUEST)
+        protocol.datagram_received(bytes(request), ("10.0.0.1", 9))
+        assert connection._queue.empty()  # a request is answered, never queued
+        protocol.datagram_received(b"", ("10.0.0.1", 9))  # neither: aioice's way, as before
+        assert seam.fast_srtp_datagrams(dtls) == 1
+        assert connection._queue.get_nowait() == (b"", 1)
     finally:
         await pc.close()
 
