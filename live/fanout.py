@@ -13,7 +13,9 @@ Per recipient, the first fan-out of a turn of the event loop does one thing:
 with the room's recipients listed once per change of its membership, not once
 per message (`_fanout_targets`). No packet, dict, task or future is made per
 recipient; at one message at a time (a classroom's pace) that is all the Python
-work a delivery costs besides the kernel's send.
+work a delivery costs besides the kernel's send. The recipients are all checked
+before the first write (`_write_all`): a write runs the kernel's loopback send,
+which leaves the interpreter's caches cold for whatever Python runs next.
 
 Batches: `deliver` takes several emits at once (the bus hands over what Redis
 wrote together), so a busy room's members get a burst in one write. What else is
