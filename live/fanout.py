@@ -13,7 +13,9 @@ Per recipient, the first fan-out of a turn of the event loop does one thing:
 with the room's recipients listed once per change of its membership, not once
 per message (`_fanout_targets`). No packet, dict, task or future is made per
 recipient; at one message at a time (a classroom's pace) that is all the Python
-work a delivery costs besides the kernel's send.
+work a delivery costs besides the kernel's send. The recipients are all checked
+before the first write (`_write_all`): a write runs the kernel's loopback send,
+which leaves the interpreter's caches cold for whatever Python runs next.
 
 Batches: `deliver` takes several emits at once (the bus hands over what Redis
 wrote together), so a busy room's members get a burst in one write. What else is
@@ -244,9 +246,14 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         transport (one syscall each), or appended to what is corked for it this turn.
         A connection with an ack due (`LiveServer` is handling an event of its) is
         corked, so that a sender's own message and its ack leave in one write; one
-        whose writer is busy gets the packets in engineio's queue."""
+        whose writer is busy gets the packets in engineio's queue.
+
+        In two passes: the checks first, for every recipient, then the writes alone.
+        Each write runs the kernel's loopback send (and the receiver's TCP input), which
+        evicts what the interpreter had in cache; checks made between writes paid for it
+        once per recipient."""
         corked = self._corked
-        direct = writes = 0
+        ready: list[Any] = []
         for eio_sid in recipients:
             sock = sockets.get(eio_sid)
             if sock is None or sock.closed:
@@ -259,18 +266,20 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
                 # a busy writer: engineio's queue, in order
                 self._send(sock, data, encoded, limit)
                 continue
-            direct += 1
             if corked:
                 held = corked.get(transport)
                 if held is not None:  # an ack written earlier in this turn: after it
                     held[1].append(data)
+                    self.direct_writes += len(encoded)
                     continue
+            ready.append((transport, sock))
+        for transport, _ in ready:
             transport.write(data)
-            writes += 1
+        for transport, sock in ready:
             if transport.get_write_buffer_size() > limit:
                 self._drop_slow(sock)
-        self.direct_writes += direct * len(encoded)
-        self.writes += writes
+        self.direct_writes += len(ready) * len(encoded)
+        self.writes += len(ready)
 
     def _send(self, sock: Any, data: bytes, encoded: Sequence[Any], limit: int) -> None:
         if self._write_now(sock, data, limit):
