@@ -88,6 +88,17 @@ async def test_delete_is_for_good(store: Store) -> None:
     assert [m.id for m in (await store.history(R)).messages] == [b.message.id]
 
 
+async def test_members_who_enter_in_the_same_millisecond_keep_their_order(
+        make_store: StoreMaker) -> None:
+    """Joins are fast enough to share a millisecond: the list still follows arrival."""
+    store = make_store(FakeClock(), 90 * DAY_MS)  # a clock that does not move
+    names = [f"u{i:02d}" for i in range(20)]
+    for name in names:
+        assert await store.enter(R, f"conn-{name[::-1]}", Member(name, name, "student"))
+    assert [m.id for m in await store.members(R)] == names
+    assert [m.id for m in (await store.rooms("sp"))["room"]] == names
+
+
 async def test_presence_one_member_per_user(store: Store) -> None:
     t = Member("t", "T", "teacher")
     s = Member("s", "S", "student")

@@ -33,9 +33,11 @@ def contents_of(room: RoomRef, flat: list[Any]) -> list[Message]:
 
 
 def entries_of(raw: dict[bytes, bytes]) -> list[tuple[bytes, dict[str, Any]]]:
-    """A room's `conns` hash as (connection, entry), in order of arrival."""
+    """A room's `conns` hash as (connection, entry), in order of arrival: by `at` (ms),
+    then by `n`, the entering process's count (entries of the same millisecond; one
+    process's in the order they entered; entries written before `n` count as 0)."""
     recs = [(conn, unpack(v)) for conn, v in raw.items()]
-    recs.sort(key=lambda cr: cr[1]["at"])
+    recs.sort(key=lambda cr: (cr[1]["at"], cr[1].get("n", 0)))
     return recs
 
 

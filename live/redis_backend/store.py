@@ -29,6 +29,7 @@ removes the entry.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -99,6 +100,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self._r: Any = redis
         self._clock = clock
         self.proc_id = proc_id
+        self._arrivals = itertools.count(1)  # `n` of the entries: ties of `at` keep arrival
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
         self._read = redis.register_script(READ)
         # entries in pipelines of their own; presence needs no replica's confirmation
@@ -203,7 +205,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
     async def enter(self, room: RoomRef, conn: str, member: Member,
                     visit: Visit | None = None) -> bool:
         now = self._clock.now_ms()
-        rec = pack({"m": member.to_record(), "at": now, "p": self.proc_id})
+        rec = pack({"m": member.to_record(), "at": now, "n": next(self._arrivals),
+                    "p": self.proc_id})
         mine = keys.proc_conns(self.proc_id)
         if (room.key, conn) in self._unforgotten:  # back before its leave reached Redis
             await self._forget(room.key, conn, self.proc_id)
