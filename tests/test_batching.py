@@ -8,11 +8,13 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import time
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from live.fanout import RoomEmit
 from live.redis_backend.pipeline import REPLY_TIMEOUT_S
@@ -369,3 +371,65 @@ async def test_a_member_whose_writer_is_stuck_is_dropped_not_buffered() -> None:
         finally:
             await stuck.close()
             await fine.close()
+
+
+# each call appends its name; padded, a pipeline is longer than what Redis reads from a
+# connection in one turn of its event loop (16 KiB), as a busy room's pipeline can be
+_ORDERED = "redis.call('RPUSH', KEYS[1], ARGV[1]) return 1"
+
+
+async def test_calls_failed_by_the_reply_timeout_never_land_after_later_calls(
+        own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis stops with a pipeline of calls in its connection's input buffer; no reply in
+    time fails them (their senders are told `unavailable`) and the connection is dropped;
+    later calls go on a new connection, and then Redis runs again. A failed call may still
+    be stored (what Redis had read of the old connection runs), but never after a later
+    call: Redis's first answer to the closed socket draws a reset, which ends the old
+    connection and drops the rest of its input before the new one has sent anything."""
+    from live import seam
+    from live.redis_backend import pipeline as module
+
+    assert own_redis.proc is not None
+    pid = own_redis.proc.pid
+    monkeypatch.setattr(module, "REPLY_TIMEOUT_S", 0.5)
+    opened = 0
+
+    async def taken_over_then_stop(pool: Any) -> Any:
+        nonlocal opened
+        got = await real_taken_over(pool)
+        opened += 1
+        if opened == 1:  # Redis stops once the first connection is open
+            # a long-lived connection's send buffer, grown by the kernel: much of what
+            # is written to the stopped Redis waits there
+            sock = got[1].get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            os.kill(pid, signal.SIGSTOP)
+        return got
+
+    real_taken_over = seam.taken_over
+    monkeypatch.setattr(module, "taken_over", taken_over_then_stop)
+    redis = Redis.from_url(own_redis.url)
+    pipeline = module.ScriptPipeline(redis, _ORDERED, confirm=False)
+    pad = b"x" * 8000
+    await redis.script_load(_ORDERED)  # (or the stopped Redis would answer NOSCRIPT)
+    try:
+        early = [asyncio.ensure_future(pipeline(["list"], [f"early{i}", pad]))
+                 for i in range(module.MAX_BATCH)]
+        failed = await asyncio.gather(*early, return_exceptions=True)
+        assert all(isinstance(f, RedisTimeoutError) for f in failed)
+        late = [asyncio.ensure_future(pipeline(["list"], [f"late{i}", pad])) for i in range(50)]
+        await asyncio.sleep(0.05)  # the new connection is being opened
+        os.kill(pid, signal.SIGCONT)
+        done = await asyncio.gather(*late, return_exceptions=True)
+        assert await pipeline(["list"], ["last", pad]) == 1
+        stored = [s.decode() if isinstance(s, bytes) else s
+                  for s in await redis.lrange("list", 0, -1)]
+        assert len(set(stored)) == len(stored)  # none twice
+        succeeded = [f"late{i}" for i, d in enumerate(done) if d == 1] + ["last"]
+        assert [s for s in stored if not s.startswith("early")] == succeeded  # in order
+        first_later = stored.index(succeeded[0])
+        assert not [s for s in stored[first_later:] if s.startswith("early")]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await pipeline.aclose()
+        await redis.aclose()

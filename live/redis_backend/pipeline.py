@@ -20,9 +20,16 @@ stands between Redis and the callers. redis-py opens the connection (URL, TLS,
 AUTH, SELECT), then this module takes its transport over. Failures: a call
 whose connection was lost is sent once more on a fresh one (the script is
 idempotent on its cid key); NOSCRIPT reloads the script and sends those calls
-again, ahead of later ones; no reply within `REPLY_TIMEOUT_S` fails the calls;
-a READONLY reply (the connection's server was demoted to a replica) drops the
-connection, and the calls are sent once more on a new one, to the primary.
+again, ahead of later ones; no reply within `REPLY_TIMEOUT_S` fails the calls
+(and drops the connection: later calls go on a new one); a READONLY reply (the
+connection's server was demoted to a replica) drops the connection, and the calls
+are sent once more on a new one, to the primary.
+A call failed by the timeout may still have been stored (Redis ran what it had
+read of the dropped connection; its senders were told `unavailable` and resend
+with the same cid), but not after a later call: Redis's first answer on the
+closed socket draws a reset, which ends that connection and drops its unread
+input, while the new connection needs its handshake's round trip before it sends
+a call (tests/test_batching.py stops Redis with a pipeline buffered to check it).
 
 Replicas (`ok: true` means stored): when the server has a replica, a stored
 message is not acked until one replica has it, so a failover right after the
