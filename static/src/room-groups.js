@@ -17,10 +17,18 @@ import { dealGroups, handGroups, mixSchools } from './group-split.js';
 
 const roomPath = (name) => `/room/${encodeURIComponent(name)}`;
 
-/** Go to room `to`'s page in this tab, with this session's token. */
+// The page this tab is already going to: a move heard from the service (`room:moved`) and
+// the teacher's own "bring everyone back" may both ask for it, and a second `assign` of the
+// same page would abort the first navigation.
+let leavingFor = null;
+
+/** Go to room `to`'s page in this tab, with this session's token (once per page). */
 export function goToRoom(client, to) {
-  keepToken(client.token, roomPath(to));
-  location.assign(roomPath(to));
+  const path = roomPath(to);
+  if (leavingFor === path) return;
+  leavingFor = path;
+  keepToken(client.token, path);
+  location.assign(path);
 }
 
 /** Follow the service's moves away from `room`; returns `load(ack)` for each join ack. */
