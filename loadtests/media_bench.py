@@ -46,12 +46,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "media"), str(ROOT / "loadtests")]
 
+from run import log  # noqa: E402  (the benchmarks' helpers)
+
 WIDTH, HEIGHT, FPS, BITRATE = 640, 480, 30, 800_000
 LOOPBACK = ("127.0.0.1",)
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # -- the service side -------------------------------------------------------

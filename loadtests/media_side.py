@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from run import free_port, log  # the benchmarks' helpers (loadtests/ is on the path)
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = ROOT / "loadtests" / "media_driver.html"
@@ -62,14 +62,6 @@ MEDIA_ARGS = [
 ]
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_times(pid: int) -> tuple[float, float]:
