@@ -14,6 +14,17 @@ from websockets.asyncio.client import ClientConnection
 from .support import token
 
 
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The next unmasked frame a server wrote: (opcode, payload)."""
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
 def ws_url(url: str) -> str:
     return url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
 
@@ -137,14 +148,8 @@ class StalledClient:
         self.writer.write(head + mask + body)
 
     async def frame(self) -> bytes | str:
-        b0, b1 = await self.reader.readexactly(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = int.from_bytes(await self.reader.readexactly(2), "big")
-        elif n == 127:
-            n = int.from_bytes(await self.reader.readexactly(8), "big")
-        data = await self.reader.readexactly(n)
-        return data.decode() if b0 & 0x0F == 1 else data
+        opcode, data = await read_frame(self.reader)
+        return data.decode() if opcode == 1 else data
 
     def close(self) -> None:
         self.writer.transport.abort()

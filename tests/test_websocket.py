@@ -24,7 +24,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 from live.websocket import INBOX_PAUSE, WebSocketConnection, plain_frames
 
-from .rawsock import RawClient, ws_url
+from .rawsock import RawClient, read_frame, ws_url
 from .support import eventually, run_server, token
 
 HANDSHAKE = ("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
@@ -85,13 +85,7 @@ class Raw:
     async def frame(self, within: float = 5) -> tuple[int, bytes]:
         """The next frame from the service: (opcode, payload), within `within` seconds."""
         async with asyncio.timeout(within):
-            b0, b1 = await self.reader.readexactly(2)
-            n = b1 & 0x7F
-            if n == 126:
-                n = int.from_bytes(await self.reader.readexactly(2), "big")
-            elif n == 127:
-                n = int.from_bytes(await self.reader.readexactly(8), "big")
-            return b0 & 0x0F, await self.reader.readexactly(n)
+            return await read_frame(self.reader)
 
     async def packet(self) -> dict[str, Any]:
         """The next Socket.IO packet (Engine.IO pings answered on the way)."""
