@@ -2,7 +2,7 @@
 
 Audio level comes from the RTP ssrc-audio-level header extension (RFC 6464)
 that browsers put on every Opus packet and aiortc negotiates for audio; the
-publish leg reads it off each packet (`seam.tap_rtp`), no audio is decoded.
+publish leg reads it off each packet (`seam.lean_receive`), no audio is decoded.
 A member "speaks" while the level is at or above SPEAKING_DBOV.
 
 Ranking, best first: the teacher's streams (screen before camera), then other

@@ -24,7 +24,6 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import sdp as aiortc_sdp
-from aiortc.rtp import RtpPacket
 
 from rooms.clock import Clock
 from rooms.errors import BadRequest
@@ -141,9 +140,11 @@ class PublishLeg:
                 request_keyframe=self.keyframer.request,
                 on_end=self._source_ended,
             )
-            seam.lean_receive(transceiver.receiver, self._tap_for(kind, transceiver, forwarder),
-                              self._config.publish_bitrate if kind == "video" else None,
-                              extensions=kind == "audio")  # the audio level, for last-N
+            seam.lean_receive(  # the audio level, for last-N
+                transceiver.receiver, self._tap_for(kind, transceiver, forwarder),
+                self._config.publish_bitrate if kind == "video" else None,
+                audio_level_id=seam.header_extension_id(transceiver, seam.AUDIO_LEVEL_URI)
+                if kind == "audio" else None)
             self.forwarders[kind] = forwarder
             forwarder.start()
         return announce(self.pc.localDescription.sdp, self._config.public_ip)
@@ -153,28 +154,29 @@ class PublishLeg:
 
     def _tap_for(
         self, kind: str, transceiver: RTCRtpTransceiver, forwarder: Forwarder
-    ) -> seam.RtpTap:
+    ) -> seam.MediaTap:
         primary = seam.primary_payload_type(transceiver)
         rtx = seam.rtx_payload_type(transceiver, primary) if primary is not None else None
         forward = forwarder.on_rtp
+        gate = self._gate
+        observe = self.meter.observe
 
-        def video(packet: RtpPacket) -> None:
-            if packet.payload_type == primary:
-                self._video_ssrc = packet.ssrc
-                forward(packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
-            elif packet.payload_type == rtx and rtx is not None:
-                payload = packet.payload  # a retransmission: original seq, then payload
-                if len(payload) > 2:
-                    seq = (payload[0] << 8) | payload[1]
-                    forward(seq, packet.timestamp, packet.marker, payload[2:])
+        def video(ssrc: int, payload_type: int, marker: int, seq: int, timestamp: int,
+                  payload: bytes, level: int | None) -> None:
+            if payload_type == primary:
+                self._video_ssrc = ssrc
+                forward(seq, timestamp, marker, payload)
+            elif payload_type == rtx and rtx is not None:
+                if len(payload) > 2:  # a retransmission: original seq, then payload
+                    forward((payload[0] << 8) | payload[1], timestamp, marker, payload[2:])
 
-        def audio(packet: RtpPacket) -> None:
-            if packet.payload_type != primary:
+        def audio(ssrc: int, payload_type: int, marker: int, seq: int, timestamp: int,
+                  payload: bytes, level: int | None) -> None:
+            if payload_type != primary:
                 return
-            level = seam.audio_level(packet)
-            if level is not None and self._gate("audio"):
-                self.meter.observe(level)
-            forward(packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
+            if level is not None and gate("audio"):
+                observe(level)
+            forward(seq, timestamp, marker, payload)
 
         return video if kind == "video" else audio
 

@@ -13,26 +13,31 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
 - `tap_rtp()` wraps one receiver's `_handle_rtp_packet` to see each RTP packet
   (SSRC, payload type, the ssrc-audio-level header extension).
 - `lean_receive()` replaces one receiver's `_handle_rtp_packet` (what a publish leg
-  uses): the tap, then only what a forwarding unit owes the publisher: the
-  statistics of its receiver reports (`RTCRtpReceiver.__remote_streams`), NACKs
-  for video (`__nack_generator`, RTX unwrapped by `__rtx_ssrc`) and a REMB at a
-  fixed cap once a second (as Janus's VideoRoom does with its room bitrate).
-  aiortc's per-packet remote bitrate estimator, depacketizer and jitter buffer
-  (which only fed the dropped frames) never run: at classroom load the estimator
-  measured the unit's own event-loop delays and told every publisher ~30 kbit/s
-  (loadtests/MEDIA.md, "side by side with Janus").
+  uses), with a handler bound once per route (SSRC, payload type): the tap, then only
+  what a forwarding unit owes the publisher: the statistics of its receiver reports
+  (`RTCRtpReceiver.__remote_streams`), NACKs for video (`__nack_generator`, RTX
+  unwrapped by `__rtx_ssrc`) and a REMB at a fixed cap once a second (as Janus's
+  VideoRoom does with its room bitrate). aiortc's per-packet remote bitrate
+  estimator, depacketizer and jitter buffer (which only fed the dropped frames)
+  never run: at classroom load the estimator measured the unit's own event-loop
+  delays and told every publisher ~30 kbit/s (loadtests/MEDIA.md, "side by side
+  with Janus").
 - `fast_srtp()` replaces one ICE connection's `data_received` (aioice): a publish
-  leg's SRTP media packets are unprotected (`RTCDtlsTransport._rx_srtp`), parsed
-  and handed to the `lean_receive` handler in the datagram callback, instead of
-  a queue, a task wake-up and `RTCDtlsTransport._recv_next`'s coroutines; STUN,
-  DTLS and RTCP keep aioice's and aiortc's way. Once a (SSRC, payload type) has been
-  routed (`RTCDtlsTransport._rtp_router`, on a fully parsed first packet), its packets
-  are parsed header only (`parse_rtp`; the header extensions only for a receiver whose
-  tap reads them: the audio level): a publish leg never renegotiates, so the route holds.
+  leg's SRTP media packets are unprotected (`RTCDtlsTransport._rx_srtp`, through
+  `srtp_unprotector`), read and handed to the `lean_receive` handler of their route in
+  the datagram callback, instead of a queue, a task wake-up and
+  `RTCDtlsTransport._recv_next`'s coroutines; STUN, DTLS and RTCP keep aioice's and
+  aiortc's way. Once a (SSRC, payload type) has been routed (`RTCDtlsTransport._rtp_router`,
+  on a fully parsed first packet), its packets are read as fields (the fixed header,
+  `rtp_payload`: no `RtpPacket`, the header extensions only for the audio level of an
+  audio leg): a publish leg never renegotiates, so the route holds.
   It also replaces the `datagram_received` of the connection's host `StunProtocol`s
   (`aioice.Connection._protocols`): a datagram whose first byte says RTP or RTCP
   (RFC 7983: 128..191) goes straight to that `data_received`, where aioice first tried
   each one as a STUN message and caught the parse error (a raise per media packet).
+- `srtp_unprotector()` unprotects with a pylibsrtp `Session`'s `srtp_t` (`Session._srtp`,
+  pylibsrtp==1.0.0) and libsrtp's `srtp_unprotect`, a buffer of its own: what
+  `Session.unprotect` does without its three Python frames and an allocation per packet.
 - `patient_consent()` replaces one aioice connection's `query_consent` (before ICE
   completes, when `connect()` starts it): aioice waits 0.5 s for each consent check,
   never retransmits, and closes after six late answers in a row; RFC 7675 ends consent
@@ -88,13 +93,12 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
-    HeaderExtensionsMap,
     RtcpPsfbPacket,
     RtpPacket,
-    is_rtcp,
     pack_remb_fci,
-    unwrap_rtx,
 )
+from pylibsrtp._binding import ffi as _srtp_ffi
+from pylibsrtp._binding import lib as _srtp_lib
 
 if TYPE_CHECKING:
     from av.stream import Stream
@@ -106,6 +110,7 @@ else:
 logger = logging.getLogger(__name__)
 
 AIORTC_VERSION = "1.16.0"
+PYLIBSRTP_VERSION = "1.0.0"
 
 
 class PassthroughDecoder:
@@ -203,20 +208,30 @@ _RECEIVER_FIELDS = (
 )
 REMB_INTERVAL = 1.0  # seconds
 
+MediaTap = Callable[[int, int, int, int, int, bytes, "int | None"], None]
+"""`tap(ssrc, payload_type, marker, sequence_number, timestamp, payload, audio_level)`:
+one received RTP packet (RTX not unwrapped), the ssrc-audio-level in -dBov or None."""
 
-LeanHandler = Callable[[RtpPacket], "Awaitable[None] | None"]
+PacketHandler = Callable[[int, int, int, bytes, "int | None"], "Awaitable[None] | None"]
+"""`handle(marker, sequence_number, timestamp, payload, audio_level)` of one route (one
+SSRC and payload type); returns the RTCP it calls for (rarely) as a coroutine to await."""
+
+RouteHandlers = Callable[[int, int], PacketHandler]
 
 
-def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None,
-                 *, extensions: bool = True) -> None:
+def lean_receive(receiver: RTCRtpReceiver, tap: MediaTap, remb_bitrate: int | None,
+                 *, audio_level_id: int | None = None) -> None:
     """Handle each RTP packet of `receiver` as a forwarding unit needs, in place of aiortc.
 
-    `tap(packet)` sees each packet first (RTX not unwrapped); on `fast_srtp`'s path its
-    header extensions are parsed only if `extensions` (the audio level: audio legs).
-    Then: receiver-report
-    statistics per SSRC, NACKs for lost video packets, and for video a REMB of
-    `remb_bitrate` (bit/s; None sends none) once a second. No bitrate estimator,
-    no depacketizing, no jitter buffer: the frames were only ever dropped.
+    `tap(...)` sees each packet first (RTX not unwrapped), with its ssrc-audio-level read
+    from the header extension `audio_level_id` (audio legs; None: not read). Then:
+    receiver-report statistics per SSRC, NACKs for lost video packets, and for video a REMB
+    of `remb_bitrate` (bit/s; None sends none) once a second. No bitrate estimator, no
+    depacketizing, no jitter buffer: the frames were only ever dropped.
+
+    The work is bound once per route (SSRC, payload type): its codec, statistics, whether it
+    is RTX. `fast_srtp` calls a route's handler with the fields it read off the datagram (no
+    `RtpPacket` per packet); aiortc's own path (`_handle_rtp_packet`) with a parsed packet's.
     """
     fields: dict[str, Any] = receiver.__dict__
     for name in _RECEIVER_FIELDS:
@@ -236,88 +251,194 @@ def lean_receive(receiver: RTCRtpReceiver, tap: RtpTap, remb_bitrate: int | None
         if remb is not None:
             await receiver._send_rtcp(remb)
 
-    def handle(packet: RtpPacket) -> Awaitable[None] | None:
-        """The packet's work; the RTCP it calls for (rarely) as a coroutine to await."""
-        if not receiver._enabled:
+    def remb_now(media_ssrc: int) -> RtcpPsfbPacket | None:
+        if remb_bitrate is None or time.monotonic() < remb_due[0]:
             return None
-        try:
-            tap(packet)
-        except Exception:  # a tap must never break the media path
-            logger.exception("rtp tap failed")
-        codec = codecs.get(packet.payload_type)
-        if codec is None:
+        rtcp_ssrc = fields["_RTCRtpReceiver__rtcp_ssrc"]
+        if rtcp_ssrc is None:
             return None
-        stats = streams.get(packet.ssrc)
-        if stats is None:
-            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
-        stats.add(packet)
-        if nacks is None:  # audio
-            return None
-        if is_rtx(codec):
-            original = rtx_ssrc.get(packet.ssrc)
-            apt = codec.parameters.get("apt")
-            if original is None or len(packet.payload) < 2 or not isinstance(apt, int):
+        remb_due[0] = time.monotonic() + REMB_INTERVAL
+        return RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                              fci=pack_remb_fci(remb_bitrate, [media_ssrc]))
+
+    def route(ssrc: int, payload_type: int) -> PacketHandler:
+        """The handler of one SSRC and payload type, its lookups done once."""
+        codec = codecs.get(payload_type)
+        # what StreamStatistics.add and NackGenerator.add read of a packet: its sequence
+        # number and timestamp, set on one reused packet instead of a new one each time
+        seen = RtpPacket(payload_type=payload_type, ssrc=ssrc)
+        stats: list[StreamStatistics] = []
+        apt = codec.parameters.get("apt") if codec is not None and is_rtx(codec) else None
+        repair = codec is not None and is_rtx(codec)
+
+        def handle(marker: int, seq: int, timestamp: int, payload: bytes,
+                   level: int | None) -> Awaitable[None] | None:
+            if not receiver._enabled:
                 return None
-            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
-        lost = (packet.ssrc, sorted(nacks.missing)) if nacks.add(packet) else None
-        remb = None
-        if remb_bitrate is not None and (now := time.monotonic()) >= remb_due[0]:
-            rtcp_ssrc = fields["_RTCRtpReceiver__rtcp_ssrc"]
-            if rtcp_ssrc is not None:
-                remb_due[0] = now + REMB_INTERVAL
-                remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                                      fci=pack_remb_fci(remb_bitrate, [packet.ssrc]))
-        if lost is None and remb is None:
-            return None
-        return feedback(lost, remb)
+            try:
+                tap(ssrc, payload_type, marker, seq, timestamp, payload, level)
+            except Exception:  # a tap must never break the media path
+                logger.exception("rtp tap failed")
+            if codec is None:
+                return None
+            if not stats:
+                found = streams.get(ssrc)
+                if found is None:
+                    found = streams[ssrc] = StreamStatistics(codec.clockRate)
+                stats.append(found)
+            seen.sequence_number = seq
+            seen.timestamp = timestamp
+            stats[0].add(seen)
+            if nacks is None:  # audio
+                return None
+            media_ssrc = ssrc
+            if repair:  # RTX: the original sequence number, then the payload
+                original = rtx_ssrc.get(ssrc)
+                if original is None or len(payload) < 2 or not isinstance(apt, int):
+                    return None
+                media_ssrc = original
+                seen.sequence_number = (payload[0] << 8) | payload[1]
+            lost = (media_ssrc, sorted(nacks.missing)) if nacks.add(seen) else None
+            remb = (remb_now(media_ssrc) if remb_bitrate is not None
+                    and time.monotonic() >= remb_due[0] else None)
+            if lost is None and remb is None:
+                return None
+            return feedback(lost, remb)
+
+        return handle
+
+    handlers: dict[int, PacketHandler] = {}
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
-        later = handle(packet)
+        key = (packet.ssrc << 7) | packet.payload_type
+        handle = handlers.get(key)
+        if handle is None:
+            handle = handlers[key] = route(packet.ssrc, packet.payload_type)
+        later = handle(packet.marker, packet.sequence_number, packet.timestamp, packet.payload,
+                       audio_level(packet) if audio_level_id is not None else None)
         if later is not None:
             await later
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
-    fields[_LEAN] = (handle, extensions)
+    fields[_LEAN] = (route, audio_level_id)
 
 
 _LEAN = "_seam_lean_handler"
 
 
 _RTP_HEADER = struct.Struct("!BBHLL")
+_ONE_BYTE_PROFILE = 0xBEDE
+_TWO_BYTE_PROFILE = 0x1000
 
 
-def parse_rtp(data: bytes, extensions: HeaderExtensionsMap | None) -> RtpPacket:
-    """An RTP packet as `RtpPacket.parse` reads it, the same checks and errors (ValueError),
-    but the header extensions parsed only if `extensions` is given (else left empty) and
-    the CSRC list skipped: what a routed packet on the forwarding path needs."""
-    if len(data) < 12:
+def rtp_payload(data: bytes, audio_level_id: int | None) -> tuple[bytes, int | None]:
+    """The payload of an RTP packet and its ssrc-audio-level (-dBov, from the header
+    extension `audio_level_id`; None if not asked for or absent), with the checks and
+    `ValueError`s of `RtpPacket.parse`; the CSRCs skipped, the other extensions not read.
+    What a routed packet on the forwarding path needs: its fixed header is read by the
+    caller (`_RTP_HEADER`)."""
+    end = len(data)
+    if end < 12:
         raise ValueError("RTP packet length is less than 12 bytes")
-    first, m_pt, sequence_number, timestamp, ssrc = _RTP_HEADER.unpack_from(data)
+    first = data[0]
     if first >> 6 != 2:
         raise ValueError("RTP packet has invalid version")
     pos = 12 + 4 * (first & 0x0F)
-    end = len(data)
     if end < pos:
         raise ValueError("RTP packet has truncated CSRC")
-    packet = RtpPacket(payload_type=m_pt & 0x7F, marker=m_pt >> 7,
-                       sequence_number=sequence_number, timestamp=timestamp, ssrc=ssrc)
+    level = None
     if first & 0x10:
         if end < pos + 4:
             raise ValueError("RTP packet has truncated extension profile / length")
-        profile, length = struct.unpack_from("!HH", data, pos)
-        pos += 4 + 4 * length
+        profile = (data[pos] << 8) | data[pos + 1]
+        start = pos + 4
+        pos = start + 4 * ((data[pos + 2] << 8) | data[pos + 3])
         if end < pos:
             raise ValueError("RTP packet has truncated extension value")
-        if extensions is not None:
-            packet.extensions = extensions.get(profile, data[pos - 4 * length:pos])
+        if audio_level_id is not None:
+            level = _audio_level(data, start, pos, profile, audio_level_id)
     if first & 0x20:
         padding = data[-1]
         if not padding or padding > end - pos:
             raise ValueError("RTP packet padding length is invalid")
-        packet.padding_size = padding
         end -= padding
-    packet.payload = data[pos:end]
-    return packet
+    return data[pos:end], level
+
+
+def _audio_level(data: bytes, pos: int, end: int, profile: int, wanted: int) -> int | None:
+    """The ssrc-audio-level in an RFC 8285 extension block `data[pos:end]`, as aiortc's
+    `unpack_header_extensions` and `HeaderExtensionsMap.get` read it (the last one wins;
+    a truncated element, or a level that is not one byte, refuses the packet)."""
+    level = None
+    if profile == _ONE_BYTE_PROFILE:
+        while pos < end:
+            byte = data[pos]
+            if not byte:  # padding
+                pos += 1
+                continue
+            length = (byte & 0x0F) + 1
+            pos += 1
+            if end < pos + length:
+                raise ValueError("RTP one-byte header extension value is truncated")
+            if byte >> 4 == wanted:
+                if length != 1:
+                    raise ValueError("RTP audio level is not one byte")
+                level = data[pos] & 0x7F
+            pos += length
+    elif profile == _TWO_BYTE_PROFILE:
+        while pos < end:
+            if not data[pos]:
+                pos += 1
+                continue
+            if end < pos + 2:
+                raise ValueError("RTP two-byte header extension is truncated")
+            ident, length = data[pos], data[pos + 1]
+            pos += 2
+            if end < pos + length:
+                raise ValueError("RTP two-byte header extension value is truncated")
+            if ident == wanted:
+                if length != 1:
+                    raise ValueError("RTP audio level is not one byte")
+                level = data[pos] & 0x7F
+            pos += length
+    return level
+
+
+_SESSION_FIELDS = ("_srtp", "_cdata", "_buffer")
+SRTP_BUFFER = 1500  # bytes: pylibsrtp's own Session buffer
+
+
+def srtp_unprotector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | None]:
+    """`session.unprotect(data)` without pylibsrtp's per-call work (three Python frames, an
+    `int *` allocated per packet): one buffer and one length of our own, libsrtp's
+    `srtp_unprotect` on the session's `srtp_t` (`Session._srtp`). None where pylibsrtp
+    raises (authentication, replay, a packet too long)."""
+    fields: dict[str, Any] = session.__dict__
+    if any(name not in fields for name in _SESSION_FIELDS) or not callable(
+        getattr(_srtp_lib, "srtp_unprotect", None)
+    ):
+        raise RuntimeError("pylibsrtp Session._srtp or srtp_unprotect moved "
+                           f"(pinned pylibsrtp=={PYLIBSRTP_VERSION})")
+    owner = fields["_srtp"]  # keeps the srtp_t alive as long as this closure
+    srtp = owner[0]
+    cdata = _srtp_ffi.new("char[]", SRTP_BUFFER)
+    buffer = _srtp_ffi.buffer(cdata)
+    length = _srtp_ffi.new("int *")
+    unprotect = _srtp_lib.srtp_unprotect
+    ok = _srtp_lib.srtp_err_status_ok
+
+    def run(data: bytes) -> bytes | None:
+        n = len(data)
+        if n > SRTP_BUFFER:
+            return None
+        buffer[0:n] = data
+        length[0] = n
+        if unprotect(srtp, cdata, length) != ok:
+            return None
+        clear: bytes = buffer[0:length[0]]
+        return clear
+
+    return run
 
 
 def fast_srtp(dtls: RTCDtlsTransport) -> None:
@@ -330,9 +451,10 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
     `RTCDtlsTransport._recv_next` would; the rest takes aioice's queue as before.
     Only receivers set up by `lean_receive` get packets this way. The first packet of
     each (SSRC, payload type) is parsed in full and routed by aiortc's router; the
-    route is then kept and later packets parsed header only (`parse_rtp`). The
-    connection's host `StunProtocol`s hand RTP and RTCP datagrams (first byte 128..191,
-    RFC 7983) straight to this callback instead of trying each as STUN first.
+    route's handler is then kept, and later packets are read as fields (`_RTP_HEADER`,
+    `rtp_payload`): no `RtpPacket` per packet. The connection's host `StunProtocol`s hand
+    RTP and RTCP datagrams (first byte 128..191, RFC 7983) straight to this callback
+    instead of trying each as STUN first.
     """
     connection = dtls.transport._connection
     queued: Callable[[bytes, int], None] = connection.data_received
@@ -348,44 +470,49 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
                            "moved or is patched")
     router = dtls._rtp_router
     extensions = dtls._rtp_header_extensions_map
-    routes: dict[int, tuple[LeanHandler, HeaderExtensionsMap | None]] = {}
+    routes: dict[int, tuple[PacketHandler, int | None]] = {}
     counts = [0, 0]  # packets on the fast path, datagrams past aioice's STUN parse
+    session: list[Any] = [None, None]  # the SRTP session seen last, its unprotector
+    unpack = _RTP_HEADER.unpack_from
 
-    def route(data: bytes) -> tuple[RtpPacket, LeanHandler] | None:
+    def route(clear: bytes, key: int) -> tuple[PacketHandler, int | None] | None:
         """A first packet: parse it all, route it; keep the route if it is a lean one."""
-        packet = RtpPacket.parse(data, extensions)
+        packet = RtpPacket.parse(clear, extensions)
         receiver = router.route_rtp(packet)
-        lean: tuple[LeanHandler, bool] | None = getattr(receiver, "__dict__", {}).get(_LEAN)
+        lean: tuple[RouteHandlers, int | None] | None = getattr(
+            receiver, "__dict__", {}).get(_LEAN)
         if lean is None:
             if receiver is not None:  # not lean: aiortc's own way
                 asyncio.ensure_future(receiver._handle_rtp_packet(
                     packet, arrival_time_ms=int(time.time() * 1000)))
             return None
-        handle, wants_extensions = lean
-        routes[(packet.ssrc << 7) | packet.payload_type] = (
-            handle, extensions if wants_extensions else None)
-        return packet, handle
+        handlers, level_id = lean
+        found = routes[key] = (handlers(packet.ssrc, packet.payload_type), level_id)
+        return found
 
     def data_received(data: bytes, component: int) -> None:
         rx = dtls._rx_srtp
-        if rx is None or len(data) < 12 or not 127 < data[0] < 192 or is_rtcp(data):
-            queued(data, component)
+        if rx is None or len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 209:
+            queued(data, component)  # not SRTP media (RTCP: 192..208, RFC 5761)
+            return
+        if rx is not session[0]:
+            session[0], session[1] = rx, srtp_unprotector(rx)
+        clear = session[1](data)
+        if clear is None:
             return
         try:
-            clear = rx.unprotect(data)
-            known = routes.get((int.from_bytes(clear[8:12], "big") << 7) | (clear[1] & 0x7F))
+            _first, m_pt, seq, timestamp, ssrc = unpack(clear)
+            key = (ssrc << 7) | (m_pt & 0x7F)
+            known = routes.get(key)
             if known is None:
-                found = route(clear)
-                if found is None:
+                known = route(clear, key)
+                if known is None:
                     return
-                packet, handle = found
-            else:
-                handle = known[0]
-                packet = parse_rtp(clear, known[1])
-        except (pylibsrtp.Error, ValueError, IndexError):
+            payload, level = rtp_payload(clear, known[1])
+        except (ValueError, IndexError, struct.error):
             return
         counts[0] += 1
-        later = handle(packet)
+        later = known[0](m_pt >> 7, seq, timestamp, payload, level)
         if later is not None:
             asyncio.ensure_future(later)
 
@@ -525,6 +652,7 @@ def rtx_payload_type(transceiver: RTCRtpTransceiver, primary: int) -> int | None
 
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 NTP_EPOCH = 2208988800  # seconds from 1900 to 1970
 
@@ -649,6 +777,15 @@ _SENDER_FIELDS = (
     "_RTCRtpSender__octet_count",
     "_RTCRtpSender__packet_count",
 )
+
+
+def header_extension_id(transceiver: RTCRtpTransceiver, uri: str) -> int | None:
+    """The id a transceiver negotiated for the header extension `uri`, if it did."""
+    negotiated: list[Any] = transceiver._headerExtensions
+    for ext in negotiated:
+        if ext.uri == uri:
+            return int(ext.id)
+    return None
 
 
 def _extension_template(transceiver: RTCRtpTransceiver) -> tuple[bytes, bytes, bool]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import aioice.ice
+import pylibsrtp
 import pytest
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from signaling import seam
 from signaling.codecs import vp8_packet_starts
@@ -350,20 +352,18 @@ def _extensions_map() -> HeaderExtensionsMap:
     _rtp(first=0xA0, padding=b"\x00\x00\x03"),
     _rtp(first=0xB0, csrc=bytes(4), ext=b"\xbe\xde\x00\x01\x10\x85\x00\x00",
          payload=b"opus", padding=b"\x02\x02"),
+    # the level after another element, padding between, then a second level (the last wins)
+    _rtp(first=0x90, ext=b"\xbe\xde\x00\x02" + b"\x210a" + b"\x00\x10\x33" + b"\x10\x14"),
+    # two-byte elements (RFC 8285 4.3): mid "a", padding, the level
+    _rtp(first=0x90, ext=b"\x10\x00\x00\x02" + b"\x02\x01a" + b"\x00" + b"\x01\x01\x9e" + b"\x00"),
+    _rtp(first=0x90, ext=b"\x12\x34\x00\x01" + b"\x10\xa5\x00\x00"),  # a profile nobody reads
 ])
-def test_parse_rtp_reads_what_aiortc_reads(packet: bytes) -> None:
-    extensions = _extensions_map()
-    stock = RtpPacket.parse(packet, extensions)
-    for given in (extensions, None):
-        lean = seam.parse_rtp(packet, given)
-        assert (lean.version, lean.marker, lean.payload_type, lean.sequence_number,
-                lean.timestamp, lean.ssrc, lean.payload, lean.padding_size) == (
-            stock.version, stock.marker, stock.payload_type, stock.sequence_number,
-            stock.timestamp, stock.ssrc, stock.payload, stock.padding_size)
-        if given is not None:
-            assert lean.extensions == stock.extensions
-        else:
-            assert lean.extensions == HeaderExtensions()  # not read: the video path
+def test_rtp_payload_reads_what_aiortc_reads(packet: bytes) -> None:
+    stock = RtpPacket.parse(packet, _extensions_map())
+    level = seam.audio_level(stock)
+    assert seam.rtp_payload(packet, 1) == (stock.payload, level)
+    assert seam.rtp_payload(packet, None) == (stock.payload, None)  # the video path
+    assert seam.rtp_payload(packet, 9) == (stock.payload, None)  # another id
 
 
 @pytest.mark.parametrize("packet", [
@@ -375,12 +375,67 @@ def test_parse_rtp_reads_what_aiortc_reads(packet: bytes) -> None:
     bytes([0xA0]) + bytes(11) + b"x\x00",               # padding length 0
     bytes([0xA0]) + bytes(11) + b"x\x09",               # padding longer than the payload
 ])
-def test_parse_rtp_refuses_what_aiortc_refuses(packet: bytes) -> None:
+def test_rtp_payload_refuses_what_aiortc_refuses(packet: bytes) -> None:
     with pytest.raises(ValueError):
         RtpPacket.parse(packet, _extensions_map())
-    for given in (_extensions_map(), None):
+    for level_id in (1, None):
         with pytest.raises(ValueError):
-            seam.parse_rtp(packet, given)
+            seam.rtp_payload(packet, level_id)
+
+
+@pytest.mark.parametrize("ext", [
+    b"\xbe\xde\x00\x01" + b"\x13\x01\x02\x03",        # one-byte element cut by the block
+    b"\x10\x00\x00\x01" + b"\x01\x05\x00\x00",        # two-byte element cut by the block
+    b"\x10\x00\x00\x01" + b"\x00\x00\x00\x07",        # two-byte header cut by the block
+])
+def test_an_audio_level_refuses_a_block_aiortc_refuses(ext: bytes) -> None:
+    packet = _rtp(first=0x90, ext=ext)
+    with pytest.raises(ValueError):
+        RtpPacket.parse(packet, _extensions_map())
+    with pytest.raises(ValueError):
+        seam.rtp_payload(packet, 1)
+    assert seam.rtp_payload(packet, None)[0] == b"vp8"  # video never reads the block
+
+
+def test_an_audio_level_of_two_bytes_is_refused() -> None:
+    packet = _rtp(first=0x90, ext=b"\xbe\xde\x00\x01" + b"\x11\x05\x06\x00")
+    with pytest.raises(struct.error):  # aiortc's own refusal
+        RtpPacket.parse(packet, _extensions_map())
+    with pytest.raises(ValueError):
+        seam.rtp_payload(packet, 1)
+
+
+def _srtp_pair() -> tuple[pylibsrtp.Session, pylibsrtp.Session, pylibsrtp.Session]:
+    key = bytes(range(30))
+    sessions = [pylibsrtp.Session(policy=pylibsrtp.Policy(key=key, ssrc_type=kind)) for kind in (
+        pylibsrtp.Policy.SSRC_ANY_OUTBOUND, pylibsrtp.Policy.SSRC_ANY_INBOUND,
+        pylibsrtp.Policy.SSRC_ANY_INBOUND)]
+    return sessions[0], sessions[1], sessions[2]
+
+
+def test_srtp_unprotector_reads_what_pylibsrtp_reads() -> None:
+    tx, stock, rx = _srtp_pair()
+    unprotect = seam.srtp_unprotector(rx)
+    for seq in range(5):
+        clear = _rtp(payload=bytes([seq]) * (200 + seq))[:2] + seq.to_bytes(2, "big") + (
+            _rtp(payload=bytes([seq]) * (200 + seq))[4:])
+        protected = tx.protect(clear)
+        assert unprotect(protected) == stock.unprotect(protected) == clear
+    assert unprotect(protected) is None  # a replay, refused as pylibsrtp refuses it
+    with pytest.raises(pylibsrtp.Error):
+        stock.unprotect(protected)
+    fresh = tx.protect(clear[:2] + (5).to_bytes(2, "big") + clear[4:])
+    tampered = fresh[:-1] + bytes([fresh[-1] ^ 1])
+    assert unprotect(tampered) is None  # authentication fails
+    assert unprotect(fresh) == clear[:2] + (5).to_bytes(2, "big") + clear[4:]
+    assert unprotect(bytes(seam.SRTP_BUFFER + 1)) is None  # longer than its buffer
+
+
+def test_srtp_unprotector_refuses_a_session_it_does_not_know() -> None:
+    _tx, _stock, rx = _srtp_pair()
+    del rx.__dict__["_srtp"]
+    with pytest.raises(RuntimeError, match="pylibsrtp"):
+        seam.srtp_unprotector(rx)
 
 
 def test_a_writer_sends_on_the_pair_nominated_now() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import importlib.metadata
 import inspect
 from typing import Any
 
@@ -15,6 +16,7 @@ import aioice.stun
 import aiortc
 import aiortc.rtcrtpreceiver as receiver_module
 import av
+import pylibsrtp
 import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import get_decoder as stock_get_decoder
@@ -302,6 +304,21 @@ async def test_fast_srtp_hands_media_past_the_stun_parse_and_stun_to_aioice() ->
         assert connection._queue.get_nowait() == (b"", 1)
     finally:
         await pc.close()
+
+
+def test_srtp_unprotector_hooks_exist() -> None:
+    """`seam.srtp_unprotector` does what pylibsrtp's `Session.unprotect` does, with the
+    session's `srtp_t` and a buffer of its own."""
+    assert importlib.metadata.version("pylibsrtp") == seam.PYLIBSRTP_VERSION == "1.0.0"
+    session = pylibsrtp.Session
+    assert "self.__process(packet, lib.srtp_unprotect)" in inspect.getsource(session.unprotect)
+    process = inspect.getsource(session._Session__process)  # type: ignore[attr-defined]
+    assert "_srtp_assert(func(self._srtp[0], self._cdata, len_p))" in process
+    assert "return self._buffer[0 : len_p[0]]" in process
+    init = inspect.getsource(session.__init__)
+    assert 'self._srtp = ffi.gc(srtp, lambda x: lib.srtp_dealloc(x[0]))' in init
+    assert 'self._cdata = ffi.new("char[]", 1500)' in init
+    assert "_rx_srtp = Session(" in inspect.getsource(aiortc.rtcdtlstransport)
 
 
 def test_patient_consent_hooks_exist() -> None:
