@@ -399,3 +399,54 @@ async def test_every_leg_checks_consent_patiently(media: Any) -> None:
     for pc in (room.streams[stream].pc, room.subs[sub_id].pc):
         for connection in seam.ice_connections(pc):
             assert connection.query_consent.__qualname__.startswith("patient_consent")
+
+
+async def test_lean_routes_count_nack_and_unwrap_rtx() -> None:
+    """A lean receiver's handler per route: the tap sees each packet's fields (RTX as it
+    came), the statistics count each SSRC, a gap is NACKed for the media SSRC, an RTX
+    packet repairs it, and the REMB goes out once a second."""
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+    from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket
+
+    pc = aiortc.RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        fields = receiver.__dict__
+        fields["_RTCRtpReceiver__codecs"].update({
+            96: RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
+            97: RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97,
+                                      parameters={"apt": 96})})
+        fields["_RTCRtpReceiver__rtx_ssrc"][2222] = 1111
+        fields["_RTCRtpReceiver__rtcp_ssrc"] = 5
+        receiver._enabled = True
+        rtcp: list[bytes] = []
+
+        async def sent(data: bytes) -> None:
+            rtcp.append(data)
+
+        receiver.transport._send_rtp = sent  # the I/O boundary: what would go out
+        seen: list[tuple[int, int, int, int, int, bytes, int | None]] = []
+        seam.lean_receive(receiver, lambda *packet: seen.append(packet), 500_000)
+
+        async def receive(ssrc: int, pt: int, seq: int, payload: bytes) -> None:
+            packet = RtpPacket(payload_type=pt, sequence_number=seq, timestamp=seq * 3000,
+                               ssrc=ssrc, payload=payload)
+            await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+
+        for seq in (10, 11, 13):
+            await receive(1111, 96, seq, b"vp8")
+        await receive(2222, 97, 1, b"\x00\x0cvp8")  # the retransmission of 12
+        assert seen == [(1111, 96, 0, 10, 30000, b"vp8", None),
+                        (1111, 96, 0, 11, 33000, b"vp8", None),
+                        (1111, 96, 0, 13, 39000, b"vp8", None),
+                        (2222, 97, 0, 1, 3000, b"\x00\x0cvp8", None)]
+        streams = fields["_RTCRtpReceiver__remote_streams"]
+        assert streams[1111].packets_received == 3 and streams[2222].packets_received == 1
+        assert fields["_RTCRtpReceiver__nack_generator"].missing == set()  # repaired
+        feedback = [p for data in rtcp for p in RtcpPacket.parse(data)]
+        nacks = [p for p in feedback if isinstance(p, RtcpRtpfbPacket)]
+        assert [(p.media_ssrc, p.lost) for p in nacks] == [(1111, [12])]
+        rembs = [p for p in feedback if isinstance(p, RtcpPsfbPacket)]
+        assert len(rembs) == 1  # the first packet's; the next is a second away
+    finally:
+        await pc.close()
