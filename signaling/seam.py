@@ -29,8 +29,8 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   `RTCDtlsTransport._recv_next`'s coroutines; STUN, DTLS and RTCP keep aioice's and
   aiortc's way. Once a (SSRC, payload type) has been routed (`RTCDtlsTransport._rtp_router`,
   on a fully parsed first packet), its packets are read as fields (the fixed header,
-  `rtp_payload`: no `RtpPacket`, the header extensions only for the audio level of an
-  audio leg): a publish leg never renegotiates, so the route holds.
+  `rtp_payload` of `signaling/rtp.py`: no `RtpPacket`, the header extensions only for
+  the audio level of an audio leg): a publish leg never renegotiates, so the route holds.
   It also replaces the `datagram_received` of the connection's host `StunProtocol`s
   (`aioice.Connection._protocols`): a datagram whose first byte says RTP or RTCP
   (RFC 7983: 128..191) goes straight to that `data_received`, where aioice first tried
@@ -99,6 +99,8 @@ from aiortc.rtp import (
 )
 from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
+
+from .rtp import RTP_HEADER, rtp_payload
 
 if TYPE_CHECKING:
     from av.stream import Stream
@@ -326,84 +328,6 @@ def lean_receive(receiver: RTCRtpReceiver, tap: MediaTap, remb_bitrate: int | No
 _LEAN = "_seam_lean_handler"
 
 
-_RTP_HEADER = struct.Struct("!BBHLL")
-_ONE_BYTE_PROFILE = 0xBEDE
-_TWO_BYTE_PROFILE = 0x1000
-
-
-def rtp_payload(data: bytes, audio_level_id: int | None) -> tuple[bytes, int | None]:
-    """The payload of an RTP packet and its ssrc-audio-level (-dBov, from the header
-    extension `audio_level_id`; None if not asked for or absent), with the checks and
-    `ValueError`s of `RtpPacket.parse`; the CSRCs skipped, the other extensions not read.
-    What a routed packet on the forwarding path needs: its fixed header is read by the
-    caller (`_RTP_HEADER`)."""
-    end = len(data)
-    if end < 12:
-        raise ValueError("RTP packet length is less than 12 bytes")
-    first = data[0]
-    if first >> 6 != 2:
-        raise ValueError("RTP packet has invalid version")
-    pos = 12 + 4 * (first & 0x0F)
-    if end < pos:
-        raise ValueError("RTP packet has truncated CSRC")
-    level = None
-    if first & 0x10:
-        if end < pos + 4:
-            raise ValueError("RTP packet has truncated extension profile / length")
-        profile = (data[pos] << 8) | data[pos + 1]
-        start = pos + 4
-        pos = start + 4 * ((data[pos + 2] << 8) | data[pos + 3])
-        if end < pos:
-            raise ValueError("RTP packet has truncated extension value")
-        if audio_level_id is not None:
-            level = _audio_level(data, start, pos, profile, audio_level_id)
-    if first & 0x20:
-        padding = data[-1]
-        if not padding or padding > end - pos:
-            raise ValueError("RTP packet padding length is invalid")
-        end -= padding
-    return data[pos:end], level
-
-
-def _audio_level(data: bytes, pos: int, end: int, profile: int, wanted: int) -> int | None:
-    """The ssrc-audio-level in an RFC 8285 extension block `data[pos:end]`, as aiortc's
-    `unpack_header_extensions` and `HeaderExtensionsMap.get` read it (the last one wins;
-    a truncated element, or a level that is not one byte, refuses the packet)."""
-    level = None
-    if profile == _ONE_BYTE_PROFILE:
-        while pos < end:
-            byte = data[pos]
-            if not byte:  # padding
-                pos += 1
-                continue
-            length = (byte & 0x0F) + 1
-            pos += 1
-            if end < pos + length:
-                raise ValueError("RTP one-byte header extension value is truncated")
-            if byte >> 4 == wanted:
-                if length != 1:
-                    raise ValueError("RTP audio level is not one byte")
-                level = data[pos] & 0x7F
-            pos += length
-    elif profile == _TWO_BYTE_PROFILE:
-        while pos < end:
-            if not data[pos]:
-                pos += 1
-                continue
-            if end < pos + 2:
-                raise ValueError("RTP two-byte header extension is truncated")
-            ident, length = data[pos], data[pos + 1]
-            pos += 2
-            if end < pos + length:
-                raise ValueError("RTP two-byte header extension value is truncated")
-            if ident == wanted:
-                if length != 1:
-                    raise ValueError("RTP audio level is not one byte")
-                level = data[pos] & 0x7F
-            pos += length
-    return level
-
-
 _SESSION_FIELDS = ("_srtp", "_cdata", "_buffer")
 SRTP_BUFFER = 1500  # bytes: pylibsrtp's own Session buffer
 
@@ -451,7 +375,7 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
     `RTCDtlsTransport._recv_next` would; the rest takes aioice's queue as before.
     Only receivers set up by `lean_receive` get packets this way. The first packet of
     each (SSRC, payload type) is parsed in full and routed by aiortc's router; the
-    route's handler is then kept, and later packets are read as fields (`_RTP_HEADER`,
+    route's handler is then kept, and later packets are read as fields (`signaling.rtp.RTP_HEADER`,
     `rtp_payload`): no `RtpPacket` per packet. The connection's host `StunProtocol`s hand
     RTP and RTCP datagrams (first byte 128..191, RFC 7983) straight to this callback
     instead of trying each as STUN first.
@@ -473,7 +397,7 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
     routes: dict[int, tuple[PacketHandler, int | None]] = {}
     counts = [0, 0]  # packets on the fast path, datagrams past aioice's STUN parse
     session: list[Any] = [None, None]  # the SRTP session seen last, its unprotector
-    unpack = _RTP_HEADER.unpack_from
+    unpack = RTP_HEADER.unpack_from
 
     def route(clear: bytes, key: int) -> tuple[PacketHandler, int | None] | None:
         """A first packet: parse it all, route it; keep the route if it is a lean one."""

@@ -16,7 +16,7 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
-from signaling import seam
+from signaling import rtp, seam
 from signaling.codecs import vp8_packet_starts
 from signaling.relay import Forwarder, OutboundTrack
 
@@ -361,9 +361,9 @@ def _extensions_map() -> HeaderExtensionsMap:
 def test_rtp_payload_reads_what_aiortc_reads(packet: bytes) -> None:
     stock = RtpPacket.parse(packet, _extensions_map())
     level = seam.audio_level(stock)
-    assert seam.rtp_payload(packet, 1) == (stock.payload, level)
-    assert seam.rtp_payload(packet, None) == (stock.payload, None)  # the video path
-    assert seam.rtp_payload(packet, 9) == (stock.payload, None)  # another id
+    assert rtp.rtp_payload(packet, 1) == (stock.payload, level)
+    assert rtp.rtp_payload(packet, None) == (stock.payload, None)  # the video path
+    assert rtp.rtp_payload(packet, 9) == (stock.payload, None)  # another id
 
 
 @pytest.mark.parametrize("packet", [
@@ -380,7 +380,7 @@ def test_rtp_payload_refuses_what_aiortc_refuses(packet: bytes) -> None:
         RtpPacket.parse(packet, _extensions_map())
     for level_id in (1, None):
         with pytest.raises(ValueError):
-            seam.rtp_payload(packet, level_id)
+            rtp.rtp_payload(packet, level_id)
 
 
 @pytest.mark.parametrize("ext", [
@@ -393,8 +393,8 @@ def test_an_audio_level_refuses_a_block_aiortc_refuses(ext: bytes) -> None:
     with pytest.raises(ValueError):
         RtpPacket.parse(packet, _extensions_map())
     with pytest.raises(ValueError):
-        seam.rtp_payload(packet, 1)
-    assert seam.rtp_payload(packet, None)[0] == b"vp8"  # video never reads the block
+        rtp.rtp_payload(packet, 1)
+    assert rtp.rtp_payload(packet, None)[0] == b"vp8"  # video never reads the block
 
 
 def test_an_audio_level_of_two_bytes_is_refused() -> None:
@@ -402,7 +402,7 @@ def test_an_audio_level_of_two_bytes_is_refused() -> None:
     with pytest.raises(struct.error):  # aiortc's own refusal
         RtpPacket.parse(packet, _extensions_map())
     with pytest.raises(ValueError):
-        seam.rtp_payload(packet, 1)
+        rtp.rtp_payload(packet, 1)
 
 
 def _srtp_pair() -> tuple[pylibsrtp.Session, pylibsrtp.Session, pylibsrtp.Session]:
