@@ -8,8 +8,12 @@ Every client event is answered `{ok: true, ...}` or `{ok: false, error}`;
 domain errors become error acks here, in `_dispatch`, and nowhere else. An
 unexpected exception is logged with ids only and answered `unavailable`: it
 never reaches the event loop or other members. Before any handler runs,
-`_dispatch` takes the event's rate-limit bucket and its place among the
-connection's events in flight (live/limits.py): a refused event does no work.
+`_dispatch` takes the event's place among the connection's events in flight and
+its rate-limit bucket (live/limits.py): a refused event does no work. An event
+kept in order (`in_line`: `chat:send`, `chat:private`, `poll:vote`) first takes
+its place in the connection's line as it arrives, before any await, and waits
+for it before the bucket (rooms/line.py): a connection's messages are stored in
+the order sent, however the bucket's answers come back.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import socketio
 
 from rooms.errors import Forbidden, LiveError, Unavailable
 from rooms.identity import Identity
+from rooms.line import Turn
 from rooms.service import RoomService, Session
 
 from .acks import connect_refusal, error_ack, internal_error, ok_ack
@@ -38,6 +43,8 @@ from .wire import Fields
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, Fields], Awaitable[dict[str, Any] | None]]
+# an event kept in order: its handler ends its turn once its write is handed over in order
+InLineHandler = Callable[[Session, Fields, Turn], Awaitable[dict[str, Any] | None]]
 
 
 class Edge:
@@ -53,6 +60,7 @@ class Edge:
         self.limits = limits or EventLimits(service.buckets, enabled=service.buckets.enabled)
         self.sessions: dict[str, Session] = {}
         self.handlers: dict[str, Handler] = {}
+        self.in_line_handlers: dict[str, InLineHandler] = {}
         self._ack_timers: dict[tuple[str, str], Any] = {}
         self.caps: ConnectionCaps | None = None  # per user and address (live/caps.py)
         self.deadlines = Deadlines(self._expire, verifier.leeway)
@@ -145,22 +153,53 @@ class Edge:
         self.handlers[event] = handler
 
         async def entry(sid: str, *args: Any) -> dict[str, Any]:
-            return await self._dispatch(event, handler, sid, args[0] if args else None)
+            return await self._dispatch(event, sid, args[0] if args else None, handler, None)
 
         self.sio.on(event, entry)
 
-    async def _dispatch(self, event: str, handler: Handler, sid: str, data: Any) -> dict[str, Any]:
+    def in_line(self, event: str, handler: InLineHandler) -> None:
+        """`event` keeps its order among the connection's events in line (rooms/line.py):
+        `handler` gets its turn, reached, and ends it once its write is handed over in
+        order; a failure ends it at once."""
+        self.in_line_handlers[event] = handler
+
+        async def entry(sid: str, *args: Any) -> dict[str, Any]:
+            return await self._dispatch(event, sid, args[0] if args else None, None, handler)
+
+        self.sio.on(event, entry)
+
+    @property
+    def events(self) -> list[str]:
+        """Every client event handled."""
+        return sorted({*self.handlers, *self.in_line_handlers})
+
+    async def _dispatch(self, event: str, sid: str, data: Any, handler: Handler | None,
+                        in_line: InLineHandler | None) -> dict[str, Any]:
         started = time.perf_counter()
         ok = "false"
         try:
             s = self.sessions.get(sid)
             if s is None:
                 raise Unavailable("the connection is closing")
-            # first of all, before any store read: the bucket and the in-flight cap
-            await self.limits.enter(sid, f"{s.who.space}\x00{s.who.sub}", event)
+            # first of all, before any store read: the in-flight cap (no await) ...
+            self.limits.admit(sid)
+            turn: Turn | None = None
             try:
-                result = await handler(s, Fields(data))
+                if in_line is not None:
+                    # ... its place in line as it arrived (no await before), reached
+                    # before the bucket is awaited ...
+                    turn = s.line.take()
+                    await turn.wait()
+                # ... and its rate-limit bucket
+                await self.limits.take(f"{s.who.space}\x00{s.who.sub}", event)
+                if in_line is not None and turn is not None:
+                    result = await in_line(s, Fields(data), turn)
+                else:
+                    assert handler is not None
+                    result = await handler(s, Fields(data))
             finally:
+                if turn is not None:
+                    turn.end()  # (refused or failed: the next one goes on)
                 self.limits.leave(sid)
             ok = "true"
             return ok_ack(result)
@@ -187,10 +226,10 @@ class Edge:
         async def leave(s: Session, f: Fields) -> None:
             await svc.leave(s, f.raw("room"))
 
-        async def send(s: Session, f: Fields) -> dict[str, Any]:
+        async def send(s: Session, f: Fields, turn: Turn) -> dict[str, Any]:
             msg = await svc.send(
-                s, f.raw("room"), f.str("text", max_len=1 << 20), f.str("cid", max_len=1000)
-            )
+                s, f.raw("room"), f.str("text", max_len=1 << 20), f.str("cid", max_len=1000),
+                turn)
             self.metrics.messages.inc()
             return {"message": msg.to_wire()}
 
@@ -216,10 +255,10 @@ class Edge:
         for name, h in {
             "join": join,
             "leave": leave,
-            "chat:send": send,
             "chat:history": history,
             "chat:delete": delete,
             "typing": typing,
             "hand": hand,
         }.items():
             self.on(name, h)
+        self.in_line("chat:send", send)

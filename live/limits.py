@@ -3,13 +3,14 @@
 Why here: a limit taken inside a domain method comes after whatever that method
 read first (`chat:private` read members and flags, `poll:vote` the poll), and an
 event without one (`chat:delete`) had none. `Edge._dispatch` knows the event and
-the session before any handler runs, so it asks `EventLimits.enter` first:
+the session before any handler runs, so it asks `EventLimits` first:
 
-1. at most `in_flight` events of one connection run at once: python-socketio runs
-   each event as its own task, so a client that does not wait for its acks would
-   otherwise pile up tasks (and store calls) without bound. Beyond, the event is
-   answered `rate_limited` without running;
-2. then the event's token bucket (a `rooms.ratelimit.Limiter`, per user: in this
+1. at most `in_flight` events of one connection run at once (`admit`, as the event
+   arrives): python-socketio runs each event as its own task, so a client that does
+   not wait for its acks would otherwise pile up tasks (and store calls) without
+   bound. Beyond, the event is answered `rate_limited` without running;
+2. then (once an event kept in order has reached its place in line, rooms/line.py)
+   the event's token bucket (`take`) (a `rooms.ratelimit.Limiter`, per user: in this
    process, or in Redis with the Redis backend so it holds across processes): the kind
    comes from `EVENT_KINDS`, else from its prefix (`mod:*`, `rtc:*`), else `other`,
    so an event added later is limited too.
@@ -83,23 +84,23 @@ class EventLimits:
         self._running: dict[str, int] = {}  # connection -> events running (only while > 0)
         self.refused = 0  # events refused at the in-flight cap
 
-    async def enter(self, conn: str, user: str, event: str) -> None:
-        """Admit one event of `conn` (user `user`), or raise `RateLimited`. A call that
-        returns must be paired with `leave(conn)`."""
+    def admit(self, conn: str) -> None:
+        """Count one more event of `conn` running, or raise `TooManyInFlight` (never
+        suspends: the edge calls it as the event arrives). Pair it with `leave(conn)`."""
         if not self.enabled:
             return
         running = self._running.get(conn, 0)
         if self.in_flight and running >= self.in_flight:
             self.refused += 1
             raise TooManyInFlight()
-        # counted before the (possibly remote) bucket is awaited, so events arriving
-        # meanwhile see it
+        # counted before anything is awaited (its place in line, the possibly remote
+        # bucket), so events arriving meanwhile see it
         self._running[conn] = running + 1
-        try:
+
+    async def take(self, user: str, event: str) -> None:
+        """The event's token from user `user`'s bucket, or `RateLimited`."""
+        if self.enabled:
             await self.buckets.take(user, kind_of(event))
-        except BaseException:
-            self.leave(conn)
-            raise
 
     def leave(self, conn: str) -> None:
         """One event of `conn` admitted by `enter` has finished."""

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from rooms.identity import RoomRef
+from rooms.line import Turn
 from rooms.moderation import MAX_BAN_MINUTES
 from rooms.notices import DIRECT, FILTER, KICK, MUTE, PRIVATE, SCHOOL, Notice
 from rooms.service import RoomService, Session
@@ -32,15 +33,17 @@ class ModerationEdge:
         service.bus.on_notice(self.on_notice)
         service.bus.on_reconnect(self.on_reconnect)
         handlers = {
-            "poll:create": self.poll_create, "poll:vote": self.poll_vote,
+            "poll:create": self.poll_create,
             "poll:close": self.poll_close, "poll:reveal": self.poll_reveal,
             "poll:publish": self.poll_publish, "poll:scores": self.poll_scores,
             "mod:mute": self.mute, "mod:kick": self.kick,
             "mod:lock": self.lock, "mod:permissions": self.permissions,
-            "chat:private": self.private,
         }
         for name, h in handlers.items():
             edge.on(name, h)
+        # kept in the order sent, as chat:send (rooms/line.py)
+        edge.in_line("poll:vote", self.poll_vote)
+        edge.in_line("chat:private", self.private)
 
     # -- client events ------------------------------------------------------
     async def poll_create(self, s: Session, f: Fields) -> dict[str, Any]:
@@ -51,10 +54,10 @@ class ModerationEdge:
             f.bool("hidden", optional=True))
         return {"poll": poll.to_wire(teacher=True)}  # teachers only create polls
 
-    async def poll_vote(self, s: Session, f: Fields) -> None:
+    async def poll_vote(self, s: Session, f: Fields, turn: Turn) -> None:
         await self.svc.classroom.vote(s, f.raw("room"), f.str("poll", max_len=64),
                                       f.raw("choices"), f.str("text", optional=True,
-                                                              max_len=10_000))
+                                                              max_len=10_000), turn)
 
     async def poll_close(self, s: Session, f: Fields) -> dict[str, Any]:
         poll = await self.svc.classroom.close(s, f.raw("room"), f.str("poll", max_len=64))
@@ -90,10 +93,10 @@ class ModerationEdge:
             f.bool("pupils_to_pupils", optional=True))
         return {"permissions": perms}
 
-    async def private(self, s: Session, f: Fields) -> dict[str, Any]:
+    async def private(self, s: Session, f: Fields, turn: Turn) -> dict[str, Any]:
         message = await self.svc.moderation.private(
             s, f.raw("room"), f.str("to", max_len=128), f.str("text", max_len=1 << 20),
-            f.str("cid", max_len=1000))
+            f.str("cid", max_len=1000), turn)
         return {"message": message}
 
     # -- notices from every process -----------------------------------------

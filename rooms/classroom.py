@@ -47,6 +47,7 @@ from .polls import (
 )
 
 if TYPE_CHECKING:
+    from .line import Turn
     from .service import RoomService, Session
 
 
@@ -156,7 +157,10 @@ class Classroom:
         return room, poll
 
     async def vote(self, s: Session, name: object, poll_id: object, choices: object,
-                   text: object = None) -> Poll:
+                   text: object, turn: Turn) -> Poll:
+        """A vote or an answer, replacing the voter's previous one. `turn`, its place in
+        the connection's line (reached before its rate-limit bucket, live/edge.py), ends
+        once it is stored and announced: a voter's last vote sent is the one kept."""
         room, poll = await self._open_poll(s, name, poll_id)
         if poll.kind in TEXT_KINDS:
             answer = check_text(poll, text)
@@ -180,6 +184,7 @@ class Classroom:
             # who voted what: the room's teachers only
             await self.svc.screening.to_teachers(room, "poll:voters", {
                 "room": room.name, "poll": after.id, "voters": after.voters()})
+        turn.end()
         return after
 
     async def _screen(self, s: Session, poll: Poll, answer: str) -> bool:

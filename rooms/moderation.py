@@ -36,6 +36,7 @@ from .presence import Member
 from .private_store import PrivateIds, PrivateMessage
 
 if TYPE_CHECKING:
+    from .line import Turn
     from .service import RoomService, Session
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,11 @@ class Moderation:
         return perms
 
     async def private(self, s: Session, name: object, to: object, text: str,
-                      cid: str) -> dict[str, Any]:
+                      cid: str, turn: Turn) -> dict[str, Any]:
+        """Keep and deliver a private message. `turn`, its place in the connection's line
+        (reached before its rate-limit bucket, live/edge.py), ends once it is kept and
+        delivered: the reads before (members, filter, flags) and the keep are one
+        round trip each, so the next one of the connection waits for this one."""
         room = self.svc.joined_room(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors cannot send messages")
@@ -175,7 +180,9 @@ class Moderation:
         recipient = Author(member.id, member.name, member.role)
         if verdict is not None and verdict.action == "hold":  # raises HeldForTeacher
             await self.svc.screening.hold(s, room, cid, text, verdict, to=recipient)
-        return await self.deliver_private(room, Author.of(s.who), recipient, cid, text)
+        message = await self.deliver_private(room, Author.of(s.who), recipient, cid, text)
+        turn.end()
+        return message
 
     async def deliver_private(self, room: RoomRef, sender: Author, to: Author, cid: str,
                               text: str) -> dict[str, Any]:

@@ -2,17 +2,17 @@
 
 The rules live here; the Socket.IO edge only parses payloads and maps errors.
 
-Order: a connection's chat messages are stored in the order sent. A send hands its
-append to the store (which keeps the order of calls) with no await before it, unless
-it must read the space's filter first (dropped by a periodic refresh or a change);
-such a send, and every send of the connection after it, goes on only once the one
-before has appended or failed (`Session.sending`). A read that fails fails its send
-(`unavailable`); the next ones still wait their turn.
+Order: a connection's chat messages are stored in the order sent. Each send has its
+place in the connection's line (`Session.line`, rooms/line.py), taken by the edge as
+it arrived, before its rate-limit bucket: the send after it goes on only once this one
+has handed its append to the store (which keeps the order of calls) or failed. So the
+bucket's answer, a read of the space's filter (dropped by a periodic refresh or a
+change) and the append keep the order of arrival; a read that fails fails its send
+(`unavailable`) and the next one goes on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +28,7 @@ from .feedback import Feedback
 from .identity import Identity, RoomRef
 from .join_store import RoomSnapshot
 from .lesson import Lesson
+from .line import Line, Turn
 from .links import EVERY_DOMAIN, LinkPolicy
 from .message import MAX_CID, Author, Message, clean_text
 from .moderation import Moderation
@@ -46,12 +47,6 @@ log = logging.getLogger(__name__)
 MAX_ROOMS_PER_CONNECTION = 16
 
 
-def _open(gate: asyncio.Future[None]) -> None:
-    """Let the send waiting on `gate` go on."""
-    if not gate.done():
-        gate.set_result(None)
-
-
 @dataclass
 class Session:
     """One connection of one person."""
@@ -60,9 +55,8 @@ class Session:
     who: Identity
     rooms: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)  # rooms whose lobby it waits in
-    # the last chat send that had to await before its append; done once it appended or
-    # failed (RoomService.send: a connection's messages are stored in the order sent)
-    sending: asyncio.Future[None] | None = None
+    # its messages, private messages and votes in the order sent (rooms/line.py)
+    line: Line = field(default_factory=Line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,33 +227,11 @@ class RoomService:
             except Exception:
                 log.exception("leave on disconnect failed", extra={"conn": s.conn})
 
-    async def _turn(self, s: Session, room: RoomRef, ahead: asyncio.Future[None] | None,
-                    reads: bool) -> asyncio.Future[None]:
-        """This send must await before its append (the space's filter, dropped by a
-        refresh or a change, is read again), or an earlier send of the connection still
-        does. The reads end in any order (one pool connection each), so this send goes
-        on only after the one before it, and the sends after it wait for the gate
-        returned (still closed: the caller opens it once its append is handed over).
-        Returns with the filter cached; a failed read fails this send, and the gate
-        then opens with the one before it."""
-        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        s.sending = gate
-        try:
-            if reads:
-                await self.screening.prepare(room.space)
-            if ahead is not None:
-                await asyncio.wait((ahead,))  # (not cancelled with this send)
-                if self.screening.needs_read(s):  # dropped again meanwhile
-                    await self.screening.prepare(room.space)
-        except BaseException:
-            if ahead is None or ahead.done():
-                _open(gate)
-            else:  # the next send still waits for the one before this one
-                ahead.add_done_callback(lambda _: _open(gate))
-            raise
-        return gate
-
-    async def send(self, s: Session, name: object, text: str, cid: str) -> Message:
+    async def send(self, s: Session, name: object, text: str, cid: str, turn: Turn) -> Message:
+        """Store and deliver a chat message. `turn` is its place in the connection's line,
+        taken as it arrived and reached before its rate-limit bucket (live/edge.py); ended
+        here once the append is handed to the store, so the connection's next send goes on
+        meanwhile, and its append comes after this one."""
         room = self.joined_room(s, name)
         if not s.who.can_write:
             raise Forbidden("visitors cannot send messages")
@@ -268,18 +240,14 @@ class RoomService:
             raise BadRequest(f"cid must be 1..{MAX_CID} characters")
         text = clean_text(text)
         self.lesson.check_supervised(s, room)
-        ahead = s.sending
-        reads = self.screening.needs_read(s)  # not since a join: the only read before append
-        gate: asyncio.Future[None] | None = None
-        if reads or (ahead is not None and not ahead.done()):
-            gate = await self._turn(s, room, ahead, reads)
+        if self.screening.needs_read(s):  # not since a join: the only read before append
+            await self.screening.prepare(room.space)
         try:
             verdict = self.screening.screen(s, text)  # a blocking rule raises `Filtered`
         finally:
-            if gate is not None:
-                # the next send resumes after this step, which hands its append to the
-                # store (or holds the message, which is not in the room's stream)
-                _open(gate)
+            # the next send resumes after this step, which hands its append to the
+            # store (or holds the message, which is not in the room's stream)
+            turn.end()
         if verdict is not None and verdict.action == "hold":
             await self.screening.hold(s, room, cid, text, verdict)  # raises HeldForTeacher
         self.bus.flush(room.key)  # presence held this tick reaches the room first

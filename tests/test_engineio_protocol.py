@@ -11,13 +11,20 @@ ephemeral port, configured as that suite expects (ping interval 300 ms, ping tim
 
 Cases stock python-engineio fails are listed in `STOCK_FAILS` with the reason; they
 run as strict xfails for stock (a change of engineio that fixes one shows up here).
-`STOCK_FLAKY` has the one stock fails in some runs only (a race of its own timers).
 Ours passes every case stock passes, and all but two of those stock fails; the two
 are in `OURS_FAILS` with the reason (engineio's request routing, left as it is).
 
-Timing: the upstream suite waits exactly `pingInterval + pingTimeout` before it
-checks that a silent session is gone, a race against the server's timer; here the
-check comes 100 ms later, so that a loaded machine does not make it flaky.
+Timing: the upstream suite runs every case with a ping every 300 ms and 200 ms to
+answer it, so on a loaded machine (a stall of the event loop, which the client and
+the server here share, of a few hundred ms) a ping lands in the middle of a case
+about something else (a pending GET meant to get a CLOSE gets the ping), a pong
+comes too late, or a ping leaves late and a check made at a fixed `pingInterval +
+pingTimeout` finds the session still open. So the heartbeat runs only where it is
+the subject (`HEARTBEATS`): the handshake cases (which check the values announced),
+the ping-pong cases (pings every 300 ms, but a pong may take up to `WAIT`), and the
+ping-timeout cases (300 / 200 ms, and the client polls without answering until the
+session is gone, however late the server's ping left). Every other case runs with
+no ping within `WAIT`, the bound of each of its waits.
 """
 
 from __future__ import annotations
@@ -43,6 +50,18 @@ PING_TIMEOUT = 0.2
 MAX_PAYLOAD = 1_000_000
 WAIT = 5.0  # upper bound of any wait for the server (the upstream suite's heartbeat timeout)
 
+# case (prefix) -> (ping interval, ping timeout) where the heartbeat is the subject;
+# every other case: no ping within WAIT (see the module's docstring)
+HEARTBEATS = {
+    "test_handshake_": (PING_INTERVAL, PING_TIMEOUT),
+    "test_heartbeat_polling_sends_ping_pong_packets": (PING_INTERVAL, WAIT),
+    "test_heartbeat_websocket_sends_ping_pong_packets": (PING_INTERVAL, WAIT),
+    "test_heartbeat_polling_closes_the_session_upon_ping_timeout": (PING_INTERVAL, PING_TIMEOUT),
+    "test_heartbeat_websocket_closes_the_session_upon_ping_timeout":
+        (PING_INTERVAL, PING_TIMEOUT),
+}
+QUIET = (WAIT, WAIT)
+
 _PING_INTERVAL_0 = "announces pingInterval int(0.3) * 1000 = 0"
 _OK = "a POST is answered `OK`; the spec says `ok`"
 _STRAY_NOOP = ("the noop that ends the pending poll stays queued when no poll is pending, "
@@ -63,16 +82,12 @@ STOCK_FAILS = {
         "both GETs wait on the queue; the first gets the next ping, not a CLOSE",
     "test_close_polling_forcefully_closes_the_session":
         "a CLOSE from the client leaves the pending GET waiting until its timeout (400)",
+    "test_close_websocket_forcefully_closes_the_session":
+        "a CLOSE from the client ends the session, but the WebSocket stays open until the "
+        "wait for the client's next frame times out (pingInterval + pingTimeout)",
     "test_upgrade_successfully_upgrades_from_polling_to_websocket": _STRAY_NOOP,
     "test_upgrade_ignores_http_requests_with_same_sid_after_upgrade": _STRAY_NOOP,
     "test_upgrade_ignores_websocket_connection_with_same_sid_after_upgrade": _STRAY_NOOP,
-}
-
-# case -> why stock fails it in some runs, not all
-STOCK_FLAKY = {
-    "test_heartbeat_polling_closes_the_session_upon_ping_timeout":
-        "the unanswered ping waits in the queue and the GET takes it, unless the service "
-        "task's sweep (every ping_timeout) closed the session first",
 }
 
 # case -> why ours fails it as stock does (engineio's request routing, left as it is)
@@ -100,9 +115,15 @@ class Echo:
         return self.polling(sid, eio, transport).replace("http://", "ws://")
 
 
-def _engine(kind: str) -> Any:
+def _heartbeat(case: str) -> tuple[float, float]:
+    return next((timing for prefix, timing in HEARTBEATS.items() if case.startswith(prefix)),
+                QUIET)
+
+
+def _engine(kind: str, case: str) -> Any:
     cls = GuardedEngine if kind == "ours" else engineio.AsyncServer
-    engine = cls(async_mode="aiohttp", ping_interval=PING_INTERVAL, ping_timeout=PING_TIMEOUT,
+    interval, timeout = _heartbeat(case)
+    engine = cls(async_mode="aiohttp", ping_interval=interval, ping_timeout=timeout,
                  max_http_buffer_size=MAX_PAYLOAD, async_handlers=False)
 
     async def echo(sid: str, data: Any) -> None:
@@ -126,11 +147,9 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[Echo]:
     case = request.node.originalname
     if request.param == "stock" and case in STOCK_FAILS:
         request.applymarker(pytest.mark.xfail(strict=True, reason=STOCK_FAILS[case]))
-    if request.param == "stock" and case in STOCK_FLAKY:
-        request.applymarker(pytest.mark.xfail(strict=False, reason=STOCK_FLAKY[case]))
     if request.param == "ours" and case in OURS_FAILS:
         request.applymarker(pytest.mark.xfail(strict=True, reason=OURS_FAILS[case]))
-    engine = _engine(request.param)
+    engine = _engine(request.param, case)
     app = web.Application()
     engine.attach(app)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
@@ -344,8 +363,11 @@ async def test_heartbeat_polling_sends_ping_pong_packets(
 async def test_heartbeat_polling_closes_the_session_upon_ping_timeout(
         server: Echo, http: aiohttp.ClientSession) -> None:
     sid = await _open_polling(http, server)
-    await asyncio.sleep(PING_INTERVAL + PING_TIMEOUT + 0.1)
-    assert (await _get(http, server.polling(sid)))[0] == 400
+    # polls without answering the ping (its poll may end with a noop as the session
+    # goes), until the session is gone; each poll within WAIT
+    while (answer := await _get(http, server.polling(sid)))[0] == 200:
+        assert answer[1] in ("2", "6"), answer
+    assert answer[0] == 400, answer
 
 
 async def test_heartbeat_websocket_sends_ping_pong_packets(server: Echo) -> None:

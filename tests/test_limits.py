@@ -147,10 +147,10 @@ async def test_events_in_flight_on_one_connection_are_capped(own_redis: RedisSer
 async def test_every_event_the_service_handles_has_a_bucket() -> None:
     async with run_server() as srv:
         assert srv.svc is not None
-        for event in srv.svc.edge.handlers:
+        for event in srv.svc.edge.events:
             assert kind_of(event) in DEFAULT_RATES, event
         # the table names only events the service handles (no stale entries)
-        assert set(EVENT_KINDS) <= set(srv.svc.edge.handlers)
+        assert set(EVENT_KINDS) <= set(srv.svc.edge.events)
     # an event added later is limited too: by its prefix, else as `other`
     assert kind_of("mod:lobby") == "moderate"
     assert kind_of("rtc:answer") == "signal"
