@@ -144,3 +144,27 @@ async def test_a_release_redis_missed_is_retried(redis_url: str) -> None:
         await admin.execute_command("ACL", "DELUSER", "caps")
         await admin.aclose()
         await r.aclose()
+
+
+async def test_missed_releases_retried_at_once_are_each_released_once(redis_url: str) -> None:
+    # two admits (or disconnects) retrying the missed releases at the same time must not
+    # both release the first one and drop the second: each user's count comes back once
+    admin = aioredis.Redis.from_url(redis_url)
+    await admin.execute_command("ACL", "SETUSER", "caps2", "on", "nopass", "~*", "+@all")
+    r = aioredis.Redis.from_url(redis_url.replace("redis://", "redis://caps2:x@"))
+    caps = RedisConnectionCaps(r, FakeClock(), "p", PROC_DEAD_MS, per_user=1, per_address=0)
+    try:
+        await caps.admit("c1", who("u1"), {})
+        await caps.admit("c2", who("u2"), {})
+        await admin.execute_command("ACL", "SETUSER", "caps2", "-evalsha", "-eval")
+        await caps.release("c1")  # refused by Redis: both kept for later
+        await caps.release("c2")
+        await admin.execute_command("ACL", "SETUSER", "caps2", "+evalsha", "+eval")
+        # each user comes back on a new connection, at the same time
+        await asyncio.gather(caps.admit("c3", who("u1"), {}), caps.admit("c4", who("u2"), {}))
+        assert await r.hgetall(keys.caps_user("s\x00u1")) == {b"p": b"1"}
+        assert await r.hgetall(keys.caps_user("s\x00u2")) == {b"p": b"1"}
+    finally:
+        await admin.execute_command("ACL", "DELUSER", "caps2")
+        await admin.aclose()
+        await r.aclose()

@@ -16,7 +16,8 @@ process reconnecting elsewhere are not refused for long.
 On a Redis error the connection is counted in this process instead (fail open, as the
 rate limits do: a teacher whose class cannot sign in during an outage would rather see
 `unavailable` from the store than a cap); a release that fails is retried with the
-next admit or release, so no count is left behind by an outage.
+next admit or release (each missed release once, however many retry at the same time), so
+no count is left behind by an outage.
 """
 
 from __future__ import annotations
@@ -125,11 +126,17 @@ class RedisConnectionCaps(ConnectionCaps):
                         extra={"conn": sid, "error": type(exc).__name__})
 
     async def _retry_releases(self) -> None:
+        """Release what Redis missed. Each entry is taken off the list before its await
+        (and put back if Redis fails again), so admits and releases retrying at the same
+        time release each entry once."""
         while self._unreleased:
-            user_key, address_key = self._unreleased[0]
-            await self._release(keys=[user_key, address_key, keys.proc_caps(self.proc_id)],
-                                args=[self.proc_id])
-            self._unreleased.pop(0)
+            held = self._unreleased.pop(0)
+            try:
+                await self._release(keys=[*held, keys.proc_caps(self.proc_id)],
+                                    args=[self.proc_id])
+            except BaseException:
+                self._unreleased.insert(0, held)
+                raise
 
     async def close(self) -> None:
         await self._r.aclose()
