@@ -88,7 +88,7 @@ class DecodedRooms:
                            key=lambda e: e[0])
             self.decoded += len(added)
             new_users = {m.id for _, m, _ in added}
-            rising = all(a[0] < b[0] for a, b in zip(added, added[1:]))
+            rising = all(a[0] < b[0] for a, b in zip(added, added[1:], strict=False))
             if (r.last is not None and added[0][0] > r.last and rising
                     and len(new_users) == len(added) and not new_users & r.users):
                 for order, member, conn in added:
