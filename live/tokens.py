@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from rooms.identity import SPACE_ID, Identity, Role
 
@@ -32,6 +33,43 @@ class TokenRefused(Exception):
 UNAUTHORIZED = ("unauthorized", "the token is missing or not valid")
 
 
+class PreparedHMAC(HMACAlgorithm):
+    """PyJWT's HS256, with the checks of the secret made once per secret instead of once
+    per token.
+
+    Why: `HMACAlgorithm.prepare_key` refuses a secret that is an asymmetric key, a
+    certificate or a JWK (it tries to parse it as each); it ran on every `jwt.decode`,
+    on the same secret, about a fifth of a token check. It is a function of the key
+    bytes alone, so its result is kept per secret (a failure is not kept: it raises
+    again). Signing, verifying and every claim check stay PyJWT's.
+
+    Installed for HS256 in PyJWT's default `PyJWS` (`jwt.register_algorithm`, its public
+    API), which `jwt.decode` and `jwt.encode` use: the same algorithm, the same checks."""
+
+    MAX_KEYS = 8  # secrets kept (one in service; tests make a few)
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._prepared: dict[bytes, bytes] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        raw = key.encode() if isinstance(key, str) else key
+        got = self._prepared.get(raw)
+        if got is None:
+            got = super().prepare_key(raw)  # raises for a key that must not be an HMAC one
+            if len(self._prepared) < self.MAX_KEYS:
+                self._prepared[raw] = got
+        return got
+
+
+def install_prepared_hmac() -> None:
+    """HS256 in PyJWT's default algorithms is `PreparedHMAC` (idempotent)."""
+    if isinstance(jwt.get_algorithm_by_name("HS256"), PreparedHMAC):
+        return
+    jwt.unregister_algorithm("HS256")
+    jwt.register_algorithm("HS256", PreparedHMAC())
+
+
 class Verifier:
     def __init__(self, secret: str, public_key: str | None = None, leeway: float = 5.0) -> None:
         self._keys: list[tuple[Any, list[str]]] = [(secret, ["HS256"])]
@@ -39,6 +77,7 @@ class Verifier:
             # asymmetric tokens are checked only against the public key, never as HMAC
             self._keys.insert(0, (public_key, ["EdDSA", "RS256"]))
         self._leeway = leeway
+        install_prepared_hmac()
 
     @property
     def leeway(self) -> float:
@@ -48,29 +87,35 @@ class Verifier:
     def verify(self, token: object) -> Identity:
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
             raise TokenRefused(*UNAUTHORIZED)
+        if len(self._keys) == 1:
+            # the secret alone: `jwt.decode` refuses any other `alg` itself, so the header
+            # needs no reading first
+            return self._decode(token, *self._keys[0])
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise TokenRefused(*UNAUTHORIZED) from None
         alg = header.get("alg")
         for key, algs in self._keys:
-            if alg not in algs:
-                continue
-            try:
-                claims = jwt.decode(
-                    token,
-                    key,
-                    algorithms=algs,
-                    audience=AUDIENCE,
-                    leeway=self._leeway,
-                    options={"require": REQUIRED},
-                )
-            except jwt.ExpiredSignatureError:
-                raise TokenRefused("expired", "the token has expired") from None
-            except jwt.PyJWTError:
-                raise TokenRefused(*UNAUTHORIZED) from None
-            return identity_of(claims)
+            if alg in algs:
+                return self._decode(token, key, algs)
         raise TokenRefused(*UNAUTHORIZED)
+
+    def _decode(self, token: str, key: Any, algs: list[str]) -> Identity:
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algs,
+                audience=AUDIENCE,
+                leeway=self._leeway,
+                options={"require": REQUIRED},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenRefused("expired", "the token has expired") from None
+        except jwt.PyJWTError:
+            raise TokenRefused(*UNAUTHORIZED) from None
+        return identity_of(claims)
 
 
 def identity_of(claims: dict[str, Any]) -> Identity:

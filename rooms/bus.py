@@ -24,6 +24,11 @@ What a bus does:
   (one batch per room per tick: a storm of N rejoins costs each member one write per
   tick, not one per joiner). Order in a room holds: a `publish` to the room, or
   `flush(room)`, first sends what is held. See docs/protocol.md "Presence".
+  The tick adapts to the process (`AnnounceRate`): `ANNOUNCE_TICK` normally,
+  `STORM_TICK` while this process announces more than `STORM_RATE` joins a second
+  (a reconnect storm, every lesson starting at once). In a storm spread over many
+  rooms a room's joins come one every few hundred milliseconds: a 50 ms tick would
+  hold nothing, and every member would get one write per joiner.
 - `notify(notice)`: every process's notice handlers get it, this one's included.
 - Notices published while a process's bus connection is down are lost to it.
   When the bus is back (subscribed again), it runs the `on_reconnect` handlers,
@@ -58,6 +63,36 @@ from .tasks import stop_if_cancelled
 log = logging.getLogger(__name__)
 
 ANNOUNCE_TICK = 0.05  # s: at most one batch of presence announcements per room per tick
+STORM_TICK = 0.5  # s: the tick while the process is in a storm of joins
+STORM_RATE = 100  # announcements a second on this process from which it is in a storm
+
+
+class AnnounceRate:
+    """How many announcements this process made in the current second and the one
+    before (fixed one-second windows of `now`, the event loop's clock by default): a
+    storm begins with the `STORM_RATE`th announcement of a window and ends once a whole
+    window passed under the rate. No I/O; `now` injected for tests."""
+
+    def __init__(self, now: Callable[[], float], threshold: int = STORM_RATE) -> None:
+        self._now = now
+        self.threshold = threshold
+        self._window = 0  # the current window (whole seconds of `now`)
+        self._count = 0  # announcements in it
+        self._before = 0  # announcements in the window before it
+
+    def add(self) -> None:
+        self._roll()
+        self._count += 1
+
+    def storm(self) -> bool:
+        self._roll()
+        return max(self._count, self._before) >= self.threshold
+
+    def _roll(self) -> None:
+        window = int(self._now())
+        if window != self._window:
+            self._before = self._count if window == self._window + 1 else 0
+            self._window, self._count = window, 0
 
 
 class RoomEvent(NamedTuple):
@@ -97,7 +132,9 @@ class Bus(ABC):
         self._notice_handlers: list[NoticeHandler] = []
         self._reconnect_handlers: list[ReconnectHandler] = []
         self._call_handlers: dict[str, CallHandler] = {}
-        self.announce_tick = ANNOUNCE_TICK
+        self.announce_tick = ANNOUNCE_TICK  # s, the tick of a room's announcements
+        self.storm_tick = STORM_TICK  # s, the tick while the process is in a storm
+        self.announce_rate = AnnounceRate(lambda: asyncio.get_running_loop().time())
         # room -> announcements held until the end of the room's tick (present while a
         # tick is open: the room announced something less than a tick ago)
         self._held: dict[str, list[RoomEvent]] = {}
@@ -138,14 +175,20 @@ class Bus(ABC):
                        skip: str | None = None) -> None:
         """`publish`, coalesced with the room's other announcements of this tick."""
         ev = RoomEvent(room_key, event, payload, skip)
+        self.announce_rate.add()
         held = self._held.get(room_key)
         if held is not None:  # the room announced something less than a tick ago
             held.append(ev)
             return
         self._held[room_key] = []
-        asyncio.get_running_loop().call_later(self.announce_tick, self._tick_end, room_key)
+        asyncio.get_running_loop().call_later(self.tick(), self._tick_end, room_key)
         self.deliver((ev,))
         await self._send_remote(room_key, (ev,))
+
+    def tick(self) -> float:
+        """How long a room's tick opened now lasts: longer while the process is in a
+        storm of joins (`AnnounceRate`)."""
+        return self.storm_tick if self.announce_rate.storm() else self.announce_tick
 
     def entered(self, room_key: str, conn: str) -> None:
         """`conn` (of this process) hears the room from now on: what is held for the room
@@ -170,7 +213,7 @@ class Bus(ABC):
         if not held:
             return  # a quiet tick: the next announcement goes out at once
         self._held[room_key] = []
-        asyncio.get_running_loop().call_later(self.announce_tick, self._tick_end, room_key)
+        asyncio.get_running_loop().call_later(self.tick(), self._tick_end, room_key)
         self._send_held(room_key, held)
 
     def _send_held(self, room_key: str, held: list[RoomEvent]) -> asyncio.Task[None]:

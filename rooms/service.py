@@ -41,6 +41,7 @@ from .schools import Schools
 from .screening import Screening
 from .shared_read import SharedRead
 from .store import Store
+from .wire_forms import WireForms
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class RoomService:
         # joins in flight at once share the room's snapshot (a storm of rejoins reads it
         # twice per round trip, not once per joiner: rooms/shared_read.py)
         self._joined_view: SharedRead[RoomRef, RoomView] = SharedRead(self._read_view)
+        # the wire forms of members and messages unchanged since the room's last read
+        self._member_forms = WireForms()
+        self._message_forms = WireForms()
 
     def _room(self, s: Session, name: object) -> RoomRef:
         return RoomRef.parse(s.who.space, name)
@@ -170,8 +174,8 @@ class RoomService:
     async def _read_view(self, room: RoomRef) -> RoomView:
         snap = await self.store.snapshot(room)
         return RoomView(snap, {m.id: m for m in snap.members},
-                        [m.to_wire() for m in snap.members],
-                        [m.to_wire() for m in snap.page.messages])
+                        self._member_forms.of(room.key, snap.members),
+                        self._message_forms.of(room.key, snap.page.messages))
 
     async def leave(self, s: Session, name: object) -> None:
         room = self.joined_room(s, name)

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from live.redis_backend import keys
 from live.redis_backend.bus import RedisBus
 from live.redis_backend.frames import pack, room_frame
-from rooms.bus import Bus, LocalBus, RoomEvent
+from rooms.bus import AnnounceRate, Bus, LocalBus, RoomEvent
 from rooms.notices import KICK, Notice
 
 ROOM = "sp/r1"
@@ -440,3 +440,53 @@ async def test_held_announcements_that_fail_to_reach_redis_are_logged_not_raised
         assert any("bus publish failed" in r.getMessage() for r in caplog.records)
     finally:
         await bus.close()
+
+
+def test_a_storm_of_announcements_begins_at_the_rate_and_ends_a_quiet_window_later() -> None:
+    now = [100.2]
+    rate = AnnounceRate(lambda: now[0], threshold=3)
+    for _ in range(2):
+        rate.add()
+    assert not rate.storm()
+    rate.add()
+    assert rate.storm()  # the third in this second
+    now[0] = 101.9
+    assert rate.storm()  # the second before was a storm
+    rate.add()
+    now[0] = 102.0
+    assert not rate.storm()  # one in the whole second before
+    for _ in range(3):
+        rate.add()
+    now[0] = 104.5
+    assert not rate.storm()  # a second with none in between: over
+
+
+async def test_in_a_storm_a_room_holds_its_announcements_for_the_longer_tick(
+        buses: tuple[Bus, Bus]) -> None:
+    """While the process announces joins faster than the storm rate, a room's tick is
+    the storm tick; everything still goes out, in order, once."""
+    a, b = buses
+    now = [10.0]
+    a.announce_rate = AnnounceRate(lambda: now[0], threshold=4)
+    a.announce_tick, a.storm_tick = 0.01, 30.0  # (a tick of 30 s never ends in this test)
+    assert a.tick() == 0.01
+    heard_b = Heard(b)
+    await a.attach(ROOM)
+    await b.attach(ROOM)
+    for i in range(3):  # quiet: each tick ends before the next join
+        await a.announce(ROOM, "presence:join", {"text": f"j{i}"}, skip=f"c{i}")
+        await heard_b.until(lambda: len(heard_b.texts()) == i + 1)
+        await asyncio.sleep(0.05)
+    assert a.tick() == 0.01
+    await a.announce(ROOM, "presence:join", {"text": "j3"}, skip="c3")  # the 4th: a storm
+    assert a.tick() == 30.0
+    await heard_b.until(lambda: len(heard_b.texts()) == 4)  # a quiet room: at once
+    for i in range(4, 8):
+        await a.announce(ROOM, "presence:join", {"text": f"j{i}"}, skip=f"c{i}")
+    await asyncio.sleep(0.05)  # past the short tick: still held
+    assert heard_b.texts() == [f"j{i}" for i in range(4)]
+    await a.publish(ROOM, "typing", {"text": "after"})  # what is held goes first
+    await heard_b.until(lambda: len(heard_b.texts()) == 9)
+    assert heard_b.texts() == [*(f"j{i}" for i in range(8)), "after"]
+    now[0] = 12.0
+    assert a.tick() == 0.01  # a quiet second: over

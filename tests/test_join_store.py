@@ -203,3 +203,45 @@ async def test_a_join_failing_after_it_entered_leaves_the_room_again(redis_url: 
             await r.aclose()
             await ana.close()
             await watcher.close()
+
+
+async def test_consecutive_snapshots_follow_every_change_of_members_and_history(
+        store: Store) -> None:
+    """The Redis store decodes only what changed since the room's last snapshot
+    (live/redis_backend/decoded.py): each snapshot still reads as the single reads do,
+    whatever changed in between (entries added one or several at a time, a second tab,
+    a hand, a leave, messages sent and deleted)."""
+    now = SystemClock().now_ms()
+
+    async def same() -> None:
+        assert await store.snapshot(R) == await Store.snapshot(store, R)
+
+    await same()
+    steps = [
+        lambda: store.enter(R, "c1", Member("tom", "Tom", "teacher")),
+        lambda: store.enter(R, "c2", ANA_MEMBER),
+        lambda: store.enter(R, "c3", Member("bo", "Bo", "student", school="s-b")),
+        lambda: store.enter(R, "c4", ANA_MEMBER),  # a second tab: no new member
+        lambda: store.set_hand(R, "bo", now),
+        lambda: store.append(R, ANA, "m1", "one"),
+        lambda: store.append(R, ANA, "m2", "two"),
+        lambda: store.leave(R, "c2"),  # ana is still there on c4
+        lambda: store.set_hand(R, "bo", None),
+        lambda: store.leave(R, "c4"),
+    ]
+    for step in steps:
+        await step()
+        await same()
+    # two entries between snapshots, then one gone and one come in the same interval
+    await store.enter(R, "c5", Member("cy", "Cy", "student"))
+    await store.enter(R, "c6", Member("dee", "Dee", "visitor"))
+    await same()
+    await store.leave(R, "c1")
+    await store.enter(R, "c7", Member("tom", "Tom", "teacher"))
+    await same()
+    snap = await store.snapshot(R)
+    assert [m.id for m in snap.members] == ["bo", "cy", "dee", "tom"]
+    first = snap.page.messages[0]
+    assert await store.delete(R, first.id)
+    await same()
+    assert [m.text for m in (await store.snapshot(R)).page.messages] == ["two"]

@@ -139,3 +139,29 @@ def test_token_command_mints_a_verifiable_token() -> None:
     assert (who.space, who.role.value, who.name, who.sub) == ("sp", "teacher", "Ms T", "t1")
     exp = jwt.decode(out.stdout.strip(), SECRET, algorithms=["HS256"], audience=AUDIENCE)
     assert exp["exp"] - exp["iat"] == 60
+
+
+def test_a_verifier_refuses_every_case_after_accepting_good_tokens() -> None:
+    """The secret's checks are made once per secret (`PreparedHMAC`): a verifier that
+    accepted tokens refuses each refused case as a fresh one does, and accepts again."""
+    v = Verifier(SECRET)
+    assert v.verify(hs(claims())).sub == "u1"
+    for case, (tok, code) in refused_tokens().items():
+        with pytest.raises(TokenRefused) as refused:
+            v.verify(tok)
+        assert refused.value.code == code, case
+    assert v.verify(hs(claims())).sub == "u1"
+
+
+def test_a_secret_that_is_an_asymmetric_key_is_refused_every_time() -> None:
+    """PyJWT refuses an HMAC secret that is a public key (HS/RS confusion); kept per
+    secret, that refusal must still come for every token, not only the first."""
+    import hashlib
+    import hmac
+    head_body = b64({"alg": "HS256", "typ": "JWT"}) + "." + b64(claims())
+    sig = hmac.new(RSA_PUB.encode(), head_body.encode(), hashlib.sha256).digest()
+    signed = head_body + "." + base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+    v = Verifier(RSA_PUB)
+    for _ in range(2):
+        with pytest.raises(TokenRefused):
+            v.verify(signed)

@@ -11,8 +11,10 @@ history is the `READ` script itself, run inside as a function (`_with_read`), so
 retention of a space (its schools' policy) is applied by the same code as
 `chat:history`; a room is "opened" as `Lesson.check_open` wants it (a teacher opened it
 within the retention, or it still has history). Replies are decoded by the same
-functions as the single reads (`flags_of`, `members_of`, ...). Keys built inside the
-scripts (a message's reactions, a poll's votes) get their prefixes from `keys.py`.
+functions as the single reads (`flags_of`, `mutes_of`, ...); members and messages by
+`decoded.py` (the same rules as `records.py`), which decodes only what changed since
+the room's last snapshot. Keys built inside the scripts (a message's reactions, a
+poll's votes) get their prefixes from `keys.py`.
 Expired polls are skipped as `open_polls` skips them (their removal is left to it and to
 the sweep: these are reads).
 
@@ -42,11 +44,11 @@ from rooms.store import DEFAULT_PAGE, Store
 
 from . import keys
 from .classroom import ban_of, flags_of, mutes_of, poll_order, votes_of
+from .decoded import DecodedRooms
 from .frames import unpack
 from .media import settings_of, streams_of
 from .pipeline import ScriptPipeline
 from .reactions import reactions_of
-from .records import contents_of, entries_of, members_of
 from .safeguard import fresh
 from .scripts import READ
 
@@ -120,6 +122,8 @@ class RedisJoinReads(Store):
         # reads: in pipelines of their own, which confirm nothing with replicas
         self._admission = ScriptPipeline(self._r, ADMISSION, confirm=False)
         self._snapshot = ScriptPipeline(self._r, SNAPSHOT, confirm=False)
+        # entries and messages decoded by the room's last snapshot, reused (decoded.py)
+        self._decoded = DecodedRooms()
 
     async def _close_join_reads(self) -> None:
         await self._admission.aclose()
@@ -158,7 +162,7 @@ class RedisJoinReads(Store):
                       keys.room(room.key, "poll:"), VOTES_SUFFIX])
         except RedisError as exc:
             raise Unavailable() from exc
-        msgs = contents_of(room, flat_page)  # newest first, gone ones skipped
+        msgs = self._decoded.contents(room, flat_page)  # newest first, gone ones skipped
         page = Page(list(reversed(msgs[:DEFAULT_PAGE])), len(msgs) > DEFAULT_PAGE)
         shown = {m.id for m in page.messages}
         found: dict[str, ReactionSet] = {}
@@ -166,7 +170,7 @@ class RedisJoinReads(Store):
             if row and mid.decode() in shown:
                 found[mid.decode()] = reactions_of(list(_pairs(row).items()))
         return RoomSnapshot(
-            members_of(entries_of(_pairs(conns))), page, found,
+            self._decoded.members(room, conns), page, found,
             self._open_polls(polls, closed, votes, now), flags_of(_pairs(flags)),
             mutes_of(_pairs(mutes)),
             None if group is None else Group.from_record(unpack(group)),
