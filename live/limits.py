@@ -103,7 +103,7 @@ class EventLimits:
             await self.buckets.take(user, kind_of(event))
 
     def leave(self, conn: str) -> None:
-        """One event of `conn` admitted by `enter` has finished."""
+        """One event of `conn` admitted by `admit` has finished."""
         if not self.enabled:
             return
         running = self._running.get(conn, 0) - 1

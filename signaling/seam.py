@@ -10,8 +10,6 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   idempotent; the media service calls it at start.
 - Sending needs no patch: `RTCRtpSender._next_encoded_frame` passes anything
   that is not an `av.Frame` to the encoder's `pack()` unchanged.
-- `tap_rtp()` wraps one receiver's `_handle_rtp_packet` to see each RTP packet
-  (SSRC, payload type, the ssrc-audio-level header extension).
 - `lean_receive()` replaces one receiver's `_handle_rtp_packet` (what a publish leg
   uses), with a handler bound once per route (SSRC, payload type): the tap, then only
   what a forwarding unit owes the publisher: the statistics of its receiver reports
@@ -182,23 +180,6 @@ def drop_frames(receiver: RTCRtpReceiver) -> None:
 
 def drops_frames(receiver: RTCRtpReceiver) -> bool:
     return isinstance(receiver.__dict__.get(_DECODER_QUEUE), _EndOnlyQueue)
-
-
-RtpTap = Callable[[RtpPacket], None]
-
-
-def tap_rtp(receiver: RTCRtpReceiver, tap: RtpTap) -> None:
-    """Call `tap(packet)` for each RTP packet this receiver gets, before aiortc."""
-    handle: Callable[..., Awaitable[None]] = receiver._handle_rtp_packet
-
-    async def tapped(packet: RtpPacket, arrival_time_ms: int) -> None:
-        try:
-            tap(packet)
-        except Exception:  # a tap must never break the media path
-            logger.exception("rtp tap failed")
-        await handle(packet, arrival_time_ms=arrival_time_ms)
-
-    receiver._handle_rtp_packet = tapped  # type: ignore[method-assign]
 
 
 _RECEIVER_FIELDS = (
