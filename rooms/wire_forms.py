@@ -15,14 +15,16 @@ the memory store keeps its values) gets its form back; any other gets a new one.
 remembers only its last read's values. The wire dicts are shared by every ack that
 carries them: nobody mutates them (they are encoded, never edited); the lists are new.
 
-Bounds: at most `MAX_ROOMS` rooms, least recently read dropped first. No I/O.
+Bounds: at most `MAX_ROOMS` rooms, least recently read dropped first (rooms/recent.py).
+No I/O.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol
+
+from .recent import Recent
 
 MAX_ROOMS = 512
 
@@ -33,16 +35,15 @@ class Wired(Protocol):
 
 class WireForms:
     def __init__(self, max_rooms: int = MAX_ROOMS) -> None:
-        self._max_rooms = max_rooms
         # room key -> the last call's values and their wire forms
-        self._rooms: OrderedDict[str, tuple[list[Wired], list[dict[str, Any]]]] = OrderedDict()
+        self._rooms: Recent[str, tuple[list[Wired], list[dict[str, Any]]]] = Recent(max_rooms)
         self.built = 0  # wire forms built (not reused), for tests
 
     def of(self, room_key: str, values: Sequence[Wired]) -> list[dict[str, Any]]:
         """`[v.to_wire() for v in values]`, reusing the forms of the room's last call;
         the room now remembers exactly these values."""
         values = list(values)
-        before, wires = self._rooms.pop(room_key, ([], []))
+        before, wires = self._rooms.get(room_key) or ([], [])
         n = len(before)
         if n and len(values) >= n and values[:n] == before:
             # the same values, or more after them (a join): an equal value has the same form
@@ -58,7 +59,5 @@ class WireForms:
                 else:
                     out.append(v.to_wire())
                     self.built += 1
-        self._rooms[room_key] = (values, out)
-        while len(self._rooms) > self._max_rooms:
-            self._rooms.popitem(last=False)
+        self._rooms.put(room_key, (values, out))
         return list(out)

@@ -12,6 +12,7 @@ from live.redis_backend.records import contents_of, entries_of, members_of
 from rooms.identity import RoomRef
 from rooms.message import Author, Message
 from rooms.presence import Member
+from rooms.recent import Recent
 from rooms.wire_forms import WireForms
 
 R = RoomRef("sp", "room")
@@ -105,3 +106,15 @@ def test_wire_forms_follow_the_values_and_build_only_new_ones() -> None:
     got = forms.of("r", [c])
     got.append({})  # the list handed out is the caller's
     assert forms.of("r", [c]) == [c.to_wire()]
+
+
+def test_recent_keeps_the_most_recently_used() -> None:
+    recent: Recent[str, int] = Recent(2)
+    recent.put("a", 1)
+    recent.put("b", 2)
+    assert recent.get("a") == 1  # now the most recent: "b" goes first
+    recent.put("c", 3)
+    assert (recent.get("a"), recent.get("b"), recent.get("c"), len(recent)) == (1, None, 3, 2)
+    recent.put("a", 4)  # written again: replaced, the most recent
+    recent.put("d", 5)
+    assert (recent.get("a"), recent.get("c"), recent.get("d")) == (4, None, 5)

@@ -18,19 +18,20 @@ as `records.py` would, reusing each entry or message whose raw bytes are exactly
 decoded before. The values (`Member`, `Message`) are immutable, and the lists handed
 out are new ones each time: sharing them between snapshots is safe.
 
-Bounds: at most `MAX_ROOMS` rooms, least recently read dropped first; a room holds what
-its last reply held (its entries and one page of messages). Pure: no I/O.
+Bounds: at most `MAX_ROOMS` rooms, least recently read dropped first (rooms/recent.py);
+a room holds what its last reply held (its entries and one page of messages). Pure: no
+I/O.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from rooms.identity import RoomRef
 from rooms.message import Message
 from rooms.presence import Member, members_by_user
+from rooms.recent import Recent
 
 from .frames import unpack
 from .records import message_of
@@ -61,18 +62,14 @@ class DecodedRooms:
     """What `RedisJoinReads.snapshot` decodes, remembered per room."""
 
     def __init__(self, max_rooms: int = MAX_ROOMS) -> None:
-        self._max_rooms = max_rooms
-        self._rooms: OrderedDict[str, _Room] = OrderedDict()
+        self._rooms: Recent[str, _Room] = Recent(max_rooms)
         self.decoded = 0  # entries and messages unpacked (not reused), for tests
 
     def _room(self, room: RoomRef) -> _Room:
         r = self._rooms.get(room.key)
         if r is None:
-            r = self._rooms[room.key] = _Room()
-            while len(self._rooms) > self._max_rooms:
-                self._rooms.popitem(last=False)
-        else:
-            self._rooms.move_to_end(room.key)
+            r = _Room()
+            self._rooms.put(room.key, r)
         return r
 
     def members(self, room: RoomRef, flat: list[bytes]) -> list[Member]:
