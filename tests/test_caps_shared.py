@@ -126,45 +126,59 @@ async def test_a_redis_outage_counts_connections_in_this_process() -> None:
         await r.aclose()
 
 
-async def test_a_release_redis_missed_is_retried(redis_url: str) -> None:
-    # a real refusal from Redis: the caps' own Redis user loses the right to run scripts
-    admin = aioredis.Redis.from_url(redis_url)
-    await admin.execute_command("ACL", "SETUSER", "caps", "on", "nopass", "~*", "+@all")
-    r = aioredis.Redis.from_url(redis_url.replace("redis://", "redis://caps:x@"))
-    caps = RedisConnectionCaps(r, FakeClock(), "p", PROC_DEAD_MS, per_user=1, per_address=0)
+class ScriptRights:
+    """Caps on a Redis user of their own, whose right to run scripts a test takes away and
+    gives back: a real refusal from Redis."""
+
+    def __init__(self, redis_url: str, user: str) -> None:
+        self.user = user
+        self.admin = aioredis.Redis.from_url(redis_url)
+        self.r = aioredis.Redis.from_url(redis_url.replace("redis://", f"redis://{user}:x@"))
+        self.caps = RedisConnectionCaps(self.r, FakeClock(), "p", PROC_DEAD_MS, per_user=1,
+                                        per_address=0)
+
+    async def refuse(self) -> None:
+        await self.admin.execute_command("ACL", "SETUSER", self.user, "-evalsha", "-eval")
+
+    async def allow(self) -> None:
+        await self.admin.execute_command("ACL", "SETUSER", self.user, "+evalsha", "+eval")
+
+
+@pytest.fixture
+async def rights(redis_url: str) -> AsyncIterator[ScriptRights]:
+    r = ScriptRights(redis_url, "caps")
+    await r.admin.execute_command("ACL", "SETUSER", r.user, "on", "nopass", "~*", "+@all")
     try:
-        await caps.admit("c1", who("u"), {})
-        await admin.execute_command("ACL", "SETUSER", "caps", "-evalsha", "-eval")
-        await caps.release("c1")  # refused by Redis: kept for later
-        assert await r.hgetall(keys.caps_user("s\x00u")) == {b"p": b"1"}
-        await admin.execute_command("ACL", "SETUSER", "caps", "+evalsha", "+eval")
-        await caps.admit("c2", who("u"), {})  # the missed release first, so this fits
-        assert await r.hgetall(keys.caps_user("s\x00u")) == {b"p": b"1"}
+        yield r
     finally:
-        await admin.execute_command("ACL", "DELUSER", "caps")
-        await admin.aclose()
-        await r.aclose()
+        await r.admin.execute_command("ACL", "DELUSER", r.user)
+        await r.admin.aclose()
+        await r.r.aclose()
 
 
-async def test_missed_releases_retried_at_once_are_each_released_once(redis_url: str) -> None:
+async def test_a_release_redis_missed_is_retried(rights: ScriptRights) -> None:
+    caps, r = rights.caps, rights.r
+    await caps.admit("c1", who("u"), {})
+    await rights.refuse()
+    await caps.release("c1")  # refused by Redis: kept for later
+    assert await r.hgetall(keys.caps_user("s\x00u")) == {b"p": b"1"}
+    await rights.allow()
+    await caps.admit("c2", who("u"), {})  # the missed release first, so this fits
+    assert await r.hgetall(keys.caps_user("s\x00u")) == {b"p": b"1"}
+
+
+async def test_missed_releases_retried_at_once_are_each_released_once(
+        rights: ScriptRights) -> None:
     # two admits (or disconnects) retrying the missed releases at the same time must not
     # both release the first one and drop the second: each user's count comes back once
-    admin = aioredis.Redis.from_url(redis_url)
-    await admin.execute_command("ACL", "SETUSER", "caps2", "on", "nopass", "~*", "+@all")
-    r = aioredis.Redis.from_url(redis_url.replace("redis://", "redis://caps2:x@"))
-    caps = RedisConnectionCaps(r, FakeClock(), "p", PROC_DEAD_MS, per_user=1, per_address=0)
-    try:
-        await caps.admit("c1", who("u1"), {})
-        await caps.admit("c2", who("u2"), {})
-        await admin.execute_command("ACL", "SETUSER", "caps2", "-evalsha", "-eval")
-        await caps.release("c1")  # refused by Redis: both kept for later
-        await caps.release("c2")
-        await admin.execute_command("ACL", "SETUSER", "caps2", "+evalsha", "+eval")
-        # each user comes back on a new connection, at the same time
-        await asyncio.gather(caps.admit("c3", who("u1"), {}), caps.admit("c4", who("u2"), {}))
-        assert await r.hgetall(keys.caps_user("s\x00u1")) == {b"p": b"1"}
-        assert await r.hgetall(keys.caps_user("s\x00u2")) == {b"p": b"1"}
-    finally:
-        await admin.execute_command("ACL", "DELUSER", "caps2")
-        await admin.aclose()
-        await r.aclose()
+    caps, r = rights.caps, rights.r
+    await caps.admit("c1", who("u1"), {})
+    await caps.admit("c2", who("u2"), {})
+    await rights.refuse()
+    await caps.release("c1")  # refused by Redis: both kept for later
+    await caps.release("c2")
+    await rights.allow()
+    # each user comes back on a new connection, at the same time
+    await asyncio.gather(caps.admit("c3", who("u1"), {}), caps.admit("c4", who("u2"), {}))
+    assert await r.hgetall(keys.caps_user("s\x00u1")) == {b"p": b"1"}
+    assert await r.hgetall(keys.caps_user("s\x00u2")) == {b"p": b"1"}
