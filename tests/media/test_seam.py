@@ -6,9 +6,11 @@ Pinned: aiortc==1.16.0 (pyproject.toml). An upgrade must pass these first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import importlib.metadata
 import inspect
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aioice.ice
@@ -23,6 +25,20 @@ from aiortc.codecs import get_decoder as stock_get_decoder
 from aiortc.jitterbuffer import JitterFrame
 
 from signaling import codecs, ice, seam
+
+
+@contextlib.asynccontextmanager
+async def recvonly_video(offer: bool = False) -> AsyncIterator[RTCRtpTransceiver]:
+    """A receive-only video transceiver of a new PeerConnection (with its local offer set
+    when `offer`: candidates gathered, the DTLS transport over them), closed after."""
+    pc = aiortc.RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="recvonly")
+        if offer:
+            await pc.setLocalDescription(await pc.createOffer())
+        yield transceiver
+    finally:
+        await pc.close()
 
 
 def test_aiortc_is_the_pinned_version() -> None:
@@ -171,9 +187,8 @@ def test_drop_frames_hooks_exist() -> None:
 
 
 async def test_drop_frames_passes_only_the_end() -> None:
-    pc = aiortc.RTCPeerConnection()
-    try:
-        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    async with recvonly_video() as transceiver:
+        receiver = transceiver.receiver
         assert not seam.drops_frames(receiver)
         seam.drop_frames(receiver)
         assert seam.drops_frames(receiver)
@@ -186,8 +201,6 @@ async def test_drop_frames_passes_only_the_end() -> None:
         with pytest.raises(RuntimeError):
             seam.drop_frames(receiver)
         receiver.__dict__["_RTCRtpReceiver__decoder_thread"] = None
-    finally:
-        await pc.close()
 
 
 def test_lean_receive_hooks_exist() -> None:
@@ -214,14 +227,11 @@ def test_lean_receive_hooks_exist() -> None:
 
 
 async def test_lean_receive_refuses_a_receiver_it_does_not_know() -> None:
-    pc = aiortc.RTCPeerConnection()
-    try:
-        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    async with recvonly_video() as transceiver:
+        receiver = transceiver.receiver
         del receiver.__dict__["_RTCRtpReceiver__nack_generator"]
         with pytest.raises(RuntimeError, match="moved"):
             seam.lean_receive(receiver, lambda packet: None, 500_000)
-    finally:
-        await pc.close()
 
 
 def test_fast_srtp_hooks_exist() -> None:
@@ -255,37 +265,24 @@ def test_fast_srtp_hooks_exist() -> None:
 
 
 async def test_fast_srtp_refuses_a_patched_connection() -> None:
-    pc = aiortc.RTCPeerConnection()
-    try:
-        transceiver = pc.addTransceiver("video", direction="recvonly")
-        await pc.setLocalDescription(await pc.createOffer())
+    async with recvonly_video(offer=True) as transceiver:
         dtls = transceiver.receiver.transport
         dtls.transport._connection.data_received = lambda data, component: None
         with pytest.raises(RuntimeError, match="moved or is patched"):
             seam.fast_srtp(dtls)
-    finally:
-        await pc.close()
 
 
 async def test_fast_srtp_refuses_a_patched_stun_protocol() -> None:
-    pc = aiortc.RTCPeerConnection()
-    try:
-        transceiver = pc.addTransceiver("video", direction="recvonly")
-        await pc.setLocalDescription(await pc.createOffer())
+    async with recvonly_video(offer=True) as transceiver:
         dtls = transceiver.receiver.transport
         (protocol, *_) = dtls.transport._connection._protocols
         protocol.datagram_received = lambda data, addr: None
         with pytest.raises(RuntimeError, match="StunProtocol.datagram_received"):
             seam.fast_srtp(dtls)
-    finally:
-        await pc.close()
 
 
 async def test_fast_srtp_hands_media_past_the_stun_parse_and_stun_to_aioice() -> None:
-    pc = aiortc.RTCPeerConnection()
-    try:
-        transceiver = pc.addTransceiver("video", direction="recvonly")
-        await pc.setLocalDescription(await pc.createOffer())
+    async with recvonly_video(offer=True) as transceiver:
         dtls = transceiver.receiver.transport
         connection = dtls.transport._connection
         (protocol, *_) = connection._protocols
@@ -302,8 +299,6 @@ async def test_fast_srtp_hands_media_past_the_stun_parse_and_stun_to_aioice() ->
         protocol.datagram_received(b"", ("10.0.0.1", 9))  # neither: aioice's way, as before
         assert seam.fast_srtp_datagrams(dtls) == 1
         assert connection._queue.get_nowait() == (b"", 1)
-    finally:
-        await pc.close()
 
 
 def test_srtp_unprotector_hooks_exist() -> None:
@@ -408,9 +403,8 @@ async def test_lean_routes_count_nack_and_unwrap_rtx() -> None:
     from aiortc.rtcrtpparameters import RTCRtpCodecParameters
     from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpRtpfbPacket, RtpPacket
 
-    pc = aiortc.RTCPeerConnection()
-    try:
-        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    async with recvonly_video() as transceiver:
+        receiver = transceiver.receiver
         fields = receiver.__dict__
         fields["_RTCRtpReceiver__codecs"].update({
             96: RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
@@ -448,5 +442,3 @@ async def test_lean_routes_count_nack_and_unwrap_rtx() -> None:
         assert [(p.media_ssrc, p.lost) for p in nacks] == [(1111, [12])]
         rembs = [p for p in feedback if isinstance(p, RtcpPsfbPacket)]
         assert len(rembs) == 1  # the first packet's; the next is a second away
-    finally:
-        await pc.close()
