@@ -29,6 +29,12 @@ What a bus does:
   (a reconnect storm, every lesson starting at once). In a storm spread over many
   rooms a room's joins come one every few hundred milliseconds: a 50 ms tick would
   hold nothing, and every member would get one write per joiner.
+- `handed(room, message_id)`: returns once this process's members of the room
+  were handed the stored message (at once where the store delivers as it stores,
+  as in memory). On Redis a stored message comes back on the room's channel; a
+  send is acked after that, so a member here who leaves right after the ack has
+  the message, and one who joins right after it does not get it live. Bounded by
+  `HANDED_WAIT_S`: a slow or lost subscription delays no ack for longer.
 - `notify(notice)`: every process's notice handlers get it, this one's included.
 - Notices published while a process's bus connection is down are lost to it.
   When the bus is back (subscribed again), it runs the `on_reconnect` handlers,
@@ -65,6 +71,7 @@ log = logging.getLogger(__name__)
 ANNOUNCE_TICK = 0.05  # s: at most one batch of presence announcements per room per tick
 STORM_TICK = 0.5  # s: the tick while the process is in a storm of joins
 STORM_RATE = 100  # announcements a second on this process from which it is in a storm
+HANDED_WAIT_S = 1.0  # s: the longest `handed` waits for a stored message to come back
 
 
 class AnnounceRate:
@@ -239,6 +246,11 @@ class Bus(ABC):
 
     async def _send_remote(self, room_key: str, events: Sequence[RoomEvent]) -> None:
         """Send events already delivered here to the other processes (none: one process)."""
+        return None
+
+    async def handed(self, room_key: str, message_id: str) -> None:
+        """Return once this process's members of the room were handed stored message
+        `message_id` (or `HANDED_WAIT_S` passed)."""
         return None
 
     @abstractmethod

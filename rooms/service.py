@@ -257,6 +257,8 @@ class RoomService:
         self.bus.flush(room.key)  # presence held this tick reaches the room first
         # no await before this call: a member's messages are stored in the order sent
         appended = await self.store.append(room, Author.of(s.who), cid, text)
+        if appended.created:  # acked once this process's members have it (rooms/bus.py)
+            await self.bus.handed(room.key, appended.message.id)
         if verdict is not None and appended.created:  # flag: delivered, teachers told
             await self.screening.flag(s, room, appended.message, verdict)
         return appended.message

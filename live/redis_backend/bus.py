@@ -10,6 +10,10 @@ Why this shape:
   atomically with storing them, so every process (the sender's included)
   delivers messages in stream-id order. A process delivers what it publishes
   itself before publishing, and skips it when it comes back.
+- `handed(room, id)` waits until the message came back on the room's channel and
+  was delivered here (`_fresh` moved the room's last delivered id to it or past),
+  at most `HANDED_WAIT_S`; a room not heard here, a detach or a lost connection
+  ends the wait at once (after a loss the replay delivers it).
 - `attach` returns once Redis confirmed the room's subscription, so a member
   who then reads history cannot miss a message published in between.
 - The subscription connection is read a socket read at a time
@@ -57,10 +61,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from rooms.bus import Bus, RoomEvent
+from rooms.bus import HANDED_WAIT_S, Bus, RoomEvent
 from rooms.errors import ProcessGone, Unavailable
 from rooms.identity import RoomRef
-from rooms.message import sort_key
+from rooms.message import MessageId, sort_key
 from rooms.notices import Notice
 from rooms.tasks import stop_if_cancelled
 
@@ -108,6 +112,8 @@ class RedisBus(Bus):
         self._was_heard: set[str] = set()  # confirmed before the last loss: replay them
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._last_chat: dict[str, tuple[int, int, str]] = {}  # room -> last delivered id
+        # room -> (message id, future) of sends waiting for their message to be delivered
+        self._handing: dict[str, list[tuple[MessageId, asyncio.Future[None]]]] = {}
 
     # -- publishing ---------------------------------------------------------
     async def publish(self, room_key: str, event: str, payload: dict[str, Any],
@@ -202,6 +208,45 @@ class RedisBus(Bus):
         except RedisError:
             log.warning("call reply lost", extra={"kind": kind, "origin": origin})
 
+    async def handed(self, room_key: str, message_id: str) -> None:
+        if keys.room_channel(room_key) not in self._confirmed:
+            return  # not heard here: nobody here to hand it to, or the replay will
+        try:
+            key = sort_key(message_id)
+        except ValueError:
+            return
+        last = self._last_chat.get(room_key)
+        if last is not None and key <= last[:2]:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._handing.setdefault(room_key, []).append((key, fut))
+        timer = loop.call_later(HANDED_WAIT_S, _end, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            waiting = self._handing.get(room_key)
+            if waiting and (key, fut) in waiting:  # timed out (or cancelled)
+                waiting.remove((key, fut))
+                if not waiting:
+                    del self._handing[room_key]
+
+    def _hand_over(self, room_key: str, upto: MessageId | None) -> None:
+        """End the waits of `handed` for messages up to `upto` (None: all) in the room."""
+        waiting = self._handing.get(room_key)
+        if not waiting:
+            return
+        left = []
+        for key, fut in waiting:
+            if upto is None or key <= upto:
+                _end(fut)
+            else:
+                left.append((key, fut))
+        waiting[:] = left
+        if not left:
+            del self._handing[room_key]
+
     # -- rooms --------------------------------------------------------------
     async def attach(self, room_key: str) -> None:
         channel = keys.room_channel(room_key)
@@ -249,6 +294,7 @@ class RedisBus(Bus):
         self._confirmed.discard(channel)
         self._was_heard.discard(channel)
         self._last_chat.pop(room_key, None)
+        self._hand_over(room_key, None)
         ps = self._ps
         if ps is not None and ps.connected:
             # written before this returns: a later attach's SSUBSCRIBE comes after it
@@ -337,6 +383,8 @@ class RedisBus(Bus):
             finally:
                 self._queue = None
                 self._ready.clear()
+                for room in list(self._handing):  # what is stored meanwhile is replayed
+                    self._hand_over(room, None)
                 await self._close_sub()
             await asyncio.sleep(delay)
 
@@ -426,6 +474,8 @@ class RedisBus(Bus):
         if last is not None and key <= last[:2]:
             return False
         self._last_chat[room] = (*key, mid)
+        if self._handing:
+            self._hand_over(room, key)
         return True
 
     def _note_cursor(self, room: str, mid: str) -> None:
@@ -468,3 +518,8 @@ class RedisBus(Bus):
         ps, self._ps = self._ps, None
         if ps is not None:
             await ps.aclose()
+
+
+def _end(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
