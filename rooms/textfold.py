@@ -35,6 +35,19 @@ _SPELLED = str.maketrans({
 _LOOKALIKE = str.maketrans("абвеiкмнорстухѕјαεικνορτυχ", "abbeikmhopctyxsjaeikvoptux")
 LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 _LEET_CHARS = frozenset(LEET) | {"1"}
+_UNLEET = str.maketrans(LEET)  # the swaps put back, but `1` (two ways: `variants`)
+_NO_LEET = str.maketrans("", "", "".join(_LEET_CHARS))
+
+
+def _once(m: re.Match[str]) -> str:
+    return m.group(1)
+
+
+def _twice(m: re.Match[str]) -> str:
+    return m.group(1) * 2
+
+
+_ONCE, _TWICE = _once, _twice
 _SPACED = re.compile(r"(?<![\w@$])(?:[\w@$][\s.\-_*+,/|~]){2,}[\w@$](?![\w@$])")
 _SPACED_HINT = re.compile(r"(?:^|[^\w@$])[\w@$][\s.\-_*+,/|~][\w@$][\s.\-_*+,/|~][\w@$]")
 _WORD = re.compile(r"[\w@$]+")
@@ -43,6 +56,10 @@ _REPEAT = re.compile(r"(\w)\1{2,}")
 
 def fold(text: str) -> str:
     """Compatibility form, no combining marks, case folded."""
+    if text.isascii():
+        # the same, at a fortieth of the cost: NFKD, the spelled-out letters and the
+        # combining marks leave ASCII alone, and casefold is lower there
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.translate(_SPELLED))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -65,15 +82,15 @@ def variants(word: str) -> set[str]:
     letter-for-digit swaps put back (only in words that hold a letter), with long runs
     of a letter shortened."""
     out = {word, word.strip("@$") or word}
-    swaps = sum(c in _LEET_CHARS for c in word)
-    if swaps and sum(c.isalpha() for c in word) >= swaps:  # "t17" is a number, not "tit"
-        base = "".join(LEET.get(c, c) for c in word)
+    swaps = len(word) - len(word.translate(_NO_LEET))
+    if swaps and sum(map(str.isalpha, word)) >= swaps:  # "t17" is a number, not "tit"
+        base = word.translate(_UNLEET)
         out |= {base.replace("1", "i"), base.replace("1", "l")}
     if not word.isascii() and any("a" <= c <= "z" for c in word):
         out.add(word.translate(_LOOKALIKE))
     if _REPEAT.search(word):
         for w in list(out):
-            out |= {_REPEAT.sub(r"\1", w), _REPEAT.sub(r"\1\1", w)}
+            out |= {_REPEAT.sub(_ONCE, w), _REPEAT.sub(_TWICE, w)}
     return out
 
 
