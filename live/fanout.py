@@ -52,6 +52,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from rooms.bus import RoomEvent
+from rooms.eventloop import running_loop
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
                         self._send(sock, data, encodeds, limit)
             else:
                 self._fanout_wrote = True
-                asyncio.get_running_loop().call_soon(self._fanout_turn_end)
+                running_loop().call_soon(self._fanout_turn_end)
                 self._write_all(recipients, sockets, data, encodeds, limit)
             return True
         # several rooms, or skips: gather each member's frames, in order
@@ -342,7 +343,7 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
             held[1].append(frame)
             return True
         if not corked:
-            asyncio.get_running_loop().call_soon(self._uncork, limit)
+            running_loop().call_soon(self._uncork, limit)
         corked[transport] = (sock, [frame])
         return True
 

@@ -16,6 +16,8 @@ Each override is a seam in `live/seam.py`:
   "transport close" and reconnects (to another process behind the balancer),
   whereas a Socket.IO DISCONNECT would make it stay disconnected
   (`_handle_event_internal` counts events in flight and refuses new ones).
+Besides, `start_background_task` (public API; each event's task) finds the loop
+without the system call Python 3.11 makes for it (rooms/eventloop.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from rooms.errors import BadRequest, Unavailable
+from rooms.eventloop import running_loop
 
 from .acks import error_ack
 from .engine import GuardedEngine
@@ -52,6 +55,11 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
         self.malformed = 0
         self._idle = asyncio.Event()
         self.on("*", self._unknown_event)
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        # what engineio does (`asyncio.ensure_future`), each event's task included, with
+        # the loop found without a system call (rooms/eventloop.py)
+        return running_loop().create_task(target(*args, **kwargs))
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         # acks and single-client packets take the broadcast fast path's direct write too

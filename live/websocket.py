@@ -44,6 +44,8 @@ from typing import Any, cast
 
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
+from rooms.eventloop import running_loop
+
 from . import seam
 from .fanout import ws_frame
 
@@ -292,7 +294,7 @@ class WebSocketConnection(asyncio.Protocol):
                 transport.resume_reading()
 
     def _start(self) -> None:
-        self._task = asyncio.ensure_future(self._hand_over())
+        self._task = running_loop().create_task(self._hand_over())
 
     async def _hand_over(self) -> None:
         on_message, on_end = self._on_message, self._on_end

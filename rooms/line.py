@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 
+from .eventloop import running_loop
+
 
 def _open(gate: asyncio.Future[None]) -> None:
     if not gate.done():
@@ -70,8 +72,10 @@ class Line:
     def take(self) -> Turn:
         """The next place in line (never suspends: call it as the event arrives)."""
         ahead = self._last
+        # (the loop of the turn before: asking asyncio for it costs a system call)
+        loop = ahead.get_loop() if ahead is not None else running_loop()
         if ahead is not None and ahead.done():
             ahead = None
-        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        gate: asyncio.Future[None] = loop.create_future()
         self._last = gate
         return Turn(ahead, gate)

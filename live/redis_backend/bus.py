@@ -63,6 +63,7 @@ from redis.exceptions import RedisError
 
 from rooms.bus import HANDED_WAIT_S, Bus, RoomEvent
 from rooms.errors import ProcessGone, Unavailable
+from rooms.eventloop import running_loop
 from rooms.identity import RoomRef
 from rooms.message import MessageId, sort_key
 from rooms.notices import Notice
@@ -218,7 +219,7 @@ class RedisBus(Bus):
         last = self._last_chat.get(room_key)
         if last is not None and key <= last[:2]:
             return
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         self._handing.setdefault(room_key, []).append((key, fut))
         timer = loop.call_later(HANDED_WAIT_S, _end, fut)
