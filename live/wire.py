@@ -90,10 +90,20 @@ def check_packet(p: object) -> None:
         raise MalformedPacket("bad ACK payload")
 
 
+# values `clean` leaves as they are, with nothing inside to look at
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+
+
 def clean(value: Any, depth: int = 0) -> Any:
     """Drop `undefined` fields of maps, refuse other extension values."""
     if depth > MAX_DEPTH:
         raise BadRequest("payload nested too deeply")
+    if type(value) is dict:
+        for v in value.values():
+            if type(v) not in _PLAIN:
+                break
+        else:  # a flat map of plain values (a chat message's): nothing to drop or refuse
+            return value
     if value is BAD_EXT or isinstance(value, msgpack.Timestamp):  # ext -1 skips ext_hook
         raise BadRequest("unsupported msgpack extension value")
     if value is UNDEFINED:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgpack
 import pytest
 
 from live.acks import (
@@ -19,7 +20,7 @@ from live.acks import (
 from live.caps import CapReached
 from live.media_edge import MediaElsewhere
 from live.tokens import TokenRefused
-from live.wire import Fields
+from live.wire import BAD_EXT, MAX_DEPTH, UNDEFINED, Fields, clean
 from rooms.errors import (
     ERROR_CODES,
     BadRequest,
@@ -120,3 +121,20 @@ def test_http_errors(err: LiveError, status: int) -> None:
     body: dict[str, Any] = json.loads(response.text)
     assert body == {"error": {"code": err.code, "message": err.message}}
     assert err.code in ERROR_CODES
+
+
+def test_payloads_drop_undefined_and_refuse_other_extensions_flat_or_nested() -> None:
+    flat = {"room": "r", "text": "hi", "n": 1, "f": 1.5, "b": True, "x": None, "raw": b"\x00"}
+    assert clean(flat) == flat
+    assert clean({"room": "r", "cid": UNDEFINED}) == {"room": "r"}
+    assert clean({"a": {"b": UNDEFINED, "c": [UNDEFINED, 1]}}) == {"a": {"c": [None, 1]}}
+    for bad in (BAD_EXT, msgpack.Timestamp(1, 0)):
+        with pytest.raises(BadRequest, match="extension"):
+            clean({"room": "r", "text": bad})
+        with pytest.raises(BadRequest, match="extension"):
+            clean({"a": [{"b": bad}]})
+    deep: Any = {"room": "r"}  # flat at the bottom, too deep all the same
+    for _ in range(MAX_DEPTH + 1):
+        deep = {"in": deep}
+    with pytest.raises(BadRequest, match="too deeply"):
+        clean(deep)
