@@ -285,7 +285,8 @@ async def test_appends_in_flight_when_the_connection_drops_are_sent_again(redis_
         pipeline = store._append
         calls = [asyncio.ensure_future(store.append(room, author, f"c{i}", f"t{i}"))
                  for i in range(200)]
-        await asyncio.sleep(0)  # the first of them is written to Redis
+        await asyncio.sleep(0)  # they are made ...
+        await asyncio.sleep(0)  # ... and written to Redis together at the end of that turn
         assert pipeline._inflight
         pipeline._link.transport.abort()  # the connection drops, replies unread
         done = await asyncio.gather(*calls)
@@ -433,3 +434,52 @@ async def test_calls_failed_by_the_reply_timeout_never_land_after_later_calls(
         os.kill(pid, signal.SIGCONT)
         await pipeline.aclose()
         await redis.aclose()
+
+
+def test_an_append_is_packed_as_its_keys_and_args_would_be() -> None:
+    """The APPEND call, with the room's parts packed once, is byte for byte the
+    EVALSHA of the script's KEYS and ARGV (scripts.py) packed one by one; a teacher's
+    author arg is empty (no mute check)."""
+    from redis.asyncio import Redis
+
+    from live.redis_backend import keys
+    from live.redis_backend.frames import message_frame_parts
+    from live.redis_backend.pipeline import pack_command
+    from live.redis_backend.store import RedisStore
+    from rooms.clock import SystemClock
+    from rooms.identity import RoomRef
+    from rooms.message import Author
+
+    store = RedisStore(Redis.from_url("redis://127.0.0.1:9"), SystemClock(), 86_400_000, "p1")
+    room = RoomRef("space:1", "room/é")
+    for author, arg in ((Author("u:1", "Ana", "student"), "u:1"),
+                        (Author("t1", "Tom", "teacher"), "")):
+        for _ in range(2):  # packed, then from the room's kept parts
+            entry, cid = b"\x83entry", "c:1"
+            prefix, mid, suffix = message_frame_parts("chat:message", {"text": "hi"},
+                                                      ("ts", "id"))
+            names = [keys.room(room.key, "msgs"), keys.cid(room.key, author.id, cid),
+                     keys.RETENTION_INDEX, keys.room(room.key, "mutes"), keys.POLICIES,
+                     keys.user_messages(room.space, author.id)]
+            args: list[bytes | str | int] = [
+                86_400_000, keys.room_channel(room.key), entry, prefix, mid, suffix,
+                room.key, arg, keys.message_prefix(room.key), room.space, room.name]
+            sha = store._append._head[1]
+            assert store._append_call(room, author, cid, entry, prefix) == pack_command(
+                (b"EVALSHA", sha), len(names), *names, *args)
+
+
+async def test_the_appends_of_one_turn_go_to_redis_in_one_pipeline(redis_url: str) -> None:
+    """Members' sends handled in the same turn of the event loop (one socket read's
+    worth) are written to Redis together at its end, not the first alone and the
+    others after its reply."""
+    async with run_server(redis_url, rate_limits=False) as srv:
+        assert srv.svc is not None
+        store: Any = srv.svc.store
+        room, author = RoomRef("s1", "r"), Author("u", "U", "student")
+        assert (await store.append(room, author, "c-0", "warm")).created  # connected
+        before = store._append.pipelines
+        done = await asyncio.gather(*(store.append(room, author, f"c{i}", f"t{i}")
+                                      for i in range(5)))
+        assert [d.message.text for d in done] == [f"t{i}" for i in range(5)]
+        assert store._append.pipelines - before == 1

@@ -2,12 +2,13 @@
 
 Why: a round trip per stored message costs a pool checkout, a write and a
 read each (about 0.2 ms of this process's CPU with redis-py), and Redis
-answers each on its own. Here the first call goes out at once, and the calls
-made while a pipeline is in flight wait for it and then go together in the
-next one: no added wait when the room is quiet, one write and one read for a
-whole burst when it is busy (and Redis publishes the burst's messages in one
-write to every subscribed process, which the fan-out then writes to each
-member at once).
+answers each on its own. Here the calls made in one turn of the event loop go
+out together at its end (`call_soon`: the events of one socket read each store
+their message in that turn), and the calls made while a pipeline is in flight
+wait for it and then go together in the next one: no added wait when the room
+is quiet, one write and one read for a whole burst when it is busy (and Redis
+publishes the burst's messages in one write to every subscribed process, which
+the fan-out then writes to each member at once).
 
 Order: calls are sent in the order they were made, on the pipeline's own
 connection, one pipeline at a time, so Redis runs them in that order. A call
@@ -56,6 +57,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from rooms.eventloop import running_loop
+
 from ..seam import taken_over
 
 log = logging.getLogger(__name__)
@@ -98,8 +101,7 @@ def online_replicas(info: bytes | str) -> int:
 
 @dataclass(slots=True)
 class _Call:
-    keys: Sequence[Arg]
-    args: Sequence[Arg]
+    wire: bytes  # the call's EVALSHA, packed
     fut: asyncio.Future[Any]
     resent: bool = False
 
@@ -157,15 +159,35 @@ class ScriptPipeline:
         self._link: _Link | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._reloading = False
+        self._soon = False  # a `_pump` is due at the end of this turn of the event loop
         self.pipelines = 0  # sent (for tests)
         self.resent = 0  # calls sent again after a lost connection
         self.unconfirmed = 0  # pipelines no replica confirmed in time
 
     async def __call__(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Call(keys, args, fut))
-        self._pump()
+        return await self.call_packed(pack_command(self._head, len(keys), *keys, *args))
+
+    def head(self, keys: int, args: int) -> bytes:
+        """The start of a call with that many keys and args (`EVALSHA sha keys`), which
+        `call_packed` takes followed by each key and arg as a `bulk`."""
+        name, sha = self._head
+        return b"*%d\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            keys + args + 3, len(name), name, len(sha), sha) + bulk(keys)
+
+    async def call_packed(self, wire: bytes) -> Any:
+        """A call already packed (`head`, then each key and arg as a `bulk`), for a
+        caller that keeps the parts that do not change from call to call."""
+        loop = running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append(_Call(wire, fut))
+        if not self._soon:  # at the end of this turn, with the calls made in it
+            self._soon = True
+            loop.call_soon(self._pump_soon)
         return await fut
+
+    def _pump_soon(self) -> None:
+        self._soon = False
+        self._pump()
 
     def _pump(self) -> None:
         if self._inflight is not None or self._reloading or not self._pending:
@@ -175,7 +197,7 @@ class ScriptPipeline:
             if self._connecting is None:
                 self._connecting = asyncio.ensure_future(self._connect())
             return
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         if self._confirm and (self._replicas is None
                               or loop.time() - self._replicas_checked > REPLICAS_CHECK_S):
             # how many replicas must confirm is asked before acking anything on it
@@ -187,14 +209,13 @@ class ScriptPipeline:
 
     def _send(self, link: _Link) -> None:
         """The next pipeline of pending calls, on `link`."""
-        loop = asyncio.get_running_loop()
+        loop = running_loop()
         batch = self._pending[:MAX_BATCH]
         del self._pending[:MAX_BATCH]
         self._inflight, self._results = batch, []
         self._tail = _WAIT if self._confirm and self._replicas else _NOTHING
         self.pipelines += 1
-        head = self._head
-        wire = [pack_command(head, len(c.keys), *c.keys, *c.args) for c in batch]
+        wire = [c.wire for c in batch]
         timeout = REPLY_TIMEOUT_S
         if self._tail == _WAIT:
             wire.append(pack_command((b"WAIT", b"1"), REPLICA_WAIT_MS))
@@ -348,6 +369,12 @@ class ScriptPipeline:
 
 def _read_only(reply: Any) -> bool:
     return isinstance(reply, ResponseError) and str(reply).startswith("READONLY")
+
+
+def bulk(arg: Arg) -> bytes:
+    """One argument of a command in RESP (a bulk string)."""
+    b = arg if isinstance(arg, bytes) else str(arg).encode()
+    return b"$%d\r\n%s\r\n" % (len(b), b)
 
 
 def pack_command(head: tuple[bytes, bytes], *args: Arg) -> bytes:

@@ -52,7 +52,7 @@ from .filter import RedisFilterStore
 from .frames import message_frame_parts, pack, unpack
 from .join_reads import RedisJoinReads
 from .media import RedisMedia
-from .pipeline import ScriptPipeline
+from .pipeline import ScriptPipeline, bulk
 from .privacy import RedisPrivacy, visit_args, visit_begin_lua, visit_keys
 from .private import RedisPrivate
 from .reactions import RedisReactions
@@ -63,6 +63,7 @@ from .scripts import APPEND, READ
 log = logging.getLogger(__name__)
 
 PRESENCE_TTL_MS = 60_000
+MAX_PACKED_ROOMS = 4096  # rooms whose APPEND parts are kept packed (`_pack_room_parts`)
 PROC_DEAD_MS = 15_000
 
 # KEYS: conns, users, this process's connections, the space's rooms, then `visit_keys`.
@@ -102,6 +103,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self.proc_id = proc_id
         self._arrivals = itertools.count(1)  # `n` of the entries: ties of `at` keep arrival
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
+        self._append_parts: dict[str, tuple[bytes, ...]] = {}  # room key -> `_pack_room_parts`
         self._read = redis.register_script(READ)
         # entries in pipelines of their own; presence needs no replica's confirmation
         self._enter = ScriptPipeline(redis, ENTER, confirm=False)
@@ -119,16 +121,10 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
     async def append(self, room: RoomRef, author: Author, cid: str, text: str) -> Appended:
         entry = pack({"c": cid, "u": [author.id, author.name, author.role], "t": text})
         payload = {"room": room.name, "cid": cid, "user": author.to_wire(), "text": text}
-        prefix, mid, suffix = message_frame_parts("chat:message", payload, ("ts", "id"))
-        names = [keys.room(room.key, "msgs"), keys.cid(room.key, author.id, cid),
-                 keys.RETENTION_INDEX, keys.room(room.key, "mutes"), keys.POLICIES,
-                 keys.user_messages(room.space, author.id)]
-        args: list[bytes | str | int] = [self.retention_ms, keys.room_channel(room.key), entry,
-                                         prefix, mid, suffix, room.key,
-                                         "" if author.role == Role.TEACHER else author.id,
-                                         keys.message_prefix(room.key), room.space, room.name]
+        prefix, _, _ = message_frame_parts("chat:message", payload, ("ts", "id"))
         try:
-            created, mid_, raw = await self._append(keys=names, args=args)
+            created, mid_, raw = await self._append.call_packed(
+                self._append_call(room, author, cid, entry, prefix))
         except RedisError as exc:
             raise Unavailable() from exc
         if created == -1:
@@ -138,6 +134,36 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
             return Appended(self._decode(room, message_id, raw), bool(created))
         ms = sort_key(message_id)[0]
         return Appended(Message(message_id, room.name, cid, author, text, ms), bool(created))
+
+    def _append_call(self, room: RoomRef, author: Author, cid: str, entry: bytes,
+                     prefix: bytes) -> bytes:
+        """The APPEND call (its KEYS and ARGV in `scripts.py`), packed; the parts that are
+        the same for every message of the room were packed once."""
+        parts = self._append_parts.get(room.key) or self._pack_room_parts(room)
+        return b"".join((
+            parts[0], bulk(keys.cid(room.key, author.id, cid)),  # KEYS 1, 2
+            parts[1], bulk(keys.user_messages(room.space, author.id)),  # KEYS 3-5, 6
+            parts[2], bulk(entry), bulk(prefix),  # ARGV 1-2, 3, 4
+            parts[3], bulk("" if author.role == Role.TEACHER else author.id),  # 5-7, 8
+            parts[4]))  # ARGV 9-11
+
+    def _pack_room_parts(self, room: RoomRef) -> tuple[bytes, ...]:
+        """The APPEND call's keys and args that are the same for every message of the
+        room, packed, in the runs between those that are not (kept for `MAX_PACKED_ROOMS`
+        rooms, then packed again)."""
+        _, mid, suffix = message_frame_parts("chat:message", {}, ("ts", "id"))
+        parts = (
+            self._append.head(6, 11) + bulk(keys.room(room.key, "msgs")),
+            bulk(keys.RETENTION_INDEX) + bulk(keys.room(room.key, "mutes"))
+            + bulk(keys.POLICIES),
+            bulk(self.retention_ms) + bulk(keys.room_channel(room.key)),
+            bulk(mid) + bulk(suffix) + bulk(room.key),
+            bulk(keys.message_prefix(room.key)) + bulk(room.space) + bulk(room.name),
+        )
+        if len(self._append_parts) >= MAX_PACKED_ROOMS:
+            self._append_parts.clear()
+        self._append_parts[room.key] = parts
+        return parts
 
     @staticmethod
     def _decode(room: RoomRef, message_id: str, raw: bytes) -> Message:
