@@ -212,11 +212,13 @@ class RedisBus(Bus):
     async def handed(self, room_key: str, message_id: str) -> None:
         if keys.room_channel(room_key) not in self._confirmed:
             return  # not heard here: nobody here to hand it to, or the replay will
+        last = self._last_chat.get(room_key)
+        if last is not None and last[2] == message_id:
+            return  # the last delivered here (most often: it came back first)
         try:
             key = sort_key(message_id)
         except ValueError:
             return
-        last = self._last_chat.get(room_key)
         if last is not None and key <= last[:2]:
             return
         loop = running_loop()
