@@ -231,9 +231,6 @@ class GuardedEngine(engineio.AsyncServer):  # type: ignore[misc]
     """The Engine.IO server with bounded send buffers and guarded websockets."""
 
     max_send_buffer = 1 << 20
-    # (eio sid, a binary WebSocket message) -> True once handled at once, without a task:
-    # the Socket.IO server's (LiveServer.event_now); None or False: engineio's way
-    event_now: Callable[[str, bytes], bool] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -12,9 +12,7 @@ task, a waiter and a timer), and, for every frame read, a new task wrapped in
 - no reader task: once the upgrade is done, the connection's WebSocket
   (live/websocket.py, outside aiohttp's request) hands each message to
   `_ws_message`, in a task that runs only while there are some, and its end to
-  `_ws_end`; no timer per frame; a Socket.IO event with nothing ahead of it is
-  taken at once, from the websocket's `data_received` (`_ws_now`: the server's
-  `event_now` starts its handler's task), with no task for the message itself;
+  `_ws_end`; no timer per frame;
 - no writer task waits on the queue: one runs only while something is queued
   (`engine.SendQueue.on_put`); the fan-out writes around the queue when idle.
 
@@ -153,7 +151,7 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
         self.queue.on_put = self._start_writer
         if not self.queue.empty():  # sent during the upgrade
             self._start_writer()
-        ws.serve(self._ws_message, self._ws_end, self._ws_now)
+        ws.serve(self._ws_message, self._ws_end)
 
     def _start_writer(self) -> None:
         queue = self.queue
@@ -176,16 +174,6 @@ class LiveSocket(AsyncSocket):  # type: ignore[misc]
         finally:
             queue.sending = False
             queue.writer = None  # (a finished task, kept, would cost an idle member 0.5 KB)
-
-    def _ws_now(self, p: bytes | str) -> bool:
-        """A message with nothing ahead of it, offered from the websocket's
-        `data_received`: True once the server took it at once (a Socket.IO event, whose
-        handler runs as its own task); else it goes to `_ws_message` as usual."""
-        server = self.server
-        now = server.event_now
-        if now is None or not isinstance(p, bytes) or len(p) > server.max_http_buffer_size:
-            return False
-        return bool(now(self.sid, p))
 
     async def _ws_message(self, p: bytes | str) -> bool:
         """One message from the websocket; False ends the connection."""

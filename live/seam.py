@@ -25,14 +25,6 @@ python-socketio
 - `server-event`: `AsyncServer._handle_event_internal(server, sid, eio_sid, data,
   namespace, id)`, which runs an event's handler and sends its ack; `LiveServer`
   counts events in flight and refuses new ones while draining.
-- `server-event-now`: an EVENT packet goes from engineio's `AsyncSocket.receive`
-  (a MESSAGE: `_trigger_event('message', sid, data)`, the only thing it does besides
-  logging) to `_handle_eio_message` (no attachment pending: `_binary_packet`), which
-  decodes it with `packet_class` and hands it to `_handle_event(eio_sid, namespace,
-  id, data)`, which looks the sid up, checks `is_connected` and, with
-  `async_handlers`, starts `_handle_event_internal(self, sid, eio_sid, data,
-  namespace, id)` as a task; `LiveServer.event_now` does the same from the
-  websocket's `data_received` (server.py).
 - `server-connect`: `AsyncServer._handle_connect(eio_sid, namespace, data)` has
   queued a refused CONNECT's `connect_error` and taken the sid out of the manager
   (`sid_from_eio_sid` gives None) by the time `_handle_eio_message` returns, and
@@ -203,19 +195,6 @@ def _server_event() -> None:
     _source("server-event", S._handle_event, "self._handle_event_internal")
 
 
-def _server_event_now() -> None:
-    name = "server-event-now"
-    _params(name, S._handle_event, ("self", "eio_sid", "namespace", "id", "data"))
-    _source(name, S._handle_event, "sid = self.manager.sid_from_eio_sid(eio_sid, namespace)",
-            "if not self.manager.is_connected(sid, namespace):", "if self.async_handlers:",
-            "self._handle_event_internal, self, sid, eio_sid, data,")
-    _source(name, S._handle_eio_message, "if eio_sid in self._binary_packet:",
-            "pkt = self.packet_class(encoded_packet=data)",
-            "await self._handle_event(eio_sid, pkt.namespace, pkt.id,")
-    _source(name, AsyncSocket.receive, "elif pkt.packet_type == packet.MESSAGE:",
-            "'message', self.sid, pkt.data,")
-
-
 def _server_connect() -> None:
     _params("server-connect", S._handle_connect, ("self", "eio_sid", "namespace", "data"))
     _source("server-connect", S._handle_connect, "packet.CONNECT_ERROR",
@@ -351,7 +330,6 @@ SEAMS: tuple[Seam, ...] = (
     Seam("server-send-packet", S, "_send_packet", _server_send_packet),
     Seam("server-eio-message", S, "_handle_eio_message", _server_eio_message),
     Seam("server-event", S, "_handle_event_internal", _server_event),
-    Seam("server-event-now", S, "_handle_event", _server_event_now),
     Seam("server-connect", S, "_handle_connect", _server_connect),
     Seam("manager-rooms", socketio.AsyncManager, "basic_enter_room", _manager_rooms),
     Seam("msgpack-packet", msgpack_packet.MsgPackPacket, "decode", _msgpack_packet),

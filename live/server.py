@@ -17,11 +17,7 @@ Each override is a seam in `live/seam.py`:
   whereas a Socket.IO DISCONNECT would make it stay disconnected
   (`_handle_event_internal` counts events in flight and refuses new ones).
 Besides, `start_background_task` (public API; each event's task) finds the loop
-without the system call Python 3.11 makes for it (rooms/eventloop.py), and
-`event_now` (seam `server-event-now`) starts a Socket.IO event's task straight from
-the websocket's `data_received` (engine_socket.LiveSocket._ws_now), as
-`_handle_event` would, without the task and the five coroutines engineio and
-python-socketio pass a message through first (about 8 us of a stored message).
+without the system call Python 3.11 makes for it (rooms/eventloop.py).
 """
 
 from __future__ import annotations
@@ -58,34 +54,7 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
         self.draining = False
         self.malformed = 0
         self._idle = asyncio.Event()
-        self._event_tasks: set[asyncio.Task[None]] = set()  # started by `event_now`
         self.on("*", self._unknown_event)
-        self.eio.event_now = self.event_now
-
-    def event_now(self, eio_sid: str, data: bytes) -> bool:
-        """A WebSocket message of `eio_sid` with nothing ahead of it: if it is a Socket.IO
-        EVENT of a connected session, its handler's task is started now, as
-        `_handle_event` starts it (True). Anything else (False) goes engineio's way,
-        `_handle_eio_message` included: CONNECT, ACK, a malformed packet (which ends the
-        connection there), a session not signed in, draining."""
-        if (self.draining or eio_sid in self._binary_packet
-                or self.eio.handshakes.pending(eio_sid)):
-            return False
-        try:
-            pkt = self.packet_class(encoded_packet=data)
-        except MalformedPacket:
-            return False
-        if pkt.packet_type != sio_packet.EVENT:
-            return False
-        namespace = pkt.namespace or "/"
-        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-        if sid is None or not self.manager.is_connected(sid, namespace):
-            return False
-        task = self.start_background_task(self._handle_event_internal, self, sid, eio_sid,
-                                          pkt.data, namespace, pkt.id)
-        self._event_tasks.add(task)
-        task.add_done_callback(self._event_tasks.discard)
-        return True
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
         # what engineio does (`asyncio.ensure_future`), each event's task included, with

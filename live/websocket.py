@@ -18,9 +18,7 @@ clients send for Engine.IO packets) are read by `plain_frames` without a parser.
 Order: frames are parsed as they arrive; complete messages go to the consumer one
 at a time, in that order: `wait()` gives them in turn (pull, the Engine.IO upgrade
 exchange), then `serve(on_message, on_end)` hands each to `on_message`, awaited
-before the next (push, the connection's life); a message with nothing ahead of it
-may be taken at once, from `data_received` (`serve`'s `at_once`: a Socket.IO
-event, which starts its own task; no task here for it). Past `INBOX_PAUSE` messages waiting,
+before the next (push, the connection's life). Past `INBOX_PAUSE` messages waiting,
 the transport stops reading until they are handled. Writes go to the transport in
 the order they are made (`send`, `close`; live/fanout.py writes frames to
 `transport` directly and keeps its own order).
@@ -58,8 +56,6 @@ INBOX_PAUSE = 16  # complete messages waiting for the consumer before reading pa
 Message = bytes | str
 OnMessage = Callable[[Message], Awaitable[bool]]
 OnEnd = Callable[[], Awaitable[None]]
-# takes a message at once, in `data_received` (True), or leaves it to `OnMessage`
-AtOnce = Callable[[Message], bool]
 
 
 class _End:
@@ -125,8 +121,8 @@ class WebSocketConnection(asyncio.Protocol):
     """The protocol of a TCP connection taken over after a WebSocket upgrade."""
 
     __slots__ = ("transport", "max_message", "_parser", "_parts", "_size", "_inbox",
-                 "_waiter", "_task", "_on_message", "_on_end", "_at_once", "_ended",
-                 "_closing", "_drained")
+                 "_waiter", "_task", "_on_message", "_on_end", "_ended", "_closing",
+                 "_drained")
 
     def __init__(self, max_message: int) -> None:
         self.transport: asyncio.Transport | None = None  # once taken over
@@ -139,7 +135,6 @@ class WebSocketConnection(asyncio.Protocol):
         self._task: asyncio.Task[None] | None = None  # handing messages to on_message
         self._on_message: OnMessage | None = None
         self._on_end: OnEnd | None = None
-        self._at_once: AtOnce | None = None
         self._ended = False  # END is queued: nothing more comes in
         self._closing = False  # a CLOSE was sent
         self._drained: asyncio.Future[None] | None = None  # writing paused: resumed
@@ -163,15 +158,11 @@ class WebSocketConnection(asyncio.Protocol):
         self._take()
         return item
 
-    def serve(self, on_message: OnMessage, on_end: OnEnd, at_once: AtOnce | None = None) -> None:
+    def serve(self, on_message: OnMessage, on_end: OnEnd) -> None:
         """From now on hand every message to `on_message` (False: end the connection),
-        then run `on_end` once when the connection is over. `at_once`, if given, is
-        offered each message that arrives with nothing ahead of it (none queued, none
-        being handed over), in `data_received` itself; when it takes it (True: it must
-        not suspend, what it starts runs as a task of its own), no task is made here."""
+        then run `on_end` once when the connection is over."""
         self._on_message = on_message
         self._on_end = on_end
-        self._at_once = at_once
         if self._inbox:
             self._start()
 
@@ -290,16 +281,6 @@ class WebSocketConnection(asyncio.Protocol):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
         elif self._task is None:
-            at_once = self._at_once
-            if at_once is not None and len(inbox) == 1 and not isinstance(item, _End):
-                try:
-                    took = at_once(item)
-                except Exception:
-                    log.exception("handing a message over at once failed")
-                    took = False
-                if took:
-                    self._take()
-                    return
             self._start()
 
     def _take(self) -> None:

@@ -235,56 +235,6 @@ async def test_a_flood_pauses_reading_until_the_messages_are_taken() -> None:
         theirs.close()
 
 
-async def test_messages_with_nothing_ahead_are_offered_at_once_and_order_holds() -> None:
-    """`serve`'s `at_once` gets a message only when nothing is ahead of it; what it
-    refuses, and everything that arrives while a message is being handed over, goes to
-    `on_message`, in arrival order."""
-    loop = asyncio.get_running_loop()
-    ours, theirs = socket.socketpair()
-    transport, ws = await loop.create_connection(lambda: WebSocketConnection(1024), sock=ours)
-    order: list[str] = []
-    offered: list[bytes] = []
-    release = loop.create_future()
-
-    def at_once(m: bytes | str) -> bool:
-        assert isinstance(m, bytes)
-        offered.append(m)
-        if m.startswith(b"now"):
-            order.append(m.decode())
-            return True
-        return False
-
-    async def on_message(m: bytes | str) -> bool:
-        assert isinstance(m, bytes)
-        if m == b"slow":
-            await release  # what comes meanwhile queues behind it
-        order.append(m.decode())
-        return True
-
-    async def on_end() -> None:
-        order.append("end")
-
-    try:
-        ws.serve(on_message, on_end, at_once)
-        theirs.sendall(frame(b"now-1"))
-        await eventually(lambda: order == ["now-1"])
-        theirs.sendall(frame(b"slow"))
-        await eventually(lambda: len(offered) == 2)
-        theirs.sendall(frame(b"now-2") + frame(b"later"))
-        await eventually(lambda: len(ws._inbox or ()) == 2)  # read, held behind the slow one
-        assert order == ["now-1"] and len(offered) == 2  # not offered: something ahead
-        release.set_result(None)
-        await eventually(lambda: order == ["now-1", "slow", "now-2", "later"])
-        theirs.sendall(frame(b"now-3"))
-        await eventually(lambda: order[-1] == "now-3")
-        assert offered[-1] == b"now-3"  # nothing ahead again: offered, taken
-        theirs.close()
-        await eventually(lambda: order[-1] == "end")
-    finally:
-        transport.close()
-        theirs.close()
-
-
 def test_plain_frames_read_as_wsproto_reads_them() -> None:
     rng = random.Random(13)
     sizes = [0, 1, 3, 4, 5, 125, 126, 127, 4095, 65535, 65536]
