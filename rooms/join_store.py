@@ -14,9 +14,12 @@ the single reads, which the memory store uses (nothing to save in memory).
 
 Order: `admission` is read before the member enters, `snapshot` after (and, shared by
 joins in flight, begun after each of them entered: rooms/shared_read.py), as the
-single reads were. Neither is atomic with the writes of others: a ban or a lock that
-lands between `admission` and `enter` is applied by the moderation path that made
-it (it kicks whoever is in the room), exactly as before.
+single reads were. A join into a room no other join is reading enters and reads in one
+step (`Store.enter_and_snapshot`; Redis: one script, so one round trip less, the read
+atomic with the entry); joins of the room coming meanwhile share the next read.
+Neither read is atomic with the writes of others: a ban or a lock that lands between
+`admission` and `enter` is applied by the moderation path that made it (it kicks
+whoever is in the room), exactly as before.
 
 On failure: each raises `Unavailable` (the Redis store) and reads nothing partial;
 the join answers `unavailable` (rooms/service.py says what is undone).

@@ -120,6 +120,7 @@ class RoomService:
         room = self._room(s, name)
         me = Member.of(s.who)
         entered, first = room.key not in s.rooms, False
+        view: RoomView | None = None
         if entered:
             if len(s.rooms) >= MAX_ROOMS_PER_CONNECTION:
                 raise BadRequest(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per connection")
@@ -132,18 +133,34 @@ class RoomService:
             # a first connection of the user begins a visit (attendance) in the same step
             visit = Visit(s.who.sub, s.who.name, s.who.role.value, s.who.school,
                           self.clock.now_ms())
-            try:
-                first = await self.store.enter(room, s.conn, me, visit)
-            except Exception:
-                await self._detach(s.conn, room.key)
-                raise
+            if self._joined_view.idle(room):
+                # no other join reads the room: enter and read it in one store call (its
+                # read is the room's running one: joins coming meanwhile share the next)
+
+                async def enter_and_read() -> RoomView:
+                    nonlocal first
+                    first, snap = await self.store.enter_and_snapshot(room, s.conn, me, visit)
+                    return self._view_of(room, snap)
+
+                try:
+                    view = await self._joined_view.run_own(room, enter_and_read)
+                except Exception:
+                    await self._enter_after_failure(s, room, me, visit)
+                    raise
+            else:
+                try:
+                    first = await self.store.enter(room, s.conn, me, visit)
+                except Exception:
+                    await self._detach(s.conn, room.key)
+                    raise
             s.rooms.add(room.key)
             s.waiting.discard(room.key)
         try:
             if entered and first:
                 await self.bus.announce(room.key, "presence:join",
                                         {"room": room.name, "member": me.to_wire()}, skip=s.conn)
-            view = await self._joined_view.get(room)  # one store read (rooms/join_store.py)
+            if view is None:
+                view = await self._joined_view.get(room)  # one store read (rooms/join_store.py)
             snap = view.snapshot
             # polls, locked, ... (a teacher's: the waiting list, one store read more)
             state = await self.classroom.room_state(s, room, snap)
@@ -165,6 +182,25 @@ class RoomService:
             **state,
         }
 
+    async def _enter_after_failure(self, s: Session, room: RoomRef, me: Member,
+                                   visit: Visit) -> None:
+        """A join's entering read failed, perhaps after the entry was written: make sure
+        of the entry (`enter` is idempotent) and leave again, as a join whose read failed
+        after it entered does (its arrival announced, then its departure); if even that
+        fails, the connection only stops hearing the room."""
+        try:
+            first = await self.store.enter(room, s.conn, me, visit)
+        except Exception:
+            await self._detach(s.conn, room.key)
+            return
+        s.rooms.add(room.key)
+        try:
+            if first:
+                await self.bus.announce(room.key, "presence:join",
+                                        {"room": room.name, "member": me.to_wire()}, skip=s.conn)
+        finally:
+            await self._undo_join(s, room)
+
     async def _undo_join(self, s: Session, room: RoomRef) -> None:
         try:
             await self.leave_room(s, room.key)
@@ -172,7 +208,9 @@ class RoomService:
             log.exception("leaving a failed join failed", extra={"conn": s.conn, "room": room.key})
 
     async def _read_view(self, room: RoomRef) -> RoomView:
-        snap = await self.store.snapshot(room)
+        return self._view_of(room, await self.store.snapshot(room))
+
+    def _view_of(self, room: RoomRef, snap: RoomSnapshot) -> RoomView:
         return RoomView(snap, {m.id: m for m in snap.members},
                         self._member_forms.of(room.key, snap.members),
                         self._message_forms.of(room.key, snap.page.messages))

@@ -13,6 +13,11 @@ caller asked); it waits for it to end and then shares the *next* read with every
 caller who arrived meanwhile: under a storm, two reads per round trip instead of one per
 caller. The result is shared as is: callers must not mutate it.
 
+A caller whose read cannot be shared (it began with the caller's own write, as a join
+that enters and reads the room in one store call) runs it with `run_own` when no read of
+the key is under way or promised (`idle`): it counts as the key's running read, so callers
+arriving meanwhile wait for it and share the next one.
+
 On failure: the caller who ran the read gets its error; those who were waiting to share
 it read again by themselves, so one caller's cancellation (its connection closed) fails
 nobody else.
@@ -57,10 +62,20 @@ class SharedRead(Generic[K, V]):
             del self._next[key]
         return await self._run(key, mine)
 
-    async def _run(self, key: K, fut: asyncio.Future[V]) -> V:
+    def idle(self, key: K) -> bool:
+        """No read of `key` is under way or promised."""
+        return key not in self._running and key not in self._next
+
+    async def run_own(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        """Run `read`, a read of `key` that only this caller can use, as the key's
+        running read (callers arriving meanwhile share the next one); call when `idle`."""
+        return await self._run(key, asyncio.get_running_loop().create_future(), read)
+
+    async def _run(self, key: K, fut: asyncio.Future[V],
+                   read: Callable[[], Awaitable[V]] | None = None) -> V:
         self._running[key] = fut
         try:
-            value = await self._read(key)
+            value = await (self._read(key) if read is None else read())
         except BaseException as exc:
             _fail(fut, exc)
             raise

@@ -139,6 +139,15 @@ class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutSto
             await self.group(room), await self.breakout(room), await self.streams(room),
             await self.media_settings(room))
 
+    async def enter_and_snapshot(self, room: RoomRef, conn: str, member: Member,
+                                 visit: Visit | None = None) -> tuple[bool, RoomSnapshot]:
+        """`enter`, then `snapshot` begun after it, in one step where the store can
+        (Redis: one round trip, the read atomic with the write). On failure the entry
+        may have been written (the read failed after it); `enter` is idempotent, so the
+        caller can make sure of it and leave again."""
+        first = await self.enter(room, conn, member, visit)
+        return first, await self.snapshot(room)
+
     async def compact(self) -> bool:
         """Make the backend's files forget what was purged (Redis: the append-only file,
         `live/redis_backend/compaction.py`); true if something was asked. Run on a timer."""

@@ -1,5 +1,6 @@
 """A join's two reads (`Store.admission`, `Store.snapshot`) and its one write
-(`Store.enter` with a visit), both stores; and a join that fails half-way leaves
+(`Store.enter` with a visit), and the write and the second read in one step
+(`Store.enter_and_snapshot`), both stores; and a join that fails half-way leaves
 nothing behind (a real redis-server, killed or holding a key of the wrong type)."""
 
 from __future__ import annotations
@@ -150,6 +151,26 @@ async def test_entering_again_counts_a_connection_once(store: Store) -> None:
     assert gone is not None and gone.last and await store.members(R) == []
 
 
+async def test_entering_and_reading_in_one_step_reads_the_member_who_entered(
+        store: Store) -> None:
+    """`enter_and_snapshot` (a join into a room no other join is reading): the entry, the
+    visit and a snapshot that has the member, as `enter` then `snapshot` would."""
+    now = SystemClock().now_ms()
+    await store.enter(R, "c1", Member("tom", "Tom", "teacher"))
+    await store.append(R, ANA, "c1", "hello")
+    visit = Visit("ana", "Ana", "student", None, now)
+    first, snap = await store.enter_and_snapshot(R, "c2", ANA_MEMBER, visit)
+    assert first and snap == await Store.snapshot(store, R)
+    assert sorted(m.id for m in snap.members) == ["ana", "tom"]
+    assert [m.text for m in snap.page.messages] == ["hello"]
+    assert await store.visits(R) == [visit]
+    again, snap = await store.enter_and_snapshot(R, "c2", ANA_MEMBER, visit)  # sent twice
+    assert again and sorted(m.id for m in snap.members) == ["ana", "tom"]
+    second_tab, snap = await store.enter_and_snapshot(R, "c3", ANA_MEMBER, visit)
+    assert not second_tab and sorted(m.id for m in snap.members) == ["ana", "tom"]
+    assert await store.visits(R) == [visit]
+
+
 async def test_a_join_while_redis_is_down_is_unavailable_and_works_after(
         own_redis: RedisServer) -> None:
     async with run_server(own_redis.url, rate_limits=False, rooms="open") as srv:
@@ -203,6 +224,31 @@ async def test_a_join_failing_after_it_entered_leaves_the_room_again(redis_url: 
             await r.aclose()
             await ana.close()
             await watcher.close()
+
+
+async def test_a_join_whose_entry_cannot_be_written_leaves_nothing_behind(
+        redis_url: str) -> None:
+    """The join's one call (enter and read) fails before writing, and so does the `enter`
+    sent after it to make sure: `unavailable`, not in the room, and it can join later."""
+    room = RoomRef("space1", "r")
+    async with run_server(redis_url, rate_limits=False, rooms="open") as srv:
+        assert srv.svc is not None
+        ana = await connect(srv.url, sub="ana", name="Ana")
+        r = Redis.from_url(redis_url)
+        try:
+            await r.set(keys.room(room.key, "conns"), "not a hash")  # ENTER's first write
+            ack = await ana.call("join", {"room": "r"})
+            assert not ack["ok"] and ack["error"]["code"] == "unavailable"
+            sent = await ana.call("chat:send", {"room": "r", "text": "hi", "cid": "1"})
+            assert sent["error"]["code"] == "not_joined"
+            assert not srv.svc.rooms.conns.rooms.get("/", {}).get(room.key)  # not hearing it
+            assert await srv.svc.rooms.store.visits(room) == []
+            await r.delete(keys.room(room.key, "conns"))
+            again = await ana.call("join", {"room": "r"})
+            assert again["ok"] and [m["id"] for m in again["members"]] == ["ana"]
+        finally:
+            await r.aclose()
+            await ana.close()
 
 
 async def test_consecutive_snapshots_follow_every_change_of_members_and_history(

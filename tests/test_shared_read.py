@@ -96,3 +96,49 @@ async def test_a_cancelled_caller_fails_nobody_else() -> None:
         with pytest.raises(asyncio.CancelledError):
             await t
     assert await shared.get("r") == ("r", 0)  # nothing left behind
+
+
+async def test_a_read_of_ones_own_runs_alone_and_those_coming_meanwhile_share_the_next() -> None:
+    src = Source()
+    shared = SharedRead(src.read)
+    src.gate = asyncio.Event()
+    assert shared.idle("r")
+
+    async def own() -> tuple[str, int]:  # a join that enters and reads in one call
+        src.version += 1
+        return await src.read("r")
+
+    mine = asyncio.ensure_future(shared.run_own("r", own))
+    await asyncio.sleep(0)
+    assert not shared.idle("r")  # the next join of the room waits for it
+
+    async def join() -> tuple[str, int]:
+        src.version += 1
+        return await shared.get("r")
+
+    later = [asyncio.ensure_future(join()) for _ in range(3)]
+    await asyncio.sleep(0)
+    src.gate.set()
+    assert await mine == ("r", 1)
+    assert await asyncio.gather(*later) == [("r", 4)] * 3  # one read, begun after them
+    assert src.reads == 2 and shared.idle("r")
+
+
+async def test_a_failed_read_of_ones_own_fails_only_its_caller() -> None:
+    src = Source()
+    shared = SharedRead(src.read)
+    src.gate = asyncio.Event()
+
+    async def own() -> tuple[str, int]:
+        return await src.read("r")
+
+    mine = asyncio.ensure_future(shared.run_own("r", own))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(shared.get("r"))
+    await asyncio.sleep(0)
+    src.fail_next = 1
+    src.gate.set()
+    with pytest.raises(ConnectionError):
+        await mine
+    assert await waiting == ("r", 0)
+    assert shared.idle("r")

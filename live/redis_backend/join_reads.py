@@ -81,7 +81,7 @@ return {at or false, has, redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS
 # Returns {conns (flat), page (id, content, ...), reactions per page id (flat each),
 # polls (flat), closed poll ids, votes per poll (flat each; {} for a closed one), flags
 # (flat), mutes (flat), group, breakout, streams (flat), media settings}.
-SNAPSHOT = _with_read("""
+_SNAPSHOT_BODY = """
 local page = read({KEYS[2], KEYS[3]}, {ARGV[1], ARGV[2], ARGV[3], 'before', '', ARGV[4],
                                        ARGV[5]})
 local reactions = {}
@@ -104,7 +104,35 @@ return {redis.call('HGETALL', KEYS[1]), page, reactions, polls, closed, votes,
         redis.call('HGETALL', KEYS[6]), redis.call('HGETALL', KEYS[7]),
         redis.call('GET', KEYS[8]), redis.call('GET', KEYS[9]),
         redis.call('HGETALL', KEYS[10]), redis.call('GET', KEYS[11])}
-""")
+"""
+SNAPSHOT = _with_read(_SNAPSHOT_BODY)
+
+
+def entered_snapshot(enter: str) -> str:
+    """One script: `enter` (the store's ENTER), then `SNAPSHOT`, atomically, so the
+    members read include the one who entered. KEYS: ENTER's, then SNAPSHOT's. ARGV: how
+    many of the KEYS and of the ARGV that follow are ENTER's, ENTER's ARGV, SNAPSHOT's.
+    Returns {what ENTER returns, what SNAPSHOT returns}."""
+    return f"""local function read(KEYS, ARGV)
+{READ}
+end
+local function enter(KEYS, ARGV)
+{enter}
+end
+local function snapshot(KEYS, ARGV)
+{_SNAPSHOT_BODY}
+end
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local ek, ea, sk, sa = {{}}, {{}}, {{}}, {{}}
+for i = 1, #KEYS do
+  if i <= nk then ek[#ek + 1] = KEYS[i] else sk[#sk + 1] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i <= na + 2 then ea[#ea + 1] = ARGV[i] else sa[#sa + 1] = ARGV[i] end
+end
+local n = enter(ek, ea)
+return {{n, snapshot(sk, sa)}}
+"""
 
 VOTES_SUFFIX = ":votes"  # a poll's votes: `keys.room(R, "poll:<id>:votes")` (classroom.py)
 
@@ -149,19 +177,28 @@ class RedisJoinReads(Store):
 
     async def snapshot(self, room: RoomRef) -> RoomSnapshot:
         now = self._clock.now_ms()
+        names, args = self._snapshot_call(room, now)
         try:
-            (conns, flat_page, reactions, polls, closed, votes, flags, mutes, group, breakout,
-             streams, settings) = await self._snapshot(
-                keys=[keys.room(room.key, "conns"), keys.room(room.key, "msgs"), keys.POLICIES,
-                      keys.room(room.key, "polls"), keys.room(room.key, "polls:closed"),
-                      keys.room(room.key, "flags"), keys.room(room.key, "mutes"),
-                      keys.room(room.key, "group"), keys.room(room.key, "breakout"),
-                      keys.room(room.key, "streams"), keys.room(room.key, "media:settings")],
-                args=[now, self.retention_ms, room.space, DEFAULT_PAGE + 1,
-                      keys.message_prefix(room.key), keys.reactions(room.key, ""),
-                      keys.room(room.key, "poll:"), VOTES_SUFFIX])
+            reply = await self._snapshot(keys=names, args=args)
         except RedisError as exc:
             raise Unavailable() from exc
+        return self._snapshot_of(room, reply, now)
+
+    def _snapshot_call(self, room: RoomRef, now: int) -> tuple[list[str], list[Any]]:
+        """The KEYS and ARGV of `SNAPSHOT` for the room."""
+        return ([keys.room(room.key, "conns"), keys.room(room.key, "msgs"), keys.POLICIES,
+                 keys.room(room.key, "polls"), keys.room(room.key, "polls:closed"),
+                 keys.room(room.key, "flags"), keys.room(room.key, "mutes"),
+                 keys.room(room.key, "group"), keys.room(room.key, "breakout"),
+                 keys.room(room.key, "streams"), keys.room(room.key, "media:settings")],
+                [now, self.retention_ms, room.space, DEFAULT_PAGE + 1,
+                 keys.message_prefix(room.key), keys.reactions(room.key, ""),
+                 keys.room(room.key, "poll:"), VOTES_SUFFIX])
+
+    def _snapshot_of(self, room: RoomRef, reply: list[Any], now: int) -> RoomSnapshot:
+        """The room as a `SNAPSHOT` reply read at `now` shows it."""
+        (conns, flat_page, reactions, polls, closed, votes, flags, mutes, group, breakout,
+         streams, settings) = reply
         msgs = self._decoded.contents(room, flat_page)  # newest first, gone ones skipped
         page = Page(list(reversed(msgs[:DEFAULT_PAGE])), len(msgs) > DEFAULT_PAGE)
         shown = {m.id for m in page.messages}

@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from rooms.clock import Clock
 from rooms.errors import Muted, Unavailable
 from rooms.identity import Role, RoomRef
+from rooms.join_store import RoomSnapshot
 from rooms.message import Appended, Author, Message, Page, sort_key
 from rooms.presence import Departure, Member
 from rooms.privacy import Visit
@@ -50,7 +51,7 @@ from .classroom import RedisClassroom
 from .compaction import AofCompactor
 from .filter import RedisFilterStore
 from .frames import message_frame_parts, pack, unpack
-from .join_reads import RedisJoinReads
+from .join_reads import RedisJoinReads, entered_snapshot
 from .media import RedisMedia
 from .pipeline import ScriptPipeline, bulk
 from .privacy import RedisPrivacy, visit_args, visit_begin_lua, visit_keys
@@ -107,6 +108,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self._read = redis.register_script(READ)
         # entries in pipelines of their own; presence needs no replica's confirmation
         self._enter = ScriptPipeline(redis, ENTER, confirm=False)
+        # a join into a room no other join is reading: entered and read in one step
+        self._enter_read = ScriptPipeline(redis, entered_snapshot(ENTER), confirm=False)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
@@ -230,6 +233,33 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
     # -- presence ------------------------------------------------------
     async def enter(self, room: RoomRef, conn: str, member: Member,
                     visit: Visit | None = None) -> bool:
+        names, args = await self._enter_call(room, conn, member, visit)
+        try:
+            n = await self._enter(keys=names, args=args)
+        except RedisError as exc:
+            raise Unavailable() from exc
+        self._local_rooms[room.key] = self._local_rooms.get(room.key, 0) + 1
+        return int(n) == 1
+
+    async def enter_and_snapshot(self, room: RoomRef, conn: str, member: Member,
+                                 visit: Visit | None = None) -> tuple[bool, RoomSnapshot]:
+        """`ENTER` and `SNAPSHOT` in one script (`entered_snapshot`): one round trip.
+        A failure after the entry was written (the read failed) leaves it written."""
+        names, args = await self._enter_call(room, conn, member, visit)
+        now = self._clock.now_ms()
+        snap_names, snap_args = self._snapshot_call(room, now)
+        try:
+            n, reply = await self._enter_read(keys=[*names, *snap_names],
+                                              args=[len(names), len(args), *args, *snap_args])
+        except RedisError as exc:
+            raise Unavailable() from exc
+        self._local_rooms[room.key] = self._local_rooms.get(room.key, 0) + 1
+        return int(n) == 1, self._snapshot_of(room, reply, now)
+
+    async def _enter_call(self, room: RoomRef, conn: str, member: Member,
+                          visit: Visit | None) -> tuple[list[str], list[bytes | str | int]]:
+        """The KEYS and ARGV of `ENTER` (a connection back before its leave reached
+        Redis is forgotten first)."""
         now = self._clock.now_ms()
         rec = pack({"m": member.to_record(), "at": now, "n": next(self._arrivals),
                     "p": self.proc_id})
@@ -244,12 +274,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
                                          "0" if visit is None else "1"]
         if visit is not None:
             args += visit_args(room, visit, self.retention_ms)
-        try:
-            n = await self._enter(keys=names, args=args)
-        except RedisError as exc:
-            raise Unavailable() from exc
-        self._local_rooms[room.key] = self._local_rooms.get(room.key, 0) + 1
-        return int(n) == 1
+        return names, args
 
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
         """Forget a connection. When Redis fails, None: the heartbeat retries it."""
@@ -391,6 +416,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
     async def close(self) -> None:
         await self._append.aclose()
         await self._enter.aclose()
+        await self._enter_read.aclose()
         await self._close_join_reads()
         await self._keep.aclose()
         await self._r.aclose()

@@ -39,6 +39,7 @@ const readline = require("node:readline");
 const WebSocket = require("ws");
 const notepack = require("notepack.io");
 const { connectLean } = require("./lean");
+const { createSecretKey } = require("node:crypto");
 
 const now = () => performance.timeOrigin + performance.now();
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
@@ -81,10 +82,16 @@ const onEvent = (name) => {
   }
 };
 
+// the secret as a KeyObject, made once: given a string, jsonwebtoken's sign first tries
+// it as a PEM private key (createPrivateKey, which throws) and then makes a secret key of
+// it, for every token: half of a storm worker's CPU went there (same tokens either way)
+let secretKey = null;
+
 function token(sub, role) {
+  secretKey = secretKey || createSecretKey(Buffer.from(cfg.secret));
   return jwt.sign(
     { sub, name: `Bench ${sub}`, role: role || "student", space: cfg.space },
-    cfg.secret,
+    secretKey,
     { algorithm: "HS256", audience: "twinspace-live", expiresIn: 3600 },
   );
 }
