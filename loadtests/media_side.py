@@ -436,7 +436,8 @@ async def run_shape(browsers: tuple[Any, Any], front: Front, server: Ours | Janu
             spy = await asyncio.create_subprocess_exec(
                 str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid),
                 "--duration", str(int(window)), "--rate", "200", "--format", "raw",
-                "--nonblocking", *(["--native"] if native else []), "--output", str(out),
+                # py-spy refuses --native with --nonblocking: native stacks pause the unit
+                *(["--native"] if native else ["--nonblocking"]), "--output", str(out),
                 stdout=asyncio.subprocess.DEVNULL, stderr=errors)
         await asyncio.sleep(window)
         if spy is not None:
