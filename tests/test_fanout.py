@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -10,7 +12,16 @@ import socketio
 
 from live.fanout import FastEmitManager, RoomEmit, ws_frame
 
-from .support import Running, ServiceProcess, connect, eventually, open_rooms, run_server, token
+from .support import (
+    Client,
+    Running,
+    ServiceProcess,
+    connect,
+    eventually,
+    open_rooms,
+    run_server,
+    token,
+)
 
 
 def test_seams_are_where_the_fast_path_expects_them() -> None:
@@ -197,6 +208,24 @@ async def test_the_shared_frame_follows_who_is_in_the_room(server: Running) -> N
             await m.close()
 
 
+@contextlib.asynccontextmanager
+async def two_on_redis(redis_url: str) -> AsyncIterator[tuple[Client, Client, Any]]:
+    """Members `a` and `b` in room `r` of one service process on Redis, and the transport
+    of that process's bus subscription (a test pauses its reading: the bus lags)."""
+    async with run_server(redis_url) as server:
+        await open_rooms(server.url, "r")
+        a, b = await connect(server.url, sub="a"), await connect(server.url, sub="b")
+        try:
+            for m in (a, b):
+                assert (await m.call("join", {"room": "r"}))["ok"]
+            assert server.svc is not None
+            bus: Any = server.svc.bus  # the Redis bus
+            yield a, b, bus._ps._transport
+        finally:
+            for m in (a, b):
+                await m.close()
+
+
 async def test_a_send_is_acked_once_this_process_has_handed_it_to_the_room(
         redis_url: str) -> None:
     """On Redis the stored message comes back to the sender's process on the room's
@@ -205,29 +234,18 @@ async def test_a_send_is_acked_once_this_process_has_handed_it_to_the_room(
     (or does not get it live), whatever the subscription's lag. The subscription's
     reading is paused here to make that lag long (seen in CI as a member who left just
     after the ack missing the message)."""
-    async with run_server(redis_url) as server:
-        await open_rooms(server.url, "r")
-        a, b = await connect(server.url, sub="a"), await connect(server.url, sub="b")
+    async with two_on_redis(redis_url) as (a, b, transport):
+        transport.pause_reading()
+        resumed = asyncio.get_running_loop().call_later(0.3, transport.resume_reading)
         try:
-            for m in (a, b):
-                assert (await m.call("join", {"room": "r"}))["ok"]
-            assert server.svc is not None
-            reader: Any = getattr(server.svc.bus, "_ps")
-            transport = reader._transport
-            transport.pause_reading()
-            resumed = asyncio.get_running_loop().call_later(0.3, transport.resume_reading)
-            try:
-                ack = await a.call("chat:send", {"room": "r", "text": "x", "cid": "x"})
-                assert ack["ok"]
-                assert (await b.call("leave", {"room": "r"}))["ok"]
-            finally:
-                resumed.cancel()
-                transport.resume_reading()
-            await a.wait_for("chat:message", lambda g: g["text"] == "x")
-            assert b.texts() == ["x"]
+            ack = await a.call("chat:send", {"room": "r", "text": "x", "cid": "x"})
+            assert ack["ok"]
+            assert (await b.call("leave", {"room": "r"}))["ok"]
         finally:
-            for m in (a, b):
-                await m.close()
+            resumed.cancel()
+            transport.resume_reading()
+        await a.wait_for("chat:message", lambda g: g["text"] == "x")
+        assert b.texts() == ["x"]
 
 
 async def test_a_send_is_acked_even_when_its_message_is_slow_to_come_back(
@@ -236,24 +254,14 @@ async def test_a_send_is_acked_even_when_its_message_is_slow_to_come_back(
     subscription that stalls delays the ack by that much, not more, and the message
     reaches the room once the subscription reads again."""
     monkeypatch.setattr("live.redis_backend.bus.HANDED_WAIT_S", 0.2)
-    async with run_server(redis_url) as server:
-        await open_rooms(server.url, "r")
-        a, b = await connect(server.url, sub="a"), await connect(server.url, sub="b")
+    async with two_on_redis(redis_url) as (a, b, transport):
+        transport.pause_reading()
         try:
-            for m in (a, b):
-                assert (await m.call("join", {"room": "r"}))["ok"]
-            assert server.svc is not None
-            transport = getattr(server.svc.bus, "_ps")._transport
-            transport.pause_reading()
-            try:
-                ack = await asyncio.wait_for(
-                    a.call("chat:send", {"room": "r", "text": "x", "cid": "x"}), 2.0)
-                assert ack["ok"]
-                assert b.texts() == []  # acked while the subscription still stalls
-            finally:
-                transport.resume_reading()
-            await b.wait_for("chat:message", lambda g: g["text"] == "x")
-            assert b.texts() == ["x"]
+            ack = await asyncio.wait_for(
+                a.call("chat:send", {"room": "r", "text": "x", "cid": "x"}), 2.0)
+            assert ack["ok"]
+            assert b.texts() == []  # acked while the subscription still stalls
         finally:
-            for m in (a, b):
-                await m.close()
+            transport.resume_reading()
+        await b.wait_for("chat:message", lambda g: g["text"] == "x")
+        assert b.texts() == ["x"]
