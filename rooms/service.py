@@ -148,17 +148,12 @@ class RoomService:
                     await self._enter_after_failure(s, room, me, visit)
                     raise
             else:
-                try:
-                    first = await self.store.enter(room, s.conn, me, visit)
-                except Exception:
-                    await self._detach(s.conn, room.key)
-                    raise
+                first = await self._enter(s, room, me, visit)
             s.rooms.add(room.key)
             s.waiting.discard(room.key)
         try:
             if entered and first:
-                await self.bus.announce(room.key, "presence:join",
-                                        {"room": room.name, "member": me.to_wire()}, skip=s.conn)
+                await self._announce_arrival(s, room, me)
             if view is None:
                 view = await self._joined_view.get(room)  # one store read (rooms/join_store.py)
             snap = view.snapshot
@@ -189,17 +184,28 @@ class RoomService:
         after it entered does (its arrival announced, then its departure); if even that
         fails, the connection only stops hearing the room."""
         try:
-            first = await self.store.enter(room, s.conn, me, visit)
+            first = await self._enter(s, room, me, visit)
         except Exception:
-            await self._detach(s.conn, room.key)
             return
         s.rooms.add(room.key)
         try:
             if first:
-                await self.bus.announce(room.key, "presence:join",
-                                        {"room": room.name, "member": me.to_wire()}, skip=s.conn)
+                await self._announce_arrival(s, room, me)
         finally:
             await self._undo_join(s, room)
+
+    async def _enter(self, s: Session, room: RoomRef, me: Member, visit: Visit) -> bool:
+        """The store's `enter` (true: the user's first connection in the room); when it
+        fails, the connection stops hearing the room and the error goes on."""
+        try:
+            return await self.store.enter(room, s.conn, me, visit)
+        except Exception:
+            await self._detach(s.conn, room.key)
+            raise
+
+    async def _announce_arrival(self, s: Session, room: RoomRef, me: Member) -> None:
+        await self.bus.announce(room.key, "presence:join",
+                                {"room": room.name, "member": me.to_wire()}, skip=s.conn)
 
     async def _undo_join(self, s: Session, room: RoomRef) -> None:
         try:
