@@ -191,8 +191,7 @@ class Edge:
                     turn = s.line.take()
                     await turn.wait()
                 # ... and its rate-limit bucket
-                if self.limits.enabled:
-                    await self.limits.take(f"{s.who.space}\x00{s.who.sub}", event)
+                await self.limits.take(f"{s.who.space}\x00{s.who.sub}", event)
                 if in_line is not None and turn is not None:
                     result = await in_line(s, Fields(data), turn)
                 else:
