@@ -43,6 +43,7 @@ from rooms.join_store import RoomSnapshot
 from rooms.message import Appended, Author, Message, Page, sort_key
 from rooms.presence import Departure, Member
 from rooms.privacy import Visit
+from rooms.recent import Recent
 from rooms.store import Store, clamp_limit
 
 from . import keys
@@ -104,7 +105,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self.proc_id = proc_id
         self._arrivals = itertools.count(1)  # `n` of the entries: ties of `at` keep arrival
         self._append = ScriptPipeline(redis, APPEND)  # stored-message bursts in one round trip
-        self._append_parts: dict[str, tuple[bytes, ...]] = {}  # room key -> `_pack_room_parts`
+        # room key -> `_pack_room_parts`, for the rooms written to lately
+        self._append_parts: Recent[str, tuple[bytes, ...]] = Recent(MAX_PACKED_ROOMS)
         self._read = redis.register_script(READ)
         # entries in pipelines of their own; presence needs no replica's confirmation
         self._enter = ScriptPipeline(redis, ENTER, confirm=False)
@@ -152,8 +154,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
 
     def _pack_room_parts(self, room: RoomRef) -> tuple[bytes, ...]:
         """The APPEND call's keys and args that are the same for every message of the
-        room, packed, in the runs between those that are not (kept for `MAX_PACKED_ROOMS`
-        rooms, then packed again)."""
+        room, packed, in the runs between those that are not (kept for the last
+        `MAX_PACKED_ROOMS` rooms written to)."""
         _, mid, suffix = message_frame_parts("chat:message", {}, ("ts", "id"))
         parts = (
             self._append.head(6, 11) + bulk(keys.room(room.key, "msgs")),
@@ -163,9 +165,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
             bulk(mid) + bulk(suffix) + bulk(room.key),
             bulk(keys.message_prefix(room.key)) + bulk(room.space) + bulk(room.name),
         )
-        if len(self._append_parts) >= MAX_PACKED_ROOMS:
-            self._append_parts.clear()
-        self._append_parts[room.key] = parts
+        self._append_parts.put(room.key, parts)
         return parts
 
     @staticmethod
