@@ -174,9 +174,9 @@ class CompiledFilter:
 
     def _has_words(self, folded: str) -> bool:
         found = words(folded)
-        phrases, seen = self.phrases, self._seen
+        phrases = self.phrases
         for i, w in enumerate(found):
-            if seen.get(w) or (w not in seen and self._listed(w)):
+            if self._listed(w):
                 return True
             for rest in phrases.get(w, ()):
                 if tuple(found[i + 1:i + 1 + len(rest)]) == rest:

@@ -47,7 +47,6 @@ def _twice(m: re.Match[str]) -> str:
     return m.group(1) * 2
 
 
-_ONCE, _TWICE = _once, _twice
 _SPACED = re.compile(r"(?<![\w@$])(?:[\w@$][\s.\-_*+,/|~]){2,}[\w@$](?![\w@$])")
 _SPACED_HINT = re.compile(r"(?:^|[^\w@$])[\w@$][\s.\-_*+,/|~][\w@$][\s.\-_*+,/|~][\w@$]")
 _WORD = re.compile(r"[\w@$]+")
@@ -90,7 +89,7 @@ def variants(word: str) -> set[str]:
         out.add(word.translate(_LOOKALIKE))
     if _REPEAT.search(word):
         for w in list(out):
-            out |= {_REPEAT.sub(_ONCE, w), _REPEAT.sub(_TWICE, w)}
+            out |= {_REPEAT.sub(_once, w), _REPEAT.sub(_twice, w)}
     return out
 
 
