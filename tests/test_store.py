@@ -193,3 +193,31 @@ async def test_redis_burst_beyond_the_pool_waits_instead_of_failing(redis_url: s
     results = await asyncio.gather(*[s.append(R, ANA, f"c{i}", "t") for i in range(n)])
     assert sum(a.created for a in results) == n
     await s.close()
+
+
+async def test_new_redis_connections_do_not_read_the_package_metadata(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst that grows the pool: redis-py 8 read its own version from the installed
+    package's metadata for every new connection (~2 ms each) unless told it once
+    (`DRIVER_INFO`, which it sends in CLIENT SETINFO to a Redis that has it)."""
+    import importlib.metadata
+
+    from live.redis_backend.client import DRIVER_INFO, connect
+
+    reads: list[str] = []
+    real_version = importlib.metadata.version
+
+    def counted(name: str) -> str:
+        reads.append(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", counted)
+    r = connect(redis_url)
+    try:
+        ids = await asyncio.gather(*[r.execute_command("CLIENT", "ID") for _ in range(40)])
+    finally:
+        await r.aclose()
+    assert len(set(ids)) > 1  # the pool made new connections for the burst
+    assert reads == []
+    assert (DRIVER_INFO.formatted_name, DRIVER_INFO.lib_version) == (
+        "redis-py", real_version("redis"))
