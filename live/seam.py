@@ -1,5 +1,5 @@
-"""Every reach into python-socketio's, python-engineio's, aiohttp's, wsproto's and
-redis-py's internals, named in one place and checked at start.
+"""Every reach into python-socketio's, python-engineio's, aiohttp's, wsproto's,
+redis-py's and PyJWT's internals, named in one place and checked at start.
 
 Why: the service is fast and bounded because it goes around these libraries at a
 few points (live/fanout.py writes frames straight to transports, live/engine.py
@@ -87,6 +87,11 @@ redis-py
   closes the pool's `sentinel_manager` with it (live/redis_backend/client.py).
 - `redis-resp`: the RESP bytes `pipeline.pack_command` writes are those of
   `Connection.pack_command`.
+PyJWT
+- `jwt-segments`: `PyJWS._load` decodes each segment of a token with the static
+  `_decode_base64url_segment(segment, name)` (padding, alphabet, canonical encoding:
+  `tokens.SegmentCheckedJWS` makes the same checks faster), and `PyJWT` verifies
+  through the `PyJWS` its `__init__` makes as `self._jws` (`tokens._JWT` makes its own).
 """
 
 from __future__ import annotations
@@ -106,6 +111,8 @@ from aiohttp import web, web_protocol, web_ws
 from engineio import async_server as eio_server
 from engineio.async_drivers import aiohttp as eio_aiohttp
 from engineio.async_socket import AsyncSocket
+from jwt.api_jws import PyJWS
+from jwt.api_jwt import PyJWT
 from redis.asyncio.connection import AbstractConnection, Connection, ConnectionPool
 from redis.asyncio.sentinel import SentinelConnectionPool, SentinelManagedConnection
 from socketio import msgpack_packet
@@ -122,6 +129,7 @@ PINNED = {
     "hiredis": "3.5.0",
     "msgpack": "1.2.4",
     "wsproto": "1.3.2",
+    "pyjwt": "2.15.1",
 }
 
 
@@ -325,6 +333,19 @@ def _redis_resp() -> None:
         raise SeamMoved("redis-resp", "redis-py packs commands differently")
 
 
+def _jwt_segments() -> None:
+    name = "jwt-segments"
+    _params(name, PyJWS._decode_base64url_segment, ("segment", "name"))
+    _source(name, PyJWS._decode_base64url_segment, "padding > 2",
+            "if padding and len(segment) % 4 != 0", "len(stripped) % 4 == 1",
+            "character not in _BASE64URL_ALPHABET", "base64url_encode(decoded) != stripped")
+    _source(name, PyJWS._load, "self._decode_base64url_segment(header_segment",
+            "self._decode_base64url_segment(payload_segment",
+            "self._decode_base64url_segment(crypto_segment")
+    _source(name, PyJWT.__init__, "self._jws = PyJWS(options=self._get_sig_options())")
+    _source(name, PyJWT.decode_complete, "self._jws.decode_complete(")
+
+
 SEAMS: tuple[Seam, ...] = (
     Seam("server-engine-class", S, "_engineio_server_class", _server_engine_class),
     Seam("server-send-packet", S, "_send_packet", _server_send_packet),
@@ -347,6 +368,7 @@ SEAMS: tuple[Seam, ...] = (
     Seam("redis-sentinel-connection", SentinelManagedConnection, "_connect_retry",
          _redis_sentinel_connection),
     Seam("redis-resp", Connection, "pack_command", _redis_resp),
+    Seam("jwt-segments", PyJWS, "_decode_base64url_segment", _jwt_segments),
 )
 
 

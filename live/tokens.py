@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import binascii
 import re
 import time
 from typing import Any
 
 import jwt
 from jwt.algorithms import HMACAlgorithm
+from jwt.api_jws import PyJWS
+from jwt.exceptions import DecodeError
+from jwt.utils import base64url_decode, base64url_encode
 
 from rooms.identity import SPACE_ID, Identity, Role
 
@@ -43,8 +47,8 @@ class PreparedHMAC(HMACAlgorithm):
     bytes alone, so its result is kept per secret (a failure is not kept: it raises
     again). Signing, verifying and every claim check stay PyJWT's.
 
-    Installed for HS256 in PyJWT's default `PyJWS` (`jwt.register_algorithm`, its public
-    API), which `jwt.decode` and `jwt.encode` use: the same algorithm, the same checks."""
+    Registered for HS256 in the verifier's own `PyJWS` (`register_algorithm`, its public
+    API; `_JWT` below): the same algorithm, the same checks."""
 
     MAX_KEYS = 8  # secrets kept (one in service; tests make a few)
 
@@ -62,12 +66,58 @@ class PreparedHMAC(HMACAlgorithm):
         return got
 
 
-def install_prepared_hmac() -> None:
-    """HS256 in PyJWT's default algorithms is `PreparedHMAC` (idempotent)."""
-    if isinstance(jwt.get_algorithm_by_name("HS256"), PreparedHMAC):
-        return
-    jwt.unregister_algorithm("HS256")
-    jwt.register_algorithm("HS256", PreparedHMAC())
+_SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")  # base64url without padding (RFC 7515 §2)
+
+
+class SegmentCheckedJWS(PyJWS):
+    """PyJWT's JWS with its base64url check of each segment made by one regular
+    expression instead of a Python generator over every byte.
+
+    Why: PyJWT 2.15's `_decode_base64url_segment` refuses bytes outside the base64url
+    alphabet (GHSA-hxm8-2xgr-2p9m) with `any(c not in ALPHABET for c in segment)`:
+    about 250 generator steps for a member's token, half of a token check (~20 µs of
+    ~45), on every CONNECT of a reconnect storm. The same refusals in the same order
+    (padding, alphabet and length, canonical encoding: the body below is PyJWT's with
+    the alphabet test replaced; seam `jwt-segments` in live/seam.py checks that the
+    library's still reads so); `tests/test_tokens.py` compares the two on malformed
+    segments."""
+
+    @staticmethod
+    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
+        padding = 0
+        stripped = segment
+        while stripped.endswith(b"="):
+            stripped = stripped[:-1]
+            padding += 1
+            if padding > 2:
+                raise DecodeError(f"Invalid {name} padding")
+        if padding and len(segment) % 4 != 0:
+            raise DecodeError(f"Invalid {name} padding")
+        if len(stripped) % 4 == 1 or _SEGMENT.fullmatch(stripped) is None:
+            raise DecodeError(f"Invalid {name} padding")
+        try:
+            decoded = base64url_decode(stripped)
+        except (TypeError, binascii.Error) as err:
+            raise DecodeError(f"Invalid {name} padding") from err
+        if base64url_encode(decoded) != stripped:
+            raise DecodeError(f"Invalid {name} padding")
+        return decoded
+
+
+class _JWT(jwt.PyJWT):
+    """PyJWT's JWT decoder (every claim check its own) on `SegmentCheckedJWS`, with
+    `PreparedHMAC` for HS256 (seam `jwt-segments`: `PyJWT.__init__` makes its `_jws` as
+    below, and `decode` verifies through it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._jws = SegmentCheckedJWS(options=self._get_sig_options())
+        self._jws.unregister_algorithm("HS256")
+        self._jws.register_algorithm("HS256", PreparedHMAC())
+
+    def get_unverified_header(self, token: str) -> dict[str, Any]:
+        header: dict[str, Any] = self._jws.get_unverified_header(token)
+        return header
 
 
 class Verifier:
@@ -77,7 +127,7 @@ class Verifier:
             # asymmetric tokens are checked only against the public key, never as HMAC
             self._keys.insert(0, (public_key, ["EdDSA", "RS256"]))
         self._leeway = leeway
-        install_prepared_hmac()
+        self._jwt = _JWT()
 
     @property
     def leeway(self) -> float:
@@ -92,7 +142,7 @@ class Verifier:
             # needs no reading first
             return self._decode(token, *self._keys[0])
         try:
-            header = jwt.get_unverified_header(token)
+            header = self._jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise TokenRefused(*UNAUTHORIZED) from None
         alg = header.get("alg")
@@ -103,7 +153,7 @@ class Verifier:
 
     def _decode(self, token: str, key: Any, algs: list[str]) -> Identity:
         try:
-            claims = jwt.decode(
+            claims = self._jwt.decode(
                 token,
                 key,
                 algorithms=algs,

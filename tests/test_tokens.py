@@ -165,3 +165,31 @@ def test_a_secret_that_is_an_asymmetric_key_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(TokenRefused):
             v.verify(signed)
+
+
+def test_segments_are_checked_as_pyjwt_checks_them() -> None:
+    """`SegmentCheckedJWS` (one regular expression for the alphabet) refuses and decodes
+    every segment exactly as PyJWT's own check: same bytes, or the same error."""
+    import random
+
+    from jwt.api_jws import PyJWS
+
+    from live.tokens import SegmentCheckedJWS
+
+    def verdict(check: Any, segment: bytes) -> tuple[str, Any]:
+        try:
+            return "ok", check(segment, "payload")
+        except jwt.DecodeError as e:
+            return "refused", str(e)
+
+    good = hs(claims()).encode().split(b".")
+    cases = [*good, b"", b"=", b"==", b"===", b"A", b"AA", b"AA=", b"AA==", b"AAA=", b"AB==",
+             b"AQ==", b"AR", b"!!!!", b"ab+/", b"ab\ncd", b"abcd\n", b"ab cd", b"\xc3\xa9abc",
+             b"YWJj", b"YWJjZA", b"YWJjZA=", b"YWJjZA==", b"YWJjZB", b"_-_-", b"a=b="]
+    rng = random.Random(7)
+    alphabet = b"ABCXYZabcxyz0189-_=+/!. \n\x00\xff"
+    cases += [bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 13)))
+              for _ in range(3000)]
+    for segment in cases:
+        assert verdict(SegmentCheckedJWS._decode_base64url_segment, segment) == verdict(
+            PyJWS._decode_base64url_segment, segment), segment
