@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from live.redis_backend import keys
 from live.redis_backend.bus import RedisBus
 from live.redis_backend.frames import pack, room_frame
+from live.redis_backend.publisher import Publisher
 from rooms.bus import AnnounceRate, Bus, LocalBus, RoomEvent
 from rooms.notices import KICK, Notice
 
@@ -431,8 +432,9 @@ async def test_held_announcements_that_fail_to_reach_redis_are_logged_not_raised
         bus.announce_tick = 0.1
         await bus.attach(ROOM)
         await bus.announce(ROOM, "presence:join", {"text": "j0"})
-        await bus._pub.aclose()  # the publishing connection is gone
-        bus._pub = Redis.from_url("redis://127.0.0.1:1/0")  # and nothing listens there
+        await bus._rooms_pub.aclose()  # the publishing connection is gone
+        # and nothing listens where the next one would go
+        bus._rooms_pub = Publisher(Redis.from_url("redis://127.0.0.1:1/0"))
         await bus.announce(ROOM, "presence:join", {"text": "j1"})
         await bus.announce(ROOM, "presence:join", {"text": "j2"})
         await heard.until(lambda: len(heard.texts()) == 3)  # delivered here all the same

@@ -72,6 +72,7 @@ from rooms.tasks import stop_if_cancelled
 from ..loops import Backoff
 from . import client, keys
 from .frames import pack, read_room_frame, room_frame, unpack
+from .publisher import Publisher
 from .reader import BusClosed, BusReader
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,8 @@ class RedisBus(Bus):
         self._serving: set[asyncio.Task[None]] = set()  # calls being answered here
         self.replay: Replay | None = None
         self.newest: Newest | None = None
-        self._pub: Redis = client.connect(url)
+        self._pub: Redis = client.connect(url)  # notices and directed calls
+        self._rooms_pub = Publisher(self._pub)  # room events: SPUBLISH, pipelined
         self._ps: BusReader | None = None
         self._task: asyncio.Task[None] | None = None
         self._notices: asyncio.Queue[Notice | None] = asyncio.Queue()  # None: reconnected
@@ -124,8 +126,8 @@ class RedisBus(Bus):
             await held
         self.deliver((RoomEvent(room_key, event, payload, skip),))
         try:
-            await self._pub.spublish(keys.room_channel(room_key),
-                                     room_frame(self.proc_id, event, payload, skip))
+            await self._rooms_pub.spublish(keys.room_channel(room_key),
+                                           (room_frame(self.proc_id, event, payload, skip),))
         except RedisError:
             # members on other processes miss this event; they catch up from history
             log.warning("bus publish failed", extra={"event": event, "room": room_key})
@@ -139,15 +141,8 @@ class RedisBus(Bus):
             return e.skip if isinstance(e.skip, str) else None
 
         try:
-            if len(events) == 1:
-                e = events[0]
-                await self._pub.spublish(channel, room_frame(self.proc_id, e.event, e.payload,
-                                                             skip(e)))
-                return
-            async with self._pub.pipeline(transaction=False) as p:
-                for e in events:
-                    p.spublish(channel, room_frame(self.proc_id, e.event, e.payload, skip(e)))
-                await p.execute()
+            await self._rooms_pub.spublish(channel, [
+                room_frame(self.proc_id, e.event, e.payload, skip(e)) for e in events])
         except RedisError:
             log.warning("bus publish failed", extra={"event": events[0].event, "room": room_key,
                                                       "count": len(events)})
@@ -332,6 +327,7 @@ class RedisBus(Bus):
             with contextlib.suppress(Exception):
                 await sending
         await self._close_sub()
+        await self._rooms_pub.aclose()
         await self._pub.aclose()
 
     async def ping(self) -> bool:

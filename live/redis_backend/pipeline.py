@@ -49,7 +49,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 from redis.asyncio import Redis
@@ -115,10 +115,21 @@ def _settle(fut: asyncio.Future[Any], result: Any) -> None:
         fut.set_result(result)
 
 
-class _Link(asyncio.Protocol):
-    """The pipeline's connection once redis-py has opened it."""
+class LinkOwner(Protocol):
+    """What drives a `Link`: each reply read, in order (false: none was awaited), and
+    the end of the connection."""
 
-    def __init__(self, owner: ScriptPipeline, conn: AbstractConnection,
+    def on_reply(self, link: Link, reply: Any) -> bool: ...
+
+    def on_lost(self, link: Link) -> None: ...
+
+
+class Link(asyncio.Protocol):
+    """A connection once redis-py has opened it, driven by its owner (the script
+    pipeline, live/redis_backend/publisher.py): replies parsed by hiredis, a refusal as
+    `NoScriptError` or `ResponseError`."""
+
+    def __init__(self, owner: LinkOwner, conn: AbstractConnection,
                  transport: asyncio.Transport) -> None:
         self.owner = owner
         self.conn = conn  # kept: redis-py would close the transport when it is collected
@@ -156,7 +167,7 @@ class ScriptPipeline:
         self._replicas: int | None = None  # of the link's server; None: ask first
         self._replicas_checked = 0.0  # loop time
         self._timer: asyncio.TimerHandle | None = None
-        self._link: _Link | None = None
+        self._link: Link | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._reloading = False
         self._soon = False  # a `_pump` is due at the end of this turn of the event loop
@@ -207,7 +218,7 @@ class ScriptPipeline:
             return
         self._send(link)
 
-    def _send(self, link: _Link) -> None:
+    def _send(self, link: Link) -> None:
         """The next pipeline of pending calls, on `link`."""
         loop = running_loop()
         batch = self._pending[:MAX_BATCH]
@@ -223,7 +234,7 @@ class ScriptPipeline:
         link.transport.write(b"".join(wire))
         self._timer = loop.call_later(timeout, self._timed_out, link)
 
-    def on_reply(self, link: _Link, reply: Any) -> bool:
+    def on_reply(self, link: Link, reply: Any) -> bool:
         """One reply read on `link`; false if none was awaited (the link is then cut)."""
         batch = self._inflight
         if batch is None or link is not self._link:
@@ -276,7 +287,7 @@ class ScriptPipeline:
             self._replicas = 0
         self._replicas_checked = asyncio.get_running_loop().time()
 
-    def _demoted(self, link: _Link, batch: list[_Call], results: list[Any]) -> None:
+    def _demoted(self, link: Link, batch: list[_Call], results: list[Any]) -> None:
         """`link`'s server is a replica now (a failover): drop the link; the calls it
         refused go once more, on a new connection (to the primary), ahead of the rest."""
         again = []
@@ -303,7 +314,7 @@ class ScriptPipeline:
             self._reloading = False
         self._pump()
 
-    def on_lost(self, link: _Link) -> None:
+    def on_lost(self, link: Link) -> None:
         """`link` closed: what was in flight on it is sent once more on a new one."""
         if link is not self._link:
             return
@@ -324,7 +335,7 @@ class ScriptPipeline:
         self._pending[0:0] = again
         self._pump()
 
-    def _timed_out(self, link: _Link) -> None:
+    def _timed_out(self, link: Link) -> None:
         batch, self._inflight, self._results = self._inflight or [], None, []
         if self._tail == _PROBE:  # what waits for the probe fails with it
             batch, self._pending = self._pending, []
@@ -337,7 +348,7 @@ class ScriptPipeline:
         try:
             async with asyncio.timeout(REPLY_TIMEOUT_S):
                 conn, transport = await taken_over(self._redis.connection_pool)
-            link = _Link(self, conn, transport)
+            link = Link(self, conn, transport)
             transport.set_protocol(link)
             self._link, self._replicas = link, None  # maybe another server: ask again
         except Exception as exc:
