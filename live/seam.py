@@ -32,7 +32,10 @@ python-socketio
   `LiveServer` then closes a transport that has not signed in (server.py).
 - `manager-rooms`: `AsyncManager.basic_enter_room`, `basic_leave_room`,
   `get_participants` and the `rooms` table (namespace -> room -> sid -> eio sid),
-  through which `FastEmitManager` finds recipients (fanout.py).
+  through which `FastEmitManager` finds recipients (fanout.py); it also keeps each
+  connection's rooms itself and does what `get_rooms`, `pre_disconnect` and
+  `basic_disconnect` do with them (`pending_disconnect`, which `is_connected` reads,
+  holds dicts).
 - `msgpack-packet`: `msgpack_packet.MsgPackPacket` encodes with `dumps_default`
   and decodes in `decode(encoded_packet)`; `LivePacket` overrides both (wire.py).
 python-engineio
@@ -218,6 +221,17 @@ def _manager_rooms() -> None:
     _params("manager-rooms", m.basic_leave_room, ("self", "sid", "namespace", "room"))
     _params("manager-rooms", m.get_participants, ("self", "namespace", "room"))
     _source("manager-rooms", m.basic_enter_room, "self.rooms[namespace][room][sid] = eio_sid")
+    # FastEmitManager's own get_rooms, pre_disconnect and basic_disconnect do what these do
+    _params("manager-rooms", m.basic_disconnect, ("self", "sid", "namespace", "kwargs"))
+    _source("manager-rooms", m.basic_disconnect, "if sid in room:",
+            "self.basic_leave_room(sid, namespace, room)", "del self.callbacks[sid]",
+            "self.pending_connect[namespace].remove(sid)",
+            "self.pending_disconnect[namespace].remove(sid)")
+    _params("manager-rooms", m.pre_disconnect, ("self", "sid", "namespace"))
+    _source("manager-rooms", m.pre_disconnect, "self.pending_disconnect[namespace].append(sid)",
+            "return self.rooms[namespace][None].get(sid)")
+    _source("manager-rooms", m.is_connected, "sid in self.pending_disconnect[namespace]")
+    _source("manager-rooms", m.get_rooms, "if room_name is not None and sid in room:")
 
 
 def _msgpack_packet() -> None:

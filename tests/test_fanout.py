@@ -265,3 +265,51 @@ async def test_a_send_is_acked_even_when_its_message_is_slow_to_come_back(
             transport.resume_reading()
         await b.wait_for("chat:message", lambda g: g["text"] == "x")
         assert b.texts() == ["x"]
+
+
+async def test_a_connections_rooms_are_the_ones_python_socketio_would_find(
+        server: Running) -> None:
+    """`FastEmitManager` keeps each connection's rooms itself (python-socketio looks in
+    every room of the namespace): `get_rooms` gives the rooms the library's own look-up
+    finds on the same table (in the order entered), and a disconnect, mid-way or finished, leaves exactly its rooms."""
+    from socketio.base_manager import BaseManager
+
+    await open_rooms(server.url, "r1", "r2")
+    a, b, c = [await connect(server.url, sub=s) for s in ("a", "b", "c")]
+    try:
+        for m, rooms in ((a, ("r1", "r2")), (b, ("r1",)), (c, ("r2", "r1"))):
+            for r in rooms:
+                assert (await m.call("join", {"room": r}))["ok"]
+        assert server.svc is not None
+        manager: Any = server.svc.sio.manager
+        conn = {s.who.sub: s.conn for s in server.svc.edge.sessions.values()}
+
+        def same_as_the_library() -> None:
+            for sid in conn.values():
+                assert sorted(manager.get_rooms(sid, "/")) == sorted(
+                    BaseManager.get_rooms(manager, sid, "/"))
+
+        same_as_the_library()
+        assert len(manager.get_rooms(conn["a"], "/")) == 3  # its own room, r1, r2
+        assert (await b.call("leave", {"room": "r1"}))["ok"]
+        same_as_the_library()
+
+        # a disconnect, as python-socketio's server makes it: pending, then done
+        eio_sid = manager.pre_disconnect(conn["c"], "/")
+        assert eio_sid == manager.rooms["/"][None][conn["c"]]
+        assert not manager.is_connected(conn["c"], "/")
+        assert manager.is_connected(conn["a"], "/")
+        await manager.disconnect(conn["c"], "/")
+        assert all(conn["c"] not in room for room in manager.rooms["/"].values())
+        assert manager.get_rooms(conn["c"], "/") == []
+        assert "/" not in manager.pending_disconnect
+        same_as_the_library()
+        await a.close()  # and through the server
+        await eventually(lambda: all(conn["a"] not in room
+                                     for room in manager.rooms["/"].values()))
+        assert manager.get_rooms(conn["a"], "/") == [] and not manager._rooms_of.get(
+            ("/", conn["a"]))
+        same_as_the_library()
+    finally:
+        for m in (a, b, c):
+            await m.close()
