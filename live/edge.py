@@ -59,6 +59,7 @@ class Edge:
         # rate limits and the in-flight cap of every event (default: the service's buckets)
         self.limits = limits or EventLimits(service.buckets, enabled=service.buckets.enabled)
         self.sessions: dict[str, Session] = {}
+        self._by_user: dict[str, dict[str, Session]] = {}  # user (sub) -> conn -> session
         self.handlers: dict[str, Handler] = {}
         self.in_line_handlers: dict[str, InLineHandler] = {}
         self._ack_timers: dict[tuple[str, str], Any] = {}
@@ -79,7 +80,8 @@ class Edge:
         except (TokenRefused, CapReached) as refusal:
             self.metrics.refused.labels(refusal.code).inc()
             raise connect_refusal(refusal) from None
-        self.sessions[sid] = Session(sid, who)
+        self.sessions[sid] = session = Session(sid, who)
+        self._by_user.setdefault(who.sub, {})[sid] = session
         if who.exp is not None:
             self.deadlines.watch(sid, who.exp)
         self.metrics.connections.inc()
@@ -88,6 +90,10 @@ class Edge:
         # handshake request with it); nothing reads its headers after connect
         slim_environ(environ)
         log.info("connected", extra={"conn": sid, "user": who.sub, "space": who.space})
+
+    def of_user(self, sub: str) -> list[Session]:
+        """The connections of this process signed in as user `sub` (any space)."""
+        return list(self._by_user.get(sub, {}).values())
 
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         if self.caps is not None:
@@ -100,6 +106,11 @@ class Edge:
         s = self.sessions.pop(sid, None)
         if s is None:
             return
+        mine = self._by_user.get(s.who.sub)
+        if mine is not None:
+            mine.pop(sid, None)
+            if not mine:
+                del self._by_user[s.who.sub]
         self.metrics.connections.dec()
         await self.service.disconnect(s)
         log.info("disconnected", extra={"conn": sid, "user": s.who.sub})

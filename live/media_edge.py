@@ -169,17 +169,28 @@ class MediaEdge:
 
     async def on_leave(self, s: Session, room_key: str) -> None:
         """A connection left the room (leave, kick, disconnect): with no connection of the
-        member left in the room on any process, their streams and subscriptions end."""
-        if any(o.conn != s.conn and o.who.sub == s.who.sub and room_key in o.rooms
-               for o in self.edge.sessions.values()):
+        member left in the room on any process, their streams and subscriptions end.
+
+        Cost, as it runs for every member when a school's network drops them all at
+        once: this process's other connections of the user (not all of its connections),
+        then whether the room has media anywhere (this process's forwarding unit, else
+        one read of its media owner); only then the room's members are read."""
+        if any(o is not s and room_key in o.rooms for o in self.edge.of_user(s.who.sub)):
+            return
+        if not (self.media.holds(room_key)
+                or await self.router.placement.owner(room_key) is not None):
+            self._forget_handed(s, room_key)  # no media in the room: nothing to end
             return
         members = await self.svc.store.members(RoomRef.from_key(room_key))
         if any(m.id == s.who.sub for m in members):
             return
+        self._forget_handed(s, room_key)
+        await self.router.run("left", s.who, room_key, {})
+
+    def _forget_handed(self, s: Session, room_key: str) -> None:
         for key in [k for k, r in self._handed.items()
                     if r == room_key and k[:2] == (s.who.space, s.who.sub)]:
             del self._handed[key]
-        await self.router.run("left", s.who, room_key, {})
 
     def rooms_here(self) -> set[str]:
         """Rooms with members connected to this process (whose media owner is watched)."""

@@ -250,3 +250,48 @@ async def test_leaving_ends_streams(live: Running, peers: Peers, how: str) -> No
     await teacher.close()
     await eventually(lambda: media.stats()["streams"] == 0)
     await pupil.close()
+
+
+async def test_a_second_connection_of_the_member_keeps_their_streams(
+        live: Running, peers: Peers) -> None:
+    """Streams end when the member's last connection in the room leaves, not the first."""
+    teacher = await joined(live.url, sub="t", role="teacher")
+    first = await joined(live.url, sub="p")
+    second = await joined(live.url, sub="p")
+    stream, _ = await peers.publish(first)
+    await teacher.wait_for("rtc:stream", lambda e: e["stream"] == stream, timeout=10)
+    assert await first.call("leave", {"room": ROOM}) == {"ok": True}
+    await teacher.round_trip()
+    assert live.svc is not None
+    assert [s["stream"] for s in live.svc.media.streams(f"space1/{ROOM}")] == [stream]
+    assert not teacher.events["rtc:ended"]
+    await second.close()
+    await teacher.wait_for("rtc:ended", lambda e: e["stream"] == stream, timeout=10)
+    for c in (teacher, first):
+        await c.close()
+
+
+async def test_a_leave_from_a_room_without_media_reads_no_members(
+        live: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a school's network drops every member at once, each leave from a room with no
+    media anywhere costs no read of the room's members (media_edge.on_leave)."""
+    assert live.svc is not None
+    store = live.svc.store
+    reads: list[Any] = []
+    real = store.members
+
+    async def counted(room: Any) -> Any:
+        reads.append(room)
+        return await real(room)
+
+    teacher = await joined(live.url, sub="t", role="teacher")
+    pupils = [await joined(live.url, sub=f"p{i}") for i in range(3)]
+    monkeypatch.setattr(store, "members", counted)  # from here on: the leaves
+    assert await pupils[0].call("leave", {"room": ROOM}) == {"ok": True}
+    for p in pupils[1:]:
+        await p.close()
+    await eventually(lambda: len(live.svc.edge.sessions) == 2 if live.svc else False)
+    await teacher.round_trip()
+    assert reads == []
+    for c in (teacher, pupils[0]):
+        await c.close()
