@@ -930,6 +930,24 @@ def bench_idle(kind: str, a: argparse.Namespace) -> dict[str, Any]:
             "idle_cpu": idle_cpu, "gen_rss_kb": gen_rss}
 
 
+def cpu_until_idle(proc: Proc, before: float, t0: float, idle_s: float = 1.0,
+                   limit_s: float = 120.0) -> tuple[float, float]:
+    """(CPU seconds `proc` used since `before`, seconds from `t0` to the last reading in
+    which it was still busy), once it has used less than a third of a core (/proc counts
+    10 ms ticks) in every 0.1 s of `idle_s`."""
+    last_busy, last_cpu = t0, before
+    while time.monotonic() - t0 < limit_s:
+        time.sleep(0.1)
+        cpu = proc.cpu_seconds()
+        now = time.monotonic()
+        if cpu - last_cpu >= 0.03:  # a third of a core over the last 0.1 s
+            last_busy = now
+        last_cpu = cpu
+        if now - last_busy >= idle_s:
+            break
+    return last_cpu - before, last_busy - t0
+
+
 def bench_storm(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     """A reconnect storm: `--connections` members (default 1,000) connect and join
     `--rooms` rooms (default 1) on one server process, 50 in flight at a time (2 worker
@@ -940,8 +958,10 @@ def bench_storm(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     the ack, `presence:join` through the adapter). Reported: members joined per second
     (first connect to last join ack), the same until the last `presence:join` arrived,
     presence:join events received against the N(N-1)/2 per room a member-by-member
-    announcement gives, server CPU-seconds per 1,000 joins. Server CPU 0, redis and the
-    generator (lean members) CPU 1."""
+    announcement gives, server CPU-seconds per 1,000 joins. Then every member drops at
+    once (the workers disconnect and exit): the server's CPU per leave and how long it
+    stayed busy (`cpu_until_idle`). Server CPU 0, redis and the generator (lean members)
+    CPU 1."""
     pin = not a.no_pin
     n = a.connections or 1000
     rooms = a.rooms
@@ -1000,6 +1020,14 @@ def bench_storm(kind: str, a: argparse.Namespace) -> dict[str, Any]:
         expected = sum(k * (k - 1) // 2 for k in per_room)
         join_s = (t1 - t0) / 1000
         settled_s = (tp - t0) / 1000
+        # the storm's other half: every member drops at once (the workers close their
+        # sockets and exit, as a network cut drops a school); the server's CPU until it
+        # is idle again
+        before = server.cpu_seconds()
+        t_quit = time.monotonic()
+        for g in gens:
+            g.quit()
+        leave_cpu_s, leave_s = cpu_until_idle(server, before, t_quit)
     finally:
         for g in gens:
             g.quit()
@@ -1008,7 +1036,11 @@ def bench_storm(kind: str, a: argparse.Namespace) -> dict[str, Any]:
     log(f"{kind}: {connected:,} joined in {join_s:.2f}s ({connected / join_s:.0f}/s), "
         f"announcements settled at {settled_s:.2f}s; presence:join heard {heard:,} "
         f"(one per member and later joiner: {expected:,}); server CPU {server_cpu_s:.2f}s")
+    log(f"{kind}: all {connected:,} dropped at once: server busy {leave_s:.2f}s, "
+        f"CPU {leave_cpu_s:.2f}s")
     return {"connections": connected, "wanted": n, "rooms": rooms, "failed": failed,
+            "leave_s": leave_s, "leave_cpu_s": leave_cpu_s,
+            "server_cpu_ms_per_leave": 1000 * leave_cpu_s / max(1, connected),
             "join_s": join_s, "joins_per_s": connected / join_s,
             "settled_s": settled_s, "joins_per_s_settled": connected / settled_s,
             "presence_heard": heard, "presence_expected": expected,
@@ -1548,6 +1580,10 @@ def report(out: Outcome, a: argparse.Namespace, stamp: str) -> Outcome:
             ("server CPU s", r.get("server_cpu_s"), o.get("server_cpu_s"), "lower"),
             ("server CPU ms per join", r.get("server_cpu_ms_per_join"),
              o.get("server_cpu_ms_per_join"), "lower"),
+            ("all dropped at once: server busy s", r.get("leave_s"), o.get("leave_s"),
+             "lower"),
+            ("all dropped at once: server CPU ms per leave", r.get("server_cpu_ms_per_leave"),
+             o.get("server_cpu_ms_per_leave"), "lower"),
             ("server CPU %", r.get("cpu", {}).get("ref0", {}).get("cpu_pct"),
              o.get("cpu", {}).get("ours0", {}).get("cpu_pct"), ""),
             ("generator CPU %", r.get("cpu", {}).get("generator", {}).get("cpu_pct"),
