@@ -51,7 +51,7 @@ from .breakouts import RedisBreakouts
 from .classroom import RedisClassroom
 from .compaction import AofCompactor
 from .filter import RedisFilterStore
-from .frames import message_frame_parts, pack, unpack
+from .frames import message_frame_parts, pack
 from .join_reads import RedisJoinReads, entered_snapshot
 from .media import RedisMedia
 from .pipeline import ScriptPipeline, bulk
@@ -95,6 +95,31 @@ return n
 """
 
 
+# KEYS: conns, users, the process's connections, the space's rooms. ARGV: conn, `R\0conn`,
+# room name. Forgets one connection in one step: nil if it was not there (its entry in
+# the process's set goes all the same), else {user, 1 if that was the user's last
+# connection in the room}. The user is read from the entry (`cmsgpack`: entries are
+# msgpack maps of strings, numbers and nil, see `_enter_call`).
+FORGET = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[2])
+if not raw then
+  return false
+end
+local uid = cmsgpack.unpack(raw)['m']['id']
+redis.call('HDEL', KEYS[1], ARGV[1])
+local last = 0
+if redis.call('HINCRBY', KEYS[2], uid, -1) <= 0 then
+  last = 1
+  redis.call('HDEL', KEYS[2], uid)
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('ZREM', KEYS[4], ARGV[3])
+  end
+end
+return {uid, last}
+"""
+
+
 class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, RedisBreakouts,
                  RedisSafeguard, RedisFilterStore, RedisPrivate, RedisJoinReads, Store):
     def __init__(self, redis: Redis, clock: Clock, retention_ms: int, proc_id: str) -> None:
@@ -112,6 +137,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         self._enter = ScriptPipeline(redis, ENTER, confirm=False)
         # a join into a room no other join is reading: entered and read in one step
         self._enter_read = ScriptPipeline(redis, entered_snapshot(ENTER), confirm=False)
+        # leaves too: when a school's network drops, thousands at once, in a few writes
+        self._forget_call = ScriptPipeline(redis, FORGET, confirm=False)
         self._local_rooms: dict[str, int] = {}  # room key -> connections of this process
         self._unforgotten: set[tuple[str, str]] = set()  # (room key, conn) left, not yet in Redis
         self._init_classroom()
@@ -298,29 +325,20 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
             self._local_rooms.pop(room_key, None)
 
     async def _forget(self, room_key: str, conn: str, proc: str) -> Departure | None:
-        conns, users = keys.room(room_key, "conns"), keys.room(room_key, "users")
+        """`FORGET` (one round trip, pipelined with the other leaves of the moment)."""
+        ref = RoomRef.from_key(room_key)
         try:
-            raw = await self._r.hget(conns, conn)
-            if raw is None:
-                await self._r.srem(keys.proc_conns(proc), f"{room_key}\0{conn}")
-                return None
-            uid = unpack(raw)["m"]["id"]
-            async with self._r.pipeline(transaction=True) as p:
-                p.hdel(conns, conn)
-                p.hincrby(users, uid, -1)
-                p.srem(keys.proc_conns(proc), f"{room_key}\0{conn}")
-                res = await p.execute()
-            if not res[0]:
-                return None
-            last = int(res[1]) <= 0
-            if last:
-                await self._r.hdel(users, uid)
-                if not await self._r.exists(conns):
-                    ref = RoomRef.from_key(room_key)
-                    await self._r.zrem(keys.space_rooms(ref.space), ref.name)
+            got = await self._forget_call(
+                (keys.room(room_key, "conns"), keys.room(room_key, "users"),
+                 keys.proc_conns(proc), keys.space_rooms(ref.space)),
+                (conn, f"{room_key}\0{conn}", ref.name))
         except RedisError as exc:
             raise Unavailable() from exc
-        return Departure(room_key, uid, last)
+        if got is None:
+            return None
+        uid, last = got
+        return Departure(room_key, uid.decode() if isinstance(uid, bytes) else str(uid),
+                         bool(last))
 
     async def _entries_of(self, room_key: str) -> list[tuple[bytes, dict[str, Any]]]:
         return entries_of(await self._r.hgetall(keys.room(room_key, "conns")))
@@ -417,6 +435,7 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         await self._append.aclose()
         await self._enter.aclose()
         await self._enter_read.aclose()
+        await self._forget_call.aclose()
         await self._close_join_reads()
         await self._keep.aclose()
         await self._r.aclose()
