@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
+from rooms.shared_read import SharedRead
+
 from .loops import every
 from .redis_backend import keys
 from .redis_backend.store import PROC_DEAD_MS
@@ -74,6 +76,9 @@ class MediaPlacement:
                  busy: Callable[[str], bool] = lambda _: False) -> None:
         self.proc_id = proc_id
         self._redis = redis
+        # concurrent reads of a room's owner share one (each one begun after its caller
+        # asked): when a school's network drops, every member's leave asks it at once
+        self._owners: SharedRead[str, str | None] = SharedRead(self._read_owner)
         self._busy = busy  # whether a room still has media here (streams, subscriptions)
         self._active: dict[str, float] = {}  # room key -> last media activity (monotonic)
         self._task: asyncio.Task[None] | None = None
@@ -101,6 +106,10 @@ class MediaPlacement:
         """The process serving the room's media now (None: this one, or none)."""
         if self._redis is None:
             return None
+        return await self._owners.get(room_key)
+
+    async def _read_owner(self, room_key: str) -> str | None:
+        assert self._redis is not None
         raw = await self._redis.get(keys.media(room_key))
         owner = raw.decode() if isinstance(raw, bytes) else raw
         return None if owner in (None, self.proc_id) else str(owner)

@@ -232,3 +232,30 @@ async def test_new_rooms_show_pupils_cameras_to_teachers_only_unless_configured(
         ack = await teacher.call("join", {"room": ROOM})
         assert ack["media"]["pupil_cameras_teachers_only"] is True
         await teacher.close()
+
+
+async def test_concurrent_reads_of_a_rooms_media_owner_share_one(
+        redis_server: RedisServer) -> None:
+    """Every leave of a mass disconnect asks its room's media owner: the questions asked
+    at once share reads (two per round trip at most), each begun after it was asked."""
+    from live.media_placement import MediaPlacement
+    from live.redis_backend.client import connect as redis_connect
+
+    def gets() -> int:
+        stats = redis_server.info("commandstats").get("cmdstat_get", {})
+        return int(stats.get("calls", 0)) if isinstance(stats, dict) else 0
+
+    a = MediaPlacement("proc-a", redis_connect(redis_server.url))
+    b = MediaPlacement("proc-b", redis_connect(redis_server.url))
+    room = "space1/shared-owner"
+    try:
+        before = gets()
+        owners = await asyncio.gather(*[a.owner(room) for _ in range(200)])
+        assert owners == [None] * 200  # nobody serves it
+        assert gets() - before <= 2
+        assert await b.claim(room) is None  # b serves it from now on
+        assert await a.owner(room) == "proc-b"  # asked after the claim: sees it
+        assert await b.owner(room) is None  # (its own: None)
+    finally:
+        for p in (a, b):
+            await p.close()  # (releases b's claim)
