@@ -210,6 +210,8 @@ class MemoryStore(MemoryClassroom, MemoryPrivacy, MemoryMedia, MemoryReactions, 
         gone = r.conns.pop(conn)
         last = all(m.id != gone.id for m in r.conns.values())
         self._drop_if_empty(room.key)
+        if last:
+            await self.visit_end(room, gone.id, self._clock.now_ms())
         return Departure(room.key, gone.id, last)
 
     async def members(self, room: RoomRef) -> list[Member]:

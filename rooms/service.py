@@ -255,13 +255,8 @@ class RoomService:
             await self.announce_departure(gone)
 
     async def announce_departure(self, gone: Departure) -> None:
-        if gone.last:
+        if gone.last:  # (the store ended the user's visit in the same step)
             room = RoomRef.from_key(gone.room_key)
-            try:
-                await self.store.visit_end(room, gone.user, self.clock.now_ms())
-            except Exception:
-                log.warning("visit end not recorded", extra={"room": room.key,
-                                                             "user": gone.user})
             # at once, not coalesced: a teacher's leaving ends the teacher-present rule's
             # permission on this process now (rooms/supervision.py); what is held goes first
             await self.bus.publish(gone.room_key, "presence:leave",

@@ -96,7 +96,10 @@ class Store(ClassroomStore, PrivacyStore, MediaStore, ReactionStore, BreakoutSto
     async def leave(self, room: RoomRef, conn: str) -> Departure | None:
         """Forget a connection; None if it was not in the room, or if the store could
         not reach its backend: it then retries on its heartbeat, which returns the
-        departure, and no longer keeps the connection's entry alive meanwhile."""
+        departure, and no longer keeps the connection's entry alive meanwhile. The user's
+        last connection in the room also ends their open visit (`visit_end`, at the
+        store's clock) in the same step, as `enter` begins it; so does a departure the
+        heartbeat returns."""
 
     @abstractmethod
     async def members(self, room: RoomRef) -> list[Member]:

@@ -139,6 +139,28 @@ async def test_a_first_connection_begins_a_visit_in_the_same_step(store: Store) 
     assert await store.visits(R) == [visit]
 
 
+async def test_the_last_connection_ends_the_visit_in_the_same_step(store: Store) -> None:
+    """A leave of the user's last connection in the room ends their visit (`left`, at
+    the store's clock), as the first connection's entry began it; an earlier one's does
+    not; a second leave of the same connection changes nothing."""
+    t0 = SystemClock().now_ms()
+    visit = Visit("ana", "Ana", "student", "school-a", t0)
+    assert await store.enter(R, "c1", ANA_MEMBER, visit)
+    assert not await store.enter(R, "c2", ANA_MEMBER, visit)
+    assert await store.enter(R, "c3", Member("bo", "Bo", "student"),
+                             Visit("bo", "Bo", "student", None, t0))
+    gone = await store.leave(R, "c1")
+    assert gone is not None and not gone.last
+    assert [v.left for v in await store.visits(R)] == [None, None]
+    gone = await store.leave(R, "c2")
+    assert gone is not None and gone.last and gone.user == "ana"
+    ended = {v.user: v.left for v in await store.visits(R)}
+    assert ended["bo"] is None
+    assert ended["ana"] is not None and t0 <= ended["ana"] <= SystemClock().now_ms()
+    assert await store.leave(R, "c2") is None
+    assert {v.user: v.left for v in await store.visits(R)} == ended
+
+
 async def test_entering_again_counts_a_connection_once(store: Store) -> None:
     """The Redis store's ENTER may be sent twice (its pipeline resends a call whose
     connection was lost): the second changes nothing."""

@@ -79,18 +79,27 @@ def visit_args(room: RoomRef, visit: Visit, ttl_ms: int) -> list[bytes | str | i
     return [pack(visit.to_record()), visit.joined, visit.user, ttl_ms, room.key]
 
 
+# A visit's end as a Lua function (also defined by the store's FORGET script, which ends
+# the visit in the step that forgets the user's last connection): the user's open visit
+# in the visits zset `kz` and open hash `ko` gets `left` = `at` (ms); 0 if none was open.
+VISIT_END_FN = """
+local function visit_end(kz, ko, user, at)
+  local open = redis.call('HGET', ko, user)
+  if not open then return 0 end
+  redis.call('HDEL', ko, user)
+  local joined = redis.call('ZSCORE', kz, open)
+  if not joined then return 0 end
+  local v = cmsgpack.unpack(open)
+  v['left'] = tonumber(at)
+  redis.call('ZADD', kz, joined, cmsgpack.pack(v))  -- first: the key (and its expiry) stays
+  redis.call('ZREM', kz, open)
+  return 1
+end
+"""
+
 # KEYS: visits zset, open hash, visits index. ARGV: user, ended at ms, room key.
-VISIT_END = """
-local open = redis.call('HGET', KEYS[2], ARGV[1])
-if not open then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[1])
-local joined = redis.call('ZSCORE', KEYS[1], open)
-if not joined then return 0 end
-local v = cmsgpack.unpack(open)
-v['left'] = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], joined, cmsgpack.pack(v))  -- first: the key (and its expiry) stays
-redis.call('ZREM', KEYS[1], open)
-return 1
+VISIT_END = VISIT_END_FN + """
+return visit_end(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
 """
 
 # KEYS: visits zset, open hash, visits index. ARGV: floor ms (older visits go), room key.

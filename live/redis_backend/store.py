@@ -55,7 +55,7 @@ from .frames import message_frame_parts, pack
 from .join_reads import RedisJoinReads, entered_snapshot
 from .media import RedisMedia
 from .pipeline import ScriptPipeline, bulk
-from .privacy import RedisPrivacy, visit_args, visit_begin_lua, visit_keys
+from .privacy import VISIT_END_FN, RedisPrivacy, visit_args, visit_begin_lua, visit_keys
 from .private import RedisPrivate
 from .reactions import RedisReactions
 from .records import contents_of, entries_of, members_of, message_of
@@ -95,12 +95,13 @@ return n
 """
 
 
-# KEYS: conns, users, the process's connections, the space's rooms. ARGV: conn, `R\0conn`,
-# room name. Forgets one connection in one step: nil if it was not there (its entry in
-# the process's set goes all the same), else {user, 1 if that was the user's last
-# connection in the room}. The user is read from the entry (`cmsgpack`: entries are
-# msgpack maps of strings, numbers and nil, see `_enter_call`).
-FORGET = """
+# KEYS: conns, users, the process's connections, the space's rooms, then `visit_keys`.
+# ARGV: conn, `R\0conn`, room name, now ms. Forgets one connection in one step: nil if it
+# was not there (its entry in the process's set goes all the same), else {user, 1 if that
+# was the user's last connection in the room}; a last one also ends the user's visit
+# (as ENTER begins it). The user is read from the entry (`cmsgpack`: entries are msgpack
+# maps of strings, numbers and nil, see `_enter_call`).
+FORGET = VISIT_END_FN + """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[2])
 if not raw then
@@ -115,6 +116,7 @@ if redis.call('HINCRBY', KEYS[2], uid, -1) <= 0 then
   if redis.call('EXISTS', KEYS[1]) == 0 then
     redis.call('ZREM', KEYS[4], ARGV[3])
   end
+  visit_end(KEYS[5], KEYS[6], uid, ARGV[4])
 end
 return {uid, last}
 """
@@ -330,8 +332,8 @@ class RedisStore(RedisClassroom, RedisPrivacy, RedisMedia, RedisReactions, Redis
         try:
             got = await self._forget_call(
                 (keys.room(room_key, "conns"), keys.room(room_key, "users"),
-                 keys.proc_conns(proc), keys.space_rooms(ref.space)),
-                (conn, f"{room_key}\0{conn}", ref.name))
+                 keys.proc_conns(proc), keys.space_rooms(ref.space), *visit_keys(ref)),
+                (conn, f"{room_key}\0{conn}", ref.name, self._clock.now_ms()))
         except RedisError as exc:
             raise Unavailable() from exc
         if got is None:
