@@ -126,8 +126,8 @@ class ModerationEdge:
         sio = self.edge.sio
         # this process's members of the room hear it, the kicked one included
         await sio.emit("mod:kicked", n.data.get("event"), room=n.room_key)
-        for s in list(self.edge.sessions.values()):
-            if s.who.sub == n.user and n.room_key in s.rooms:
+        for s in self.edge.of_user(n.user):
+            if n.room_key in s.rooms:
                 try:
                     await self.svc.leave_room(s, n.room_key)
                 except Exception:
