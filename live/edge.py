@@ -95,6 +95,18 @@ class Edge:
         """The connections of this process signed in as user `sub` (any space)."""
         return list(self._by_user.get(sub, {}).values())
 
+    def in_room(self, room_key: str) -> list[Session]:
+        """The connections of this process in the room (`room_key in s.rooms`), from the
+        fan-out's table of the room's connections: a connection enters it before its
+        session has the room and leaves it after, so none is missed. For the notices
+        about one room, which would otherwise look at every connection of the process."""
+        found = []
+        for conn in self.sio.manager.conns_in(room_key):
+            s = self.sessions.get(conn)
+            if s is not None and room_key in s.rooms:
+                found.append(s)
+        return found
+
     async def on_disconnect(self, sid: str, *args: Any) -> None:
         if self.caps is not None:
             await self.caps.release(sid)

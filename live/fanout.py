@@ -174,6 +174,10 @@ class FastEmitManager(socketio.AsyncManager):  # type: ignore[misc]
         self.basic_leave_room(conn, "/", room_key)
         return not self.rooms.get("/", {}).get(room_key)
 
+    def conns_in(self, room_key: str) -> list[str]:
+        """This process's connections that entered the room (and have not left it)."""
+        return list(self.rooms.get("/", {}).get(room_key, ()))
+
     def deliver_events(self, events: Sequence[RoomEvent]) -> None:
         """What the room bus hands over: room events for this process's members."""
         self.deliver([RoomEmit(e.event, [e.payload], "/", e.room_key, e.skip) for e in events])

@@ -84,9 +84,9 @@ class GroupworkEdge:
         if not isinstance(moves, dict):
             return
         main = RoomRef.from_key(n.room_key)
-        for s in list(self.edge.sessions.values()):
+        for s in self.edge.in_room(n.room_key):
             to = moves.get(s.who.sub)
-            if to is not None and n.room_key in s.rooms:
+            if to is not None:
                 await self.edge.sio.emit("room:moved", {"from": main.name, "to": to},
                                          to=s.conn)
         until = n.data.get("until")
@@ -151,7 +151,7 @@ class GroupworkEdge:
 
     async def _tell_teachers(self, room_key: str, counts: dict[str, int]) -> None:
         name = RoomRef.from_key(room_key).name
-        for s in list(self.edge.sessions.values()):
-            if s.who.is_teacher and room_key in s.rooms:
+        for s in self.edge.in_room(room_key):
+            if s.who.is_teacher:
                 await self.edge.sio.emit("feedback:counts", {"room": name, "counts": counts},
                                          to=s.conn)

@@ -138,8 +138,8 @@ class ModerationEdge:
         users = set(n.data.get("users", []))
         teachers = bool(n.data.get("teachers"))
         message = n.data.get("message")
-        for s in list(self.edge.sessions.values()):
-            if n.room_key in s.rooms and (s.who.sub in users or (teachers and s.who.is_teacher)):
+        for s in self.edge.in_room(n.room_key):
+            if s.who.sub in users or (teachers and s.who.is_teacher):
                 await self.edge.sio.emit("chat:private", message, to=s.conn)
 
     async def _direct(self, n: Notice) -> None:
@@ -149,9 +149,7 @@ class ModerationEdge:
         teachers = bool(n.data.get("teachers"))
         school = n.data.get("school")
         others = n.data.get("others")
-        for s in list(self.edge.sessions.values()):
-            if n.room_key not in s.rooms:
-                continue
+        for s in self.edge.in_room(n.room_key):
             if s.who.sub in users or (teachers and s.who.is_teacher
                                       and (school is None or s.who.school == school)):
                 await self.edge.sio.emit(str(n.data.get("event")), n.data.get("payload"),

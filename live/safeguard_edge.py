@@ -68,25 +68,24 @@ class SafeguardEdge:
     # -- notices from every process -----------------------------------------
     async def on_notice(self, n: Notice) -> None:
         if n.kind == TEACHERS:
-            await self._emit(n, lambda s: s.who.is_teacher and n.room_key in s.rooms)
+            await self._emit(n, [s for s in self.edge.in_room(n.room_key) if s.who.is_teacher])
         elif n.kind == USER:
             space = RoomRef.from_key(n.room_key).space
-            await self._emit(n, lambda s: s.who.sub == n.user and s.who.space == space)
+            await self._emit(n, [s for s in self.edge.of_user(n.user) if s.who.space == space])
         elif n.kind == END:
             await self._end(n)
 
     async def on_reconnect(self) -> None:
         await self.svc.lesson.supervision.resync(self.svc.store)
 
-    async def _emit(self, n: Notice, chosen: Any) -> None:
+    async def _emit(self, n: Notice, chosen: list[Session]) -> None:
         event, payload = str(n.data.get("event")), n.data.get("payload")
-        for s in list(self.edge.sessions.values()):
-            if chosen(s):
-                await self.edge.sio.emit(event, payload, to=s.conn)
+        for s in chosen:
+            await self.edge.sio.emit(event, payload, to=s.conn)
 
     async def _end(self, n: Notice) -> None:
-        for s in list(self.edge.sessions.values()):
-            if not s.who.is_teacher and n.room_key in s.rooms:
+        for s in self.edge.in_room(n.room_key):
+            if not s.who.is_teacher:
                 try:
                     await self.svc.leave_room(s, n.room_key)
                     await self.edge.sio.emit("room:ended", n.data.get("event"), to=s.conn)

@@ -313,3 +313,38 @@ async def test_a_connections_rooms_are_the_ones_python_socketio_would_find(
     finally:
         for m in (a, b, c):
             await m.close()
+
+
+async def test_the_connections_in_a_room_are_those_whose_session_has_it(
+        server: Running) -> None:
+    """`Edge.in_room` (the notices about one room: private messages, lesson end, feedback
+    counts, breakout moves) finds from the fan-out's room table the same connections as a
+    look at every connection of the process, through joins, leaves and disconnects."""
+    await open_rooms(server.url, "r1", "r2")
+    a, b, c = [await connect(server.url, sub=s) for s in ("a", "b", "c")]
+    assert server.svc is not None
+    edge = server.svc.edge
+    keys = ["space1/r1", "space1/r2", "space1/nowhere"]
+
+    def same_as_a_full_look() -> None:
+        for key in keys:
+            assert sorted(s.conn for s in edge.in_room(key)) == sorted(
+                s.conn for s in edge.sessions.values() if key in s.rooms), key
+
+    try:
+        same_as_a_full_look()
+        for m, rooms in ((a, ("r1", "r2")), (b, ("r1",)), (c, ("r2",))):
+            for r in rooms:
+                assert (await m.call("join", {"room": r}))["ok"]
+        same_as_a_full_look()
+        assert len(edge.in_room("space1/r1")) == 2
+        assert (await a.call("leave", {"room": "r1"}))["ok"]
+        same_as_a_full_look()
+        await b.close()
+        await eventually(lambda: len(edge.sessions) == 2)
+        same_as_a_full_look()
+        assert [s.who.sub for s in edge.in_room("space1/r1")] == []
+        assert sorted(s.who.sub for s in edge.in_room("space1/r2")) == ["a", "c"]
+    finally:
+        for m in (a, b, c):
+            await m.close()
