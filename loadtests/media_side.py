@@ -472,6 +472,9 @@ async def run_shape(browsers: tuple[Any, Any], front: Front, server: Ours | Janu
             "pps": packets / seconds,
             "per_kpacket": (cpu1 - cpu0) / max(packets, 1) * 1000,
             "published_kbps": (pub1["bytes"] - pub0["bytes"]) * 8 / seconds / 1000,
+            # what the server asked of the publishers over the window
+            "published": {k: pub1.get(k, 0) - pub0.get(k, 0) for k in (
+                "packets", "keyframes", "plisIn", "firsIn", "nacksIn")},
             "nacks": total("nacks", after) - total("nacks", before),
             "plis": total("plis", after) - total("plis", before),
             "connected": total("connected", after), "pcs": total("pcs", after),
@@ -489,6 +492,10 @@ async def run_shape(browsers: tuple[Any, Any], front: Front, server: Ours | Janu
             f"{pub1['available']}, fps {pub1['fps']}, sizes {sorted(set(pub1['sizes']))}; "
             f"subscribers sent {row['plis']} PLIs, {row['nacks']} NACKs; "
             f"{100 * row['kernel_share']:.0f}% of the unit's CPU in the kernel")
+        p = row["published"]
+        log(f"        published in the window: {p['packets']} packets, {p['keyframes']} "
+            f"keyframes; the server sent {p['plisIn']} PLIs, {p['firsIn']} FIRs, "
+            f"{p['nacksIn']} NACKs")
         row["publishers"] = pub1
         return row
     except Exception:
