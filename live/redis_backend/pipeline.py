@@ -106,7 +106,8 @@ class _Call:
     resent: bool = False
 
 
-def _settle(fut: asyncio.Future[Any], result: Any) -> None:
+def settle(fut: asyncio.Future[Any], result: Any) -> None:
+    """`fut` gets `result` (raised if it is an exception), unless its caller gave up."""
     if fut.done():
         return
     if isinstance(result, BaseException):
@@ -152,10 +153,46 @@ class Link(asyncio.Protocol):
         self.owner.on_lost(self)
 
 
-class ScriptPipeline:
+async def open_link(owner: LinkOwner, redis: Redis, within: float) -> Link:
+    """A new connection from `redis`'s pool, driven by `owner` (seam `redis-connection`);
+    any failure to open it `within` seconds, as a `RedisError`."""
+    try:
+        async with asyncio.timeout(within):
+            conn, transport = await taken_over(redis.connection_pool)
+        link = Link(owner, conn, transport)
+        transport.set_protocol(link)
+    except RedisError:
+        raise
+    except Exception as exc:
+        raise ConnectionError(repr(exc)) from exc
+    return link
+
+
+class LinkHolder:
+    """One `Link` at a time, opened again once it is lost: `_usable_link()` gives it, or
+    None while a new one is being opened (`_connect`, begun there, one at a time)."""
+
+    def __init__(self) -> None:
+        self._link: Link | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    def _usable_link(self) -> Link | None:
+        link = self._link
+        if link is not None and not link.closed:
+            return link
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        return None
+
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+
+class ScriptPipeline(LinkHolder):
     def __init__(self, redis: Redis, script: str, confirm: bool = True) -> None:
         """`confirm=False`: a script that writes nothing (a read), which no replica needs
         to confirm: no replica count is asked, no WAIT sent."""
+        super().__init__()
         self._redis = redis
         self._confirm = confirm
         self._script = redis.register_script(script)  # its sha, and SCRIPT LOAD
@@ -167,8 +204,6 @@ class ScriptPipeline:
         self._replicas: int | None = None  # of the link's server; None: ask first
         self._replicas_checked = 0.0  # loop time
         self._timer: asyncio.TimerHandle | None = None
-        self._link: Link | None = None
-        self._connecting: asyncio.Task[None] | None = None
         self._reloading = False
         self._soon = False  # a `_pump` is due at the end of this turn of the event loop
         self.pipelines = 0  # sent (for tests)
@@ -203,10 +238,8 @@ class ScriptPipeline:
     def _pump(self) -> None:
         if self._inflight is not None or self._reloading or not self._pending:
             return
-        link = self._link
-        if link is None or link.closed:
-            if self._connecting is None:
-                self._connecting = asyncio.ensure_future(self._connect())
+        link = self._usable_link()
+        if link is None:
             return
         loop = running_loop()
         if self._confirm and (self._replicas is None
@@ -268,7 +301,7 @@ class ScriptPipeline:
         again = [c for c, r in zip(batch, results, strict=True) if isinstance(r, NoScriptError)]
         for c, r in zip(batch, results, strict=True):
             if not isinstance(r, NoScriptError):
-                _settle(c.fut, r)
+                settle(c.fut, r)
         if again:
             # Redis lost its scripts (a restart, SCRIPT FLUSH): those calls did not
             # run; load the script and send them again, ahead of what came later
@@ -297,7 +330,7 @@ class ScriptPipeline:
                 self.resent += 1
                 again.append(c)
             else:
-                _settle(c.fut, r)
+                settle(c.fut, r)
         log.warning("Redis answered READONLY: reconnecting to the primary",
                     extra={"calls": len(batch)})
         self._link = None
@@ -326,7 +359,7 @@ class ScriptPipeline:
         again = []
         for c in batch:
             if c.resent:
-                _settle(c.fut, ConnectionError("lost the connection to Redis"))
+                settle(c.fut, ConnectionError("lost the connection to Redis"))
             else:
                 # maybe stored, maybe not: the script is idempotent, send it once more
                 c.resent = True
@@ -341,21 +374,17 @@ class ScriptPipeline:
             batch, self._pending = self._pending, []
         self._tail = _NOTHING
         for c in batch:
-            _settle(c.fut, RedisTimeoutError("no reply from Redis"))
+            settle(c.fut, RedisTimeoutError("no reply from Redis"))
         link.transport.abort()  # its replies could no longer be matched
 
     async def _connect(self) -> None:
         try:
-            async with asyncio.timeout(REPLY_TIMEOUT_S):
-                conn, transport = await taken_over(self._redis.connection_pool)
-            link = Link(self, conn, transport)
-            transport.set_protocol(link)
-            self._link, self._replicas = link, None  # maybe another server: ask again
-        except Exception as exc:
+            self._link = await open_link(self, self._redis, REPLY_TIMEOUT_S)
+            self._replicas = None  # maybe another server: ask again
+        except RedisError as exc:
             # nobody may wait for ever: what is waiting fails now (and is answered
             # `unavailable`); the next call tries to connect again
-            self._fail_pending(exc if isinstance(exc, RedisError)
-                               else ConnectionError(repr(exc)))
+            self._fail_pending(exc)
         finally:
             self._connecting = None
         self._pump()
@@ -364,7 +393,7 @@ class ScriptPipeline:
         """Every call waiting to be sent fails with `failure` (answered `unavailable`)."""
         pending, self._pending = self._pending, []
         for c in pending:
-            _settle(c.fut, failure)
+            settle(c.fut, failure)
 
     async def aclose(self) -> None:
         link, self._link = self._link, None
@@ -373,7 +402,7 @@ class ScriptPipeline:
         calls = (self._inflight or []) + self._pending
         self._inflight, self._pending, self._tail = None, [], _NOTHING
         for c in calls:
-            _settle(c.fut, ConnectionError("the store is closing"))
+            settle(c.fut, ConnectionError("the store is closing"))
         if link is not None:
             link.transport.close()
 

@@ -36,8 +36,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from rooms.eventloop import running_loop
 
-from ..seam import taken_over
-from .pipeline import Link, pack_command
+from .pipeline import Link, LinkHolder, open_link, pack_command, settle
 
 REPLY_TIMEOUT_S = 2.0
 
@@ -50,21 +49,12 @@ class _Waiter:
     left: int
     error: RedisError | None = None
 
-    def settle(self, error: RedisError | None) -> None:
-        if self.fut.done():  # the caller was cancelled
-            return
-        if error is not None:
-            self.fut.set_exception(error)
-        else:
-            self.fut.set_result(None)
 
-
-class Publisher:
+class Publisher(LinkHolder):
     def __init__(self, redis: Redis, reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
+        super().__init__()
         self._redis = redis
         self._timeout = reply_timeout_s
-        self._link: Link | None = None
-        self._connecting: asyncio.Task[None] | None = None
         self._unsent: list[bytes] = []  # commands not written yet
         self._unsent_waiters: list[_Waiter] = []
         self._due: deque[_Waiter] = deque()  # written on `_link`, replies awaited
@@ -97,10 +87,8 @@ class Publisher:
     def _flush(self) -> None:
         if not self._unsent:
             return
-        link = self._link
-        if link is None or link.closed:
-            if self._connecting is None:
-                self._connecting = asyncio.ensure_future(self._connect())
+        link = self._usable_link()
+        if link is None:
             return
         link.transport.write(b"".join(self._unsent))
         self.writes += 1
@@ -136,7 +124,7 @@ class Publisher:
         waiter.left -= 1
         if waiter.left == 0:
             self._due.popleft()
-            waiter.settle(waiter.error)
+            settle(waiter.fut, waiter.error)
         return True
 
     def on_lost(self, link: Link) -> None:
@@ -154,28 +142,24 @@ class Publisher:
             self._timer = None
         due, self._due = self._due, deque()
         for waiter in due:
-            waiter.settle(error)
+            settle(waiter.fut, error)
 
     def _fail_unsent(self, error: RedisError) -> None:
         waiters = self._unsent_waiters
         self._unsent, self._unsent_waiters = [], []
         for waiter in waiters:
-            waiter.settle(error)
+            settle(waiter.fut, error)
 
     async def _connect(self) -> None:
         try:
-            async with asyncio.timeout(self._timeout):
-                conn, transport = await taken_over(self._redis.connection_pool)
-            link = Link(self, conn, transport)
-            transport.set_protocol(link)
+            link = await open_link(self, self._redis, self._timeout)
             if self._closed:
-                transport.close()
+                link.transport.close()
                 return
             self._link = link
-        except Exception as exc:
+        except RedisError as exc:
             # nobody may wait for ever: what waits fails now; the next call tries again
-            self._fail_unsent(exc if isinstance(exc, RedisError)
-                              else ConnectionError(repr(exc)))
+            self._fail_unsent(exc)
         finally:
             self._connecting = None
         if self._closed:
