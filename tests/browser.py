@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -56,3 +57,14 @@ async def axe_serious(page: Page) -> list[dict[str, object]]:
                                       nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
     }""")
     return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+async def token_left_the_address(page: Page) -> bool:
+    """Whether the page took its `#token=` out of the address bar. The page's script does it
+    when it runs, which may be after `goto` returns, so this waits for it (5 s) rather than
+    reading `page.url` once; a page that never does it fails the caller's assertion."""
+    try:
+        await page.wait_for_function("() => !location.href.includes('token')", timeout=5000)
+    except PlaywrightTimeout:
+        return False
+    return "token" not in page.url

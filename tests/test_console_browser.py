@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
-from .browser import axe_serious
+from .browser import axe_serious, token_left_the_address
 from .support import Running, token
 
 pytestmark = pytest.mark.browser
@@ -32,7 +32,7 @@ async def console(browser: Browser, url: str, bypass_csp: bool = False) -> Page:
 
     page.on("dialog", accept)
     await page.goto(f"{url}/console#token={token(sub='t', role='teacher', name='Ms T')}")
-    assert "token" not in page.url
+    assert await token_left_the_address(page)
     await page.locator('#rooms button[data-room="r"]').click()
     await expect(page.locator("#room-title")).to_have_text("r")
     assert errors == []

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Dialog, Page, expect
 
-from .browser import axe_serious
+from .browser import axe_serious, token_left_the_address
 from .support import Running, connect, token
 
 pytestmark = pytest.mark.browser
@@ -24,7 +24,7 @@ async def _page(browser: Browser, url: str, bypass_csp: bool = False) -> Page:
 
     page.on("dialog", accept)
     await page.goto(url)
-    assert "token" not in page.url
+    assert await token_left_the_address(page)
     assert errors == []
     return page
 

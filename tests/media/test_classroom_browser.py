@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.browser import ARGS, CHROMIUM
+from tests.browser import ARGS, CHROMIUM, token_left_the_address
 from tests.netns import NetNS, netns
 from tests.support import SECRET, token, wait_ready
 
@@ -109,7 +109,7 @@ async def open_room(browser: Browser, url: str, **tok: Any) -> Page:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     await page.goto(f"{url}/room/{ROOM}#token={token(**tok)}")
-    assert "token" not in page.url
+    assert await token_left_the_address(page)
     await page.wait_for_function("() => window.twinspaceRoom && window.twinspaceRoom.me")
     assert errors == []
     return page
