@@ -20,10 +20,12 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
 from aiortc import sdp as aiortc_sdp
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 
 from rooms.clock import Clock
 from rooms.errors import BadRequest
@@ -35,6 +37,7 @@ from .ice import announce
 from .keyframes import Keyframer
 from .lastn import SpeakerMeter
 from .relay import Forwarder, OutboundTrack, PacketSink, SinkFactory
+from .twcc import TransportFeedback
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,8 @@ class PublishLeg:
         self.source = source
         self.published = clock.monotonic()
         self.meter = SpeakerMeter(clock)
+        self._clock = clock
+        self.feedback = TransportFeedback()  # what arrived, for the browser's pacing
         self.forwarders: dict[str, Forwarder] = {}
         self.announced = False
         self.closed = False
@@ -121,6 +126,7 @@ class PublishLeg:
         offer = self._config.candidates.clean(offer)  # never aimed at internal addresses
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+            transport_cc = seam.negotiate_transport_cc(list(transceivers.values()), offer)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as exc:
@@ -128,7 +134,9 @@ class PublishLeg:
             raise BadRequest("cannot negotiate this offer (VP8 video, Opus audio)") from exc
         for dtls in {id(t.receiver.transport): t.receiver.transport
                      for t in transceivers.values()}.values():
-            seam.fast_srtp(dtls)  # media packets handled in the datagram callback
+            seam.fast_srtp(  # media packets handled in the datagram callback
+                dtls, None if transport_cc is None else (
+                    transport_cc, self._arrival_on(dtls, transceivers[kinds[0]].receiver)))
         for kind, transceiver in transceivers.items():
             track = transceiver.receiver.track
             if track is None:
@@ -148,6 +156,22 @@ class PublishLeg:
             self.forwarders[kind] = forwarder
             forwarder.start()
         return announce(self.pc.localDescription.sdp, self._config.public_ip)
+
+    def _arrival_on(self, dtls: RTCDtlsTransport,
+                    receiver: RTCRtpReceiver) -> Callable[[int], None]:
+        """Record one packet's transport-wide sequence number; send the feedback when due."""
+        feedback = self.feedback
+        monotonic = self._clock.monotonic
+
+        def arrived(sequence: int) -> None:
+            now = int(monotonic() * 1_000_000)
+            feedback.arrived(sequence, now)
+            if feedback.due(now):
+                sender = seam.rtcp_ssrc(receiver)
+                for packet in feedback.take(sender or 0, self._video_ssrc or 0, now):
+                    asyncio.ensure_future(seam.send_rtcp(dtls, packet))
+
+        return arrived
 
     def _gate_for(self, kind: str) -> Callable[[], bool]:
         return lambda: self._gate(kind)

@@ -82,12 +82,17 @@ from aioice.ice import Connection as _AioiceConnection
 from aioice.ice import StunProtocol as _StunProtocol
 from aioice.stun import TransactionError as _StunTransactionError
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import sdp as _aiortc_sdp
 from aiortc.codecs import get_decoder as _stock_get_decoder
 from aiortc.codecs import is_rtx
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtcpFeedback,
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+)
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -99,6 +104,7 @@ from pylibsrtp._binding import ffi as _srtp_ffi
 from pylibsrtp._binding import lib as _srtp_lib
 
 from .rtp import RTP_HEADER, rtp_payload
+from .twcc import TRANSPORT_CC_URI, transport_sequence
 
 if TYPE_CHECKING:
     from av.stream import Stream
@@ -346,7 +352,12 @@ def srtp_unprotector(session: pylibsrtp.Session) -> Callable[[bytes], bytes | No
     return run
 
 
-def fast_srtp(dtls: RTCDtlsTransport) -> None:
+TransportSequence = tuple[int, Callable[[int], None]]
+"""(the transport-cc header extension id, what to call with each packet's transport-wide
+sequence number)."""
+
+
+def fast_srtp(dtls: RTCDtlsTransport, arrivals: TransportSequence | None = None) -> None:
     """Take this transport's SRTP media packets straight from its ICE connection.
 
     aioice puts each datagram on a queue that `RTCDtlsTransport` reads in a task
@@ -359,7 +370,9 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
     route's handler is then kept, and later packets are read as fields (`signaling.rtp.RTP_HEADER`,
     `rtp_payload`): no `RtpPacket` per packet. The connection's host `StunProtocol`s hand
     RTP and RTCP datagrams (first byte 128..191, RFC 7983) straight to this callback
-    instead of trying each as STUN first.
+    instead of trying each as STUN first. With `arrivals`, each unprotected RTP packet's
+    transport-wide sequence number (negotiated by `negotiate_transport_cc`) is handed on as
+    it arrives, for the publisher's congestion control (`signaling.twcc`).
     """
     connection = dtls.transport._connection
     queued: Callable[[bytes, int], None] = connection.data_received
@@ -405,6 +418,10 @@ def fast_srtp(dtls: RTCDtlsTransport) -> None:
         clear = session[1](data)
         if clear is None:
             return
+        if arrivals is not None:
+            sequence = transport_sequence(clear, arrivals[0])
+            if sequence is not None:
+                arrivals[1](sequence)
         try:
             _first, m_pt, seq, timestamp, ssrc = unpack(clear)
             key = (ssrc << 7) | (m_pt & 0x7F)
@@ -554,6 +571,58 @@ def rtx_payload_type(transceiver: RTCRtpTransceiver, primary: int) -> int | None
             if codec.parameters.get("apt") == primary:
                 return codec.payloadType
     return None
+
+
+def negotiate_transport_cc(transceivers: list[RTCRtpTransceiver], offer: str) -> int | None:
+    """Accept the transport-wide congestion control an offer proposes, on these transceivers.
+
+    aiortc answers only the header extensions it sends itself (`HEADER_EXTENSIONS`) and keeps
+    of each codec only the feedback it knows; a forwarding unit receiving from a browser owes
+    the browser transport-cc feedback (`signaling.twcc`). Called between
+    `setRemoteDescription(offer)` and `createAnswer()`: for each transceiver whose media in
+    the offer has the transport-cc extension, adds it (at the offered id) to the
+    transceiver's `_headerExtensions` and `transport-cc` to the feedback of each of its
+    `_codecs` the offer gave it to. Returns the extension id (one per transport under
+    BUNDLE), or None if the offer has none.
+    """
+    parsed = _aiortc_sdp.SessionDescription.parse(offer)
+    found: int | None = None
+    for transceiver in transceivers:
+        media = next((m for m in parsed.media if m.rtp.muxId == transceiver.mid), None)
+        if media is None:
+            continue
+        offered = next((x for x in media.rtp.headerExtensions
+                        if x.uri == TRANSPORT_CC_URI), None)
+        if offered is None or not 1 <= offered.id <= 14:  # one-byte headers only
+            continue
+        negotiated: list[RTCRtpHeaderExtensionParameters] = transceiver._headerExtensions
+        if all(x.uri != TRANSPORT_CC_URI for x in negotiated):
+            negotiated.append(RTCRtpHeaderExtensionParameters(id=offered.id,
+                                                               uri=TRANSPORT_CC_URI))
+        with_feedback = {c.payloadType for c in media.rtp.codecs
+                         if RTCRtcpFeedback(type="transport-cc") in c.rtcpFeedback}
+        codecs: list[RTCRtpCodecParameters] = transceiver._codecs
+        for codec in codecs:
+            if codec.payloadType in with_feedback and \
+                    RTCRtcpFeedback(type="transport-cc") not in codec.rtcpFeedback:
+                codec.rtcpFeedback.append(RTCRtcpFeedback(type="transport-cc"))
+        found = offered.id
+    return found
+
+
+def rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """The SSRC a receiver signs its RTCP with (`RTCRtpReceiver.__rtcp_ssrc`), once known."""
+    value = receiver.__dict__.get("_RTCRtpReceiver__rtcp_ssrc")
+    return value if isinstance(value, int) else None
+
+
+async def send_rtcp(dtls: RTCDtlsTransport, packet: bytes) -> None:
+    """Protect and send one RTCP packet on a transport, as `RTCRtpReceiver._send_rtcp` does;
+    nothing if the transport is not (or no longer) up."""
+    try:
+        await dtls._send_rtp(packet)
+    except ConnectionError:
+        pass
 
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
