@@ -167,6 +167,8 @@ class PublishLeg:
             now = int(monotonic() * 1_000_000)
             feedback.arrived(sequence, now)
             if feedback.due(now):
+                if not feedback.sent:
+                    logger.info("%r transport-cc feedback to the publisher", self)
                 sender = seam.rtcp_ssrc(receiver)
                 for packet in feedback.take(sender or 0, self._video_ssrc or 0, now):
                     asyncio.ensure_future(seam.send_rtcp(dtls, packet))

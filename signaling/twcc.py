@@ -65,6 +65,11 @@ class TransportFeedback:
             self._last = unwrapped
         self._arrivals.setdefault(unwrapped, at_us)
 
+    @property
+    def sent(self) -> int:
+        """Feedback packets built so far."""
+        return self._count
+
     def due(self, now_us: int) -> bool:
         return bool(self._arrivals) and now_us >= self._due_us
 

@@ -234,3 +234,31 @@ async def _packets(page: Page, key: str) -> int:
 
 async def _grew(value: Any, at_least: int) -> bool:
     return bool(await value >= at_least)
+
+
+async def test_the_publisher_gets_transport_wide_feedback(ns: NetNS, browser: Browser) -> None:
+    """Chromium offers transport-wide congestion control; the unit answers it and sends the
+    feedback its pacing runs on (signaling/twcc.py), logged once per publish leg."""
+    proc, log = _start_service(ns)
+    url = f"http://{ns.inside}:{PORT}"
+    try:
+        await wait_ready(proc, url, lambda: _tail(log), within=20)
+        teacher = await open_room(browser, url, sub="t", role="teacher", name="Ms T")
+        await teacher.locator("#cam").click()
+        await expect(teacher.locator("#cam")).to_have_attribute("aria-pressed", "true",
+                                                                timeout=15000)
+        answer = await until("the camera's answer", lambda: teacher.evaluate(
+            "() => window.twinspaceRoom.camera?.pc.remoteDescription?.sdp ?? null"))
+        video = answer[answer.index("m=video"):]
+        assert "/draft-holmer-rmcat-transport-wide-cc-extensions-01" in video
+        assert "transport-cc" in video
+        stream = await until("the camera's stream", lambda: teacher.evaluate(
+            "() => window.twinspaceRoom.camera?.id ?? null"))
+
+        async def fed_back() -> bool:
+            return f"PublishLeg({stream} t camera) transport-cc feedback" in \
+                Path(log).read_text(errors="replace")
+
+        await until("feedback to the publisher", fed_back, 15)
+    finally:
+        _stop(proc, log)
