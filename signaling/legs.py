@@ -162,16 +162,18 @@ class PublishLeg:
         """Record one packet's transport-wide sequence number; send the feedback when due."""
         feedback = self.feedback
         monotonic = self._clock.monotonic
+        links: list[seam.SrtpLink] = []  # made with the first feedback: SRTP is up by then
 
         def arrived(sequence: int) -> None:
             now = int(monotonic() * 1_000_000)
             feedback.arrived(sequence, now)
             if feedback.due(now):
-                if not feedback.sent:
+                if not links:
+                    links.append(seam.rtcp_link(dtls))
                     logger.info("%r transport-cc feedback to the publisher", self)
                 sender = seam.rtcp_ssrc(receiver)
                 for packet in feedback.take(sender or 0, self._video_ssrc or 0, now):
-                    asyncio.ensure_future(seam.send_rtcp(dtls, packet))
+                    links[0].write(packet)
 
         return arrived
 

@@ -616,15 +616,6 @@ def rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
     return value if isinstance(value, int) else None
 
 
-async def send_rtcp(dtls: RTCDtlsTransport, packet: bytes) -> None:
-    """Protect and send one RTCP packet on a transport, as `RTCRtpReceiver._send_rtcp` does;
-    nothing if the transport is not (or no longer) up."""
-    try:
-        await dtls._send_rtp(packet)
-    except ConnectionError:
-        pass
-
-
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -644,7 +635,44 @@ def abs_send_time(ntp: int) -> bytes:
 Retransmit = Callable[[int], None]
 
 
-class RtpWriter:
+class SrtpLink:
+    """Protects and sends packets on one DTLS transport's nominated ICE pair, at once.
+
+    What `RTCDtlsTransport._send_rtp` does without its coroutines (aioice's `send` through
+    `Connection.sendto`): `protect` (the transport's SRTP or SRTCP protect), then a datagram
+    on the nominated pair, its transport and address looked up once per pair.
+    """
+
+    def __init__(self, dtls: RTCDtlsTransport, protect: Callable[[bytes], bytes]) -> None:
+        self._dtls = dtls
+        self._protect = protect
+        self._nominated: dict[int, Any] = dtls.transport._connection._nominated
+        self._pair: Any = None  # the nominated pair `_send` sends on
+        self._send: Callable[[bytes], None] = _nothing
+
+    def write(self, packet: bytes) -> bool:
+        """Protect and send one packet; False if the transport is not up."""
+        if self._dtls._state is not DtlsState.CONNECTED:
+            return False
+        pair = self._nominated.get(1)
+        if pair is None:
+            return False
+        try:
+            if pair is not self._pair:
+                self._send = datagram_sender(pair)
+                self._pair = pair
+            self._send(self._protect(packet))
+        except (AttributeError, OSError):  # closed under us
+            return False
+        return True
+
+
+def rtcp_link(dtls: RTCDtlsTransport) -> SrtpLink:
+    """How to send RTCP packets of our own (transport-cc feedback) on a transport, at once."""
+    return SrtpLink(dtls, dtls._tx_srtp.protect_rtcp)
+
+
+class RtpWriter(SrtpLink):
     """Sends ready-made RTP packets on one negotiated, started sender.
 
     `header_extensions(abs_send_time)` gives the RFC 8285 one-byte header
@@ -667,11 +695,7 @@ class RtpWriter:
             if name not in self._sender_fields:
                 raise RuntimeError(f"aiortc RTCRtpSender.{name} moved")
         dtls = sender.transport
-        self._dtls = dtls
-        self._protect: Callable[[bytes], bytes] = dtls._tx_srtp.protect
-        self._nominated: dict[int, Any] = dtls.transport._connection._nominated
-        self._pair: Any = None  # the nominated pair `_send` sends on
-        self._send: Callable[[bytes], None] = _nothing
+        super().__init__(dtls, dtls._tx_srtp.protect)
         self._ext_before, self._ext_after, self._has_abs = _extension_template(transceiver)
 
         async def nack(sequence_number: int) -> None:
@@ -685,22 +709,6 @@ class RtpWriter:
         if self._has_abs:
             return self._ext_before + abs_send_time + self._ext_after
         return self._ext_before
-
-    def write(self, packet: bytes) -> bool:
-        """Protect and send one RTP packet; False if the transport is not up."""
-        if self._dtls._state is not DtlsState.CONNECTED:
-            return False
-        pair = self._nominated.get(1)
-        if pair is None:
-            return False
-        try:
-            if pair is not self._pair:
-                self._send = datagram_sender(pair)
-                self._pair = pair
-            self._send(self._protect(packet))
-        except (AttributeError, OSError):  # closed under us
-            return False
-        return True
 
     def sent(self, ntp: int, timestamp: int, octets: int, newest: bool) -> None:
         """Count a packet for the sender report; map NTP to RTP time on the newest."""

@@ -67,6 +67,10 @@ def _tail(path: str) -> str:
     return Path(path).read_text(errors="replace")[-3000:]
 
 
+def _logged(path: str, text: str) -> bool:
+    return text in Path(path).read_text(errors="replace")
+
+
 def _stop(proc: subprocess.Popen[bytes], log: str) -> None:
     proc.terminate()
     try:
@@ -256,8 +260,7 @@ async def test_the_publisher_gets_transport_wide_feedback(ns: NetNS, browser: Br
             "() => window.twinspaceRoom.camera?.id ?? null"))
 
         async def fed_back() -> bool:
-            return f"PublishLeg({stream} t camera) transport-cc feedback" in \
-                Path(log).read_text(errors="replace")
+            return _logged(log, f"PublishLeg({stream} t camera) transport-cc feedback")
 
         await until("feedback to the publisher", fed_back, 15)
     finally:
