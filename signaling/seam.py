@@ -59,7 +59,14 @@ aiortc==1.16.0 source; `tests/media/test_seam.py` fails loudly if one moves):
   nominated pair, not per packet. It keeps the sender's RTCP sender report right
   (`RTCRtpSender.__ntp_timestamp` and friends) and answers the subscriber's
   NACKs (it replaces `RTCRtpSender._retransmit`). The sender's own RTP loop
-  stays idle: its track never yields.
+  stays idle: its track never yields. Its protect-and-send is `SrtpLink`, which
+  `rtcp_link()` also gives a publish leg for RTCP of our own (SRTCP protect).
+- `negotiate_transport_cc()` answers the transport-wide congestion control a
+  browser offers (between `setRemoteDescription` and `createAnswer`: the
+  extension into `RTCRtpTransceiver._headerExtensions`, the `transport-cc`
+  feedback into `_codecs`), which aiortc would drop; `fast_srtp(dtls, arrivals)`
+  then hands on each packet's transport-wide sequence number (`signaling/twcc.py`
+  builds the feedback). `rtcp_ssrc()` reads `RTCRtpReceiver.__rtcp_ssrc`.
 """
 
 from __future__ import annotations

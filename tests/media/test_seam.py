@@ -442,3 +442,18 @@ async def test_lean_routes_count_nack_and_unwrap_rtx() -> None:
         assert [(p.media_ssrc, p.lost) for p in nacks] == [(1111, [12])]
         rembs = [p for p in feedback if isinstance(p, RtcpPsfbPacket)]
         assert len(rembs) == 1  # the first packet's; the next is a second away
+
+
+def test_transport_cc_hooks_exist() -> None:
+    """`seam.negotiate_transport_cc` edits what `setRemoteDescription` negotiated and
+    `createAnswer` answers; `rtcp_link` protects with the transport's SRTCP."""
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    remote = inspect.getsource(aiortc.RTCPeerConnection.setRemoteDescription)
+    assert "transceiver._codecs = common" in remote
+    assert "transceiver._headerExtensions = find_common_header_extensions(" in remote
+    answer = inspect.getsource(aiortc.rtcpeerconnection.create_media_description_for_transceiver)
+    assert "codecs=transceiver._codecs" in answer
+    assert "headerExtensions=transceiver._headerExtensions" in answer
+    assert "self._tx_srtp.protect_rtcp(data)" in inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "self.__rtcp_ssrc" in inspect.getsource(aiortc.RTCRtpReceiver._send_rtcp_nack)

@@ -8,16 +8,19 @@ run-length and both kinds of status vector chunks, small and large deltas, paddi
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import pytest
+from conftest import ANNA, ROOM, TEACHER, Harness
+from mediapeers import EncodedVideoTrack, Publisher, ToneTrack
 
-from signaling.twcc import INTERVAL, TransportFeedback, transport_sequence
+from signaling.twcc import INTERVAL, TRANSPORT_CC_URI, TransportFeedback, transport_sequence
 
 SENDER, MEDIA = 0x11223344, 0x55667788
 START = 1_000_000_000  # µs on the monotonic clock
 
 
-def decode(packet: bytes) -> dict[str, object]:
+def decode(packet: bytes) -> dict[str, Any]:
     """One transport-cc feedback packet: header fields and {sequence: arrival µs or None}."""
     first, pt, length = packet[0], packet[1], struct.unpack_from("!H", packet, 2)[0]
     assert first >> 6 == 2 and first & 0x1F == 15 and pt == 205
@@ -109,7 +112,7 @@ def test_the_sequence_wraps_around() -> None:
         fb.arrived(seq, START + i * 2_000)
     got = decode(fb.take(SENDER, MEDIA, START + 100_000)[0])
     assert got["base"] == 65533
-    assert list(got["arrivals"]) == seqs  # type: ignore[call-overload]
+    assert list(got["arrivals"]) == seqs
     fb.arrived(3, START + 110_000)
     assert decode(fb.take(SENDER, MEDIA, START + 200_000)[0])["base"] == 3
 
@@ -184,3 +187,30 @@ def test_the_exact_bytes_of_two_small_feedbacks() -> None:
 ])
 def test_reading_the_transport_sequence_number(packet: bytes, expected: int | None) -> None:
     assert transport_sequence(packet, 5) == expected
+
+
+async def test_an_offer_with_transport_cc_gets_it_answered(media: Harness) -> None:
+    """aiortc's own offer has no transport-cc (its sender writes no transport-wide sequence
+    numbers): the answer has none, as before. The same offer with the extension and the
+    feedback a browser offers gets both answered, on video and audio."""
+    plain = Publisher(video=EncodedVideoTrack(320, 240), audio=ToneTrack(0.0))
+    offered = Publisher(video=EncodedVideoTrack(320, 240), audio=ToneTrack(0.0))
+    media.peers += [plain, offered]
+    _, answer = await media.service.publish(TEACHER, ROOM, "camera", await plain.offer())
+    assert "transport-wide-cc" not in answer and "transport-cc" not in answer
+
+    sdp = await offered.offer()
+    lines = []
+    for line in sdp.splitlines():
+        lines.append(line)
+        if line.startswith("a=mid:"):
+            lines.append(f"a=extmap:7 {TRANSPORT_CC_URI}")
+        if line.startswith("a=rtpmap:"):
+            lines.append(f"a=rtcp-fb:{line.split(':')[1].split()[0]} transport-cc")
+    _, answer = await media.service.publish(ANNA, ROOM, "camera", "\r\n".join(lines) + "\r\n")
+    for section, codec in [(s, c) for s in answer.split("m=")[1:]
+                           for c in ("VP8", "opus") if c in s]:
+        assert f"a=extmap:7 {TRANSPORT_CC_URI}" in section
+        pt = next(line.split(":")[1].split()[0] for line in section.splitlines()
+                  if line.startswith("a=rtpmap:") and codec in line)
+        assert f"a=rtcp-fb:{pt} transport-cc" in section
