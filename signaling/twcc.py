@@ -83,20 +83,24 @@ class TransportFeedback:
         packets = []
         base = self._base
         while base <= newest:
+            # the next arrival: within MAX_STATUSES of base, as arrivals are at most
+            # MAX_GAP apart (a longer jump restarts) and a packet ends at one or at `end`
+            first = min(seq for seq in self._arrivals if seq >= base)
             end = min(newest + 1, base + MAX_STATUSES)
-            packet, end = self._packet(sender_ssrc, media_ssrc, base, end)
+            packet, end = self._packet(sender_ssrc, media_ssrc, base, first, end)
             packets.append(packet)
             base = end
         self._arrivals.clear()
         self._base = newest + 1
         return packets
 
-    def _packet(self, sender_ssrc: int, media_ssrc: int, base: int,
+    def _packet(self, sender_ssrc: int, media_ssrc: int, base: int, received: int,
                 end: int) -> tuple[bytes, int]:
-        """One feedback packet from `base`, up to `end` or the first delta that does not
-        fit in 16 bits (the rest goes in the next packet); returns it and where it ended."""
+        """One feedback packet from `base` (`received` the first that arrived), up to `end`
+        or the first delta that does not fit in 16 bits (the rest goes in the next packet);
+        returns it and where it ended."""
         arrivals = self._arrivals
-        first = arrivals[min(seq for seq in arrivals if base <= seq < end)]
+        first = arrivals[received]
         reference = (first // TICK_US) // REFERENCE_TICKS
         previous = reference * REFERENCE_TICKS
         statuses: list[int] = []

@@ -214,3 +214,18 @@ async def test_an_offer_with_transport_cc_gets_it_answered(media: Harness) -> No
         pt = next(line.split(":")[1].split()[0] for line in section.splitlines()
                   if line.startswith("a=rtpmap:") and codec in line)
         assert f"a=rtcp-fb:{pt} transport-cc" in section
+
+
+def test_steps_that_add_up_to_more_than_a_packet_can_report() -> None:
+    """Jumps each under the restart threshold, 80,000 sequence numbers in all (a status
+    count is 16 bits): every arrival is still reported, in two packets."""
+    fb = TransportFeedback()
+    sent = {i * 16_000: START + i * 1_000 for i in range(6)}
+    for seq, at in sent.items():
+        fb.arrived(seq & 0xFFFF, at)
+    got: dict[int, int] = {}
+    packets = fb.take(SENDER, MEDIA, START + 100_000)
+    assert len(packets) == 2
+    for packet in packets:
+        got.update({s: at for s, at in decode(packet)["arrivals"].items() if at is not None})
+    assert got == {seq & 0xFFFF: at for seq, at in sent.items()}
