@@ -5,7 +5,7 @@ its payload and, on an audio leg, its ssrc-audio-level. `rtp_payload` reads thos
 the checks and `ValueError`s of aiortc's `RtpPacket.parse` (RFC 3550 section 5.1, RFC 8285
 one- and two-byte header extensions), and nothing else: no CSRC list, no
 `HeaderExtensions` object. No library internals are touched here (the SRTP and routing
-seams that call it are in `signaling/seam.py`); `tests/media/test_relay.py` checks it
+seams that call it are in `signaling/seam/`); `tests/media/test_relay.py` checks it
 against aiortc's parser, packet by packet.
 """
 
