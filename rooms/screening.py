@@ -9,7 +9,8 @@ awaits before `Store.append`, so `screen` does not touch the store: it uses the
 space's compiled filter from this process's cache, which `join` fills
 (`prepare`). A cached filter older than `REFRESH_MS` is still used while a
 fresh read runs in the background; a change of rules reaches every process as
-a `filter` notice, which drops the cached one (`forget`). Only a send whose
+a `filter` notice, which drops the cached one (`forget`); the process that saved
+the rules drops its own at once, so its next message meets them. Only a send whose
 space is not cached at all (its member joined before a restart of the cache)
 reads the store first.
 
@@ -92,6 +93,9 @@ class Screening:
     async def set_config(self, who: Identity, body: object) -> FilterConfig:
         config = FilterConfig.parse(body)
         await self.svc.store.set_filter_config(who.space, config)
+        # this process's next message meets the new rules at once; the notice (below) drops
+        # the other processes' cached filters, and this one's again when it comes back
+        self.forget(who.space)
         # space-wide: the audit entry names no room
         await self.svc.audit.record(who, "filter-set", RoomRef(who.space, ""), None)
         await self.svc.bus.notify(Notice(FILTER, who.space, who.sub))

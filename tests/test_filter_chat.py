@@ -8,6 +8,8 @@ from typing import Any
 
 import aiohttp
 
+from rooms.identity import Identity, Role
+
 from .support import Client, Running, ServiceProcess, connect, token
 
 
@@ -216,3 +218,19 @@ async def test_private_messages_go_through_the_filter(server: Running, clients: 
     ack = await ana.call("chat:private", {"room": "r1", "to": "t1", "cid": "p3",
                                           "text": "see www.coolgames.com"})
     assert ack["error"]["code"] == "forbidden" and "held" not in ack["error"]
+
+
+async def test_new_rules_apply_to_the_next_message_on_this_process(server: Running) -> None:
+    """A teacher's change of rules reaches every process as a `filter` notice over the bus,
+    which drops each process's cached filter. The process that saved the rules must not
+    wait for its own notice to come back: a pupil's message screened right after the save
+    (no turn of the event loop between, as when the PUT's response and the pupil's send
+    race) already meets the new rules (CI caught the old ones once, on Redis)."""
+    assert server.svc is not None
+    screening = server.svc.rooms.screening
+    teacher = Identity("t1", "T", Role.TEACHER, "space1", school="school-a")
+    before = await screening.prepare("space1")  # cached, as after a pupil's join
+    assert before.config.actions["words"] == "block"
+    await screening.set_config(teacher, {"actions": {"words": "flag"}, "added": ["banana"]})
+    after = await screening.prepare("space1")
+    assert after.config.actions["words"] == "flag" and "banana" in after.config.added
