@@ -18,7 +18,10 @@ Users whose name starts with `t` are teachers, the others pupils; one room, `ben
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +116,25 @@ def main() -> None:
     logging.getLogger("signaling.seam").setLevel(logging.INFO)
 
     uvloop.install()
-    web.run_app(make_app((args.host,), args.last_n, args.bitrate), host=args.host, port=args.port,
-                print=None, access_log=None)
+    app = make_app((args.host,), args.last_n, args.bitrate)
+    stall = os.environ.get("MEDIA_SFU_STALL", "")  # "<ms>/<every ms>": a busy unit, simulated
+    if stall:
+        app.on_startup.append(_stalls(*(float(v) / 1000 for v in stall.split("/"))))
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+
+
+def _stalls(block: float, every: float) -> Any:
+    """Block the event loop `block` s every `every` s, as a unit busy with other rooms would
+    (the packets queue in the socket meanwhile and are read in a burst after)."""
+    async def start(app: web.Application) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(every)
+                time.sleep(block)  # noqa: ASYNC251 (the point: a blocked loop)
+
+        app["stalls"] = asyncio.ensure_future(loop())
+
+    return start
 
 
 if __name__ == "__main__":
