@@ -54,8 +54,8 @@ def _peer_connection(config: MediaConfig) -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=servers))
 
 
-def parse_kinds(sdp: object, config: MediaConfig, expected: str) -> list[str]:
-    """The media kinds of an SDP, in order; BadRequest if it is not one."""
+def parse_sdp(sdp: object, config: MediaConfig, expected: str) -> aiortc_sdp.SessionDescription:
+    """An SDP of audio and video media only, parsed; BadRequest if it is not one."""
     if not isinstance(sdp, str) or not sdp.strip():
         raise BadRequest("sdp must be a non-empty string")
     if len(sdp) > config.max_sdp:
@@ -67,7 +67,7 @@ def parse_kinds(sdp: object, config: MediaConfig, expected: str) -> list[str]:
     kinds = [m.kind for m in parsed.media]
     if not kinds or any(k not in ("audio", "video") for k in kinds):
         raise BadRequest(f"sdp {expected} must hold only audio and video")
-    return kinds
+    return parsed
 
 
 class PublishLeg:
@@ -91,7 +91,6 @@ class PublishLeg:
         self.published = clock.monotonic()
         self.meter = SpeakerMeter(clock)
         self._clock = clock
-        self.feedback = TransportFeedback()  # what arrived, for the browser's pacing
         self.forwarders: dict[str, Forwarder] = {}
         self.announced = False
         self.closed = False
@@ -110,7 +109,8 @@ class PublishLeg:
 
     async def accept(self, offer: str) -> str:
         """Apply the browser's offer; return the answer SDP."""
-        kinds = parse_kinds(offer, self._config, "offer")
+        parsed = parse_sdp(offer, self._config, "offer")
+        kinds = [m.kind for m in parsed.media]
         allowed = SOURCES[self.source]
         if any(k not in allowed for k in kinds) or len(set(kinds)) != len(kinds):
             raise BadRequest(f"a {self.source} stream carries one of each of {allowed}")
@@ -126,17 +126,18 @@ class PublishLeg:
         offer = self._config.candidates.clean(offer)  # never aimed at internal addresses
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-            transport_cc = seam.negotiate_transport_cc(list(transceivers.values()), offer)
+            transport_cc = seam.negotiate_transport_cc(list(transceivers.values()), parsed)
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
         except Exception as exc:
             logger.info("%r offer refused: %s", self, exc)
             raise BadRequest("cannot negotiate this offer (VP8 video, Opus audio)") from exc
-        for dtls in {id(t.receiver.transport): t.receiver.transport
-                     for t in transceivers.values()}.values():
+        for receiver in {id(t.receiver.transport): t.receiver
+                         for t in transceivers.values()}.values():  # one per transport
+            dtls = receiver.transport
             seam.fast_srtp(  # media packets handled in the datagram callback
                 dtls, None if transport_cc is None else (
-                    transport_cc, self._arrival_on(dtls, transceivers[kinds[0]].receiver)))
+                    transport_cc, self._arrival_on(dtls, receiver)))
         for kind, transceiver in transceivers.items():
             track = transceiver.receiver.track
             if track is None:
@@ -159,8 +160,9 @@ class PublishLeg:
 
     def _arrival_on(self, dtls: RTCDtlsTransport,
                     receiver: RTCRtpReceiver) -> Callable[[int], None]:
-        """Record one packet's transport-wide sequence number; send the feedback when due."""
-        feedback = self.feedback
+        """Record one packet's transport-wide sequence number; send the feedback when due.
+        One `TransportFeedback` per transport: the sequence is transport-wide."""
+        feedback = TransportFeedback()
         monotonic = self._clock.monotonic
         links: list[seam.SrtpLink] = []  # made with the first feedback: SRTP is up by then
 
@@ -277,7 +279,7 @@ class SubscribeLeg:
     async def answer(self, sdp: str) -> None:
         if self.answered:
             raise BadRequest("this subscription is already answered")
-        parse_kinds(sdp, self._config, "answer")
+        parse_sdp(sdp, self._config, "answer")
         sdp = self._config.candidates.clean(sdp)  # never aimed at internal addresses
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))

@@ -65,11 +65,6 @@ class TransportFeedback:
             self._last = unwrapped
         self._arrivals.setdefault(unwrapped, at_us)
 
-    @property
-    def sent(self) -> int:
-        """Feedback packets built so far."""
-        return self._count
-
     def due(self, now_us: int) -> bool:
         return bool(self._arrivals) and now_us >= self._due_us
 
@@ -123,19 +118,16 @@ class TransportFeedback:
                     break  # packet starts here, with its own reference time
                 previous = ticks
             seq += 1
-        chunks = _chunks(statuses)
-        body = _HEADER.pack(0, RTPFB, 0, sender_ssrc, media_ssrc, base & 0xFFFF, len(statuses),
-                            ((reference & 0xFFFFFF) << 8) | (self._count & 0xFF))
-        self._count += 1
-        packet = bytearray(body) + chunks + deltas
-        padding = -len(packet) % 4
-        first_byte = 0x80 | FMT_TWCC
+        body = _chunks(statuses) + deltas
+        padding = -(_HEADER.size + len(body)) % 4  # the last byte says how many (P bit set)
         if padding:
-            packet += bytes(padding - 1) + bytes([padding])
-            first_byte |= 0x20
-        packet[0] = first_byte
-        packet[2:4] = (len(packet) // 4 - 1).to_bytes(2, "big")
-        return bytes(packet), seq
+            body += bytes(padding - 1) + bytes([padding])
+        header = _HEADER.pack(0x80 | (0x20 if padding else 0) | FMT_TWCC, RTPFB,
+                              (_HEADER.size + len(body)) // 4 - 1, sender_ssrc, media_ssrc,
+                              base & 0xFFFF, len(statuses),
+                              ((reference & 0xFFFFFF) << 8) | (self._count & 0xFF))
+        self._count += 1
+        return header + body, seq
 
 
 def _chunks(statuses: list[int]) -> bytes:

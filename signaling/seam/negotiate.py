@@ -35,7 +35,11 @@ def rtx_payload_type(transceiver: RTCRtpTransceiver, primary: int) -> int | None
     return None
 
 
-def negotiate_transport_cc(transceivers: list[RTCRtpTransceiver], offer: str) -> int | None:
+TRANSPORT_CC_FEEDBACK = RTCRtcpFeedback(type="transport-cc")
+
+
+def negotiate_transport_cc(transceivers: list[RTCRtpTransceiver],
+                           offer: _aiortc_sdp.SessionDescription) -> int | None:
     """Accept the transport-wide congestion control an offer proposes, on these transceivers.
 
     aiortc answers only the header extensions it sends itself (`HEADER_EXTENSIONS`) and keeps
@@ -44,13 +48,13 @@ def negotiate_transport_cc(transceivers: list[RTCRtpTransceiver], offer: str) ->
     `setRemoteDescription(offer)` and `createAnswer()`: for each transceiver whose media in
     the offer has the transport-cc extension, adds it (at the offered id) to the
     transceiver's `_headerExtensions` and `transport-cc` to the feedback of each of its
-    `_codecs` the offer gave it to. Returns the extension id (one per transport under
+    `_codecs` the offer (parsed, `aiortc.sdp.SessionDescription`) gave it to. Returns the
+    extension id (one per transport under
     BUNDLE), or None if the offer has none.
     """
-    parsed = _aiortc_sdp.SessionDescription.parse(offer)
     found: int | None = None
     for transceiver in transceivers:
-        media = next((m for m in parsed.media if m.rtp.muxId == transceiver.mid), None)
+        media = next((m for m in offer.media if m.rtp.muxId == transceiver.mid), None)
         if media is None:
             continue
         offered = next((x for x in media.rtp.headerExtensions
@@ -62,11 +66,11 @@ def negotiate_transport_cc(transceivers: list[RTCRtpTransceiver], offer: str) ->
             negotiated.append(RTCRtpHeaderExtensionParameters(id=offered.id,
                                                                uri=TRANSPORT_CC_URI))
         with_feedback = {c.payloadType for c in media.rtp.codecs
-                         if RTCRtcpFeedback(type="transport-cc") in c.rtcpFeedback}
+                         if TRANSPORT_CC_FEEDBACK in c.rtcpFeedback}
         codecs: list[RTCRtpCodecParameters] = transceiver._codecs
         for codec in codecs:
             if codec.payloadType in with_feedback and \
-                    RTCRtcpFeedback(type="transport-cc") not in codec.rtcpFeedback:
+                    TRANSPORT_CC_FEEDBACK not in codec.rtcpFeedback:
                 codec.rtcpFeedback.append(RTCRtcpFeedback(type="transport-cc"))
         found = offered.id
     return found
@@ -75,6 +79,7 @@ def negotiate_transport_cc(transceivers: list[RTCRtpTransceiver], offer: str) ->
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
 
 def header_extension_id(transceiver: RTCRtpTransceiver, uri: str) -> int | None:
     """The id a transceiver negotiated for the header extension `uri`, if it did."""
