@@ -1023,11 +1023,15 @@ def bench_storm(kind: str, a: argparse.Namespace) -> dict[str, Any]:
         # the storm's other half: every member drops at once (the workers close their
         # sockets and exit, as a network cut drops a school); the server's CPU until it
         # is idle again
+        drop_spy = PySpy(server, "storm-drop", {1} if pin else None) \
+            if a.profile_drop and kind == "ours" else None
         before = server.cpu_seconds()
         t_quit = time.monotonic()
         for g in gens:
             g.quit()
         leave_cpu_s, leave_s = cpu_until_idle(server, before, t_quit)
+        if drop_spy:
+            drop_spy.finish()
     finally:
         for g in gens:
             g.quit()
@@ -1752,6 +1756,9 @@ def main() -> int:
                     help="record our server (the first process) with py-spy: fanout and "
                          "mix/acks during the measured part, idle while connecting; best with "
                          "--servers ours; writes results/pyspy-<bench>-*.txt")
+    ap.add_argument("--profile-drop", action="store_true",
+                    help="storm: record our server with py-spy while every member drops at "
+                         "once (results/pyspy-storm-drop-*.txt), not during the joins")
     ap.add_argument("--connect-timeout", type=float, default=300,
                     help="idle: seconds allowed for connecting; past it, measure those connected")
     ap.add_argument("--connections", type=int, default=None,
