@@ -35,6 +35,7 @@ from .groupwork_edge import GroupworkEdge
 from .handshakes import Handshakes
 from .http import Origins, metrics_app, own_origin, routes, security_headers
 from .limits import EventLimits
+from .loop_lag import watch_lag
 from .loops import every
 from .media_edge import MediaEdge
 from .media_placement import MediaPlacement
@@ -225,6 +226,8 @@ async def _start(svc: Service) -> None:
     svc.tasks.append(asyncio.create_task(
         every(COMPACT_S, svc.store.compact, name="compaction", cap=COMPACT_S, extra=extra),
         name="compaction"))
+    svc.tasks.append(asyncio.create_task(watch_lag(svc.metrics.loop_lag.observe),
+                                         name="loop-lag"))
     log.info("service started", extra={"proc": svc.proc_id,
                                        "store": type(svc.store).__name__})
 

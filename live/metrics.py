@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from . import loop_lag
+
 ACK_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -28,6 +30,12 @@ class Metrics:
             "live_errors_total", "Error acks by code", ["event", "code"], registry=r
         )
         self.store_up = Gauge("live_store_up", "1 while the store answers", registry=r)
+        self.loop_lag = Histogram(
+            "live_event_loop_lag_seconds",
+            "How much later than due the event loop ran a timer (live/loop_lag.py)",
+            buckets=loop_lag.BUCKETS,
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
