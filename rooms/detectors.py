@@ -39,7 +39,7 @@ _TLDS = ("com|net|org|info|io|co|me|tv|ly|gg|app|xyz|online|site|eu|de|fr|es|it|
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d(?:[ .\-/()]{0,2}\d){7,14}(?![\w])")
 _DATE = re.compile(r"\d{1,4}[./\-]\d{1,2}[./\-]\d{1,4}")
 _YEARS = re.compile(r"(?:19|20)\d\d\s?[\-/]\s?(?:19|20)?\d\d")
-_DIGIT_WORDS = {
+_DIGIT_WORDS = frozenset({
     # en, de, fr, es, it, nl, pt (folded)
     "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
     "null", "eins", "zwei", "drei", "vier", "funf", "sechs", "sieben", "acht", "neun",
@@ -48,10 +48,16 @@ _DIGIT_WORDS = {
     "due", "tre", "quattro", "sei", "sette", "otto", "nove",
     "nul", "een", "twee", "drie", "vijf", "zes", "zeven", "negen",
     "um", "dois", "quatro", "sete", "oito",
-}
+})
 _WORDS = re.compile(r"[a-z]+")
 
-_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+# An address's name is tried only from the start of a run of name characters, and
+# taken whole (`++`, `{2,}+`: what follows a name, `@`, a space or a bracket, is never
+# one of them, so giving characters back could not make a match): without both, a
+# message with "at" in it cost ~20 us here, the regex engine retrying every suffix of
+# every word (loadtests/README.md, "The safeguarding filter's cost"). The same matches.
+_NAME = r"(?<![\w.+\-])[\w.+\-]"
+_EMAIL = re.compile(rf"{_NAME}++@[\w\-]+(?:\.[\w\-]+)+")
 _AT = r"(?:\s*@\s*|\s*[(\[{<]\s*(?:at|@)\s*[)\]}>]\s*)"
 _AT_WORD = r"\s+(?:at|arroba|chiocciola)\s+"
 _DOT_WORD = (r"(?:\s*[(\[{<]\s*(?:dot|punto|punkt|point)\s*[)\]}>]\s*"
@@ -60,11 +66,12 @@ _DOT = rf"(?:\s*\.\s*|{_DOT_WORD})"
 _MAIL_HOSTS = (r"gmail|googlemail|yahoo|hotmail|outlook|live|icloud|me|gmx|web|aol|proton(?:mail)?|"
                r"orange|free|libero|wp|o2|seznam|mail|yandex|t-online|abv|email")
 _SPELLED_EMAIL = re.compile(
-    rf"[\w.+\-]{{2,}}{_AT}[\w\-]{{2,}}(?:{_DOT}[\w\-]+)*{_DOT}(?:{_TLDS})\b"
+    rf"{_NAME}{{2,}}+(?:"
+    rf"{_AT}[\w\-]{{2,}}+(?:{_DOT}[\w\-]++)*{_DOT}(?:{_TLDS})\b"
     # "name at domain dot com", or "name at gmail.com": a plain "at" needs a spelled
     # "dot" or a mail host, so that "look at etwinning.net" is a link, not an address
-    rf"|[\w.+\-]{{2,}}{_AT_WORD}[\w\-]{{2,}}(?:{_DOT}[\w\-]+)*{_DOT_WORD}(?:{_TLDS})\b"
-    rf"|[\w.+\-]{{2,}}{_AT_WORD}(?:{_MAIL_HOSTS}){_DOT}(?:{_TLDS})\b")
+    rf"|{_AT_WORD}[\w\-]{{2,}}+(?:{_DOT}[\w\-]++)*{_DOT_WORD}(?:{_TLDS})\b"
+    rf"|{_AT_WORD}(?:{_MAIL_HOSTS}){_DOT}(?:{_TLDS})\b)")
 
 _PLATFORMS = (r"insta(?:gram)?|ig|snap(?:chat)?|sc|tik\s?tok|discord|whats\s?app|telegram|"
               r"signal|facebook|fb|messenger|kik|twitter|threads|youtube|twitch|steam|"
@@ -121,8 +128,11 @@ def has_phone(folded: str) -> bool:
 
 
 def _has_spelled_phone(folded: str) -> bool:
+    found = _WORDS.findall(folded)
+    if len(found) < 8 or _DIGIT_WORDS.isdisjoint(found):  # (most messages: no loop)
+        return False
     run = 0
-    for w in _WORDS.findall(folded):
+    for w in found:
         run = run + 1 if w in _DIGIT_WORDS else 0
         if run >= 8:
             return True
@@ -130,9 +140,11 @@ def _has_spelled_phone(folded: str) -> bool:
 
 
 def has_email(folded: str) -> bool:
-    if _EMAIL_HINT.search(folded) is None:
+    at = "@" in folded
+    if not at and ("at" not in folded and "arroba" not in folded
+                   and "chiocciola" not in folded or _EMAIL_HINT.search(folded) is None):
         return False
-    return bool(_EMAIL.search(folded) or _SPELLED_EMAIL.search(folded))
+    return bool(at and _EMAIL.search(folded) or _SPELLED_EMAIL.search(folded))
 
 
 def has_handle(folded: str) -> bool:

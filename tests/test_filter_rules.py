@@ -143,3 +143,48 @@ def test_config_round_trips_and_defaults() -> None:
     assert FilterConfig.from_record(cfg.to_record()) == cfg
     assert FilterConfig.parse({}) == FilterConfig.default()
     assert compiled(cfg) is compiled(FilterConfig.from_record(cfg.to_record()))
+
+
+# A pupil's message is screened on the event loop, before it is stored: a crafted text
+# must not hold the loop (and every other member of the process) for long. Until
+# 2026-11-28 the e-mail detector retried every suffix of every word once a text held
+# "at" (quadratic): 2,000 characters of one word and " at b" took ~220 ms. This bounds a
+# check, with a wide margin (the fixed detector takes well under a millisecond here);
+# it is a guard against a stall, not a speed measurement (those are in loadtests/).
+STALL_BOUND_S = 0.05
+
+
+@pytest.mark.parametrize("text", [
+    "a" * 1995 + " at b",  # one long word, then "at": every suffix was a candidate name
+    ("we met at the museum and looked at paintings " * 50)[:2000],
+    "x" * 1990 + " (at) y",
+    "n" * 1990 + " arroba y",
+    ("ab@" * 700)[:2000],
+    ("@ab" * 700)[:2000],
+], ids=["word-at", "prose-at", "bracket-at", "arroba", "name-at", "at-name"])
+def test_a_crafted_message_does_not_hold_the_filter(text: str) -> None:
+    import time
+    filt = compiled(FilterConfig.default())
+    spent = []
+    for _ in range(3):  # the least of three: what the check costs, not what else ran
+        t0 = time.perf_counter()
+        filt.check(text)
+        spent.append(time.perf_counter() - t0)
+    assert min(spent) < STALL_BOUND_S, f"{min(spent) * 1e3:.1f} ms"
+
+
+def test_the_email_detector_finds_what_it_found_before_its_fix() -> None:
+    # the bounded patterns match what the old ones matched (same start, same end)
+    for text, found in [
+        ("write to ana.b+1@mail.example.com now", "ana.b+1@mail.example.com"),
+        ("ana (at) gmail (dot) com", "ana (at) gmail (dot) com"),
+        ("x.y at web dot de please", "x.y at web dot de"),
+        ("me at gmail.com", "me at gmail.com"),
+        ("a-b_c [at] school.example.eu", "a-b_c [at] school.example.eu"),
+    ]:
+        folded = fold(text)
+        m = detectors._EMAIL.search(folded) or detectors._SPELLED_EMAIL.search(folded)
+        assert m is not None and m.group(0) == found, (text, m)
+        assert detectors.has_email(folded)
+    for text in ("look at etwinning.net", "we met at school", "at", "a@", "@@"):
+        assert not detectors.has_email(fold(text)), text
