@@ -25,6 +25,11 @@ python-socketio
 - `server-event`: `AsyncServer._handle_event_internal(server, sid, eio_sid, data,
   namespace, id)`, which runs an event's handler and sends its ack; `LiveServer`
   counts events in flight and refuses new ones while draining.
+- `server-trigger`: `AsyncServer._trigger_event(event, namespace, *args)` runs
+  `self.handlers[namespace][event]`, when there is one and it is a coroutine
+  function, as `await handler(*args)`, a cancellation giving None (the reserved
+  events aside); `LiveServer` does the same without asking
+  `inspect.iscoroutinefunction` per event (server.py).
 - `server-connect`: `AsyncServer._handle_connect(eio_sid, namespace, data)` has
   queued a refused CONNECT's `connect_error` and taken the sid out of the manager
   (`sid_from_eio_sid` gives None) by the time `_handle_eio_message` returns, and
@@ -206,6 +211,15 @@ def _server_event() -> None:
     _source("server-event", S._handle_event, "self._handle_event_internal")
 
 
+def _server_trigger() -> None:
+    _params("server-trigger", S._trigger_event, ("self", "event", "namespace", "args"))
+    _source("server-trigger", socketio.base_server.BaseServer._get_event_handler,
+            "if event in self.handlers[namespace]:",
+            "handler = self.handlers[namespace][event]")
+    _source("server-trigger", S._trigger_event, "inspect.iscoroutinefunction(handler)",
+            "ret = await handler(*args)", "except asyncio.CancelledError:", "ret = None")
+
+
 def _server_connect() -> None:
     _params("server-connect", S._handle_connect, ("self", "eio_sid", "namespace", "data"))
     _source("server-connect", S._handle_connect, "packet.CONNECT_ERROR",
@@ -365,6 +379,7 @@ SEAMS: tuple[Seam, ...] = (
     Seam("server-send-packet", S, "_send_packet", _server_send_packet),
     Seam("server-eio-message", S, "_handle_eio_message", _server_eio_message),
     Seam("server-event", S, "_handle_event_internal", _server_event),
+    Seam("server-trigger", S, "_trigger_event", _server_trigger),
     Seam("server-connect", S, "_handle_connect", _server_connect),
     Seam("manager-rooms", socketio.AsyncManager, "basic_enter_room", _manager_rooms),
     Seam("msgpack-packet", msgpack_packet.MsgPackPacket, "decode", _msgpack_packet),

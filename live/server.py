@@ -15,7 +15,10 @@ Each override is a seam in `live/seam.py`:
   closes every transport: socket.io-client treats a closed transport as
   "transport close" and reconnects (to another process behind the balancer),
   whereas a Socket.IO DISCONNECT would make it stay disconnected
-  (`_handle_event_internal` counts events in flight and refuses new ones).
+  (`_handle_event_internal` counts events in flight and refuses new ones);
+- an event's handler is run as python-socketio runs it, but whether it is a
+  coroutine function is asked once per handler, not once per event
+  (`_trigger_event`: `inspect.iscoroutinefunction` is a dozen Python calls).
 Besides, `start_background_task` (public API; each event's task) finds the loop
 without the system call Python 3.11 makes for it (rooms/eventloop.py).
 """
@@ -23,6 +26,7 @@ without the system call Python 3.11 makes for it (rooms/eventloop.py).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from typing import Any
 
@@ -54,6 +58,7 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
         self.draining = False
         self.malformed = 0
         self._idle = asyncio.Event()
+        self._coroutine: dict[Any, bool] = {}  # handler -> is a coroutine function
         self.on("*", self._unknown_event)
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
@@ -72,6 +77,24 @@ class LiveServer(socketio.AsyncServer):  # type: ignore[misc]
         if send_direct is None or not send_direct(
                 eio_sid, eio_packet.Packet(eio_packet.MESSAGE, encoded)):
             await self.eio.send(eio_sid, encoded)
+
+    async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
+        # the handler registered for this very event (python-socketio's first choice),
+        # run as python-socketio runs a coroutine handler; anything else (a reserved
+        # event, a catch-all, a namespace class, a plain function) goes the stock way
+        handlers = self.handlers.get(namespace)
+        handler = handlers.get(event) if handlers is not None else None
+        if handler is None or event in self.reserved_events:
+            return await super()._trigger_event(event, namespace, *args)
+        coroutine = self._coroutine.get(handler)
+        if coroutine is None:
+            coroutine = self._coroutine[handler] = inspect.iscoroutinefunction(handler)
+        if not coroutine:
+            return await super()._trigger_event(event, namespace, *args)
+        try:
+            return await handler(*args)
+        except asyncio.CancelledError:
+            return None
 
     def _engineio_server_class(self) -> type[GuardedEngine]:
         return GuardedEngine
