@@ -4,8 +4,12 @@ social media handles, links outside the space's allowed domains.
 Each detector reads text already folded (`rooms/textfold.py`: lower case, no
 accents, full-width digits made plain) and says whether it found one; none
 keeps or returns what it found (pupils' words are never logged). They are
-plain compiled regular expressions, built once per process; one check of a
-2000-character message costs tens of microseconds.
+plain compiled regular expressions, built once per process, run on the event loop:
+a pattern must not backtrack in proportion to the text's length squared (the e-mail
+patterns did until 2026-11-28: a crafted 2,000-character message held the loop ~220
+ms; tests/test_filter_rules.py bounds such messages). Known left: the link pattern
+still is quadratic on a long dotted run ("a.a.a..." of 2,000 characters, ~0.1 s;
+loadtests/README.md, "Instructions per message, and the safeguarding filter's cost").
 
 What each one takes for a hit, and what it leaves alone on purpose:
 - phone: 8 to 15 digits in a row, with at most one separator (space, dot, dash,
