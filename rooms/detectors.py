@@ -59,7 +59,8 @@ _WORDS = re.compile(r"[a-z]+")
 # taken whole (`++`, `{2,}+`: what follows a name, `@`, a space or a bracket, is never
 # one of them, so giving characters back could not make a match): without both, a
 # message with "at" in it cost ~20 us here, the regex engine retrying every suffix of
-# every word (loadtests/README.md, "The safeguarding filter's cost"). The same matches.
+# every word (loadtests/README.md, "Instructions per message, and the safeguarding
+# filter's cost"). The same matches.
 _NAME = r"(?<![\w.+\-])[\w.+\-]"
 _EMAIL = re.compile(rf"{_NAME}++@[\w\-]+(?:\.[\w\-]+)+")
 _AT = r"(?:\s*@\s*|\s*[(\[{<]\s*(?:at|@)\s*[)\]}>]\s*)"
@@ -145,10 +146,13 @@ def _has_spelled_phone(folded: str) -> bool:
 
 def has_email(folded: str) -> bool:
     at = "@" in folded
-    if not at and ("at" not in folded and "arroba" not in folded
-                   and "chiocciola" not in folded or _EMAIL_HINT.search(folded) is None):
-        return False
-    return bool(at and _EMAIL.search(folded) or _SPELLED_EMAIL.search(folded))
+    if not at:
+        # the hint's words as plain substrings first: most messages have none of them
+        if "at" not in folded and "arroba" not in folded and "chiocciola" not in folded:
+            return False
+        if _EMAIL_HINT.search(folded) is None:
+            return False
+    return bool(at and _EMAIL.search(folded)) or _SPELLED_EMAIL.search(folded) is not None
 
 
 def has_handle(folded: str) -> bool:
