@@ -3,6 +3,8 @@ of several languages, the config's checks and how actions combine."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from rooms import detectors
@@ -163,7 +165,6 @@ STALL_BOUND_S = 0.05
     ("@ab" * 700)[:2000],
 ], ids=["word-at", "prose-at", "bracket-at", "arroba", "name-at", "at-name"])
 def test_a_crafted_message_does_not_hold_the_filter(text: str) -> None:
-    import time
     filt = compiled(FilterConfig.default())
     spent = []
     for _ in range(3):  # the least of three: what the check costs, not what else ran
