@@ -7,9 +7,9 @@ keeps or returns what it found (pupils' words are never logged). They are
 plain compiled regular expressions, built once per process, run on the event loop:
 a pattern must not backtrack in proportion to the text's length squared (the e-mail
 patterns did until 2026-11-28: a crafted 2,000-character message held the loop ~220
-ms; tests/test_filter_rules.py bounds such messages). Known left: the link pattern
-still is quadratic on a long dotted run ("a.a.a..." of 2,000 characters, ~0.1 s;
-loadtests/README.md, "Instructions per message, and the safeguarding filter's cost").
+ms; the link pattern until 2026-11-28 too, ~0.1 s; tests/test_filter_rules.py bounds
+such messages; loadtests/README.md, "Instructions per message, and the safeguarding
+filter's cost").
 
 What each one takes for a hit, and what it leaves alone on purpose:
 - phone: 8 to 15 digits in a row, with at most one separator (space, dot, dash,
@@ -105,11 +105,47 @@ _ASK = re.compile(
 
 # top-level domains that are also words ("did it.it was"): bare, only with a path
 _WORDLIKE_TLDS = "it|at|be|me|no|es|si|tv|co"
+
+# A host is tried from where a leftmost match would first try it, and not again from
+# each later label (or hyphen) of the same run: a later start reaches only the
+# top-level domains an earlier one reached, and the earlier one, failing, had tried
+# them all (or, matching, the match ended where none after it could). Without this, a
+# 2,000-character "a.a.a.…" held the loop ~0.1 s (a try from each of 1,000 labels, each
+# backtracking through the rest of the run); the same matches, the same ends: tests/
+# test_filter_rules.py runs the pattern from before beside this one on random runs of
+# labels, dots, hyphens, spaces and marks.
+#
+# "An earlier start" is one Python's fixed-width look-behinds can see: up to _WINDOW
+# characters back, a letter or digit after a mark (or at the text's start), or a
+# hyphen after a letter or digit (where `\b` holds, so the engine tried there), with
+# only host characters between. A start after a space does not count: a match of
+# "name dot com" may have taken it, and ended inside the run. For "name dot com"
+# itself (a single label), a start after a dot does not count either: a host's match
+# may end inside the label ("a.com-x dot com"). Labels longer than _WINDOW are
+# tried from each start as before (at most one start every _WINDOW characters).
+_WINDOW = 16
+_IN_HOST = r"(?:[a-z0-9\-]|\.(?!\.))"  # a host's character; two dots end a run
+_IN_LABEL = r"[a-z0-9\-]"
+
+
+def _after_no_earlier_start(between: str, marks: str) -> str:
+    """Look-behinds that fail where an earlier start, then `between`s, lead here."""
+    return "".join(
+        rf"(?<!(?:[^\w\s{marks}][a-z0-9]|[a-z0-9]-){between * w})"
+        rf"(?<!^[a-z0-9]{between * w})" for w in range(_WINDOW))
+
+
+# (atomic: the quick test first, and no second try of the look-behinds on failure)
+_HOST_START = (rf"\b(?=[a-z0-9\-])(?>(?<![a-z0-9.\-])"
+               rf"|{_after_no_earlier_start(_IN_HOST, '')})")
+_LABEL_START = (rf"\b(?=[a-z0-9\-])(?>(?<![a-z0-9\-])"
+                rf"|{_after_no_earlier_start(_IN_LABEL, '.')})")
+# a label is taken whole (`++`): a dot follows it, and a dot is not one of its characters
 _LINK = re.compile(
     rf"(?:https?://|www\.)[^\s]+"
-    rf"|\b(?:[a-z0-9\-]+\.)+(?:{_WORDLIKE_TLDS})/[^\s]*"
-    rf"|\b(?:[a-z0-9\-]+\.)+(?!(?:{_WORDLIKE_TLDS})\b)(?:{_TLDS})\b(?:/[^\s]*)?"
-    rf"|\b[a-z0-9\-]{{2,}}\s+(?:dot|punto|punkt|point)\s+(?:{_TLDS})\b")
+    rf"|{_HOST_START}(?:(?:[a-z0-9\-]++\.)+(?:{_WORDLIKE_TLDS})/[^\s]*"
+    rf"|(?:[a-z0-9\-]++\.)+(?!(?:{_WORDLIKE_TLDS})\b)(?:{_TLDS})\b(?:/[^\s]*)?)"
+    rf"|{_LABEL_START}[a-z0-9\-]{{2,}}+\s+(?:dot|punto|punkt|point)\s+(?:{_TLDS})\b")
 _HOST = re.compile(r"^(?:https?://)?([^/\s:?#]+)")
 
 

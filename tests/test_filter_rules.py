@@ -3,6 +3,8 @@ of several languages, the config's checks and how actions combine."""
 
 from __future__ import annotations
 
+import random
+import re
 import time
 
 import pytest
@@ -163,7 +165,14 @@ STALL_BOUND_S = 0.05
     "n" * 1990 + " arroba y",
     ("ab@" * 700)[:2000],
     ("@ab" * 700)[:2000],
-], ids=["word-at", "prose-at", "bracket-at", "arroba", "name-at", "at-name"])
+    # the link detector tried a host from every label of a run (~0.1 s until 2026-11-28)
+    ("a." * 1000)[:2000],
+    ("aaaa." * 400)[:2000],
+    ("a-" * 999)[:1997] + ".x",
+    ("a-." * 667)[:2000],
+    "x dot com" + "-a" * 995,
+], ids=["word-at", "prose-at", "bracket-at", "arroba", "name-at", "at-name",
+        "labels", "long-labels", "hyphens", "hyphen-dots", "spelled-then-hyphens"])
 def test_a_crafted_message_does_not_hold_the_filter(text: str) -> None:
     filt = compiled(FilterConfig.default())
     spent = []
@@ -189,3 +198,36 @@ def test_the_email_detector_finds_what_it_found_before_its_fix() -> None:
         assert detectors.has_email(folded)
     for text in ("look at etwinning.net", "we met at school", "at", "a@", "@@"):
         assert not detectors.has_email(fold(text)), text
+
+
+# The link pattern as it was before a host was tried only from a run's first start: the
+# reference the bounded one must agree with, match for match.
+_LINK_BEFORE = re.compile(
+    rf"(?:https?://|www\.)[^\s]+"
+    rf"|\b(?:[a-z0-9\-]+\.)+(?:{detectors._WORDLIKE_TLDS})/[^\s]*"
+    rf"|\b(?:[a-z0-9\-]+\.)+(?!(?:{detectors._WORDLIKE_TLDS})\b)(?:{detectors._TLDS})\b(?:/[^\s]*)?"
+    rf"|\b[a-z0-9\-]{{2,}}\s+(?:dot|punto|punkt|point)\s+(?:{detectors._TLDS})\b")
+
+# pieces of hosts and of what surrounds them: where a leftmost match starts, ends, or
+# gives up is decided by dots, hyphens, spaces, marks and word characters that are not
+# a host's ("_", Greek), next to top-level domains and spelled dots
+_PIECES = ["com", "de", "it", "net", "me", "com-", "-", ".", "..", " dot ", " ", "a", "xy",
+           "www.", "https://", "/", "_", "\u03b1", "@", "evil", "etwinning", "-x", "at",
+           "x dot ", "(dot)", ",", "\n", "1", "\u00a0", "w", "o", "m", "e", "i", "t"]
+
+
+def test_the_link_detector_finds_what_it_found_before_its_fix() -> None:
+    rng = random.Random(2026_11_28)
+    found = 0
+    for _ in range(40_000):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 14)))
+        before = [(m.span(), m.group(0)) for m in _LINK_BEFORE.finditer(text)]
+        assert [(m.span(), m.group(0)) for m in detectors._LINK.finditer(text)] == before, text
+        found += bool(before)
+    assert found > 8_000  # the texts do hold links, of every kind
+    for text, hosts in [
+        ("-evil.com", ["evil.com"]), ("_x.evil.com", ["evil.com"]), ("a..b.com", ["b.com"]),
+        ("a.com-x dot com", ["a.com", "-x dot com"]), ("x dot com.evil.de", ["com.evil.de"]),
+        ("see spiegel.de/x and games dot com.", ["spiegel.de/x", "games dot com"]),
+    ]:
+        assert [m.group(0) for m in detectors._LINK.finditer(text)] == hosts, text
