@@ -151,6 +151,9 @@ _HOST = re.compile(r"^(?:https?://)?([^/\s:?#]+)")
 
 _EIGHT_DIGITS = re.compile(r"\d(?:\D{0,3}\d){7}")
 _AT_HINT = re.compile(r"\bat\b|arroba|chiocciola")  # (a text with "@" needs no hint)
+# without "@", a spelled address needs a bracket ("(at)"), a spelled dot, or a dot and a
+# top-level domain ("at gmail.com"): "see you at school." has none of them
+_SPELLED_HINT = re.compile(r"[(\[{<]|\.\s*[a-z]|dot|punto|punkt|point")
 _LINK_HINT = re.compile(r"\.[a-z]|\s(?:dot|punto|punkt|point)\s")
 
 
@@ -186,7 +189,7 @@ def has_email(folded: str) -> bool:
         # the hint's words as plain substrings first: most messages have none of them
         if "at" not in folded and "arroba" not in folded and "chiocciola" not in folded:
             return False
-        if _AT_HINT.search(folded) is None:
+        if _AT_HINT.search(folded) is None or _SPELLED_HINT.search(folded) is None:
             return False
     return bool(at and _EMAIL.search(folded)) or _SPELLED_EMAIL.search(folded) is not None
 

@@ -159,6 +159,7 @@ class CompiledFilter:
         # word -> whether it is on the list, read any way (`_listed`): chat repeats its
         # words, and a word's variants cost several times its lookup
         self._seen: dict[str, bool] = {}
+        self._clean: set[str] = set()  # the words of `_seen` that are not on the list
 
     def _listed(self, w: str) -> bool:
         """Whether word `w` (folded), read any of its ways, is on the list."""
@@ -169,15 +170,22 @@ class CompiledFilter:
             seen = self._seen
             if len(seen) >= MAX_SEEN:
                 seen.clear()
+                self._clean.clear()
             seen[w] = hit
+            if not hit:
+                self._clean.add(w)
         return hit
 
     def _has_words(self, folded: str) -> bool:
         found = words(folded)
+        distinct = set(found)
+        # the words seen before and found clean are set aside in C: most of a message's
+        if any(map(self._listed, distinct - self._clean)):
+            return True
         phrases = self.phrases
+        if phrases.keys().isdisjoint(distinct):
+            return False
         for i, w in enumerate(found):
-            if self._listed(w):
-                return True
             for rest in phrases.get(w, ()):
                 if tuple(found[i + 1:i + 1 + len(rest)]) == rest:
                     return True

@@ -6,10 +6,11 @@ from __future__ import annotations
 import random
 import re
 import time
+import unicodedata
 
 import pytest
 
-from rooms import detectors
+from rooms import detectors, textfold
 from rooms.errors import BadRequest
 from rooms.filter import DEFAULT_ACTIONS, FilterConfig, compiled
 from rooms.textfold import fold, variants, words
@@ -231,3 +232,74 @@ def test_the_link_detector_finds_what_it_found_before_its_fix() -> None:
         ("see spiegel.de/x and games dot com.", ["spiegel.de/x", "games dot com"]),
     ]:
         assert [m.group(0) for m in detectors._LINK.finditer(text)] == hosts, text
+
+
+def _fold_before(text: str) -> str:
+    """`fold` as it was before its shortcuts for Latin text: the reference."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(textfold._SPELLED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def test_fold_reads_every_character_as_it_did_before_its_shortcuts() -> None:
+    for start in range(0x80, 0x30000, 4096):  # each character, after a Latin letter
+        text = "É" + "".join(map(chr, range(start, start + 4096)))
+        assert fold(text) == _fold_before(text), hex(start)
+        for cp in range(start, start + 4096, 7):
+            assert fold("e" + chr(cp)) == _fold_before("e" + chr(cp)), hex(cp)
+    rng = random.Random(2026_11_28)
+    pool = ("aeiouxyz ,.!?0123ÀÉÎÕÜàéîõüçñßøłæœıŀąęśźżőű\u0301\u0327\u034f\u0361"
+            "ΑαΒβЖжЩщ中ｆｕ①ﬁ\U0001d400«»¿¡’—€µ½")
+    latin = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 24)))
+        assert fold(text) == _fold_before(text), text
+        latin += textfold._NOT_LATIN.search(
+            unicodedata.normalize("NFKD", text.translate(textfold._SPELLED))) is None
+    assert latin > 1_000  # the shortcut was taken, and so was the long way
+
+
+def test_the_email_hints_skip_only_what_the_patterns_would_not_find() -> None:
+    # has_email's early exits ("@", the "at" words, then a bracket or a dot) are hints:
+    # whatever they skip, the patterns alone would not have found either
+    pieces = ["ana", " at ", "at", " ", ".", "(at)", "[at]", "<", "{", "(dot)", " dot ", "dot",
+              " punto ", " punkt ", "point", "gmail", "web", "de", "com", ". com", "arroba",
+              " chiocciola ", "x", "-", "_", "@", "\n", "me", "it"]
+    rng = random.Random(2026_11_28)
+    found = 0
+    for _ in range(40_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        unhinted = bool(detectors._EMAIL.search(text) or detectors._SPELLED_EMAIL.search(text))
+        assert detectors.has_email(text) == unhinted, text
+        found += unhinted
+    assert found > 400
+
+
+def test_words_seen_clean_still_start_phrases_and_lists_still_match() -> None:
+    filt = compiled(FilterConfig.parse({"added": ["zork qux", "blorf"]}))
+    for _ in range(2):  # the second time, every word is known clean
+        assert filt.check("zork is here") is None
+        assert filt.check("qux and zork") is None
+    assert check("zork qux", added=["zork qux", "blorf"]) == ("words",)  # (the same filter)
+    assert check("a blorf", added=["zork qux", "blorf"]) == ("words",)
+    for i in range(3000):  # past what the filter keeps: it starts again, still right
+        filt.check(f"word{i} zork")
+    assert filt.check("zork qux") is not None and filt.check("is blorf") is not None
+    assert filt.check("zork is here") is None
+
+
+def test_the_word_screen_decides_as_a_plain_loop_over_the_words() -> None:
+    filt = compiled(FilterConfig.default())
+    phrases = [(first, *rest) for first, rests in filt.phrases.items() for rest in rests]
+    rng = random.Random(2026_11_28)
+    vocab = (rng.sample(sorted(filt.single), 30) + [w for p in rng.sample(phrases, 30) for w in p]
+             + ["the", "de", "do", "a", "ok", "see", "you", "2", "sh1t", "b a d"])
+    hits = 0
+    for _ in range(5_000):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(1, 8)))
+        found = words(fold(text))
+        plain = any(w in filt.single or (any(v in filt.single for v in variants(w)))
+                    for w in found) or any(
+            tuple(found[i:i + len(p)]) == p for i in range(len(found)) for p in phrases)
+        assert filt._has_words(fold(text)) == plain, text
+        hits += plain
+    assert 500 < hits < 4_500
