@@ -62,7 +62,8 @@ def test_every_ui_language_has_a_list() -> None:
     "I am happy", "Bitte schickt uns die Fotos", "Voy con mi hermano", "Mi mamá cocina",
     "Jag fick en cykel", "Det var hårt", "I got 9/10", "Het deel van de les", "Peter is here",
     "1, 2, 3, go!", "did it.It was fun", "see you at 10:30", "the meeting is on 27.11.2026",
-    "the project runs 2025-2026", "insta is fun", "room t17 and b12", "a55 is a road", "I watched a tiktok video",
+    "the project runs 2025-2026", "insta is fun", "room t17 and b12", "a55 is a road",
+    "I watched a tiktok video",
     "look at etwinning.net/en/pub", "We learned about the Nazi occupation",
 ])
 def test_ordinary_classroom_chat_passes(text: str) -> None:
