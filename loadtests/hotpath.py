@@ -29,6 +29,17 @@ the bench's text (`b <seq> t<ms>`), keeping `--window` unacked; every member of
 the room gets each message. Per repetition: `--messages` messages after a
 warm-up; reported: µs of CPU per message and per delivery, min and median over
 `--reps`.
+
+`--unit join` counts a member's visit instead (the `storm` bench's unit, with the
+leave): a new member upgrades, signs in (its token verified), joins the room of
+`--members` (its snapshot read, its arrival announced to them), and closes the
+connection (its departure announced); the next starts once the room heard it leave,
+`--window` of them at a time. `--messages` is then the number of visits:
+
+    .venv/bin/python loadtests/hotpath.py --unit join --members 50 --messages 100 \
+        --warmup 20 --instructions        # 3,959 k instructions a visit (2026-11-28)
+    HOTPATH_SORT=cumulative .venv/bin/python loadtests/hotpath.py --unit join \
+        --members 50 --messages 300 --warmup 50 --reps 1 --profile
 """
 
 from __future__ import annotations
@@ -172,6 +183,7 @@ class Client:
         self.next_id = 0
         self.acks: dict[int, asyncio.Future[Any]] = {}
         self.on_ack: Callable[[int], None] | None = None
+        self.on_event: Callable[[str, Any], None] | None = None
         self.joined = asyncio.get_running_loop().create_future()
         self.transport = Pipe(self._data, port)
         proto = make_protocol()
@@ -230,6 +242,8 @@ class Client:
                     self.on_ack(pkt["id"])
             elif kind == 4:
                 self.joined.set_exception(RuntimeError(f"connect refused: {pkt.get('data')}"))
+            elif kind == 2 and self.on_event is not None:
+                self.on_event(pkt["data"][0], pkt["data"][1])
 
     def _joined(self, fut: asyncio.Future[Any]) -> None:
         ack = fut.result()
@@ -268,17 +282,26 @@ async def serve(a: argparse.Namespace) -> list[dict[str, float]]:
     results = []
     try:
         for window in a.windows:
-            await run(sender, room, a.warmup, window, text=a.text)
+            if a.unit == "join":
+                await join_cycles(server, sender, room, a.warmup, window, "w")
+            else:
+                await run(sender, room, a.warmup, window, text=a.text)
             for rep in range(a.reps):
                 prof = cProfile.Profile() if a.profile and rep == 0 else None
-                cpu, wall = await run(sender, room, a.messages, window, prof, a.text)
+                if a.unit == "join":
+                    cpu, wall = await join_cycles(server, sender, room, a.messages, window,
+                                                  f"r{rep}", prof)
+                else:
+                    cpu, wall = await run(sender, room, a.messages, window, prof, a.text)
                 per_msg = cpu / a.messages * 1e6
                 results.append({"window": window, "rep": rep, "us_per_msg": per_msg,
                                 "us_per_delivery": per_msg / a.members,
                                 "msgs_per_s": a.messages / wall})
                 if prof is not None:
                     s = io.StringIO()
-                    pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(30)
+                    stats = pstats.Stats(prof, stream=s)
+                    stats.sort_stats(os.environ.get("HOTPATH_SORT", "tottime"))
+                    stats.print_stats(int(os.environ.get("HOTPATH_ROWS", "30")))
                     print(s.getvalue(), file=sys.stderr)
     finally:
         await runner.cleanup()
@@ -331,6 +354,47 @@ async def run(sender: Client, room: str, n: int, window: int,
     return cpu, wall
 
 
+async def join_cycles(make_protocol: Callable[[], Any], sender: Client, room: str, n: int,
+                      window: int, tag: str, prof: cProfile.Profile | None = None
+                      ) -> tuple[float, float]:
+    """`n` members who each connect, sign in, join the room (announced to its members)
+    and leave by closing the connection (announced too), `window` of them at a time;
+    the next one starts once the room's members have heard the last one leave. The
+    thread's CPU and wall seconds."""
+    loop = asyncio.get_running_loop()
+    gone: dict[str, asyncio.Future[None]] = {}
+
+    def on_event(name: str, payload: Any) -> None:
+        if name == "presence:leave":
+            fut = gone.get(payload.get("user"))
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    async def cycles(worker: int, count: int) -> None:
+        for i in range(count):
+            sub = f"j{tag}-{worker}-{i}"
+            gone[sub] = loop.create_future()
+            c = Client(make_protocol, sub, room, 30000 + (worker * 1000 + i) % 30000)
+            await c.joined
+            c.discard()
+            c.transport.close()
+            await gone[sub]
+            del gone[sub]
+
+    sender.on_event = on_event
+    gc.collect(0)
+    if prof is not None:
+        prof.enable()
+    t0, w0 = time.thread_time(), time.perf_counter()
+    shares = [n // window + (1 if k < n % window else 0) for k in range(window)]
+    await asyncio.wait_for(asyncio.gather(*(cycles(k, c) for k, c in enumerate(shares))), 300)
+    cpu, wall = time.thread_time() - t0, time.perf_counter() - w0
+    if prof is not None:
+        prof.disable()
+    sender.on_event = None
+    return cpu, wall
+
+
 def instructions(tree: str, a: argparse.Namespace, window: int) -> float:
     """Instructions per message of `tree`'s service, by valgrind's count over two runs
     that differ only in their number of messages (start-up and warm-up cancel out)."""
@@ -340,7 +404,7 @@ def instructions(tree: str, a: argparse.Namespace, window: int) -> float:
                "--cachegrind-out-file=/dev/null", sys.executable,
                os.path.abspath(__file__), "--members", str(a.members), "--window",
                str(window), "--messages", str(n), "--warmup", str(a.warmup), "--reps", "1",
-               "--text", a.text]
+               "--text", a.text, "--unit", a.unit]
         if a.redis:
             cmd += ["--redis", a.redis]
         env = {**os.environ, "PYTHONPATH": tree, "PYTHONHASHSEED": "0"}
@@ -370,6 +434,10 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--text", choices=["bench", "chat"], default="bench",
                     help="bench: run.py's text (`b <seq> t<ms>`); chat: sentences pupils write")
+    ap.add_argument("--unit", choices=["message", "join"], default="message",
+                    help="join: what is counted is a member's connect, sign-in, join and "
+                         "leave (each announced to the room's --members), --messages of "
+                         "them, --window at a time")
     ap.add_argument("--redis", default="", help="a Redis URL: the Redis store and bus")
     ap.add_argument("--profile", action="store_true", help="cProfile of the first repetition")
     ap.add_argument("--compare", default="",
@@ -390,7 +458,7 @@ def main() -> None:
             for tree in trees:
                 counts[(w, tree)] = instructions(tree, a, w)
                 print(f"{a.members} members, {w} in flight{' (Redis)' if a.redis else ''}: "
-                      f"{counts[(w, tree)] / 1e3:,.1f} k instructions per message ({tree})",
+                      f"{counts[(w, tree)] / 1e3:,.1f} k instructions per {a.unit} ({tree})",
                       flush=True)
             if a.compare:
                 print(f"  this/other {counts[(w, trees[0])] / counts[(w, trees[1])]:.4f}x")
@@ -405,8 +473,8 @@ def main() -> None:
         return
     for w, s in summary(rows).items():
         print(f"{a.members} members, {w} in flight{' (Redis)' if a.redis else ''}: "
-              f"{s['min']:.1f} us CPU per message (min of {s['n']}), median {s['median']:.1f}; "
-              f"{s['min'] / a.members:.2f} us per delivery")
+              f"{s['min']:.1f} us CPU per {a.unit} (min of {s['n']}), median {s['median']:.1f}"
+              + (f"; {s['min'] / a.members:.2f} us per delivery" if a.unit == "message" else ""))
 
 
 def compare(a: argparse.Namespace) -> None:
