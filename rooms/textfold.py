@@ -1,9 +1,13 @@
 """Folding chat text so that a filter sees through the usual disguises.
 
-`fold` is what every comparison starts from: Unicode compatibility form
-(NFKD: full-width and styled letters become plain ones), combining marks
-(accents, diacritics) dropped, a few letters NFKD keeps whole spelled out
-(`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`, ...), case folded.
+`fold` is what every comparison starts from: invisible characters dropped
+(Unicode's default-ignorable code points: zero-width spaces and joiners, soft
+hyphens, word joiners, bidi marks, variation selectors, the byte-order mark; a
+reader sees "sh<ZWSP>it" or a phone number with them inside whole, so the
+filter must), Unicode compatibility form (NFKD: full-width and styled letters
+become plain ones), combining marks (accents, diacritics) dropped, a few
+letters NFKD keeps whole spelled out (`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`,
+...), case folded.
 
 `words` goes on from there for the word lists:
 - a run of three or more single characters joined by one separator each
@@ -32,6 +36,11 @@ _SPELLED = str.maketrans({
     "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ı": "i", "ŀ": "l",
 })
 _SPELLED_CHARS = re.compile("[" + "".join(map(chr, _SPELLED)) + "]")
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): shown as nothing
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]+")
 # After NFKD, a Latin letter with an accent is an ASCII letter and marks of this block
 # (U+034F, the grapheme joiner, is no mark) ...
 _LATIN_MARKS = re.compile(r"[\u0300-\u034e\u0350-\u036f]+")
@@ -39,7 +48,8 @@ _LATIN_MARKS = re.compile(r"[\u0300-\u034e\u0350-\u036f]+")
 # general punctuation, the currency signs (« » ¿ ¡ – — ’ “ € ...)
 _PLAIN_SIGNS = "".join(
     c for c in map(chr, (*range(0xA0, 0xC0), *range(0x2000, 0x2070), *range(0x20A0, 0x20D0)))
-    if not unicodedata.combining(c) and c.casefold() == c == c.lower())
+    if not unicodedata.combining(c) and c.casefold() == c == c.lower()
+    and not _INVISIBLE.match(c))
 _NOT_LATIN = re.compile(rf"[^\x00-\x7f\u0300-\u034e\u0350-\u036f{re.escape(_PLAIN_SIGNS)}]")
 # Cyrillic and Greek letters that look Latin, read as Latin in a word that mixes scripts
 _LOOKALIKE = str.maketrans("абвеiкмнорстухѕјαεικνορτυχ", "abbeikmhopctyxsjaeikvoptux")
@@ -64,7 +74,7 @@ _REPEAT = re.compile(r"(\w)\1{2,}")
 
 
 def fold(text: str) -> str:
-    """Compatibility form, no combining marks, case folded."""
+    """No invisible characters, compatibility form, no combining marks, case folded."""
     if text.isascii():
         # the same, at a fortieth of the cost: NFKD, the spelled-out letters and the
         # combining marks leave ASCII alone, and casefold is lower there
@@ -76,6 +86,8 @@ def fold(text: str) -> str:
         # the marks dropped in C (the loop below costs ~0.1 us a character); on what is
         # left, casefold is lower
         return _LATIN_MARKS.sub("", decomposed).lower()
+    # (the invisible characters are not among the signs above: they come here)
+    decomposed = _INVISIBLE.sub("", decomposed)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 

@@ -261,21 +261,30 @@ def test_the_link_detector_finds_what_it_found_before_its_fix() -> None:
         assert [m.group(0) for m in detectors._LINK.finditer(text)] == hosts, text
 
 
+# Unicode 15's Default_Ignorable_Code_Point ranges, written out here apart from textfold's
+_IGNORABLE = [(0xAD, 0xAD), (0x34F, 0x34F), (0x61C, 0x61C), (0x115F, 0x1160), (0x17B4, 0x17B5),
+              (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F),
+              (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0),
+              (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF)]
+
+
 def _fold_before(text: str) -> str:
-    """`fold` as it was before its shortcuts for Latin text: the reference."""
+    """`fold` as it was before its shortcuts for Latin text (the reference), less the
+    invisible characters it let through until 2026-11-28."""
+    text = "".join(c for c in text if not any(a <= ord(c) <= b for a, b in _IGNORABLE))
     decomposed = unicodedata.normalize("NFKD", text.translate(textfold._SPELLED))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def test_fold_reads_every_character_as_it_did_before_its_shortcuts() -> None:
-    for start in range(0x80, 0x30000, 4096):  # each character, after a Latin letter
+    for start in (*range(0x80, 0x30000, 4096), 0xE0000):  # each, after a Latin letter
         text = "É" + "".join(map(chr, range(start, start + 4096)))
         assert fold(text) == _fold_before(text), hex(start)
         for cp in range(start, start + 4096, 7):
             assert fold("e" + chr(cp)) == _fold_before("e" + chr(cp)), hex(cp)
     rng = random.Random(2026_11_28)
     pool = ("aeiouxyz ,.!?0123ÀÉÎÕÜàéîõüçñßøłæœıŀąęśźżőű\u0301\u0327\u034f\u0361"
-            "ΑαΒβЖжЩщ中ｆｕ①ﬁ\U0001d400«»¿¡’—€µ½")
+            "ΑαΒβЖжЩщ中ｆｕ①ﬁ\U0001d400«»¿¡’—€µ½\u200b\u00ad\u2060\ufe0f\u200d\ufeff")
     latin = 0
     for _ in range(20_000):
         text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 24)))
@@ -330,3 +339,18 @@ def test_the_word_screen_decides_as_a_plain_loop_over_the_words() -> None:
         assert filt._has_words(fold(text)) == plain, text
         hits += plain
     assert 500 < hits < 4_500
+
+
+# Invisible characters (Unicode's default-ignorable code points: zero-width spaces and
+# joiners, soft hyphens, word joiners, bidi marks, variation selectors, the byte-order
+# mark, the grapheme joiner) show nothing: a reader sees "shit" or a phone number whole,
+# so the screen must too.
+@pytest.mark.parametrize(("text", "rule"), [
+    ("sh\u200bit", "words"), ("s\u00adh\u00adi\u00adt", "words"), ("sh\u2060it", "words"),
+    ("sh\ufeffit", "words"), ("sh\u034fit", "words"), ("sh\ufe0fit", "words"),
+    ("sh\u200dit", "words"), ("sh\u200eit", "words"), ("sh\U000e0041it", "words"),
+    ("call 0612\u200b345678", "phone"), ("call 06\u200c12\u200d34\u200b56\u206078", "phone"),
+    ("my in\u200bsta: ana_12", "handle"), ("ana at gm\u00adail dot com", "email"),
+])
+def test_invisible_characters_hide_nothing(text: str, rule: str) -> None:
+    assert rule in check(text)
