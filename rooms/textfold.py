@@ -7,7 +7,8 @@ reader sees "sh<ZWSP>it" or a phone number with them inside whole, so the
 filter must), Unicode compatibility form (NFKD: full-width and styled letters
 become plain ones), combining marks (accents, diacritics) dropped, a few
 letters NFKD keeps whole spelled out (`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`,
-...), case folded.
+...), the ideographic full stop read as a dot (as browsers read a domain), case
+folded.
 
 `words` goes on from there for the word lists:
 - a run of three or more single characters joined by one separator each
@@ -86,8 +87,9 @@ def fold(text: str) -> str:
         # the marks dropped in C (the loop below costs ~0.1 us a character); on what is
         # left, casefold is lower
         return _LATIN_MARKS.sub("", decomposed).lower()
-    # (the invisible characters are not among the signs above: they come here)
-    decomposed = _INVISIBLE.sub("", decomposed)
+    # (the invisible characters are not among the signs above: they come here; so does
+    # the ideographic full stop, a dot in an address bar as in IDNA: "evil。com")
+    decomposed = _INVISIBLE.sub("", decomposed).replace("\u3002", ".")
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 

@@ -273,6 +273,7 @@ def _fold_before(text: str) -> str:
     invisible characters it let through until 2026-11-28."""
     text = "".join(c for c in text if not any(a <= ord(c) <= b for a, b in _IGNORABLE))
     decomposed = unicodedata.normalize("NFKD", text.translate(textfold._SPELLED))
+    decomposed = decomposed.replace("\u3002", ".")  # (since 2026-11-28 too)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
@@ -353,4 +354,13 @@ def test_the_word_screen_decides_as_a_plain_loop_over_the_words() -> None:
     ("my in\u200bsta: ana_12", "handle"), ("ana at gm\u00adail dot com", "email"),
 ])
 def test_invisible_characters_hide_nothing(text: str, rule: str) -> None:
+    assert rule in check(text)
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("see evil\u3002com", "link"), ("evil\uff61com/x", "link"), ("ana@gmail\u3002com", "email"),
+    ("go to www\u3002evil\u3002de", "link"),
+])
+def test_ideographic_full_stops_are_dots_as_in_an_address_bar(text: str, rule: str) -> None:
+    # a browser reads "evil。com" as evil.com (IDNA maps U+3002, U+FF0E and U+FF61 to ".")
     assert rule in check(text)
