@@ -7,7 +7,8 @@ reader sees "sh<ZWSP>it" or a phone number with them inside whole, so the
 filter must), Unicode compatibility form (NFKD: full-width and styled letters
 become plain ones), combining marks (accents, diacritics) dropped, a few
 letters NFKD keeps whole spelled out (`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`,
-...), the ideographic full stop read as a dot (as browsers read a domain), case
+...; styled letters NFKD leaves whole, such as 🅢 and small capitals, read as
+plain ones), the ideographic full stop read as a dot (as browsers read a domain), case
 folded.
 
 `words` goes on from there for the word lists:
@@ -31,10 +32,18 @@ from __future__ import annotations
 import re
 import unicodedata
 
+_LATIN = "abcdefghijklmnopqrstuvwxyz"
 # letters NFKD does not take apart
 _SPELLED = str.maketrans({
     "ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ħ": "h", "Ħ": "h",
     "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ı": "i", "ŀ": "l",
+    # styled letters with no compatibility form: negative circled and squared capitals
+    # (🅢, 🆂), small capitals. Not the regional indicators that make flags: pupils of
+    # partner schools put flags side by side, and 30 pairs of countries' flags read as
+    # listed words (Slovakia's and Austria's among them)
+    **{chr(0x1F150 + i): c for i, c in enumerate(_LATIN)},
+    **{chr(0x1F170 + i): c for i, c in enumerate(_LATIN)},
+    **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz", strict=True)),
 })
 _SPELLED_CHARS = re.compile("[" + "".join(map(chr, _SPELLED)) + "]")
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): shown as nothing

@@ -364,3 +364,21 @@ def test_invisible_characters_hide_nothing(text: str, rule: str) -> None:
 def test_ideographic_full_stops_are_dots_as_in_an_address_bar(text: str, rule: str) -> None:
     # a browser reads "evil。com" as evil.com (IDNA maps U+3002, U+FF0E and U+FF61 to ".")
     assert rule in check(text)
+
+
+@pytest.mark.parametrize("text", [
+    "\U0001f162\U0001f157\U0001f158\U0001f163",  # negative circled capitals
+    "\U0001f182\U0001f177\U0001f178\U0001f183",  # negative squared capitals
+    "\ua731\u029c\u026a\u1d1b",  # small capitals
+])
+def test_letters_styled_without_a_compatibility_form_are_read_as_letters(text: str) -> None:
+    # NFKD leaves these whole; a reader sees "SHIT"
+    assert check(text) == ("words",)
+    assert check(f"you are {text}") == ("words",)
+
+
+def test_flags_side_by_side_are_no_words() -> None:
+    # Slovakia's and Austria's flags are not "scat", Peru's and Germany's not "pede"
+    for flags in ("\U0001f1f8\U0001f1f0\U0001f1e6\U0001f1f9",
+                  "\U0001f1f5\U0001f1ea\U0001f1e9\U0001f1ea"):
+        assert check(f"hello from {flags}!") == ()
