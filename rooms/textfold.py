@@ -4,12 +4,12 @@
 (Unicode's default-ignorable code points: zero-width spaces and joiners, soft
 hyphens, word joiners, bidi marks, variation selectors, the byte-order mark; a
 reader sees "sh<ZWSP>it" or a phone number with them inside whole, so the
-filter must), Unicode compatibility form (NFKD: full-width and styled letters
-become plain ones), combining marks (accents, diacritics) dropped, a few
-letters NFKD keeps whole spelled out (`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`,
-...; styled letters NFKD leaves whole, such as 🅢 and small capitals, read as
-plain ones), the ideographic full stop read as a dot (as browsers read a domain), case
-folded.
+filter must), and so are enclosing marks (keycaps: "0️⃣6️⃣1️⃣…" is a number);
+Unicode compatibility form (NFKD: full-width and styled letters become plain
+ones), combining marks (accents, diacritics) dropped, a few letters NFKD keeps
+whole spelled out (`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`, ...; styled letters
+NFKD leaves whole, such as 🅢 and small capitals, read as plain ones), the
+ideographic full stop read as a dot (as browsers read a domain), case folded.
 
 `words` goes on from there for the word lists:
 - a run of three or more single characters joined by one separator each
@@ -49,11 +49,15 @@ _SPELLED = str.maketrans({
 # mixes them is a list the regex engine walks for each character, ~0.1 us a character)
 _SPELLED_CHARS = re.compile(
     "[" + "".join(c for c in map(chr, _SPELLED) if c <= "\uffff") + "]|[\U0001f150-\U0001f189]")
-# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt): shown as nothing
-_INVISIBLE = re.compile(
+# dropped: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), shown as
+# nothing ...
+_DROPPED = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]+")
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+    # and the enclosing marks (a keycap's, a circle's: "0️⃣6️⃣…"), which frame a character
+    # without ending a word or a number, and which NFKD keeps, with a combining class of 0
+    "\u0488\u0489\u1abe\u20dd-\u20e0\u20e2-\u20e4\ua670-\ua672]+")
 # After NFKD, a Latin letter with an accent is an ASCII letter and marks of this block
 # (U+034F, the grapheme joiner, is no mark) ...
 _LATIN_MARKS = re.compile(r"[\u0300-\u034e\u0350-\u036f]+")
@@ -62,7 +66,7 @@ _LATIN_MARKS = re.compile(r"[\u0300-\u034e\u0350-\u036f]+")
 _PLAIN_SIGNS = "".join(
     c for c in map(chr, (*range(0xA0, 0xC0), *range(0x2000, 0x2070), *range(0x20A0, 0x20D0)))
     if not unicodedata.combining(c) and c.casefold() == c == c.lower()
-    and not _INVISIBLE.match(c))
+    and not _DROPPED.match(c))
 _NOT_LATIN = re.compile(rf"[^\x00-\x7f\u0300-\u034e\u0350-\u036f{re.escape(_PLAIN_SIGNS)}]")
 # Cyrillic and Greek letters that look Latin, read as Latin in a word that mixes scripts
 _LOOKALIKE = str.maketrans("абвеiкмнорстухѕјαεικνορτυχ", "abbeikmhopctyxsjaeikvoptux")
@@ -101,7 +105,7 @@ def fold(text: str) -> str:
         return _LATIN_MARKS.sub("", decomposed).lower()
     # (the invisible characters are not among the signs above: they come here; so does
     # the ideographic full stop, a dot in an address bar as in IDNA: "evil。com")
-    decomposed = _INVISIBLE.sub("", decomposed).replace("\u3002", ".")
+    decomposed = _DROPPED.sub("", decomposed).replace("\u3002", ".")
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 

@@ -270,8 +270,9 @@ _IGNORABLE = [(0xAD, 0xAD), (0x34F, 0x34F), (0x61C, 0x61C), (0x115F, 0x1160), (0
 
 def _fold_before(text: str) -> str:
     """`fold` as it was before its shortcuts for Latin text (the reference), less the
-    invisible characters it let through until 2026-11-28."""
-    text = "".join(c for c in text if not any(a <= ord(c) <= b for a, b in _IGNORABLE))
+    invisible characters and enclosing marks it let through until 2026-11-28."""
+    text = "".join(c for c in text if not any(a <= ord(c) <= b for a, b in _IGNORABLE)
+                   and unicodedata.category(c) != "Me")  # (and enclosing marks: since then)
     decomposed = unicodedata.normalize("NFKD", text.translate(textfold._SPELLED))
     decomposed = decomposed.replace("\u3002", ".")  # (since 2026-11-28 too)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
@@ -382,3 +383,14 @@ def test_flags_side_by_side_are_no_words() -> None:
     for flags in ("\U0001f1f8\U0001f1f0\U0001f1e6\U0001f1f9",
                   "\U0001f1f5\U0001f1ea\U0001f1e9\U0001f1ea"):
         assert check(f"hello from {flags}!") == ()
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    ("".join(d + "\ufe0f\u20e3" for d in "0612345678"), "phone"),  # keycap digits: 0️⃣6️⃣…
+    ("call me " + "".join(d + "\u20e3" for d in "0612345678"), "phone"),
+    ("s\u20dfh\u20dfi\u20dft\u20df", "words"), ("sh\u0489it", "words"), ("s\u20ddh\u20ddit", "words"),
+])
+def test_enclosing_marks_hide_nothing(text: str, rule: str) -> None:
+    # an enclosing mark (a keycap, a circle, a diamond) frames a character, it does not
+    # end a word or a number; NFKD keeps them and their combining class is 0
+    assert rule in check(text)
