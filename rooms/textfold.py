@@ -8,7 +8,7 @@ filter must), and so are enclosing marks (keycaps: "0️⃣6️⃣1️⃣…" is
 Unicode compatibility form (NFKD: full-width and styled letters become plain
 ones), combining marks (accents, diacritics) dropped, a few letters NFKD keeps
 whole spelled out (`ø` -> `o`, `ł` -> `l`, `ß` -> `ss`, ...; styled letters
-NFKD leaves whole, such as 🅢 and small capitals, read as plain ones), the
+NFKD leaves whole, such as 🅢, small capitals and ❶, read as plain ones), the
 ideographic full stop read as a dot (as browsers read a domain), case folded.
 
 `words` goes on from there for the word lists:
@@ -44,6 +44,9 @@ _SPELLED = str.maketrans({
     **{chr(0x1F150 + i): c for i, c in enumerate(_LATIN)},
     **{chr(0x1F170 + i): c for i, c in enumerate(_LATIN)},
     **dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘꞯʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz", strict=True)),
+    # and digits: the negative, sans-serif and double circled ones (❶ ➀ ➊ ⓵ ⓫ ⓿)
+    **{c: str(int(unicodedata.numeric(c))) for c in map(chr, (*range(0x2776, 0x2794),
+                                                               *range(0x24EB, 0x2500)))},
 })
 # which texts have any: one class for those up to U+FFFF, one range above (a class that
 # mixes them is a list the regex engine walks for each character, ~0.1 us a character)

@@ -394,3 +394,13 @@ def test_enclosing_marks_hide_nothing(text: str, rule: str) -> None:
     # an enclosing mark (a keycap, a circle, a diamond) frames a character, it does not
     # end a word or a number; NFKD keeps them and their combining class is 0
     assert rule in check(text)
+
+
+@pytest.mark.parametrize("text", [
+    "call \u24ff\u277b\u2776\u2777\u2778\u2779\u277a\u277b\u277c\u277d",  # ⓿❻❶❷❸❹❺❻❼❽
+    "call \u24ff\u2785\u2780\u2781\u2782\u2783\u2784\u2785\u2786\u2787",  # ⓿➅➀➁➂➃➄➅➆➇
+    "call \u24ff\u24fa\u24f5\u24f6\u24f7\u24f8\u24f9\u24fa\u24fb\u24fc",  # ⓿⓺⓵⓶⓷⓸⓹⓺⓻⓼
+])
+def test_digits_styled_without_a_compatibility_form_are_digits(text: str) -> None:
+    # the negative, sans-serif and double circled digits of "font" sites: NFKD leaves them
+    assert "phone" in check(text)
