@@ -65,8 +65,9 @@ _NAME = r"(?<![\w.+\-])[\w.+\-]"
 _EMAIL = re.compile(rf"{_NAME}++@[\w\-]+(?:\.[\w\-]+)+")
 _AT = r"(?:\s*@\s*|\s*[(\[{<]\s*(?:at|@)\s*[)\]}>]\s*)"
 _AT_WORD = r"\s+(?:at|arroba|chiocciola)\s+"
-_DOT_WORD = (r"(?:\s*[(\[{<]\s*(?:dot|punto|punkt|point)\s*[)\]}>]\s*"
-             r"|\s+(?:dot|punto|punkt|point)\s+)")
+_DOT_NAMES = "dot|punto|punkt|point"  # a dot spelled out
+_DOT_WORD = (rf"(?:\s*[(\[{{<]\s*(?:{_DOT_NAMES})\s*[)\]}}>]\s*"
+             rf"|\s+(?:{_DOT_NAMES})\s+)")
 _DOT = rf"(?:\s*\.\s*|{_DOT_WORD})"
 _MAIL_HOSTS = (r"gmail|googlemail|yahoo|hotmail|outlook|live|icloud|me|gmx|web|aol|proton(?:mail)?|"
                r"orange|free|libero|wp|o2|seznam|mail|yandex|t-online|abv|email")
@@ -145,16 +146,17 @@ _LINK = re.compile(
     rf"(?:https?://|www\.)[^\s]+"
     rf"|{_HOST_START}(?:(?:[a-z0-9\-]++\.)+(?:{_WORDLIKE_TLDS})/[^\s]*"
     rf"|(?:[a-z0-9\-]++\.)+(?!(?:{_WORDLIKE_TLDS})\b)(?:{_TLDS})\b(?:/[^\s]*)?)"
-    rf"|{_LABEL_START}[a-z0-9\-]{{2,}}+\s+(?:dot|punto|punkt|point)\s+(?:{_TLDS})\b")
+    rf"|{_LABEL_START}[a-z0-9\-]{{2,}}+\s+(?:{_DOT_NAMES})\s+(?:{_TLDS})\b")
 _HOST = re.compile(r"^(?:https?://)?([^/\s:?#]+)")
+_SPELLED_DOT = re.compile(rf"\s+(?:{_DOT_NAMES})\s+")
 
 
 _EIGHT_DIGITS = re.compile(r"\d(?:\D{0,3}\d){7}")
 _AT_HINT = re.compile(r"\bat\b|arroba|chiocciola")  # (a text with "@" needs no hint)
 # without "@", a spelled address needs a bracket ("(at)"), a spelled dot, or a dot and a
 # top-level domain ("at gmail.com"): "see you at school." has none of them
-_SPELLED_HINT = re.compile(r"[(\[{<]|\.\s*[a-z]|dot|punto|punkt|point")
-_LINK_HINT = re.compile(r"\.[a-z]|\s(?:dot|punto|punkt|point)\s")
+_SPELLED_HINT = re.compile(rf"[(\[{{<]|\.\s*[a-z]|{_DOT_NAMES}")
+_LINK_HINT = re.compile(rf"\.[a-z]|\s(?:{_DOT_NAMES})\s")
 
 
 def has_phone(folded: str) -> bool:
@@ -212,7 +214,7 @@ def _host(link: str) -> str:
     link = link.removeprefix("www.") if link.startswith("www.") else link
     m = _HOST.match(link)
     host = (m.group(1) if m else link).rstrip(".,;:!?)")
-    return re.sub(r"\s+(?:dot|punto|punkt|point)\s+", ".", host).removeprefix("www.")
+    return _SPELLED_DOT.sub(".", host).removeprefix("www.")
 
 
 def has_link(folded: str, allowed: Iterable[str] = ()) -> bool:
