@@ -48,10 +48,12 @@ _SPELLED = str.maketrans({
     **{c: str(int(unicodedata.numeric(c))) for c in map(chr, (*range(0x2776, 0x2794),
                                                                *range(0x24EB, 0x2500)))},
 })
-# which texts have any: one class for those up to U+FFFF, one range above (a class that
-# mixes them is a list the regex engine walks for each character, ~0.1 us a character)
-_SPELLED_CHARS = re.compile(
-    "[" + "".join(c for c in map(chr, _SPELLED) if c <= "\uffff") + "]|[\U0001f150-\U0001f189]")
+# which texts have any: one class for those up to U+FFFF, one range over those above (a
+# class that mixes them is a list the regex engine walks for each character, ~0.1 us a
+# character)
+_ASTRAL = [c for c in map(chr, _SPELLED) if c > "\uffff"]
+_SPELLED_CHARS = re.compile("[" + "".join(c for c in map(chr, _SPELLED) if c <= "\uffff")
+                            + f"]|[{min(_ASTRAL)}-{max(_ASTRAL)}]")
 # dropped: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), shown as
 # nothing ...
 _DROPPED = re.compile(
@@ -63,14 +65,15 @@ _DROPPED = re.compile(
     "\u0488\u0489\u1abe\u20dd-\u20e0\u20e2-\u20e4\ua670-\ua672]+")
 # After NFKD, a Latin letter with an accent is an ASCII letter and marks of this block
 # (U+034F, the grapheme joiner, is no mark) ...
-_LATIN_MARKS = re.compile(r"[\u0300-\u034e\u0350-\u036f]+")
+_MARKS = r"\u0300-\u034e\u0350-\u036f"
+_LATIN_MARKS = re.compile(rf"[{_MARKS}]+")
 # ... and what else such text holds that folding leaves as it is: Latin-1's signs, the
 # general punctuation, the currency signs (« » ¿ ¡ – — ’ “ € ...)
 _PLAIN_SIGNS = "".join(
     c for c in map(chr, (*range(0xA0, 0xC0), *range(0x2000, 0x2070), *range(0x20A0, 0x20D0)))
     if not unicodedata.combining(c) and c.casefold() == c == c.lower()
     and not _DROPPED.match(c))
-_NOT_LATIN = re.compile(rf"[^\x00-\x7f\u0300-\u034e\u0350-\u036f{re.escape(_PLAIN_SIGNS)}]")
+_NOT_LATIN = re.compile(rf"[^\x00-\x7f{_MARKS}{re.escape(_PLAIN_SIGNS)}]")
 # Cyrillic and Greek letters that look Latin, read as Latin in a word that mixes scripts
 _LOOKALIKE = str.maketrans("абвеiкмнорстухѕјαεικνορτυχ", "abbeikmhopctyxsjaeikvoptux")
 LEET = {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
