@@ -15,7 +15,7 @@ builds the check once per distinct config (cached): the word set of the
 chosen languages is a frozenset, so `check` costs one fold of the text, a set
 lookup per word (and per variant, rooms/textfold.py), and the detectors'
 regular expressions. A compiled filter remembers its verdict on the last
-`MAX_SEEN` distinct words, so a word seen before costs one dict lookup instead
+`MAX_SEEN` distinct words, so a word seen before costs one set lookup instead
 of its variants (about 3 us for a word with digits, a swap or a repeat), and the
 words it found clean are set aside together, by one set difference.
 """
@@ -157,24 +157,23 @@ class CompiledFilter:
             parts = tuple(p.split())
             self.phrases.setdefault(parts[0], []).append(parts[1:])
         self.active = [(r, a) for r, a in config.actions.items() if a != "off"]
-        # word -> whether it is on the list, read any way (`_listed`): chat repeats its
+        # the words `_listed` has read, any way, found on the list or not: chat repeats its
         # words, and a word's variants cost several times its lookup
-        self._seen: dict[str, bool] = {}
-        self._clean: set[str] = set()  # the words of `_seen` that are not on the list
+        self._hits: set[str] = set()
+        self._clean: set[str] = set()
 
     def _listed(self, w: str) -> bool:
         """Whether word `w` (folded), read any of its ways, is on the list."""
-        hit = self._seen.get(w)
-        if hit is None:
-            single = self.single
-            hit = w in single or (disguised(w) and any(v in single for v in variants(w)))
-            seen = self._seen
-            if len(seen) >= MAX_SEEN:
-                seen.clear()
-                self._clean.clear()
-            seen[w] = hit
-            if not hit:
-                self._clean.add(w)
+        if w in self._clean:
+            return False
+        if w in self._hits:
+            return True
+        single = self.single
+        hit = w in single or (disguised(w) and any(v in single for v in variants(w)))
+        if len(self._hits) + len(self._clean) >= MAX_SEEN:
+            self._hits.clear()
+            self._clean.clear()
+        (self._hits if hit else self._clean).add(w)
         return hit
 
     def _has_words(self, folded: str) -> bool:
