@@ -516,7 +516,7 @@ def compare(a: argparse.Namespace) -> None:
         print(f"{a.members} members, {w} in flight: this/other {statistics.median(rs):.3f}x "
               f"(median of {len(rs)} pairs, middle half {rs[q]:.3f}-{rs[-q - 1]:.3f}); "
               f"min this {this[w]['min']:.1f}, {a.compare} {other[w]['min']:.1f} us CPU "
-              f"per message ({this[w]['min'] / other[w]['min']:.3f}x)")
+              f"per {a.unit} ({this[w]['min'] / other[w]['min']:.3f}x)")
 
 
 if __name__ == "__main__":
